@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs every system package the zc workspace needs on Debian 12.
+# Idempotent: prints nothing and touches nothing when all are present.
+# Later backends add their packages to PACKAGES below.
+set -euo pipefail
+
+PACKAGES=(
+  build-essential pkg-config          # cc for C shims, pkg-config for -sys crates
+  iproute2 ethtool procps             # veth testbed, interface queues, sysctl
+  curl                                # the HTTP client the file-server tests use
+)
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-deps: run as root (apt-get needs it): sudo $0" >&2
+  exit 1
+fi
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install-deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+  if [ -x "$HOME/.cargo/bin/cargo" ]; then
+    :
+  else
+    echo "install-deps: no Rust toolchain; installing rustup (stable)"
+    curl -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal >/dev/null
+  fi
+fi

@@ -1,0 +1,276 @@
+//! The traits every backend implements, and what they report.
+//!
+//! A [`Receiver`] hands out a burst of borrowed [`Datagram`]s; the buffers behind
+//! them (kernel-copied socket buffers, io_uring provided buffers, UMEM frames,
+//! mbufs) go back to the backend when the burst is dropped. The borrow checker
+//! enforces it: a burst borrows the receiver mutably, so no datagram outlives
+//! its buffer and no second burst starts before the first is released.
+//!
+//! A [`Sender`] lets the caller write payloads in place into backend-owned
+//! buffers through a fill callback, then sends the batch.
+
+use crate::error::Result;
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// The clock a receive timestamp was taken on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Clock {
+    /// CLOCK_REALTIME (kernel socket timestamps, `SO_TIMESTAMPNS`).
+    Realtime,
+    /// CLOCK_MONOTONIC.
+    Monotonic,
+}
+
+/// When a datagram was received, by the kernel or the NIC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RxTimestamp {
+    /// Nanoseconds on `clock`.
+    pub ns: u64,
+    /// The clock `ns` is on.
+    pub clock: Clock,
+}
+
+/// One received UDP datagram, borrowed from the backend's buffer.
+#[derive(Debug, Clone, Copy)]
+pub struct Datagram<'a> {
+    /// The UDP payload.
+    pub payload: &'a [u8],
+    /// Sender's address.
+    pub src: SocketAddr,
+    /// Address it was sent to (the bound address for sockets).
+    pub dst: SocketAddr,
+    /// Kernel or NIC receive time, when the backend has one.
+    pub rx_timestamp: Option<RxTimestamp>,
+}
+
+/// A batch of received datagrams. Dropping it returns the buffers to the backend.
+pub trait RxBurst {
+    /// Number of datagrams in the burst.
+    fn len(&self) -> usize;
+
+    /// The `i`-th datagram, or `None` past the end.
+    fn get(&self, i: usize) -> Option<Datagram<'_>>;
+
+    /// True when the burst holds nothing (a timeout or an empty poll).
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The datagrams in receive order.
+    fn iter(&self) -> BurstIter<'_, Self>
+    where
+        Self: Sized,
+    {
+        BurstIter { burst: self, next: 0 }
+    }
+}
+
+/// Iterator over an [`RxBurst`].
+pub struct BurstIter<'b, B> {
+    burst: &'b B,
+    next: usize,
+}
+
+impl<'b, B: RxBurst> Iterator for BurstIter<'b, B> {
+    type Item = Datagram<'b>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let d = self.burst.get(self.next)?;
+        self.next += 1;
+        Some(d)
+    }
+}
+
+/// A datagram receiver.
+pub trait Receiver {
+    /// The burst type; it borrows the receiver until dropped.
+    type Burst<'a>: RxBurst
+    where
+        Self: 'a;
+
+    /// Receives up to the configured batch of datagrams.
+    ///
+    /// `timeout`: `None` waits until at least one datagram arrives,
+    /// `Some(Duration::ZERO)` polls once, `Some(t)` waits at most `t`. An empty
+    /// burst means the wait ended with nothing received.
+    fn recv_burst(&mut self, timeout: Option<Duration>) -> Result<Self::Burst<'_>>;
+
+    /// The mode the receiver actually runs in.
+    fn mode(&self) -> &Mode;
+
+    /// Counters so far (not for the per-packet path: may allocate).
+    fn stats(&self) -> RxStats;
+}
+
+/// An object-safe view of any [`Receiver`], for picking a backend at run time.
+///
+/// The callback costs one indirect call per datagram; code that knows its
+/// backend at compile time uses [`Receiver`] directly.
+pub trait DynReceiver {
+    /// Receives one burst and calls `f` for each datagram, then releases the
+    /// burst. Returns how many datagrams there were.
+    fn recv_each(
+        &mut self,
+        timeout: Option<Duration>,
+        f: &mut dyn FnMut(&Datagram<'_>),
+    ) -> Result<usize>;
+
+    /// The mode the receiver actually runs in.
+    fn mode(&self) -> &Mode;
+
+    /// Counters so far.
+    fn stats(&self) -> RxStats;
+}
+
+impl<R: Receiver> DynReceiver for R {
+    fn recv_each(
+        &mut self,
+        timeout: Option<Duration>,
+        f: &mut dyn FnMut(&Datagram<'_>),
+    ) -> Result<usize> {
+        let burst = self.recv_burst(timeout)?;
+        let n = burst.len();
+        for i in 0..n {
+            if let Some(d) = burst.get(i) {
+                f(&d);
+            }
+        }
+        Ok(n)
+    }
+
+    fn mode(&self) -> &Mode {
+        Receiver::mode(self)
+    }
+
+    fn stats(&self) -> RxStats {
+        Receiver::stats(self)
+    }
+}
+
+/// A datagram sender to one destination fixed when it was opened.
+pub trait Sender {
+    /// Largest payload one slot holds.
+    fn max_payload(&self) -> usize;
+
+    /// Sends up to `count` datagrams. For each slot `i` the backend calls
+    /// `fill(i, buf)` with a backend-owned buffer of [`Sender::max_payload`]
+    /// bytes; `fill` writes the payload in place and returns its length.
+    ///
+    /// Returns how many datagrams were handed to the kernel or NIC; fewer than
+    /// `count` means back-pressure (full ring, no free buffer, socket buffer
+    /// full): the caller retries the rest. A length above `max_payload` is an
+    /// error and nothing from that slot on is sent.
+    fn send_burst(
+        &mut self,
+        count: usize,
+        fill: &mut dyn FnMut(usize, &mut [u8]) -> usize,
+    ) -> Result<usize>;
+
+    /// The mode the sender actually runs in.
+    fn mode(&self) -> &Mode;
+
+    /// Counters so far.
+    fn stats(&self) -> TxStats;
+}
+
+/// Whether payload bytes are copied between kernel and user space.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DataPath {
+    /// Payloads are copied (sockets, XDP copy mode, MSG_ZEROCOPY that fell back).
+    Copy,
+    /// Payloads are not copied (UMEM zero-copy, mbufs, SEND_ZC that held).
+    ZeroCopy,
+    /// Memory only: the in-process loopback backend.
+    InProcess,
+}
+
+/// What a backend actually runs as, after probing the kernel. Never a wish:
+/// a backend that fell back reports the fallback here and in `details`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mode {
+    /// Backend name as accepted by the umbrella crate (e.g. `recvmmsg`).
+    pub backend: &'static str,
+    /// Copy or zero-copy.
+    pub data_path: DataPath,
+    /// Busy polling in use.
+    pub busy_poll: bool,
+    /// Datagrams per burst.
+    pub batch: usize,
+    /// Device queue, when the backend is bound to one.
+    pub queue: Option<u32>,
+    /// Anything else worth knowing (fallbacks, features in use), one fact each.
+    pub details: Vec<String>,
+}
+
+impl Mode {
+    /// A copy-mode report with no details.
+    pub fn new(backend: &'static str, data_path: DataPath, batch: usize) -> Self {
+        Self {
+            backend,
+            data_path,
+            busy_poll: false,
+            batch,
+            queue: None,
+            details: Vec::new(),
+        }
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let path = match self.data_path {
+            DataPath::Copy => "copy",
+            DataPath::ZeroCopy => "zero-copy",
+            DataPath::InProcess => "in-process",
+        };
+        write!(
+            f,
+            "{} ({path}, batch {}, busy-poll {}",
+            self.backend,
+            self.batch,
+            if self.busy_poll { "on" } else { "off" }
+        )?;
+        if let Some(q) = self.queue {
+            write!(f, ", queue {q}")?;
+        }
+        for d in &self.details {
+            write!(f, ", {d}")?;
+        }
+        f.write_str(")")
+    }
+}
+
+/// Receive counters.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RxStats {
+    /// Datagrams handed out.
+    pub datagrams: u64,
+    /// Payload bytes handed out.
+    pub bytes: u64,
+    /// Non-empty bursts.
+    pub bursts: u64,
+    /// Datagrams the kernel or NIC dropped before we saw them
+    /// (`SO_RXQ_OVFL`, `XDP_STATISTICS`, `imissed`), where the backend can tell.
+    pub kernel_drops: Option<u64>,
+    /// Datagrams cut short because they exceeded the receive buffer.
+    pub truncated: u64,
+    /// Frames refused by the wire parser (raw backends).
+    pub malformed: u64,
+    /// Backend-specific counters, by name.
+    pub extra: Vec<(&'static str, u64)>,
+}
+
+/// Send counters.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TxStats {
+    /// Datagrams handed to the kernel or NIC.
+    pub datagrams: u64,
+    /// Payload bytes handed to the kernel or NIC.
+    pub bytes: u64,
+    /// Calls that could not send everything asked (back-pressure).
+    pub backpressure: u64,
+    /// Backend-specific counters, by name.
+    pub extra: Vec<(&'static str, u64)>,
+}

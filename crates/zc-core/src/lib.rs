@@ -1,0 +1,33 @@
+//! The types every zc backend shares.
+//!
+//! - [`wire`]: checked zero-copy views over Ethernet II (with up to two 802.1Q
+//!   tags), IPv4 and UDP, and a builder that writes a whole frame in place.
+//! - [`md`]: the 32-byte market-data message and its codec.
+//! - [`seq`]: a per-feed sequence tracker (gaps, duplicates, late arrivals).
+//! - [`latency`]: one-way latency into an HdrHistogram.
+//! - [`handler`]: decode → track → latency → per-symbol state, with drop counters.
+//! - [`backend`]: the [`Receiver`]/[`Sender`] traits, the mode report and stats.
+//! - [`loopback`]: an in-memory backend implementing both traits, for tests.
+//! - [`sys`]: CPU pinning and the monotonic nanosecond clock.
+//!
+//! This crate has no `unsafe`: the backends own every unsafe block.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod backend;
+pub mod error;
+pub mod handler;
+pub mod latency;
+pub mod loopback;
+pub mod md;
+pub mod seq;
+pub mod sys;
+pub mod wire;
+
+pub use backend::{
+    Clock, DataPath, Datagram, DynReceiver, Mode, Receiver, RxBurst, RxStats, RxTimestamp, Sender,
+    TxStats,
+};
+pub use error::{Error, ErrorKind, Result};
+pub use handler::{HandlerConfig, MarketDataHandler};
+pub use md::MarketData;

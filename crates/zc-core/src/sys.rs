@@ -1,0 +1,69 @@
+//! Small OS helpers every backend needs: CPU pinning and the monotonic clock.
+
+use crate::error::{Error, Result};
+use nix::sched::{sched_setaffinity, CpuSet};
+use nix::time::{clock_gettime, ClockId};
+use nix::unistd::Pid;
+
+/// CLOCK_MONOTONIC in nanoseconds: the clock message timestamps use.
+#[inline]
+pub fn monotonic_ns() -> u64 {
+    clock_ns(ClockId::CLOCK_MONOTONIC)
+}
+
+/// CLOCK_REALTIME in nanoseconds: the clock of kernel rx timestamps (`SO_TIMESTAMPNS`).
+#[inline]
+pub fn realtime_ns() -> u64 {
+    clock_ns(ClockId::CLOCK_REALTIME)
+}
+
+fn clock_ns(id: ClockId) -> u64 {
+    // clock_gettime cannot fail for these two always-present clocks; 0 would
+    // only show up as an absurd latency, never as a crash.
+    clock_gettime(id)
+        .map(|t| t.tv_sec() as u64 * 1_000_000_000 + t.tv_nsec() as u64)
+        .unwrap_or(0)
+}
+
+/// Pins the calling thread to one CPU.
+pub fn pin_current_thread(cpu: usize) -> Result<()> {
+    let mut set = CpuSet::new();
+    set.set(cpu).map_err(|_| {
+        Error::config(format!(
+            "CPU {cpu} is beyond the {} CPUs a cpu_set_t can name",
+            CpuSet::count()
+        ))
+    })?;
+    sched_setaffinity(Pid::from_raw(0), &set).map_err(|e| {
+        Error::io(format!("pin thread to CPU {cpu}"), e.into())
+            .with_fix(format!("choose a CPU this process may use (0..{})", online_cpus()))
+    })
+}
+
+/// Number of CPUs online.
+pub fn online_cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn monotonic_clock_moves_forward() {
+        let a = monotonic_ns();
+        let b = monotonic_ns();
+        assert!(a > 0 && b >= a);
+    }
+
+    #[test]
+    fn pinning_to_an_impossible_cpu_is_a_clear_error() {
+        let e = pin_current_thread(100_000).unwrap_err();
+        assert!(e.to_string().contains("CPU 100000"), "{e}");
+    }
+
+    #[test]
+    fn pinning_to_cpu_zero_works() {
+        std::thread::spawn(|| pin_current_thread(0)).join().unwrap().unwrap();
+    }
+}

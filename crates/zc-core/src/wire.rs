@@ -1,0 +1,605 @@
+//! Checked zero-copy views over Ethernet II, 802.1Q, IPv4 and UDP, and a frame builder.
+//!
+//! Every view is built with `new_checked`, which validates every length and field
+//! the accessors later rely on; after that no accessor can panic or read out of
+//! bounds. [`parse_udp_frame`] runs the whole chain and returns the first error
+//! with its specific reason, so a receiver can count drops by cause.
+//!
+//! Multi-byte header fields are big-endian (network order), as on the wire.
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+/// Length of an Ethernet II header without VLAN tags.
+pub const ETH_HEADER_LEN: usize = 14;
+/// Length of one 802.1Q / 802.1ad tag.
+pub const VLAN_TAG_LEN: usize = 4;
+/// Length of an IPv4 header without options.
+pub const IPV4_MIN_HEADER_LEN: usize = 20;
+/// Length of a UDP header.
+pub const UDP_HEADER_LEN: usize = 8;
+
+/// EtherType of IPv4.
+pub const ETHERTYPE_IPV4: u16 = 0x0800;
+/// EtherType (TPID) of an 802.1Q customer VLAN tag.
+pub const ETHERTYPE_VLAN: u16 = 0x8100;
+/// EtherType (TPID) of an 802.1ad service VLAN tag (the outer tag of QinQ).
+pub const ETHERTYPE_QINQ: u16 = 0x88a8;
+/// IP protocol number of UDP.
+pub const IPPROTO_UDP: u8 = 17;
+
+/// The protocol layer an error was found in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layer {
+    /// The Ethernet II header.
+    Ethernet,
+    /// An 802.1Q/802.1ad tag.
+    Vlan,
+    /// The IPv4 header.
+    Ipv4,
+    /// The UDP header.
+    Udp,
+}
+
+/// Why a frame was refused. Each variant is one specific defect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum WireError {
+    /// The buffer ends inside a header.
+    #[error("{layer:?} header truncated: need {needed} bytes, have {available}")]
+    Truncated {
+        /// Where the buffer ended.
+        layer: Layer,
+        /// Bytes the header needs from its start.
+        needed: usize,
+        /// Bytes left from its start.
+        available: usize,
+    },
+    /// The EtherType (after any VLAN tags) is not IPv4.
+    #[error("EtherType {0:#06x} is not IPv4")]
+    UnknownEtherType(u16),
+    /// More than two VLAN tags.
+    #[error("more than two VLAN tags")]
+    TooManyVlanTags,
+    /// IPv4 version field is not 4.
+    #[error("IP version {0} is not 4")]
+    Ipv4Version(u8),
+    /// IPv4 IHL below 5 (the header cannot be shorter than 20 bytes).
+    #[error("IPv4 IHL {0} is below the minimum of 5")]
+    Ipv4HeaderLength(u8),
+    /// IPv4 total length smaller than its own header.
+    #[error("IPv4 total length {total} is smaller than its header ({header} bytes)")]
+    Ipv4TotalLengthBelowHeader {
+        /// The total length field.
+        total: usize,
+        /// The header length from IHL.
+        header: usize,
+    },
+    /// IPv4 total length goes past the end of the buffer.
+    #[error("IPv4 total length {total} goes beyond the {available} bytes received")]
+    Ipv4TotalLengthBeyondBuffer {
+        /// The total length field.
+        total: usize,
+        /// Bytes from the IPv4 header to the end of the buffer.
+        available: usize,
+    },
+    /// The IPv4 header checksum does not verify.
+    #[error("IPv4 header checksum {found:#06x} is wrong (expected {expected:#06x})")]
+    Ipv4Checksum {
+        /// The checksum in the header.
+        found: u16,
+        /// The checksum the header should carry.
+        expected: u16,
+    },
+    /// The packet is an IPv4 fragment; fragments are refused, never reassembled.
+    #[error("IPv4 fragment (offset {offset} bytes, more fragments: {more}); fragments are not reassembled")]
+    Ipv4Fragment {
+        /// Fragment offset in bytes.
+        offset: u16,
+        /// The MF flag.
+        more: bool,
+    },
+    /// The IPv4 payload is not UDP.
+    #[error("IP protocol {0} is not UDP")]
+    NotUdp(u8),
+    /// UDP length below the 8-byte header.
+    #[error("UDP length {0} is below the 8-byte header")]
+    UdpLengthTooSmall(u16),
+    /// UDP length goes past the IPv4 payload.
+    #[error("UDP length {udp} goes beyond the {ip_payload}-byte IPv4 payload")]
+    UdpLengthBeyondPayload {
+        /// The UDP length field.
+        udp: usize,
+        /// The IPv4 payload length.
+        ip_payload: usize,
+    },
+    /// The UDP checksum is present and does not verify.
+    #[error("UDP checksum {found:#06x} is wrong (expected {expected:#06x})")]
+    UdpChecksum {
+        /// The checksum in the header.
+        found: u16,
+        /// The checksum the datagram should carry.
+        expected: u16,
+    },
+    /// The builder's buffer cannot hold the frame.
+    #[error("buffer of {available} bytes cannot hold a {needed}-byte frame")]
+    BufferTooSmall {
+        /// Frame length.
+        needed: usize,
+        /// Buffer length.
+        available: usize,
+    },
+    /// The payload does not fit in one IPv4 datagram.
+    #[error("UDP payload of {0} bytes does not fit in one IPv4 packet")]
+    PayloadTooLarge(usize),
+}
+
+impl WireError {
+    /// A short stable name for counters and reports.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            WireError::Truncated { .. } => "truncated",
+            WireError::UnknownEtherType(_) => "unknown_ethertype",
+            WireError::TooManyVlanTags => "too_many_vlan_tags",
+            WireError::Ipv4Version(_) => "ipv4_version",
+            WireError::Ipv4HeaderLength(_) => "ipv4_ihl",
+            WireError::Ipv4TotalLengthBelowHeader { .. } => "ipv4_total_length_below_header",
+            WireError::Ipv4TotalLengthBeyondBuffer { .. } => "ipv4_total_length_beyond_buffer",
+            WireError::Ipv4Checksum { .. } => "ipv4_checksum",
+            WireError::Ipv4Fragment { .. } => "ipv4_fragment",
+            WireError::NotUdp(_) => "not_udp",
+            WireError::UdpLengthTooSmall(_) => "udp_length_too_small",
+            WireError::UdpLengthBeyondPayload { .. } => "udp_length_beyond_payload",
+            WireError::UdpChecksum { .. } => "udp_checksum",
+            WireError::BufferTooSmall { .. } => "buffer_too_small",
+            WireError::PayloadTooLarge(_) => "payload_too_large",
+        }
+    }
+}
+
+fn be16(b: &[u8], at: usize) -> u16 {
+    u16::from_be_bytes([b[at], b[at + 1]])
+}
+
+fn truncated(layer: Layer, needed: usize, available: usize) -> WireError {
+    WireError::Truncated {
+        layer,
+        needed,
+        available,
+    }
+}
+
+/// Adds `data` as big-endian 16-bit words to a one's-complement running sum.
+fn sum_words(mut acc: u64, data: &[u8]) -> u64 {
+    let mut chunks = data.chunks_exact(8);
+    for c in &mut chunks {
+        let w = u64::from_be_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+        acc += (w >> 48) + ((w >> 32) & 0xffff) + ((w >> 16) & 0xffff) + (w & 0xffff);
+    }
+    let rest = chunks.remainder();
+    let mut pairs = rest.chunks_exact(2);
+    for p in &mut pairs {
+        acc += u64::from(u16::from_be_bytes([p[0], p[1]]));
+    }
+    if let [last] = pairs.remainder() {
+        acc += u64::from(*last) << 8;
+    }
+    acc
+}
+
+fn fold(mut acc: u64) -> u16 {
+    while acc > 0xffff {
+        acc = (acc & 0xffff) + (acc >> 16);
+    }
+    acc as u16
+}
+
+/// The Internet checksum (RFC 1071) of `data`: the value to store in a header
+/// whose checksum field is zero while summing.
+pub fn internet_checksum(data: &[u8]) -> u16 {
+    !fold(sum_words(0, data))
+}
+
+fn udp_checksum(src: Ipv4Addr, dst: Ipv4Addr, udp: &[u8]) -> u16 {
+    let mut acc = sum_words(0, &src.octets());
+    acc = sum_words(acc, &dst.octets());
+    acc += u64::from(IPPROTO_UDP) + udp.len() as u64;
+    acc = sum_words(acc, udp);
+    match !fold(acc) {
+        // 0 means "no checksum" in UDP over IPv4; a computed 0 is sent as 0xffff.
+        0 => 0xffff,
+        c => c,
+    }
+}
+
+/// A checked view of an Ethernet II frame with zero, one or two VLAN tags.
+#[derive(Debug, Clone, Copy)]
+pub struct EthernetFrame<'a> {
+    buf: &'a [u8],
+    tags: [u16; 2],
+    tag_count: u8,
+    ethertype: u16,
+    header_len: usize,
+}
+
+impl<'a> EthernetFrame<'a> {
+    /// Validates the header and any VLAN tags.
+    pub fn new_checked(buf: &'a [u8]) -> Result<Self, WireError> {
+        if buf.len() < ETH_HEADER_LEN {
+            return Err(truncated(Layer::Ethernet, ETH_HEADER_LEN, buf.len()));
+        }
+        let mut ethertype = be16(buf, 12);
+        let mut header_len = ETH_HEADER_LEN;
+        let mut tags = [0u16; 2];
+        let mut tag_count = 0u8;
+        while ethertype == ETHERTYPE_VLAN || ethertype == ETHERTYPE_QINQ {
+            if tag_count == 2 {
+                return Err(WireError::TooManyVlanTags);
+            }
+            let needed = header_len + VLAN_TAG_LEN;
+            if buf.len() < needed {
+                return Err(truncated(Layer::Vlan, needed, buf.len()));
+            }
+            tags[usize::from(tag_count)] = be16(buf, header_len) & 0x0fff;
+            ethertype = be16(buf, header_len + 2);
+            header_len = needed;
+            tag_count += 1;
+        }
+        Ok(Self {
+            buf,
+            tags,
+            tag_count,
+            ethertype,
+            header_len,
+        })
+    }
+
+    /// Destination MAC address.
+    pub fn dst_mac(&self) -> [u8; 6] {
+        [self.buf[0], self.buf[1], self.buf[2], self.buf[3], self.buf[4], self.buf[5]]
+    }
+
+    /// Source MAC address.
+    pub fn src_mac(&self) -> [u8; 6] {
+        [self.buf[6], self.buf[7], self.buf[8], self.buf[9], self.buf[10], self.buf[11]]
+    }
+
+    /// VLAN IDs, outermost first.
+    pub fn vlan_ids(&self) -> &[u16] {
+        &self.tags[..usize::from(self.tag_count)]
+    }
+
+    /// EtherType of the payload, after any VLAN tags.
+    pub fn ethertype(&self) -> u16 {
+        self.ethertype
+    }
+
+    /// Header length including VLAN tags.
+    pub fn header_len(&self) -> usize {
+        self.header_len
+    }
+
+    /// Everything after the header (may include Ethernet padding).
+    pub fn payload(&self) -> &'a [u8] {
+        &self.buf[self.header_len..]
+    }
+}
+
+/// A checked view of an IPv4 packet: header (with options), checksum and lengths verified,
+/// fragments refused. The view ends at the total length (Ethernet padding cut off).
+#[derive(Debug, Clone, Copy)]
+pub struct Ipv4Packet<'a> {
+    buf: &'a [u8],
+    header_len: usize,
+}
+
+impl<'a> Ipv4Packet<'a> {
+    /// Validates version, IHL, total length, header checksum and fragmentation.
+    pub fn new_checked(buf: &'a [u8]) -> Result<Self, WireError> {
+        if buf.len() < IPV4_MIN_HEADER_LEN {
+            return Err(truncated(Layer::Ipv4, IPV4_MIN_HEADER_LEN, buf.len()));
+        }
+        let version = buf[0] >> 4;
+        if version != 4 {
+            return Err(WireError::Ipv4Version(version));
+        }
+        let ihl = buf[0] & 0x0f;
+        if ihl < 5 {
+            return Err(WireError::Ipv4HeaderLength(ihl));
+        }
+        let header_len = usize::from(ihl) * 4;
+        if buf.len() < header_len {
+            return Err(truncated(Layer::Ipv4, header_len, buf.len()));
+        }
+        let total = usize::from(be16(buf, 2));
+        if total < header_len {
+            return Err(WireError::Ipv4TotalLengthBelowHeader {
+                total,
+                header: header_len,
+            });
+        }
+        if total > buf.len() {
+            return Err(WireError::Ipv4TotalLengthBeyondBuffer {
+                total,
+                available: buf.len(),
+            });
+        }
+        let header = &buf[..header_len];
+        if fold(sum_words(0, header)) != 0xffff {
+            let found = be16(buf, 10);
+            let mut acc = sum_words(0, &header[..10]);
+            acc = sum_words(acc, &header[12..]);
+            return Err(WireError::Ipv4Checksum {
+                found,
+                expected: !fold(acc),
+            });
+        }
+        let frag = be16(buf, 6);
+        let more = frag & 0x2000 != 0;
+        let offset = (frag & 0x1fff) * 8;
+        if more || offset != 0 {
+            return Err(WireError::Ipv4Fragment { offset, more });
+        }
+        Ok(Self {
+            buf: &buf[..total],
+            header_len,
+        })
+    }
+
+    /// Header length in bytes (20 to 60).
+    pub fn header_len(&self) -> usize {
+        self.header_len
+    }
+
+    /// IPv4 options (empty when IHL is 5).
+    pub fn options(&self) -> &'a [u8] {
+        &self.buf[IPV4_MIN_HEADER_LEN..self.header_len]
+    }
+
+    /// The total length field.
+    pub fn total_len(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Time to live.
+    pub fn ttl(&self) -> u8 {
+        self.buf[8]
+    }
+
+    /// Protocol number of the payload.
+    pub fn protocol(&self) -> u8 {
+        self.buf[9]
+    }
+
+    /// Source address.
+    pub fn src(&self) -> Ipv4Addr {
+        Ipv4Addr::new(self.buf[12], self.buf[13], self.buf[14], self.buf[15])
+    }
+
+    /// Destination address.
+    pub fn dst(&self) -> Ipv4Addr {
+        Ipv4Addr::new(self.buf[16], self.buf[17], self.buf[18], self.buf[19])
+    }
+
+    /// The payload, up to the total length.
+    pub fn payload(&self) -> &'a [u8] {
+        &self.buf[self.header_len..]
+    }
+}
+
+/// A checked view of a UDP datagram; ends at the UDP length.
+#[derive(Debug, Clone, Copy)]
+pub struct UdpDatagram<'a> {
+    buf: &'a [u8],
+}
+
+impl<'a> UdpDatagram<'a> {
+    /// Validates the UDP length against `ip_payload` and, when the checksum field is
+    /// not zero, the checksum over the pseudo-header of `src`/`dst`.
+    pub fn new_checked(ip_payload: &'a [u8], src: Ipv4Addr, dst: Ipv4Addr) -> Result<Self, WireError> {
+        if ip_payload.len() < UDP_HEADER_LEN {
+            return Err(truncated(Layer::Udp, UDP_HEADER_LEN, ip_payload.len()));
+        }
+        let len = be16(ip_payload, 4);
+        if usize::from(len) < UDP_HEADER_LEN {
+            return Err(WireError::UdpLengthTooSmall(len));
+        }
+        if usize::from(len) > ip_payload.len() {
+            return Err(WireError::UdpLengthBeyondPayload {
+                udp: usize::from(len),
+                ip_payload: ip_payload.len(),
+            });
+        }
+        let buf = &ip_payload[..usize::from(len)];
+        let found = be16(buf, 6);
+        if found != 0 {
+            let mut acc = sum_words(0, &src.octets());
+            acc = sum_words(acc, &dst.octets());
+            acc += u64::from(IPPROTO_UDP) + buf.len() as u64;
+            if fold(sum_words(acc, buf)) != 0xffff {
+                let mut zeroed = [0u8; UDP_HEADER_LEN];
+                zeroed[..6].copy_from_slice(&buf[..6]);
+                let mut acc = sum_words(0, &src.octets());
+                acc = sum_words(acc, &dst.octets());
+                acc += u64::from(IPPROTO_UDP) + buf.len() as u64;
+                acc = sum_words(acc, &zeroed);
+                acc = sum_words(acc, &buf[UDP_HEADER_LEN..]);
+                let expected = match !fold(acc) {
+                    0 => 0xffff,
+                    c => c,
+                };
+                return Err(WireError::UdpChecksum { found, expected });
+            }
+        }
+        Ok(Self { buf })
+    }
+
+    /// Source port.
+    pub fn src_port(&self) -> u16 {
+        be16(self.buf, 0)
+    }
+
+    /// Destination port.
+    pub fn dst_port(&self) -> u16 {
+        be16(self.buf, 2)
+    }
+
+    /// The checksum field (0 when the sender sent none).
+    pub fn checksum(&self) -> u16 {
+        be16(self.buf, 6)
+    }
+
+    /// The payload, up to the UDP length.
+    pub fn payload(&self) -> &'a [u8] {
+        &self.buf[UDP_HEADER_LEN..]
+    }
+}
+
+/// A fully checked Ethernet/IPv4/UDP frame.
+#[derive(Debug, Clone, Copy)]
+pub struct UdpFrame<'a> {
+    /// The Ethernet layer.
+    pub eth: EthernetFrame<'a>,
+    /// The IPv4 layer.
+    pub ip: Ipv4Packet<'a>,
+    /// The UDP layer.
+    pub udp: UdpDatagram<'a>,
+}
+
+impl<'a> UdpFrame<'a> {
+    /// Source address and port.
+    pub fn src(&self) -> SocketAddrV4 {
+        SocketAddrV4::new(self.ip.src(), self.udp.src_port())
+    }
+
+    /// Destination address and port.
+    pub fn dst(&self) -> SocketAddrV4 {
+        SocketAddrV4::new(self.ip.dst(), self.udp.dst_port())
+    }
+
+    /// The UDP payload.
+    pub fn payload(&self) -> &'a [u8] {
+        self.udp.payload()
+    }
+}
+
+/// Parses an Ethernet II (0–2 VLAN tags) / IPv4 / UDP frame, checking every layer.
+pub fn parse_udp_frame(frame: &[u8]) -> Result<UdpFrame<'_>, WireError> {
+    let eth = EthernetFrame::new_checked(frame)?;
+    if eth.ethertype() != ETHERTYPE_IPV4 {
+        return Err(WireError::UnknownEtherType(eth.ethertype()));
+    }
+    let ip = Ipv4Packet::new_checked(eth.payload())?;
+    if ip.protocol() != IPPROTO_UDP {
+        return Err(WireError::NotUdp(ip.protocol()));
+    }
+    let udp = UdpDatagram::new_checked(ip.payload(), ip.src(), ip.dst())?;
+    Ok(UdpFrame { eth, ip, udp })
+}
+
+/// Everything needed to write Ethernet/IPv4/UDP headers in front of a payload.
+///
+/// Use: write the payload into [`UdpFrameSpec::payload_mut`], then call
+/// [`UdpFrameSpec::finish`] with its length; the headers and checksums are written
+/// around it in the same buffer (a UMEM frame or an mbuf), with no copy of the payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UdpFrameSpec {
+    /// Source MAC address.
+    pub src_mac: [u8; 6],
+    /// Destination MAC address.
+    pub dst_mac: [u8; 6],
+    /// One 802.1Q VLAN ID (0–4095), or none.
+    pub vlan: Option<u16>,
+    /// Source address and port.
+    pub src: SocketAddrV4,
+    /// Destination address and port.
+    pub dst: SocketAddrV4,
+    /// IPv4 time to live.
+    pub ttl: u8,
+    /// Compute the UDP checksum (otherwise 0 is sent, which IPv4 allows).
+    pub udp_checksum: bool,
+}
+
+impl UdpFrameSpec {
+    /// Bytes of headers in front of the payload.
+    pub fn header_len(&self) -> usize {
+        ETH_HEADER_LEN
+            + if self.vlan.is_some() { VLAN_TAG_LEN } else { 0 }
+            + IPV4_MIN_HEADER_LEN
+            + UDP_HEADER_LEN
+    }
+
+    /// The part of `buf` where the payload goes.
+    pub fn payload_mut<'b>(&self, buf: &'b mut [u8]) -> &'b mut [u8] {
+        let at = self.header_len().min(buf.len());
+        &mut buf[at..]
+    }
+
+    /// Writes the headers for a payload of `payload_len` bytes already in place,
+    /// and returns the frame length.
+    pub fn finish(&self, buf: &mut [u8], payload_len: usize) -> Result<usize, WireError> {
+        let udp_len = UDP_HEADER_LEN + payload_len;
+        let ip_len = IPV4_MIN_HEADER_LEN + udp_len;
+        if ip_len > usize::from(u16::MAX) {
+            return Err(WireError::PayloadTooLarge(payload_len));
+        }
+        let frame_len = self.header_len() + payload_len;
+        if buf.len() < frame_len {
+            return Err(WireError::BufferTooSmall {
+                needed: frame_len,
+                available: buf.len(),
+            });
+        }
+        let buf = &mut buf[..frame_len];
+        buf[0..6].copy_from_slice(&self.dst_mac);
+        buf[6..12].copy_from_slice(&self.src_mac);
+        let mut at = 12;
+        if let Some(vid) = self.vlan {
+            buf[at..at + 2].copy_from_slice(&ETHERTYPE_VLAN.to_be_bytes());
+            buf[at + 2..at + 4].copy_from_slice(&(vid & 0x0fff).to_be_bytes());
+            at += VLAN_TAG_LEN;
+        }
+        buf[at..at + 2].copy_from_slice(&ETHERTYPE_IPV4.to_be_bytes());
+        at += 2;
+
+        let ip = &mut buf[at..at + IPV4_MIN_HEADER_LEN];
+        ip[0] = 0x45;
+        ip[1] = 0;
+        ip[2..4].copy_from_slice(&(ip_len as u16).to_be_bytes());
+        ip[4..6].copy_from_slice(&[0, 0]); // identification: unused without fragments
+        ip[6..8].copy_from_slice(&0x4000u16.to_be_bytes()); // DF
+        ip[8] = self.ttl;
+        ip[9] = IPPROTO_UDP;
+        ip[10..12].copy_from_slice(&[0, 0]);
+        ip[12..16].copy_from_slice(&self.src.ip().octets());
+        ip[16..20].copy_from_slice(&self.dst.ip().octets());
+        let csum = internet_checksum(ip);
+        ip[10..12].copy_from_slice(&csum.to_be_bytes());
+        at += IPV4_MIN_HEADER_LEN;
+
+        let udp = &mut buf[at..];
+        udp[0..2].copy_from_slice(&self.src.port().to_be_bytes());
+        udp[2..4].copy_from_slice(&self.dst.port().to_be_bytes());
+        udp[4..6].copy_from_slice(&(udp_len as u16).to_be_bytes());
+        udp[6..8].copy_from_slice(&[0, 0]);
+        if self.udp_checksum {
+            let csum = udp_checksum(*self.src.ip(), *self.dst.ip(), udp);
+            udp[6..8].copy_from_slice(&csum.to_be_bytes());
+        }
+        Ok(frame_len)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checksum_of_rfc1071_example() {
+        // RFC 1071 §3 example words: 0001 f203 f4f5 f6f7 → sum ddf2, checksum 220d.
+        assert_eq!(internet_checksum(&[0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7]), 0x220d);
+    }
+
+    #[test]
+    fn odd_length_checksum_pads_with_zero() {
+        assert_eq!(internet_checksum(&[0xab]), internet_checksum(&[0xab, 0x00]));
+    }
+}
