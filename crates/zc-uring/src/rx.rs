@@ -50,8 +50,8 @@ pub struct RxConfig {
     /// Bytes per buffer, headers included (payload room is this minus
     /// [`RxConfig::header_len`]).
     pub buffer_size: u32,
-    /// Completion queue entries (0: twice `buffers`, so a full ring of
-    /// datagrams never overflows it).
+    /// Completion queue entries, at least 8 (0: twice `buffers`, so a full
+    /// ring of datagrams never overflows it).
     pub cq_entries: u32,
     /// `SO_RCVBUF` to ask for (forced past `rmem_max` when privileged).
     pub rcvbuf: Option<usize>,
@@ -259,7 +259,8 @@ impl UringReceiver {
             details.push("rx timestamps: SO_TIMESTAMPNS (CLOCK_REALTIME)".to_owned());
         }
 
-        let sq_entries = 64;
+        // Only the receive and, on drop, one cancel are ever queued.
+        let sq_entries = 8;
         let cq_entries = if cfg.cq_entries == 0 { u32::from(cfg.buffers) * 2 } else { cfg.cq_entries }.max(sq_entries);
         let built = ring::build(RingOptions { sq_entries, cq_entries, sqpoll_idle: cfg.sqpoll_idle }, &mut details)?;
         ring::require_opcodes(&built.ring, &[OP_RECVMSG, OP_ASYNC_CANCEL])?;
