@@ -19,7 +19,7 @@ use crate::sockaddr;
 use crate::sockopt;
 use io_uring::{cqueue, opcode, types, IoUring};
 use std::mem::ManuallyDrop;
-use std::net::{SocketAddr, UdpSocket};
+use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::os::fd::{AsFd, AsRawFd};
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::thread::ThreadId;
@@ -41,8 +41,12 @@ const DROP_DEADLINE: Duration = Duration::from_secs(2);
 /// Receiver settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RxConfig {
-    /// Address to bind the UDP socket to.
+    /// Address to bind the UDP socket to (a multicast feed binds the group's
+    /// port on 0.0.0.0 or on the group address).
     pub bind: SocketAddr,
+    /// Join this IPv4 multicast group on the interface that has the second
+    /// address.
+    pub multicast: Option<(Ipv4Addr, Ipv4Addr)>,
     /// Datagrams per burst at most.
     pub batch: usize,
     /// Buffers in the provided-buffer ring: a power of two, 1 to 32768.
@@ -64,16 +68,17 @@ pub struct RxConfig {
 }
 
 impl RxConfig {
-    /// Defaults: batch 64, 4096 buffers of 2048 bytes, 4 MiB receive buffer,
+    /// Defaults: batch 64, 4096 buffers of 2048 bytes, 32 MiB receive buffer,
     /// no SQPOLL, no NAPI, no timestamps.
     pub fn new(bind: SocketAddr) -> Self {
         Self {
             bind,
+            multicast: None,
             batch: 64,
             buffers: 4096,
             buffer_size: 2048,
             cq_entries: 0,
-            rcvbuf: Some(4 << 20),
+            rcvbuf: Some(32 << 20),
             sqpoll_idle: None,
             napi_busy_poll: None,
             rx_timestamps: false,
@@ -253,6 +258,12 @@ impl UringReceiver {
         if let Some(bytes) = cfg.rcvbuf {
             let got = sockopt::set_rcvbuf(socket.as_fd(), bytes)?;
             details.push(format!("SO_RCVBUF {got} B"));
+        }
+        if let Some((group, iface)) = cfg.multicast {
+            socket
+                .join_multicast_v4(&group, &iface)
+                .map_err(|e| Error::io(format!("join multicast group {group} on the interface with {iface}"), e))?;
+            details.push(format!("multicast {group} joined on {iface}"));
         }
         if cfg.rx_timestamps {
             sockopt::enable_timestamps(socket.as_fd())?;

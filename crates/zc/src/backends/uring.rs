@@ -1,0 +1,42 @@
+//! `uring`: io_uring (crate `zc-uring`).
+
+use crate::{RxSpec, TxSpec};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::time::Duration;
+use zc_core::{DynReceiver, Error, Result, Sender};
+use zc_uring::{RxConfig, TxConfig, UringReceiver, UringSender};
+
+/// NAPI busy-poll budget per wait when busy polling is asked for.
+const NAPI_BUSY_POLL: Duration = Duration::from_micros(50);
+
+pub(super) fn open_receiver(spec: &RxSpec) -> Result<Box<dyn DynReceiver + Send>> {
+    if spec.interface.is_some() {
+        return Err(Error::config(
+            "uring receives on an address, not an interface: drop the interface and bind the interface's address",
+        ));
+    }
+    let mut cfg = RxConfig::new(SocketAddr::V4(spec.bind));
+    cfg.batch = spec.batch;
+    cfg.rx_timestamps = spec.timestamps;
+    let room = u32::try_from(spec.max_payload + cfg.header_len())
+        .map_err(|_| Error::config(format!("max payload {} is too large", spec.max_payload)))?;
+    cfg.buffer_size = room;
+    if spec.busy_poll {
+        cfg.napi_busy_poll = Some(NAPI_BUSY_POLL);
+    }
+    if let Some(group) = spec.multicast {
+        cfg.bind = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, spec.bind.port()));
+        cfg.multicast = Some((group, *spec.bind.ip()));
+    }
+    Ok(Box::new(UringReceiver::open(&cfg)?))
+}
+
+pub(super) fn open_sender(spec: &TxSpec) -> Result<Box<dyn Sender + Send>> {
+    let mut cfg = TxConfig::new(SocketAddr::V4(spec.dst));
+    cfg.bind = Some(SocketAddr::V4(spec.bind));
+    cfg.max_payload = spec.max_payload;
+    // Enough slots for a few batches in flight; the zero-copy threshold stays
+    // at its default (only large payloads gain from SEND_ZC).
+    cfg.slots = u16::try_from((spec.batch * 4).clamp(64, 32768)).unwrap_or(32768);
+    Ok(Box::new(UringSender::open(&cfg)?))
+}
