@@ -79,7 +79,7 @@ pub enum Handled {
 }
 
 /// A snapshot of everything the handler counted.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct HandlerReport {
     /// Messages decoded (duplicates included).
     pub messages: u64,
@@ -190,6 +190,12 @@ impl MarketDataHandler {
     /// The latency recorder (for histograms and plots).
     pub fn latency(&self) -> &LatencyRecorder {
         &self.latency
+    }
+
+    /// Messages decoded so far (cheap: for loop conditions; [`Self::report`]
+    /// computes percentiles).
+    pub fn messages(&self) -> u64 {
+        self.messages
     }
 
     /// Everything counted so far.

@@ -34,6 +34,9 @@ pub struct BackendInfo {
     pub feature: &'static str,
     /// One line on what it is.
     pub summary: &'static str,
+    /// Attaches to a network device (give [`RxSpec::interface`]) rather than
+    /// receiving on an address through the kernel stack.
+    pub needs_interface: bool,
     /// Whether this build has it.
     pub enabled: bool,
 }
@@ -44,18 +47,21 @@ pub const BACKENDS: &[BackendInfo] = &[
         name: "recvfrom",
         feature: "epoll",
         summary: "blocking recvfrom/sendto, one datagram a call (the baseline)",
+        needs_interface: false,
         enabled: cfg!(feature = "epoll"),
     },
     BackendInfo {
         name: "recvmmsg",
         feature: "epoll",
         summary: "non-blocking socket, epoll readiness, recvmmsg/sendmmsg batches",
+        needs_interface: false,
         enabled: cfg!(feature = "epoll"),
     },
     BackendInfo {
         name: "uring",
         feature: "uring",
         summary: "io_uring multishot recvmsg into a kernel-registered buffer ring; batched SEND, SEND_ZC for large payloads",
+        needs_interface: false,
         enabled: cfg!(feature = "uring"),
     },
 ];
