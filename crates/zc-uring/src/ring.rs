@@ -21,6 +21,9 @@ pub(crate) struct Ring {
     /// enables it and becomes its single issuer.
     pub disabled: bool,
     pub single_issuer: bool,
+    pub sqpoll: bool,
+    /// `IORING_SETUP_TASKRUN_FLAG`: the kernel flags deferred work in the SQ ring.
+    pub taskrun_flag: bool,
 }
 
 /// One setup attempt: its flags and the names they are reported under.
@@ -95,7 +98,7 @@ pub(crate) fn build(opts: RingOptions, details: &mut Vec<String>) -> Result<Ring
                 } else if opts.sqpoll_idle.is_some() {
                     details.push("SQPOLL requested but refused by this kernel: submitting with io_uring_enter instead".to_owned());
                 }
-                return Ok(Ring { ring, disabled: a.single_issuer, single_issuer: a.single_issuer });
+                return Ok(Ring { ring, disabled: a.single_issuer, single_issuer: a.single_issuer, sqpoll: a.sqpoll, taskrun_flag: a.defer_taskrun || a.coop_taskrun });
             }
             Err(e) => {
                 details.push(format!("{} refused: {e}", a.describe()));

@@ -65,11 +65,16 @@ pub struct RxConfig {
     pub napi_busy_poll: Option<Duration>,
     /// Kernel receive timestamps (`SO_TIMESTAMPNS`) on every datagram.
     pub rx_timestamps: bool,
+    /// Busy poll in user space: a waiting [`Receiver::recv_burst`] spins on
+    /// the completion queue and the SQ ring's TASKRUN flag instead of
+    /// sleeping, and enters the kernel only when that flag says a datagram
+    /// arrived (no system call while idle). Burns the core it runs on.
+    pub spin: bool,
 }
 
 impl RxConfig {
     /// Defaults: batch 64, 4096 buffers of 2048 bytes, 32 MiB receive buffer,
-    /// no SQPOLL, no NAPI, no timestamps.
+    /// no SQPOLL, no NAPI, no timestamps, no spinning.
     pub fn new(bind: SocketAddr) -> Self {
         Self {
             bind,
@@ -82,6 +87,7 @@ impl RxConfig {
             sqpoll_idle: None,
             napi_busy_poll: None,
             rx_timestamps: false,
+            spin: false,
         }
     }
 
@@ -237,6 +243,7 @@ pub struct UringReceiver {
     header_len: usize,
     held: Vec<Held>,
     armed: bool,
+    spin: bool,
     needs_enable: bool,
     single_issuer: bool,
     owner: Option<ThreadId>,
@@ -312,8 +319,15 @@ impl UringReceiver {
         hdr.0.msg_namelen = sockaddr::NAME_LEN as libc::socklen_t;
         hdr.0.msg_controllen = cfg.control_len();
 
+        if cfg.spin {
+            details.push(if built.sqpoll || !built.taskrun_flag {
+                "busy poll: spinning on the completion queue in user space".to_owned()
+            } else {
+                "busy poll: spinning on the CQ and the SQ ring's TASKRUN flag in user space (no system call while idle)".to_owned()
+            });
+        }
         let mut mode = Mode::new("uring", DataPath::Copy, cfg.batch);
-        mode.busy_poll = busy_poll;
+        mode.busy_poll = busy_poll || cfg.spin;
         mode.details = details;
         Ok(Self {
             needs_enable: built.disabled,
@@ -326,6 +340,7 @@ impl UringReceiver {
             header_len: cfg.header_len(),
             held: Vec::with_capacity(cfg.batch),
             armed: false,
+            spin: cfg.spin,
             owner: None,
             pending_error: None,
             counters: Counters::default(),
@@ -444,7 +459,11 @@ impl UringReceiver {
         loop {
             self.start()?;
             let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-            let got = ring::wait(&mut self.ring, 1, left).map_err(|e| ring::enter_error("io_uring_enter (wait for datagrams)", e))?;
+            // Spinning polls without waiting: the zero-timeout wait enters the
+            // kernel only when the SQ ring flags say there is deferred work
+            // (a datagram arrived) or something to submit.
+            let wait_for = if self.spin { Some(Duration::ZERO) } else { left };
+            let got = ring::wait(&mut self.ring, 1, wait_for).map_err(|e| ring::enter_error("io_uring_enter (wait for datagrams)", e))?;
             self.reap();
             if let Some(errno) = self.pending_error.take() {
                 if self.held.is_empty() {
@@ -458,6 +477,9 @@ impl UringReceiver {
             let timed_out = left.is_some_and(|l| l.is_zero()) || (!got && deadline.is_some_and(|d| Instant::now() >= d));
             if !self.held.is_empty() || timed_out {
                 return Ok(());
+            }
+            if self.spin {
+                std::hint::spin_loop();
             }
         }
     }

@@ -28,13 +28,25 @@ fn check(rx: &UringReceiver, h: &zc_core::MarketDataHandler, p: &common::Plan) {
 
 #[test]
 fn loopback_exact_delivery_with_gaps_and_duplicates() {
-    let mut rx = UringReceiver::open(&RxConfig::new(SocketAddr::from(([127, 0, 0, 1], 0)))).unwrap();
+    loopback_exact_delivery(false);
+}
+
+#[test]
+fn loopback_exact_delivery_spinning() {
+    loopback_exact_delivery(true);
+}
+
+fn loopback_exact_delivery(spin: bool) {
+    let mut cfg = RxConfig::new(SocketAddr::from(([127, 0, 0, 1], 0)));
+    cfg.spin = spin;
+    let mut rx = UringReceiver::open(&cfg).unwrap();
     let mode = Receiver::mode(&rx).clone();
     eprintln!("mode: {mode}");
     assert_eq!(mode.backend, "uring");
     assert_eq!(mode.data_path, DataPath::Copy);
     assert!(mode.details.iter().any(|d| d.contains("IORING_REGISTER_PBUF_RING")), "{mode}");
     assert!(mode.details.iter().any(|d| d.starts_with("ring: ")), "{mode}");
+    assert_eq!(mode.busy_poll, spin, "{mode}");
     let dst = rx.local_addr();
     let p = plan(20_000);
     let seqs = p.seqs.clone();

@@ -2,12 +2,8 @@
 
 use crate::{RxSpec, TxSpec};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
-use std::time::Duration;
 use zc_core::{DynReceiver, Error, Result, Sender};
 use zc_uring::{RxConfig, TxConfig, UringReceiver, UringSender};
-
-/// NAPI busy-poll budget per wait when busy polling is asked for.
-const NAPI_BUSY_POLL: Duration = Duration::from_micros(50);
 
 pub(super) fn open_receiver(spec: &RxSpec) -> Result<Box<dyn DynReceiver + Send>> {
     if spec.interface.is_some() {
@@ -21,9 +17,9 @@ pub(super) fn open_receiver(spec: &RxSpec) -> Result<Box<dyn DynReceiver + Send>
     let room = u32::try_from(spec.max_payload + cfg.header_len())
         .map_err(|_| Error::config(format!("max payload {} is too large", spec.max_payload)))?;
     cfg.buffer_size = room;
-    if spec.busy_poll {
-        cfg.napi_busy_poll = Some(NAPI_BUSY_POLL);
-    }
+    // Busy poll as the socket backends do it: spin in user space (here on the
+    // completion queue and the ring's TASKRUN flag, without system calls).
+    cfg.spin = spec.busy_poll;
     if let Some(group) = spec.multicast {
         cfg.bind = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, spec.bind.port()));
         cfg.multicast = Some((group, *spec.bind.ip()));
