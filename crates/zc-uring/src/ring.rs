@@ -20,6 +20,9 @@ pub(crate) struct Ring {
     /// Created with `IORING_SETUP_R_DISABLED`: the first thread that uses it
     /// enables it and becomes its single issuer.
     pub disabled: bool,
+    /// Only the thread that enabled the ring may enter it (SINGLE_ISSUER
+    /// without SQPOLL; with SQPOLL the kernel thread is the issuer and any
+    /// thread may wait).
     pub single_issuer: bool,
     pub sqpoll: bool,
     /// `IORING_SETUP_TASKRUN_FLAG`: the kernel flags deferred work in the SQ ring.
@@ -98,7 +101,7 @@ pub(crate) fn build(opts: RingOptions, details: &mut Vec<String>) -> Result<Ring
                 } else if opts.sqpoll_idle.is_some() {
                     details.push("SQPOLL requested but refused by this kernel: submitting with io_uring_enter instead".to_owned());
                 }
-                return Ok(Ring { ring, disabled: a.single_issuer, single_issuer: a.single_issuer, sqpoll: a.sqpoll, taskrun_flag: a.defer_taskrun || a.coop_taskrun });
+                return Ok(Ring { ring, disabled: a.single_issuer, single_issuer: a.single_issuer && !a.sqpoll, sqpoll: a.sqpoll, taskrun_flag: a.defer_taskrun || a.coop_taskrun });
             }
             Err(e) => {
                 details.push(format!("{} refused: {e}", a.describe()));
@@ -139,14 +142,24 @@ pub(crate) fn enable(ring: &IoUring) -> Result<()> {
         .map_err(|e| Error::io("io_uring_register(IORING_REGISTER_ENABLE_RINGS)", e))
 }
 
-/// Submits what is queued and waits for at least `want` completions, at most
+/// Submits what is queued and waits for completions (one, or `want`: see
+/// `min_wait_us`), at most
 /// `timeout` (`None`: no limit; zero: do not wait, but still run deferred
 /// completion work so that finished operations become visible).
 ///
 /// Returns `Ok(false)` when the wait ended without the completions (timeout,
 /// signal), `Ok(true)` otherwise.
-pub(crate) fn wait(ring: &mut IoUring, want: usize, timeout: Option<Duration>) -> io::Result<bool> {
+///
+/// `min_wait_us` (kernels with `IORING_FEAT_MIN_TIMEOUT`): wait up to this
+/// long for all `want` completions, and after that return as soon as one is
+/// there; without it the wait ends at the first completion.
+pub(crate) fn wait(ring: &mut IoUring, want: usize, timeout: Option<Duration>, min_wait_us: Option<u32>) -> io::Result<bool> {
+    let (want, min_wait) = match min_wait_us {
+        Some(us) if want > 1 => (want, us),
+        _ => (want.min(1), 0),
+    };
     let res = match timeout {
+        None if min_wait > 0 => ring.submitter().submit_with_args(want, &types::SubmitArgs::new().min_wait_usec(min_wait)),
         None => ring.submitter().submit_and_wait(want),
         Some(t) if t.is_zero() => {
             let sq = ring.submission();
@@ -159,7 +172,7 @@ pub(crate) fn wait(ring: &mut IoUring, want: usize, timeout: Option<Duration>) -
         }
         Some(t) => {
             let ts = types::Timespec::new().sec(t.as_secs()).nsec(t.subsec_nanos());
-            let args = types::SubmitArgs::new().timespec(&ts);
+            let args = types::SubmitArgs::new().timespec(&ts).min_wait_usec(min_wait);
             ring.submitter().submit_with_args(want, &args)
         }
     };

@@ -206,7 +206,7 @@ impl UringSender {
                     format!("uring sender: {} buffers still lent to the kernel after {timeout:?}", self.in_flight()),
                 ));
             }
-            ring::wait(&mut self.ring, 1, Some(left)).map_err(|e| ring::enter_error("io_uring_enter (flush)", e))?;
+            ring::wait(&mut self.ring, 1, Some(left), None).map_err(|e| ring::enter_error("io_uring_enter (flush)", e))?;
             self.reap();
         }
         Ok(())
@@ -292,7 +292,7 @@ impl UringSender {
 
     /// Runs deferred completion work and reaps, without waiting.
     fn poll(&mut self) -> Result<()> {
-        ring::wait(&mut self.ring, 0, Some(Duration::ZERO)).map_err(|e| ring::enter_error("io_uring_enter (reap)", e))?;
+        ring::wait(&mut self.ring, 0, Some(Duration::ZERO), None).map_err(|e| ring::enter_error("io_uring_enter (reap)", e))?;
         self.reap();
         Ok(())
     }
@@ -333,7 +333,7 @@ impl Sender for UringSender {
         self.poll()?;
         if self.free.is_empty() && count > 0 {
             // Every slot is lent out: wait briefly for one to come back.
-            ring::wait(&mut self.ring, 1, Some(Duration::from_millis(10)))
+            ring::wait(&mut self.ring, 1, Some(Duration::from_millis(10)), None)
                 .map_err(|e| ring::enter_error("io_uring_enter (wait for a send slot)", e))?;
             self.reap();
         }

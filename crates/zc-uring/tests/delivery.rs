@@ -28,17 +28,42 @@ fn check(rx: &UringReceiver, h: &zc_core::MarketDataHandler, p: &common::Plan) {
 
 #[test]
 fn loopback_exact_delivery_with_gaps_and_duplicates() {
-    loopback_exact_delivery(false);
+    loopback_exact_delivery(|_| {}, |_| {});
 }
 
 #[test]
 fn loopback_exact_delivery_spinning() {
-    loopback_exact_delivery(true);
+    loopback_exact_delivery(|c| c.spin = true, |m| assert!(m.busy_poll, "{m}"));
 }
 
-fn loopback_exact_delivery(spin: bool) {
+#[test]
+fn loopback_exact_delivery_with_sqpoll() {
+    loopback_exact_delivery(
+        |c| c.sqpoll_idle = Some(Duration::from_millis(5)),
+        |m| assert!(m.details.iter().any(|d| d.starts_with("SQPOLL on")), "{m}"),
+    );
+}
+
+#[test]
+fn loopback_exact_delivery_with_napi_registered() {
+    // Loopback has no NAPI: registration works (Linux 6.9+), polling finds nothing
+    // to poll, and the mode says both.
+    loopback_exact_delivery(
+        |c| c.napi_busy_poll = Some(Duration::from_micros(20)),
+        |m| {
+            let napi = m.details.iter().find(|d| d.starts_with("NAPI busy poll")).expect("NAPI is reported");
+            if napi.contains("registered") {
+                assert!(m.busy_poll, "{m}");
+            } else {
+                assert!(napi.contains("unavailable") && !m.busy_poll, "{m}");
+            }
+        },
+    );
+}
+
+fn loopback_exact_delivery(tweak: impl Fn(&mut RxConfig), check_mode: impl Fn(&zc_core::Mode)) {
     let mut cfg = RxConfig::new(SocketAddr::from(([127, 0, 0, 1], 0)));
-    cfg.spin = spin;
+    tweak(&mut cfg);
     let mut rx = UringReceiver::open(&cfg).unwrap();
     let mode = Receiver::mode(&rx).clone();
     eprintln!("mode: {mode}");
@@ -46,7 +71,7 @@ fn loopback_exact_delivery(spin: bool) {
     assert_eq!(mode.data_path, DataPath::Copy);
     assert!(mode.details.iter().any(|d| d.contains("IORING_REGISTER_PBUF_RING")), "{mode}");
     assert!(mode.details.iter().any(|d| d.starts_with("ring: ")), "{mode}");
-    assert_eq!(mode.busy_poll, spin, "{mode}");
+    check_mode(&mode);
     let dst = rx.local_addr();
     let p = plan(20_000);
     let seqs = p.seqs.clone();

@@ -1,0 +1,200 @@
+//! Receiver capacity, io_uring against recvmmsg, on the veth testbed.
+//!
+//! `zc bench` measures the rate at which a receiver keeps up with a live
+//! generator; on a 2-core machine that figure is bound by the generator, which
+//! also runs the whole kernel receive path (softirq) on its core. This harness
+//! takes the generator out of the measurement: the peer namespace first fills
+//! the receiver's socket with `--count` datagrams while nobody reads, then the
+//! receiver, pinned and alone, drains it. Rate = count / drain time; CPU =
+//! getrusage(RUSAGE_THREAD) of the receive thread over the drain. Backends are
+//! interleaved, and every run checks the socket dropped nothing.
+//!
+//! ```text
+//! sudo cargo run --release -p zc-uring --example drain -- [--runs 7] [--count 100000] [--batch 64] [--cpu 1]
+//! ```
+
+use std::net::{SocketAddr, UdpSocket};
+use std::time::{Duration, Instant};
+use zc_core::backend::{Receiver, RxBurst, RxStats};
+use zc_core::handler::{HandlerConfig, MarketDataHandler};
+use zc_core::md::MarketData;
+use zc_core::sys::{monotonic_ns, pin_current_thread, privileged_or_skip};
+use zc_core::{Error, Result};
+use zc_epoll::{RecvConfig, SocketApi, SocketReceiver};
+use zc_testbed::{Testbed, TestbedConfig};
+use zc_uring::{RxConfig, UringReceiver};
+
+const RCVBUF: usize = 64 << 20;
+
+struct Args {
+    runs: usize,
+    count: u64,
+    batch: usize,
+    cpu: usize,
+    spin: bool,
+}
+
+fn parse() -> std::result::Result<Args, String> {
+    let mut a = Args { runs: 7, count: 100_000, batch: 64, cpu: 1, spin: false };
+    let mut it = std::env::args().skip(1);
+    while let Some(k) = it.next() {
+        if k == "--spin" {
+            a.spin = true;
+            continue;
+        }
+        let v = it.next().ok_or_else(|| format!("{k} needs a value"))?;
+        let bad = |e: std::num::ParseIntError| format!("{k} {v}: {e}");
+        match k.as_str() {
+            "--runs" => a.runs = v.parse().map_err(bad)?,
+            "--count" => a.count = v.parse().map_err(bad)?,
+            "--batch" => a.batch = v.parse().map_err(bad)?,
+            "--cpu" => a.cpu = v.parse().map_err(bad)?,
+            _ => return Err(format!("unknown option {k}; options: --runs N --count N --batch N --cpu N --spin")),
+        }
+    }
+    Ok(a)
+}
+
+fn thread_cpu_ns() -> u64 {
+    // SAFETY: an all-zero rusage is valid, and getrusage writes exactly one.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `ru` is a live rusage for the kernel to fill.
+    unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut ru) };
+    let tv = |t: libc::timeval| t.tv_sec as u64 * 1_000_000_000 + t.tv_usec as u64 * 1000;
+    tv(ru.ru_utime) + tv(ru.ru_stime)
+}
+
+/// Fills the socket at `dst` from the peer namespace with `count` messages.
+fn fill(tb: &Testbed, dst: SocketAddr, count: u64) -> Result<()> {
+    let peer = tb.peer_addr;
+    tb.spawn_in_peer(move || {
+        let s = UdpSocket::bind((peer, 0)).map_err(|e| Error::io("bind", e))?;
+        let mut buf = [0u8; 32];
+        for seq in 0..count {
+            let m = MarketData { seq: seq as u32, symbol: (seq % 64) as u32, price: 1.0, volume: 1, timestamp_ns: monotonic_ns() };
+            m.encode(&mut buf).map_err(|e| Error::config(e.to_string()))?;
+            s.send_to(&buf, dst).map_err(|e| Error::io("send", e))?;
+        }
+        Ok(())
+    })?
+    .join()
+    .map_err(|_| Error::config("the generator panicked"))?
+}
+
+struct Run {
+    pps: f64,
+    cpu_ns: f64,
+}
+
+/// Drains `count` datagrams through the handler, timing from the first call.
+fn drain<R: Receiver>(rx: &mut R, count: u64) -> Result<(Run, RxStats)> {
+    let mut h = MarketDataHandler::new(HandlerConfig::default());
+    let mut got = 0u64;
+    let cpu0 = thread_cpu_ns();
+    let t0 = Instant::now();
+    while got < count {
+        let burst = rx.recv_burst(Some(Duration::from_millis(500)))?;
+        if burst.is_empty() {
+            return Err(Error::config(format!("drain stalled after {got} of {count} datagrams")));
+        }
+        let now = monotonic_ns();
+        for d in burst.iter() {
+            h.on_datagram(&d, now);
+        }
+        got += burst.len() as u64;
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    let cpu = thread_cpu_ns() - cpu0;
+    let r = h.report();
+    if r.seq.received != count || r.seq.gaps != 0 {
+        return Err(Error::config(format!("expected {count} in order, got {:?}", r.seq)));
+    }
+    Ok((Run { pps: count as f64 / secs, cpu_ns: cpu as f64 / count as f64 }, rx.stats()))
+}
+
+fn median(v: &mut [f64]) -> (f64, f64, f64) {
+    v.sort_by(f64::total_cmp);
+    (v[v.len() / 2], v[0], v[v.len() - 1])
+}
+
+fn main() -> std::process::ExitCode {
+    let a = match parse() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("drain: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    if !privileged_or_skip("drain benchmark") {
+        return std::process::ExitCode::from(2);
+    }
+    match run(&a) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("drain: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(a: &Args) -> Result<()> {
+    pin_current_thread(a.cpu)?;
+    let tb = Testbed::create(&TestbedConfig::new("zcur6", 216))?;
+    let bind = SocketAddr::from((tb.host_addr, 0));
+    let mut rates: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
+    let mut cpus: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
+    let names = ["recvmmsg", "uring"];
+    let mut modes = [String::new(), String::new()];
+    for run in 0..a.runs {
+        // Interleaved, and the order flips every run.
+        for k in 0..2 {
+            let b = if run % 2 == 0 { k } else { 1 - k };
+            let (r, st) = if b == 0 {
+                let mut cfg = RecvConfig::new(SocketApi::Recvmmsg, bind);
+                cfg.batch = a.batch;
+                cfg.rcvbuf = Some(RCVBUF);
+                if a.spin {
+                    cfg.busy_poll = zc_epoll::BusyPoll::Spin;
+                }
+                let mut rx = SocketReceiver::open(cfg)?;
+                modes[0] = Receiver::mode(&rx).to_string();
+                fill(&tb, rx.local_addr(), a.count)?;
+                drain(&mut rx, a.count)?
+            } else {
+                let mut cfg = RxConfig::new(bind);
+                cfg.batch = a.batch;
+                cfg.rcvbuf = Some(RCVBUF);
+                cfg.buffer_size = 128;
+                cfg.spin = a.spin;
+                let mut rx = UringReceiver::open(&cfg)?;
+                modes[1] = Receiver::mode(&rx).to_string();
+                fill(&tb, rx.local_addr(), a.count)?;
+                drain(&mut rx, a.count)?
+            };
+            if st.kernel_drops.unwrap_or(0) != 0 {
+                return Err(Error::config(format!(
+                    "{}: the socket dropped {:?} while filling: lower --count",
+                    names[b], st.kernel_drops
+                )));
+            }
+            eprintln!("run {run} {:<8} {:>8.0} pps  {:>6.0} ns CPU/msg", names[b], r.pps, r.cpu_ns);
+            rates[b].push(r.pps);
+            cpus[b].push(r.cpu_ns);
+        }
+    }
+    println!("\n{} runs of {} datagrams (32-byte payloads) drained from a full socket, batch {}, receive thread on CPU {}", a.runs, a.count, a.batch, a.cpu);
+    println!("| backend  | drain rate, kpps: median [min–max] | CPU ns/msg: median [min–max] |");
+    println!("|----------|------------------------------------|------------------------------|");
+    let mut med = [0.0; 2];
+    let mut cpu_med = [0.0; 2];
+    for b in 0..2 {
+        let (m, lo, hi) = median(&mut rates[b]);
+        let (c, clo, chi) = median(&mut cpus[b]);
+        med[b] = m;
+        cpu_med[b] = c;
+        println!("| {:<8} | {:>7.1} [{:.1}–{:.1}] | {:>5.0} [{:.0}–{:.0}] |", names[b], m / 1e3, lo / 1e3, hi / 1e3, c, clo, chi);
+    }
+    println!("\nuring / recvmmsg: {:.2}x drain rate, {:.2}x CPU per message", med[1] / med[0], cpu_med[1] / cpu_med[0]);
+    println!("\nmodes:\n  {}\n  {}", modes[0], modes[1]);
+    Ok(())
+}
