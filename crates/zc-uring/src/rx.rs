@@ -65,12 +65,13 @@ pub struct RxConfig {
     pub napi_busy_poll: Option<Duration>,
     /// Kernel receive timestamps (`SO_TIMESTAMPNS`) on every datagram.
     pub rx_timestamps: bool,
-    /// Let one wait collect up to a whole batch: the kernel waits for `batch`
-    /// datagrams for at most this long, then returns as soon as one is there
-    /// (`IORING_FEAT_MIN_TIMEOUT`, Linux 6.12). A datagram is held back by at
-    /// most this much; in exchange, a busy receiver takes a full batch per
-    /// system call instead of the 32 the kernel's multishot loop yields per
-    /// round. `None` or zero: every wait ends at the first datagram.
+    /// Let one wait collect up to a whole batch while datagrams are backing
+    /// up (the previous wait returned more than one): the kernel waits for
+    /// `batch` datagrams for at most this long, then returns as soon as one is
+    /// there (`IORING_FEAT_MIN_TIMEOUT`, Linux 6.12). A datagram is held back
+    /// by at most this much; in exchange, a busy receiver takes whole batches
+    /// per system call instead of the 32 the kernel's multishot loop yields
+    /// per round. `None` or zero: every wait ends at the first datagram.
     pub batch_wait: Option<Duration>,
     /// Busy poll in user space: a waiting [`Receiver::recv_burst`] spins on
     /// the completion queue and the SQ ring's TASKRUN flag instead of
@@ -253,6 +254,8 @@ pub struct UringReceiver {
     armed: bool,
     spin: bool,
     batch_wait_us: Option<u32>,
+    /// The latest wait returned more than one datagram.
+    backlog: bool,
     needs_enable: bool,
     single_issuer: bool,
     owner: Option<ThreadId>,
@@ -331,7 +334,7 @@ impl UringReceiver {
         let batch_wait_us = cfg.batch_wait.map(|d| u32::try_from(d.as_micros()).unwrap_or(u32::MAX)).filter(|&us| us > 0 && cfg.batch > 1);
         let batch_wait_us = match batch_wait_us {
             Some(us) if built.ring.params().is_feature_min_timeout() => {
-                details.push(format!("batch wait: up to {us} µs for a full batch, then the first datagram (IORING_FEAT_MIN_TIMEOUT)"));
+                details.push(format!("batch wait under backlog: up to {us} µs for a full batch, then the first datagram (IORING_FEAT_MIN_TIMEOUT)"));
                 Some(us)
             }
             Some(_) => {
@@ -363,6 +366,7 @@ impl UringReceiver {
             armed: false,
             spin: cfg.spin,
             batch_wait_us,
+            backlog: false,
             owner: None,
             pending_error: None,
             counters: Counters::default(),
@@ -484,8 +488,12 @@ impl UringReceiver {
             // (a datagram arrived) or something to submit.
             let wait_for = if self.spin { Some(Duration::ZERO) } else { left };
             let want = self.mode.batch - self.held.len();
-            let got = ring::wait(&mut self.ring, want, wait_for, self.batch_wait_us).map_err(|e| ring::enter_error("io_uring_enter (wait for datagrams)", e))?;
+            // Batch waits only while there is a backlog: at sparse rates the
+            // min-wait timer would cost a wakeup per datagram for nothing.
+            let min_wait = if self.backlog { self.batch_wait_us } else { None };
+            let got = ring::wait(&mut self.ring, want, wait_for, min_wait).map_err(|e| ring::enter_error("io_uring_enter (wait for datagrams)", e))?;
             self.reap();
+            self.backlog = self.held.len() > 1;
             if let Some(errno) = self.pending_error.take() {
                 if self.held.is_empty() {
                     return Err(Error::io(
