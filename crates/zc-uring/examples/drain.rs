@@ -10,7 +10,7 @@
 //! interleaved, and every run checks the socket dropped nothing.
 //!
 //! ```text
-//! sudo cargo run --release -p zc-uring --example drain -- [--runs 7] [--count 100000] [--batch 64] [--cpu 1]
+//! sudo cargo run --release -p zc-uring --example drain -- [--runs 7] [--count 100000] [--batch 64] [--cpu 1] [--spin] [--only uring]
 //! ```
 
 use std::net::{SocketAddr, UdpSocket};
@@ -32,10 +32,12 @@ struct Args {
     batch: usize,
     cpu: usize,
     spin: bool,
+    /// Only this backend (for profiling one path).
+    only: Option<usize>,
 }
 
 fn parse() -> std::result::Result<Args, String> {
-    let mut a = Args { runs: 7, count: 100_000, batch: 64, cpu: 1, spin: false };
+    let mut a = Args { runs: 7, count: 100_000, batch: 64, cpu: 1, spin: false, only: None };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
         if k == "--spin" {
@@ -49,7 +51,14 @@ fn parse() -> std::result::Result<Args, String> {
             "--count" => a.count = v.parse().map_err(bad)?,
             "--batch" => a.batch = v.parse().map_err(bad)?,
             "--cpu" => a.cpu = v.parse().map_err(bad)?,
-            _ => return Err(format!("unknown option {k}; options: --runs N --count N --batch N --cpu N --spin")),
+            "--only" => {
+                a.only = Some(match v.as_str() {
+                    "recvmmsg" => 0,
+                    "uring" => 1,
+                    _ => return Err(format!("--only {v}: recvmmsg or uring")),
+                })
+            }
+            _ => return Err(format!("unknown option {k}; options: --runs N --count N --batch N --cpu N --spin --only recvmmsg|uring")),
         }
     }
     Ok(a)
@@ -149,6 +158,9 @@ fn run(a: &Args) -> Result<()> {
         // Interleaved, and the order flips every run.
         for k in 0..2 {
             let b = if run % 2 == 0 { k } else { 1 - k };
+            if a.only.is_some_and(|o| o != b) {
+                continue;
+            }
             let (r, st) = if b == 0 {
                 let mut cfg = RecvConfig::new(SocketApi::Recvmmsg, bind);
                 cfg.batch = a.batch;
@@ -188,13 +200,21 @@ fn run(a: &Args) -> Result<()> {
     let mut med = [0.0; 2];
     let mut cpu_med = [0.0; 2];
     for b in 0..2 {
+        if rates[b].is_empty() {
+            continue;
+        }
         let (m, lo, hi) = median(&mut rates[b]);
         let (c, clo, chi) = median(&mut cpus[b]);
         med[b] = m;
         cpu_med[b] = c;
         println!("| {:<8} | {:>7.1} [{:.1}–{:.1}] | {:>5.0} [{:.0}–{:.0}] |", names[b], m / 1e3, lo / 1e3, hi / 1e3, c, clo, chi);
     }
-    println!("\nuring / recvmmsg: {:.2}x drain rate, {:.2}x CPU per message", med[1] / med[0], cpu_med[1] / cpu_med[0]);
-    println!("\nmodes:\n  {}\n  {}", modes[0], modes[1]);
+    if a.only.is_none() {
+        println!("\nuring / recvmmsg: {:.2}x drain rate, {:.2}x CPU per message", med[1] / med[0], cpu_med[1] / cpu_med[0]);
+    }
+    println!("\nmodes:");
+    for m in modes.iter().filter(|m| !m.is_empty()) {
+        println!("  {m}");
+    }
     Ok(())
 }
