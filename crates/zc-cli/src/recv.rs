@@ -233,9 +233,11 @@ pub fn receive_pipelined(
                 if let Some(cpu) = handler_cpu {
                     pin_current_thread(cpu)?;
                 }
+                let mut idle = 0u32;
                 loop {
                     match queue.pop() {
                         Some(m) => {
+                            idle = 0;
                             let d = Datagram {
                                 payload: &m.bytes[..usize::from(m.len)],
                                 src: m.src,
@@ -245,7 +247,12 @@ pub fn receive_pipelined(
                             h.on_datagram(&d, m.now_ns);
                         }
                         None if done.load(Ordering::Acquire) && queue.is_empty() => return Ok(h),
-                        None => std::hint::spin_loop(),
+                        // Spin while traffic is likely; yield the core when it is not.
+                        None if idle < 10_000 => {
+                            idle += 1;
+                            std::hint::spin_loop();
+                        }
+                        None => std::thread::yield_now(),
                     }
                 }
             })
