@@ -10,7 +10,7 @@
 //! interleaved, and every run checks the socket dropped nothing.
 //!
 //! ```text
-//! sudo cargo run --release -p zc-uring --example drain -- [--runs 7] [--count 100000] [--batch 64] [--cpu 1] [--spin] [--only uring]
+//! sudo cargo run --release -p zc-uring --example drain -- [--runs 7] [--count 100000] [--batch 64] [--cpu 1] [--spin] [--only uring] [--batch-wait-us 1]
 //! ```
 
 use std::net::{SocketAddr, UdpSocket};
@@ -34,10 +34,12 @@ struct Args {
     spin: bool,
     /// Only this backend (for profiling one path).
     only: Option<usize>,
+    /// The uring receiver's batch wait, µs (0: off).
+    batch_wait_us: u64,
 }
 
 fn parse() -> std::result::Result<Args, String> {
-    let mut a = Args { runs: 7, count: 100_000, batch: 64, cpu: 1, spin: false, only: None };
+    let mut a = Args { runs: 7, count: 100_000, batch: 64, cpu: 1, spin: false, only: None, batch_wait_us: 0 };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
         if k == "--spin" {
@@ -51,6 +53,7 @@ fn parse() -> std::result::Result<Args, String> {
             "--count" => a.count = v.parse().map_err(bad)?,
             "--batch" => a.batch = v.parse().map_err(bad)?,
             "--cpu" => a.cpu = v.parse().map_err(bad)?,
+            "--batch-wait-us" => a.batch_wait_us = v.parse().map_err(bad)?,
             "--only" => {
                 a.only = Some(match v.as_str() {
                     "recvmmsg" => 0,
@@ -58,7 +61,7 @@ fn parse() -> std::result::Result<Args, String> {
                     _ => return Err(format!("--only {v}: recvmmsg or uring")),
                 })
             }
-            _ => return Err(format!("unknown option {k}; options: --runs N --count N --batch N --cpu N --spin --only recvmmsg|uring")),
+            _ => return Err(format!("unknown option {k}; options: --runs N --count N --batch N --cpu N --spin --only recvmmsg|uring --batch-wait-us N")),
         }
     }
     Ok(a)
@@ -178,6 +181,7 @@ fn run(a: &Args) -> Result<()> {
                 cfg.rcvbuf = Some(RCVBUF);
                 cfg.buffer_size = 128;
                 cfg.spin = a.spin;
+                cfg.batch_wait = (a.batch_wait_us > 0).then(|| Duration::from_micros(a.batch_wait_us));
                 let mut rx = UringReceiver::open(&cfg)?;
                 modes[1] = Receiver::mode(&rx).to_string();
                 fill(&tb, rx.local_addr(), a.count)?;
