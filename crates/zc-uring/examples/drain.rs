@@ -9,6 +9,10 @@
 //! getrusage(RUSAGE_THREAD) of the receive thread over the drain. Backends are
 //! interleaved, and every run checks the socket dropped nothing.
 //!
+//! With `--rate R` the generator instead sends at R messages/s while the
+//! receiver runs (pinned to the other CPU), and the figure is the receiver's
+//! CPU time per message at that offered rate.
+//!
 //! ```text
 //! sudo cargo run --release -p zc-uring --example drain -- [--runs 7] [--count 100000] [--batch 64] [--cpu 1] [--spin] [--only uring] [--batch-wait-us 1]
 //! ```
@@ -20,7 +24,9 @@ use zc_core::handler::{HandlerConfig, MarketDataHandler};
 use zc_core::md::MarketData;
 use zc_core::sys::{monotonic_ns, pin_current_thread, privileged_or_skip};
 use zc_core::{Error, Result};
-use zc_epoll::{RecvConfig, SocketApi, SocketReceiver};
+use std::sync::atomic::AtomicBool;
+use zc_core::feed::{generate, FeedPlan, GenConfig, GenReport};
+use zc_epoll::{RecvConfig, SendConfig, SocketApi, SocketReceiver, SocketSender};
 use zc_testbed::{Testbed, TestbedConfig};
 use zc_uring::{RxConfig, UringReceiver};
 
@@ -36,10 +42,13 @@ struct Args {
     only: Option<usize>,
     /// The uring receiver's batch wait, µs (0: off).
     batch_wait_us: u64,
+    /// Paced instead of drained: the generator sends at this rate while the
+    /// receiver runs, and the figure of interest is CPU per message.
+    rate: Option<f64>,
 }
 
 fn parse() -> std::result::Result<Args, String> {
-    let mut a = Args { runs: 7, count: 100_000, batch: 64, cpu: 1, spin: false, only: None, batch_wait_us: 0 };
+    let mut a = Args { runs: 7, count: 100_000, batch: 64, cpu: 1, spin: false, only: None, batch_wait_us: 0, rate: None };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
         if k == "--spin" {
@@ -54,6 +63,7 @@ fn parse() -> std::result::Result<Args, String> {
             "--batch" => a.batch = v.parse().map_err(bad)?,
             "--cpu" => a.cpu = v.parse().map_err(bad)?,
             "--batch-wait-us" => a.batch_wait_us = v.parse().map_err(bad)?,
+            "--rate" => a.rate = Some(v.parse::<f64>().map_err(|e| format!("--rate {v}: {e}"))?),
             "--only" => {
                 a.only = Some(match v.as_str() {
                     "recvmmsg" => 0,
@@ -61,7 +71,7 @@ fn parse() -> std::result::Result<Args, String> {
                     _ => return Err(format!("--only {v}: recvmmsg or uring")),
                 })
             }
-            _ => return Err(format!("unknown option {k}; options: --runs N --count N --batch N --cpu N --spin --only recvmmsg|uring --batch-wait-us N")),
+            _ => return Err(format!("unknown option {k}; options: --runs N --count N --batch N --cpu N --spin --only recvmmsg|uring --batch-wait-us N --rate MSGS_PER_S")),
         }
     }
     Ok(a)
@@ -74,6 +84,25 @@ fn thread_cpu_ns() -> u64 {
     unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut ru) };
     let tv = |t: libc::timeval| t.tv_sec as u64 * 1_000_000_000 + t.tv_usec as u64 * 1000;
     tv(ru.ru_utime) + tv(ru.ru_stime)
+}
+
+/// Traffic for one run: without a rate, fills the socket before returning;
+/// with one, starts a paced generator (pinned to `cpu`) and returns its handle.
+fn traffic(tb: &Testbed, dst: SocketAddr, count: u64, rate: Option<f64>, cpu: usize) -> Result<Option<std::thread::JoinHandle<Result<GenReport>>>> {
+    let Some(rate) = rate else {
+        fill(tb, dst, count)?;
+        return Ok(None);
+    };
+    let (peer, SocketAddr::V4(dst4)) = (tb.peer_addr, dst) else {
+        return Err(Error::config("the testbed is IPv4"));
+    };
+    let gen = tb.spawn_in_peer(move || {
+        pin_current_thread(cpu)?;
+        let mut tx = SocketSender::open(SendConfig::new(SocketApi::Recvmmsg, SocketAddr::from((peer, 0)), SocketAddr::V4(dst4)))?;
+        let cfg = GenConfig { plan: FeedPlan::new(count), rate: Some(rate), symbols: 64, payload_len: 32, batch: 64 };
+        generate(&mut tx, &cfg, &AtomicBool::new(false))
+    })?;
+    Ok(Some(gen))
 }
 
 /// Fills the socket at `dst` from the peer namespace with `count` messages.
@@ -124,6 +153,13 @@ fn drain<R: Receiver>(rx: &mut R, count: u64) -> Result<(Run, RxStats)> {
     Ok((Run { pps: count as f64 / secs, cpu_ns: cpu as f64 / count as f64 }, rx.stats()))
 }
 
+fn join(gen: Option<std::thread::JoinHandle<Result<GenReport>>>) -> Result<()> {
+    if let Some(g) = gen {
+        g.join().map_err(|_| Error::config("the generator panicked"))??;
+    }
+    Ok(())
+}
+
 fn median(v: &mut [f64]) -> (f64, f64, f64) {
     v.sort_by(f64::total_cmp);
     (v[v.len() / 2], v[0], v[v.len() - 1])
@@ -156,6 +192,7 @@ fn run(a: &Args) -> Result<()> {
     let mut rates: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
     let mut cpus: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
     let names = ["recvmmsg", "uring"];
+    let gen_cpu = if a.cpu == 0 { 1 } else { 0 };
     let mut modes = [String::new(), String::new()];
     for run in 0..a.runs {
         // Interleaved, and the order flips every run.
@@ -173,8 +210,10 @@ fn run(a: &Args) -> Result<()> {
                 }
                 let mut rx = SocketReceiver::open(cfg)?;
                 modes[0] = Receiver::mode(&rx).to_string();
-                fill(&tb, rx.local_addr(), a.count)?;
-                drain(&mut rx, a.count)?
+                let gen = traffic(&tb, rx.local_addr(), a.count, a.rate, gen_cpu)?;
+                let out = drain(&mut rx, a.count)?;
+                join(gen)?;
+                out
             } else {
                 let mut cfg = RxConfig::new(bind);
                 cfg.batch = a.batch;
@@ -184,8 +223,10 @@ fn run(a: &Args) -> Result<()> {
                 cfg.batch_wait = (a.batch_wait_us > 0).then(|| Duration::from_micros(a.batch_wait_us));
                 let mut rx = UringReceiver::open(&cfg)?;
                 modes[1] = Receiver::mode(&rx).to_string();
-                fill(&tb, rx.local_addr(), a.count)?;
-                drain(&mut rx, a.count)?
+                let gen = traffic(&tb, rx.local_addr(), a.count, a.rate, gen_cpu)?;
+                let out = drain(&mut rx, a.count)?;
+                join(gen)?;
+                out
             };
             if st.kernel_drops.unwrap_or(0) != 0 {
                 return Err(Error::config(format!(
@@ -198,8 +239,11 @@ fn run(a: &Args) -> Result<()> {
             cpus[b].push(r.cpu_ns);
         }
     }
-    println!("\n{} runs of {} datagrams (32-byte payloads) drained from a full socket, batch {}, receive thread on CPU {}", a.runs, a.count, a.batch, a.cpu);
-    println!("| backend  | drain rate, kpps: median [min–max] | CPU ns/msg: median [min–max] |");
+    match a.rate {
+        None => println!("\n{} runs of {} datagrams (32-byte payloads) drained from a full socket, batch {}, receive thread on CPU {}", a.runs, a.count, a.batch, a.cpu),
+        Some(r) => println!("\n{} runs of {} datagrams (32-byte payloads) sent at {r:.0}/s while received, batch {}, receive thread on CPU {}", a.runs, a.count, a.batch, a.cpu),
+    }
+    println!("| backend  | rate, kpps: median [min–max] | CPU ns/msg: median [min–max] |");
     println!("|----------|------------------------------------|------------------------------|");
     let mut med = [0.0; 2];
     let mut cpu_med = [0.0; 2];
@@ -214,7 +258,7 @@ fn run(a: &Args) -> Result<()> {
         println!("| {:<8} | {:>7.1} [{:.1}–{:.1}] | {:>5.0} [{:.0}–{:.0}] |", names[b], m / 1e3, lo / 1e3, hi / 1e3, c, clo, chi);
     }
     if a.only.is_none() {
-        println!("\nuring / recvmmsg: {:.2}x drain rate, {:.2}x CPU per message", med[1] / med[0], cpu_med[1] / cpu_med[0]);
+        println!("\nuring / recvmmsg: {:.2}x rate, {:.2}x CPU per message", med[1] / med[0], cpu_med[1] / cpu_med[0]);
     }
     println!("\nmodes:");
     for m in modes.iter().filter(|m| !m.is_empty()) {
