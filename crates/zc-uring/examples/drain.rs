@@ -42,13 +42,15 @@ struct Args {
     only: Option<usize>,
     /// The uring receiver's batch wait, µs (0: off).
     batch_wait_us: u64,
+    /// Buffers in the uring receiver's provided-buffer ring.
+    buffers: u16,
     /// Paced instead of drained: the generator sends at this rate while the
     /// receiver runs, and the figure of interest is CPU per message.
     rate: Option<f64>,
 }
 
 fn parse() -> std::result::Result<Args, String> {
-    let mut a = Args { runs: 7, count: 100_000, batch: 64, cpu: 1, spin: false, only: None, batch_wait_us: 0, rate: None };
+    let mut a = Args { runs: 7, count: 100_000, batch: 64, cpu: 1, spin: false, only: None, batch_wait_us: 0, rate: None, buffers: 4096 };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
         if k == "--spin" {
@@ -63,6 +65,7 @@ fn parse() -> std::result::Result<Args, String> {
             "--batch" => a.batch = v.parse().map_err(bad)?,
             "--cpu" => a.cpu = v.parse().map_err(bad)?,
             "--batch-wait-us" => a.batch_wait_us = v.parse().map_err(bad)?,
+            "--buffers" => a.buffers = v.parse().map_err(bad)?,
             "--rate" => a.rate = Some(v.parse::<f64>().map_err(|e| format!("--rate {v}: {e}"))?),
             "--only" => {
                 a.only = Some(match v.as_str() {
@@ -71,7 +74,7 @@ fn parse() -> std::result::Result<Args, String> {
                     _ => return Err(format!("--only {v}: recvmmsg or uring")),
                 })
             }
-            _ => return Err(format!("unknown option {k}; options: --runs N --count N --batch N --cpu N --spin --only recvmmsg|uring --batch-wait-us N --rate MSGS_PER_S")),
+            _ => return Err(format!("unknown option {k}; options: --runs N --count N --batch N --cpu N --spin --only recvmmsg|uring --batch-wait-us N --rate MSGS_PER_S --buffers N")),
         }
     }
     Ok(a)
@@ -219,6 +222,7 @@ fn run(a: &Args) -> Result<()> {
                 cfg.batch = a.batch;
                 cfg.rcvbuf = Some(RCVBUF);
                 cfg.buffer_size = 128;
+                cfg.buffers = a.buffers;
                 cfg.spin = a.spin;
                 cfg.batch_wait = (a.batch_wait_us > 0).then(|| Duration::from_micros(a.batch_wait_us));
                 let mut rx = UringReceiver::open(&cfg)?;
