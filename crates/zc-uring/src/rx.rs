@@ -465,7 +465,9 @@ impl UringReceiver {
                     if out.is_payload_truncated() {
                         self.stats.truncated += 1;
                     }
-                    let src = sockaddr::decode(out.name_data()).unwrap_or(self.local);
+                    // An undecodable name (never for UDP over IPv4/IPv6) is
+                    // reported as the unspecified address, not guessed.
+                    let src = sockaddr::decode(out.name_data()).unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0)));
                     let ts = if self.hdr.0.msg_controllen > 0 { sockaddr::timestamp(out.control_data()) } else { None };
                     self.held.push(Held { bid, len: out.payload_data().len() as u32, src, ts });
                 }
