@@ -6,6 +6,8 @@
 
 int zc_rte_errno(void) { return rte_errno; }
 
+unsigned int zc_lcore_id(void) { return rte_lcore_id(); }
+
 uint16_t zc_eth_rx_burst(uint16_t port, uint16_t queue, struct rte_mbuf **pkts, uint16_t n)
 {
 	return rte_eth_rx_burst(port, queue, pkts, n);

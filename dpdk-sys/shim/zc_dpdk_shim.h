@@ -11,6 +11,9 @@ struct rte_mempool;
 /* rte_errno of the calling thread (a per-lcore TLS variable behind a macro). */
 int zc_rte_errno(void);
 
+/* rte_lcore_id() of the calling thread: UINT32_MAX (LCORE_ID_ANY) for non-EAL threads. */
+unsigned int zc_lcore_id(void);
+
 uint16_t zc_eth_rx_burst(uint16_t port, uint16_t queue, struct rte_mbuf **pkts, uint16_t n);
 uint16_t zc_eth_tx_burst(uint16_t port, uint16_t queue, struct rte_mbuf **pkts, uint16_t n);
 
