@@ -141,13 +141,13 @@ impl EalConfig {
             }
         }
         match &self.memory {
-            Memory::NoHuge { mb } if *mb < 64 => {
+            Memory::NoHuge { mb } | Memory::Hugepages { mb: Some(mb) } if !(64..=MAX_MB).contains(mb) => {
                 return Err(Error::config(format!(
-                    "--no-huge memory of {mb} MB is too small: give the EAL at least 64 MB"
+                    "EAL memory of {mb} MB must be 64 to {MAX_MB} MB"
                 )))
             }
-            Memory::Hugepages { .. } => check_hugepages()?,
-            _ => {}
+            Memory::NoHuge { mb } => check_ordinary_memory(*mb)?,
+            Memory::Hugepages { mb } => check_hugepages(*mb)?,
         }
         if let Files::Prefix(p) = &self.files {
             let ok = !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
@@ -158,13 +158,7 @@ impl EalConfig {
             }
         }
         if let Some(l) = &self.log_level {
-            let ok = !l.is_empty()
-                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b"._:*".contains(&b));
-            if !ok {
-                return Err(Error::config(format!(
-                    "log level {l:?} must look like `notice` or `pmd.net.ring:debug`"
-                )));
-            }
+            check_log_level(l)?;
         }
         Ok(())
     }
@@ -236,17 +230,68 @@ fn check_vdev(v: &Vdev) -> Result<()> {
     Ok(())
 }
 
-fn check_hugepages() -> Result<()> {
+/// Largest `-m` passed on: DPDK parses it with `atoi`, in megabytes.
+const MAX_MB: u32 = 1 << 20;
+
+/// DPDK only warns about a log level it cannot parse and goes on with the
+/// default: check it fully here so a typo is an error, not a silent default.
+fn check_log_level(l: &str) -> Result<()> {
+    const LEVELS: [&str; 8] = ["emergency", "alert", "critical", "error", "warning", "notice", "info", "debug"];
+    let (pattern, level) = match l.rsplit_once(':') {
+        Some((p, lv)) => (Some(p), lv),
+        None => (None, l),
+    };
+    let level_ok = LEVELS.contains(&level) || matches!(level.parse::<u8>(), Ok(1..=8));
+    let pattern_ok = pattern.map_or(true, |p| {
+        !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric() || b"._*".contains(&b))
+    });
+    if !(level_ok && pattern_ok) {
+        return Err(Error::config(format!(
+            "log level {l:?} must be a level ({} or 1-8), optionally after `pattern:` (e.g. `pmd.net.ring:debug`)",
+            LEVELS.join(", ")
+        )));
+    }
+    Ok(())
+}
+
+fn meminfo_kb(key: &str) -> Result<u64> {
     let meminfo = std::fs::read_to_string("/proc/meminfo")
         .map_err(|e| Error::io("read /proc/meminfo", e))?;
-    let free = meminfo
+    Ok(meminfo
         .lines()
-        .find_map(|l| l.strip_prefix("HugePages_Free:"))
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .unwrap_or(0);
+        .find_map(|l| l.strip_prefix(key))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .unwrap_or(0))
+}
+
+/// DPDK 22.11 crashes (SIGSEGV in librte_eal) when `--no-huge -m` asks for more
+/// than it can map, instead of failing: refuse such a size here.
+fn check_ordinary_memory(mb: u32) -> Result<()> {
+    let available_mb = meminfo_kb("MemAvailable:")? / 1024;
+    if u64::from(mb) > available_mb {
+        return Err(Error::new(
+            ErrorKind::Exhausted,
+            format!("--no-huge EAL memory of {mb} MB is more than the {available_mb} MB available"),
+        )
+        .with_fix("ask less memory (Memory::NoHuge { mb }); 256 MB is plenty for vdevs"));
+    }
+    Ok(())
+}
+
+fn check_hugepages(mb: Option<u32>) -> Result<()> {
+    let free = meminfo_kb("HugePages_Free:")?;
+    let size_kb = meminfo_kb("Hugepagesize:")?;
+    let free_mb = free * size_kb / 1024;
     if free == 0 {
         return Err(Error::new(ErrorKind::Exhausted, "no free hugepages for the DPDK EAL")
             .with_fix("reserve some (`echo 256 > /proc/sys/vm/nr_hugepages`, or run build/setup-host.sh as root), or use Memory::NoHuge"));
+    }
+    if let Some(mb) = mb.filter(|&mb| u64::from(mb) > free_mb) {
+        return Err(Error::new(
+            ErrorKind::Exhausted,
+            format!("EAL memory of {mb} MB is more than the {free_mb} MB of free hugepages"),
+        )
+        .with_fix("reserve more hugepages (/proc/sys/vm/nr_hugepages) or ask less memory"));
     }
     Ok(())
 }
@@ -495,6 +540,14 @@ mod tests {
         assert!(cfg.check().unwrap_err().to_string().contains("without spaces"));
         let mut cfg = EalConfig::no_huge(0);
         cfg.log_level = Some("--help".to_owned());
+        assert!(cfg.check().is_err());
+        cfg.log_level = Some("nosuchlevel".to_owned());
+        assert!(cfg.check().is_err());
+        cfg.log_level = Some("pmd.net.ring:debug".to_owned());
+        assert!(cfg.check().is_ok());
+        cfg.log_level = Some("7".to_owned());
+        assert!(cfg.check().is_ok());
+        cfg.memory = Memory::NoHuge { mb: 32 };
         assert!(cfg.check().is_err());
         let mut cfg = EalConfig::no_huge(0);
         cfg.files = Files::Prefix("../x".to_owned());

@@ -105,7 +105,7 @@ pub fn run(
             // The status line is best effort: a closed pipe must not stop the feed.
             let _ = writeln!(
                 status,
-                "dpdk {}: {} msgs ({:.0}/s), gaps {}, dups {}, malformed {}, imissed {}, rx_nombuf {}, pool free {}",
+                "{}: {} msgs ({:.0}/s), gaps {}, dups {}, malformed {}, imissed {}, rx_nombuf {}, pool free {}",
                 rx.mode(),
                 r.messages,
                 rate,
