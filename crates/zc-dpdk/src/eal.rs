@@ -425,7 +425,7 @@ impl Eal {
             };
             return Err(Error::new(
                 ErrorKind::NotFound,
-                format!("{what}: {} (rc {rc})", rte_strerror(errno)),
+                format!("{what}: no driver took it (rte_eal_hotplug_add: {}, rc {rc})", rte_strerror(errno)),
             )
             .with_fix(fix));
         }

@@ -10,6 +10,7 @@ use dpdk_sys as sys;
 use std::ffi::{CStr, CString};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use zc_core::backend::DataPath;
 use zc_core::error::{Error, ErrorKind, Result};
 use zc_core::wire::{ETH_HEADER_LEN, VLAN_TAG_LEN};
 
@@ -70,6 +71,7 @@ pub(crate) struct PortInner {
     pub(crate) driver: String,
     pub(crate) mac: [u8; 6],
     pub(crate) mtu: u16,
+    pub(crate) data_path: DataPath,
     pub(crate) details: Vec<String>,
     rx_claimed: Vec<AtomicBool>,
     tx_claimed: Vec<AtomicBool>,
@@ -152,6 +154,22 @@ pub(crate) fn port_error(port: &str, what: &str, rc: i32) -> Error {
     Error::new(kind, format!("port {port}: {what}: {} (rc {rc})", rte_strerror(errno)))
 }
 
+/// Whether frames are copied on their way into mbufs, by driver. Never a
+/// wish: an unknown virtual driver is reported as copying.
+fn data_path_of(driver: &str, device: &str) -> (DataPath, &'static str) {
+    match driver {
+        "net_ring" | "net_null" => (DataPath::InProcess, "in-process device (no wire)"),
+        "net_af_packet" => (DataPath::Copy, "copy: the kernel fills its packet ring, the PMD copies into mbufs"),
+        "net_af_xdp" => (
+            DataPath::Copy,
+            "AF_XDP: UMEM is the mempool, but the kernel copies unless the NIC driver has XDP zero-copy (veth has not; the PMD does not report which)",
+        ),
+        "net_tap" | "net_pcap" => (DataPath::Copy, "copy: frames pass through a kernel file descriptor"),
+        _ if device.contains(':') => (DataPath::ZeroCopy, "zero-copy: the NIC writes frames into mbufs by DMA"),
+        _ => (DataPath::Copy, "unknown virtual driver: assumed to copy"),
+    }
+}
+
 /// A started ethdev port.
 #[derive(Clone)]
 pub struct Port {
@@ -224,7 +242,8 @@ impl Port {
             .with_fix("create the mempool with a larger data_room, or lower the MTU"));
         }
 
-        let mut details = vec![format!("driver {driver}"), format!("port {id}")];
+        let (data_path, how) = data_path_of(&driver, device);
+        let mut details = vec![format!("driver {driver}"), format!("port {id}"), how.to_owned()];
         let mut conf = sys::rte_eth_conf::default();
         conf.rxmode.mtu = u32::from(mtu);
         if cfg.rx_queues > 1 {
@@ -289,6 +308,7 @@ impl Port {
             driver,
             mac,
             mtu,
+            data_path,
             details,
             rx_claimed: (0..cfg.rx_queues).map(|_| AtomicBool::new(false)).collect(),
             tx_claimed: (0..cfg.tx_queues).map(|_| AtomicBool::new(false)).collect(),

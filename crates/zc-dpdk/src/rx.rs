@@ -8,7 +8,7 @@ use dpdk_sys as sys;
 use std::net::{SocketAddr, SocketAddrV4};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use zc_core::backend::{DataPath, Datagram, Mode, Receiver, RxBurst, RxStats};
+use zc_core::backend::{Datagram, Mode, Receiver, RxBurst, RxStats};
 use zc_core::error::{Error, Result};
 use zc_core::wire::{parse_udp_frame, WireError};
 
@@ -84,7 +84,7 @@ impl DpdkReceiver {
             )));
         }
         let n = usize::from(cfg.batch);
-        let mut mode = Mode::new("dpdk", DataPath::ZeroCopy, n);
+        let mut mode = Mode::new("dpdk", port.data_path, n);
         mode.busy_poll = true;
         mode.queue = Some(u32::from(queue));
         mode.details = port.details.clone();

@@ -6,7 +6,7 @@ use crate::mbuf;
 use crate::port::PortInner;
 use dpdk_sys as sys;
 use std::sync::Arc;
-use zc_core::backend::{DataPath, Mode, Sender, TxStats};
+use zc_core::backend::{Mode, Sender, TxStats};
 use zc_core::error::{Error, Result};
 use zc_core::wire::{UdpFrameSpec, IPV4_MIN_HEADER_LEN, UDP_HEADER_LEN};
 
@@ -84,7 +84,7 @@ impl DpdkSender {
                 port.pool.buf_len()
             )));
         }
-        let mut mode = Mode::new("dpdk", DataPath::ZeroCopy, usize::from(cfg.batch));
+        let mut mode = Mode::new("dpdk", port.data_path, usize::from(cfg.batch));
         mode.queue = Some(u32::from(queue));
         mode.details = port.details.clone();
         Ok(Self {

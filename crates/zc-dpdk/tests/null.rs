@@ -42,7 +42,7 @@ fn null_receive_path_counts_and_the_loop_reports() {
     let summary = market_data::run(&eal, &mut rx, &mut handler, &cfg, &AtomicBool::new(false), &mut out).unwrap();
     let text = String::from_utf8(out).unwrap();
     assert_eq!(text.lines().count(), 1, "{text}");
-    assert!(text.starts_with("dpdk (zero-copy, batch 64, busy-poll on, queue 0, driver net_null"), "{text}");
+    assert!(text.starts_with("dpdk (in-process, batch 64, busy-poll on, queue 0, driver net_null"), "{text}");
     eprintln!("status line: {text}");
     assert!(summary.rx.malformed > 100 * 64);
     assert_eq!(summary.report.messages, 0);
