@@ -39,7 +39,7 @@ mod tx;
 pub use eal::{Eal, EalConfig, Files, Memory, ThreadGuard, Vdev};
 pub use mempool::{Mempool, MempoolConfig};
 pub use port::{Port, PortConfig, PortStats};
-pub use rx::{DpdkBurst, DpdkReceiver, RxConfig, MAX_BURST};
+pub use rx::{DpdkBurst, DpdkReceiver, FrameBurst, RxConfig, MAX_BURST};
 pub use tx::{DpdkSender, TxConfig, MAX_TX_BURST};
 
 /// `rte_errno` of the calling thread.

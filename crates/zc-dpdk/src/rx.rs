@@ -57,6 +57,7 @@ pub struct DpdkReceiver {
     refused: Box<[*mut sys::rte_mbuf]>,
     mode: Mode,
     stats: RxStats,
+    raw_frames: u64,
     last_malformed: Option<WireError>,
 }
 
@@ -98,19 +99,26 @@ impl DpdkReceiver {
             refused: vec![std::ptr::null_mut(); n].into_boxed_slice(),
             mode,
             stats: RxStats::default(),
+            raw_frames: 0,
             last_malformed: None,
         })
+    }
+
+    /// One `rte_eth_rx_burst` into `mbufs`; returns how many arrived.
+    #[inline]
+    fn rx_burst(&mut self) -> usize {
+        // SAFETY: mbufs has room for `batch` pointers; the queue is ours and set up.
+        let got = unsafe {
+            sys::zc_eth_rx_burst(self.port.id, self.queue, self.mbufs.as_mut_ptr(), self.batch)
+        };
+        usize::from(got)
     }
 
     /// Polls the queue once: checks every frame, keeps the good ones, frees the
     /// rest. Returns how many datagrams are now held.
     #[inline]
     fn poll(&mut self) -> usize {
-        // SAFETY: mbufs has room for `batch` pointers; the queue is ours and set up.
-        let got = unsafe {
-            sys::zc_eth_rx_burst(self.port.id, self.queue, self.mbufs.as_mut_ptr(), self.batch)
-        };
-        let got = usize::from(got);
+        let got = self.rx_burst();
         let mut kept = 0;
         let mut refused = 0;
         let mut bytes = 0u64;
@@ -152,6 +160,45 @@ impl DpdkReceiver {
         }
         self.held = kept;
         kept
+    }
+
+    /// Polls the queue once without parsing: all frames are held.
+    #[inline]
+    fn poll_raw(&mut self) -> usize {
+        let got = self.rx_burst();
+        if got > 0 {
+            self.raw_frames += got as u64;
+        }
+        self.held = got;
+        got
+    }
+
+    /// Busy-polls with `poll` as [`Receiver::recv_burst`] describes.
+    #[inline]
+    fn wait(&mut self, timeout: Option<Duration>, poll: fn(&mut Self) -> usize) {
+        if poll(self) == 0 && timeout != Some(Duration::ZERO) {
+            let deadline = timeout.map(|t| Instant::now() + t);
+            let mut polls = 0u32;
+            while poll(self) == 0 {
+                polls += 1;
+                if polls == POLLS_PER_CLOCK_READ {
+                    polls = 0;
+                    if deadline.is_some_and(|d| Instant::now() >= d) {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Receives whole Ethernet frames without checking them, for callers that
+    /// parse themselves (e.g. [`MarketDataHandler::on_frame`](zc_core::MarketDataHandler::on_frame)).
+    /// Same timeout rules as [`Receiver::recv_burst`]; counted in the
+    /// `raw_frames` statistic, not as datagrams.
+    #[inline]
+    pub fn recv_frames(&mut self, timeout: Option<Duration>) -> Result<FrameBurst<'_>> {
+        self.wait(timeout, Self::poll_raw);
+        Ok(FrameBurst { rx: self })
     }
 
     /// Why the latest refused frame was refused.
@@ -203,13 +250,60 @@ impl RxBurst for DpdkBurst<'_> {
 
 impl Drop for DpdkBurst<'_> {
     fn drop(&mut self) {
-        let n = self.rx.held;
+        self.rx.release();
+    }
+}
+
+impl DpdkReceiver {
+    /// Frees the mbufs of the burst that just ended.
+    #[inline]
+    fn release(&mut self) {
+        let n = self.held;
         if n > 0 {
-            // SAFETY: the first `held` mbufs are owned by this burst and no
-            // datagram borrowing them is alive (they borrow the burst).
-            unsafe { sys::zc_pktmbuf_free_bulk(self.rx.mbufs.as_mut_ptr(), n as u32) };
-            self.rx.held = 0;
+            // SAFETY: the first `held` mbufs are owned by the ending burst, and
+            // nothing borrowing them is alive (borrows end with the burst).
+            unsafe { sys::zc_pktmbuf_free_bulk(self.mbufs.as_mut_ptr(), n as u32) };
+            self.held = 0;
         }
+    }
+}
+
+/// A burst of unchecked Ethernet frames in mbufs; frees them in bulk on drop.
+pub struct FrameBurst<'a> {
+    rx: &'a mut DpdkReceiver,
+}
+
+impl FrameBurst<'_> {
+    /// Frames in the burst.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.rx.held
+    }
+
+    /// True when the poll found nothing.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.rx.held == 0
+    }
+
+    /// The `i`-th frame.
+    #[inline]
+    pub fn frame(&self, i: usize) -> Option<&[u8]> {
+        let m = *self.rx.mbufs.get(..self.rx.held)?.get(i)?;
+        // SAFETY: m (i < held) is a received mbuf this burst owns until it drops;
+        // the slice borrows self.
+        Some(unsafe { mbuf::data(m) })
+    }
+
+    /// The frames in receive order.
+    pub fn iter(&self) -> impl Iterator<Item = &[u8]> {
+        (0..self.len()).filter_map(|i| self.frame(i))
+    }
+}
+
+impl Drop for FrameBurst<'_> {
+    fn drop(&mut self) {
+        self.rx.release();
     }
 }
 
@@ -223,19 +317,7 @@ impl Receiver for DpdkReceiver {
     /// a datagram arrives, `Some(ZERO)` polls once, `Some(t)` polls for `t`.
     #[inline]
     fn recv_burst(&mut self, timeout: Option<Duration>) -> Result<DpdkBurst<'_>> {
-        if self.poll() == 0 && timeout != Some(Duration::ZERO) {
-            let deadline = timeout.map(|t| Instant::now() + t);
-            let mut polls = 0u32;
-            while self.poll() == 0 {
-                polls += 1;
-                if polls == POLLS_PER_CLOCK_READ {
-                    polls = 0;
-                    if deadline.is_some_and(|d| Instant::now() >= d) {
-                        break;
-                    }
-                }
-            }
-        }
+        self.wait(timeout, Self::poll);
         Ok(DpdkBurst { rx: self })
     }
 
@@ -251,6 +333,7 @@ impl Receiver for DpdkReceiver {
             Ok(p) => {
                 s.kernel_drops = Some(p.imissed);
                 s.extra = vec![
+                    ("raw_frames", self.raw_frames),
                     ("port_ipackets", p.ipackets),
                     ("port_imissed", p.imissed),
                     ("port_ierrors", p.ierrors),
