@@ -50,4 +50,29 @@ fn null_receive_path_counts_and_the_loop_reports() {
     drop(rx);
     drop(port);
     assert_eq!(pool.available(), 2047);
+
+    // Several queues with RSS: net_null reports IP/UDP hash types, so RSS is on
+    // with the types masked by what it reports; each queue has its own owner.
+    eal.add_vdev(&zc_dpdk::Vdev::new("net_null1", "")).unwrap();
+    let cfg = PortConfig { rx_queues: 2, tx_queues: 2, ..PortConfig::default() };
+    let port = Port::open("net_null1", &pool, cfg).unwrap();
+    assert!(port.details().iter().any(|d| d.starts_with("rss on (hash types 0x")), "{:?}", port.details());
+    let mut q0 = port.receiver(0, RxConfig::default()).unwrap();
+    let mut q1 = port.receiver(1, RxConfig::default()).unwrap();
+    assert!(port.receiver(2, RxConfig::default()).is_err(), "no third queue");
+    let worker = std::thread::spawn(move || {
+        for _ in 0..10 {
+            drop(q1.recv_burst(Some(Duration::ZERO)).unwrap());
+        }
+        q1.stats().malformed
+    });
+    for _ in 0..10 {
+        drop(q0.recv_burst(Some(Duration::ZERO)).unwrap());
+    }
+    assert_eq!(q0.stats().malformed, 10 * 32);
+    assert_eq!(worker.join().unwrap(), 10 * 32);
+    assert_eq!(q0.stats().extra.iter().find(|(k, _)| *k == "port_ipackets").unwrap().1, 2 * 10 * 32);
+    drop(q0);
+    drop(port);
+    assert_eq!(pool.available(), 2047);
 }
