@@ -227,7 +227,8 @@ impl Sender for DpdkSender {
                 self.max_payload
             )));
         }
-        if sent < count {
+        // Back-pressure is a short pool or a full device, not a count above the batch.
+        if sent < want {
             self.stats.backpressure += 1;
         }
         Ok(sent)
