@@ -95,7 +95,7 @@ fn run(a: &Args) -> zc_core::Result<()> {
     let eal = Eal::start(&cfg)?;
     let pool = Mempool::new(&eal, MempoolConfig::default())?;
     let port = Port::open(&a.vdev, &pool, PortConfig::default())?;
-    let mut rx = port.receiver(0, RxConfig { batch: a.batch })?;
+    let mut rx = port.receiver(0, RxConfig { batch: a.batch, ..RxConfig::default() })?;
 
     let frames_mode = a.frames;
     let poll_for = |rx: &mut zc_dpdk::DpdkReceiver, d: Duration| -> zc_core::Result<u64> {
@@ -140,7 +140,7 @@ fn run(a: &Args) -> zc_core::Result<()> {
     let list: Vec<String> = rates.iter().map(|r| format!("{:.0}", r)).collect();
     rates.sort_by(f64::total_cmp);
     println!(
-        "zc-dpdk rx_loop ({}): {} core {} batch {}: median {:.3} Mpps over {windows} 1-s windows ({:.1} frames/poll; datagrams {}, malformed {}; imissed {}, rx_nombuf {})",
+        "zc-dpdk rx_loop ({}): {} core {} batch {}: median {:.3} Mpps over {windows} 1-s windows ({:.1} frames/poll; datagrams {}, not udp {}, malformed {}; imissed {}, rx_nombuf {})",
         if a.frames { "frames" } else { "datagrams" },
         a.vdev,
         a.core,
@@ -148,6 +148,7 @@ fn run(a: &Args) -> zc_core::Result<()> {
         rates[rates.len() / 2] / 1e6,
         frames as f64 / polls as f64,
         s.datagrams,
+        s.extra.iter().find(|(k, _)| *k == "not_udp").map_or(0, |(_, v)| *v),
         s.malformed,
         before.imissed - first.imissed,
         before.rx_nombuf - first.rx_nombuf,

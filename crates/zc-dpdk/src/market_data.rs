@@ -105,13 +105,15 @@ pub fn run(
             // The status line is best effort: a closed pipe must not stop the feed.
             let _ = writeln!(
                 status,
-                "{}: {} msgs ({:.0}/s), gaps {}, dups {}, malformed {}, imissed {}, rx_nombuf {}, pool free {}",
+                "{}: {} msgs ({:.0}/s), gaps {}, dups {}, malformed {}, not udp {}, not for us {}, imissed {}, rx_nombuf {}, pool free {}",
                 rx.mode(),
                 r.messages,
                 rate,
                 r.seq.missing,
                 r.seq.duplicates,
                 s.malformed,
+                extra("not_udp"),
+                extra("not_for_us"),
                 extra("port_imissed"),
                 extra("port_rx_nombuf"),
                 extra("mempool_available"),

@@ -20,11 +20,23 @@ pub const MAX_BURST: u16 = 512;
 pub struct RxConfig {
     /// Frames per `rte_eth_rx_burst` call (1 to [`MAX_BURST`]).
     pub batch: u16,
+    /// Hand out only datagrams to this address and port (`0.0.0.0` matches any
+    /// address); others are freed and counted as `not_for_us`. `None`: all.
+    pub accept: Option<SocketAddrV4>,
 }
 
 impl Default for RxConfig {
     fn default() -> Self {
-        Self { batch: 32 }
+        Self { batch: 32, accept: None }
+    }
+}
+
+impl RxConfig {
+    #[inline]
+    fn accepts(&self, dst: SocketAddrV4) -> bool {
+        self.accept.map_or(true, |a| {
+            a.port() == dst.port() && (a.ip().is_unspecified() || a.ip() == dst.ip())
+        })
     }
 }
 
@@ -49,6 +61,7 @@ pub struct DpdkReceiver {
     port: Arc<PortInner>,
     queue: u16,
     batch: u16,
+    cfg: RxConfig,
     /// Mbufs of checked frames, the first `held` of them owned by the live burst.
     mbufs: Box<[*mut sys::rte_mbuf]>,
     slots: Box<[Slot]>,
@@ -58,6 +71,8 @@ pub struct DpdkReceiver {
     mode: Mode,
     stats: RxStats,
     raw_frames: u64,
+    not_udp: u64,
+    not_for_us: u64,
     last_malformed: Option<WireError>,
 }
 
@@ -93,6 +108,7 @@ impl DpdkReceiver {
             port,
             queue,
             batch: cfg.batch,
+            cfg,
             mbufs: vec![std::ptr::null_mut(); n].into_boxed_slice(),
             slots: vec![EMPTY_SLOT; n].into_boxed_slice(),
             held: 0,
@@ -100,6 +116,8 @@ impl DpdkReceiver {
             mode,
             stats: RxStats::default(),
             raw_frames: 0,
+            not_udp: 0,
+            not_for_us: 0,
             last_malformed: None,
         })
     }
@@ -116,6 +134,11 @@ impl DpdkReceiver {
 
     /// Polls the queue once: checks every frame, keeps the good ones, frees the
     /// rest. Returns how many datagrams are now held.
+    ///
+    /// Refused frames are counted by why: other protocols (ARP, IPv6, ICMP…)
+    /// as `not_udp`, datagrams for another address or port as `not_for_us`,
+    /// and real defects (truncation, bad lengths or checksums, fragments) as
+    /// `malformed`.
     #[inline]
     fn poll(&mut self) -> usize {
         let got = self.rx_burst();
@@ -127,7 +150,7 @@ impl DpdkReceiver {
             // SAFETY: rx_burst returned `got` valid mbufs that we now own.
             let frame = unsafe { mbuf::data(m) };
             match parse_udp_frame(frame) {
-                Ok(f) => {
+                Ok(f) if self.cfg.accepts(f.dst()) => {
                     let payload = f.payload();
                     // Both fit in u16: a frame lives in one mbuf segment of < 64 KiB.
                     let off = payload.as_ptr() as usize - frame.as_ptr() as usize;
@@ -141,8 +164,19 @@ impl DpdkReceiver {
                     self.mbufs[kept] = m;
                     kept += 1;
                 }
+                Ok(_) => {
+                    self.not_for_us += 1;
+                    self.refused[refused] = m;
+                    refused += 1;
+                }
+                Err(WireError::UnknownEtherType(_) | WireError::NotUdp(_)) => {
+                    self.not_udp += 1;
+                    self.refused[refused] = m;
+                    refused += 1;
+                }
                 Err(e) => {
                     self.last_malformed = Some(e);
+                    self.stats.malformed += 1;
                     self.refused[refused] = m;
                     refused += 1;
                 }
@@ -151,7 +185,6 @@ impl DpdkReceiver {
         if refused > 0 {
             // SAFETY: the refused mbufs are ours and referenced nowhere else.
             unsafe { sys::zc_pktmbuf_free_bulk(self.refused.as_mut_ptr(), refused as u32) };
-            self.stats.malformed += refused as u64;
         }
         if kept > 0 {
             self.stats.bursts += 1;
@@ -201,7 +234,7 @@ impl DpdkReceiver {
         Ok(FrameBurst { rx: self })
     }
 
-    /// Why the latest refused frame was refused.
+    /// Why the latest malformed frame was refused.
     pub fn last_malformed(&self) -> Option<WireError> {
         self.last_malformed
     }
@@ -325,7 +358,7 @@ impl Receiver for DpdkReceiver {
         &self.mode
     }
 
-    /// Queue counters plus the port's (`ipackets`, `imissed`, `ierrors`,
+    /// Queue counters (`extra`: `raw_frames`, `not_udp`, `not_for_us`) plus the port's (`ipackets`, `imissed`, `ierrors`,
     /// `rx_nombuf`, port-wide) and the mempool's.
     fn stats(&self) -> RxStats {
         let mut s = self.stats.clone();
@@ -334,6 +367,8 @@ impl Receiver for DpdkReceiver {
                 s.kernel_drops = Some(p.imissed);
                 s.extra = vec![
                     ("raw_frames", self.raw_frames),
+                    ("not_udp", self.not_udp),
+                    ("not_for_us", self.not_for_us),
                     ("port_ipackets", p.ipackets),
                     ("port_imissed", p.imissed),
                     ("port_ierrors", p.ierrors),

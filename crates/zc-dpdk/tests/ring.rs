@@ -127,6 +127,21 @@ fn ring_round_trip_exhaustion_teardown_and_errors() {
         drained += burst.len();
     }
     assert_eq!(drained as u32, queued - 32 + 8);
+
+    // A destination filter: datagrams to another port are freed and counted.
+    drop(rx);
+    let other = RxConfig { accept: Some("0.0.0.0:9001".parse().unwrap()), ..RxConfig::default() };
+    let mut rx = port.receiver(0, other).unwrap();
+    assert_eq!(tx.send_burst(8, &mut |i, buf| payload(i, buf)).unwrap(), 8);
+    assert!(rx.recv_burst(Some(Duration::from_millis(50))).unwrap().is_empty());
+    let not_for_us = rx.stats().extra.iter().find(|(k, _)| *k == "not_for_us").unwrap().1;
+    assert_eq!(not_for_us, 8);
+    drop(rx);
+    let ours = RxConfig { accept: Some(spec().dst), ..RxConfig::default() };
+    let mut rx = port.receiver(0, ours).unwrap();
+    assert_eq!(tx.send_burst(8, &mut |i, buf| payload(i, buf)).unwrap(), 8);
+    assert_eq!(rx.recv_burst(Some(Duration::from_millis(50))).unwrap().len(), 8);
+
     drop(tx);
     drop(rx);
     drop(port);

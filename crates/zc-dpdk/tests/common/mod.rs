@@ -12,7 +12,6 @@ use zc_core::Error;
 use zc_dpdk::{Eal, EalConfig, Mempool, MempoolConfig, Port, PortConfig, RxConfig};
 use zc_testbed::{Testbed, TestbedConfig};
 
-const PORT: u16 = 9000;
 const N: u32 = 2000;
 
 /// Sequence numbers to send: 1..=N without every 100th, with every 250th twice.
@@ -30,6 +29,17 @@ fn plan() -> Vec<u32> {
     seqs
 }
 
+/// The first 198.18.N.0/24 subnet from `from` on that no interface here uses:
+/// other engineers' testbeds run on this machine at the same time, and two
+/// veths on one subnet would steal each other's routes.
+pub fn free_subnet(from: u8) -> u8 {
+    let out = std::process::Command::new("ip").args(["-4", "-o", "addr", "show"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    (from..=250)
+        .find(|n| !text.contains(&format!(" 198.18.{n}.")))
+        .expect("a free 198.18.N.0/24 subnet")
+}
+
 /// Runs the exact-delivery check through vdev `driver` (created with `args`
 /// plus `iface=<host end>`) on a testbed named `name` on 198.18.`subnet`.0/24.
 ///
@@ -38,9 +48,11 @@ fn plan() -> Vec<u32> {
 /// (and only those) may still be out after teardown.
 pub fn exact_delivery(name: &str, subnet: u8, driver: &str, args: &str, pmd_keeps_fill_ring: bool) {
     let tb = Testbed::create(&TestbedConfig::new(name, subnet)).unwrap();
+    // A port of its own: other tests on this machine may hold 0.0.0.0:9000.
+    let port_no = 40_000 + u16::from(subnet);
     // A socket on the host end keeps the kernel from answering our datagrams
     // with ICMP port-unreachable; the DPDK vdev sees the frames regardless.
-    let _absorb = UdpSocket::bind((tb.host_addr, PORT)).unwrap();
+    let _absorb = UdpSocket::bind((tb.host_addr, port_no)).unwrap();
 
     let vdev_args = if args.is_empty() {
         format!("iface={}", tb.host_if)
@@ -56,7 +68,7 @@ pub fn exact_delivery(name: &str, subnet: u8, driver: &str, args: &str, pmd_keep
 
     let seqs = plan();
     let sent = seqs.len() as u64;
-    let dst = SocketAddrV4::new(tb.host_addr, PORT);
+    let dst = SocketAddrV4::new(tb.host_addr, port_no);
     let peer = tb.peer_addr;
     let generator = tb
         .spawn_in_peer(move || {
@@ -82,7 +94,7 @@ pub fn exact_delivery(name: &str, subnet: u8, driver: &str, args: &str, pmd_keep
         .unwrap();
 
     let mut handler = MarketDataHandler::new(HandlerConfig {
-        feed_port: Some(PORT),
+        feed_port: Some(port_no),
         ..HandlerConfig::default()
     });
     let deadline = Instant::now() + Duration::from_secs(20);
