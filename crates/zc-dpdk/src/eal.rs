@@ -242,9 +242,10 @@ fn check_log_level(l: &str) -> Result<()> {
         None => (None, l),
     };
     let level_ok = LEVELS.contains(&level) || matches!(level.parse::<u8>(), Ok(1..=8));
-    let pattern_ok = pattern.map_or(true, |p| {
-        !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric() || b"._*".contains(&b))
-    });
+    let pattern_ok = match pattern {
+        None => true,
+        Some(p) => !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric() || b"._*".contains(&b)),
+    };
     if !(level_ok && pattern_ok) {
         return Err(Error::config(format!(
             "log level {l:?} must be a level ({} or 1-8), optionally after `pattern:` (e.g. `pmd.net.ring:debug`)",
@@ -302,6 +303,9 @@ const DONE: u8 = 2;
 
 /// Whether this process started the EAL (DPDK allows it once).
 static STATE: AtomicU8 = AtomicU8::new(NEVER);
+
+/// The EAL [`Eal::shared`] keeps for the life of the process, with its config.
+static SHARED: Mutex<Option<(Eal, EalConfig)>> = Mutex::new(None);
 
 pub(crate) struct EalInner {
     /// The argument strings: kept alive until cleanup since DPDK may keep
@@ -399,6 +403,51 @@ impl Eal {
         Ok(eal)
     }
 
+    /// For programs that open DPDK devices from several places (the `zc`
+    /// command): the first call starts the EAL with `cfg` and keeps it for the
+    /// life of the process (until [`Eal::release_shared`]); later calls return
+    /// the same EAL when `cfg` asks the same cores, memory and files, and an
+    /// error saying what runs when it does not. `cfg.vdevs` are attached on
+    /// every call.
+    pub fn shared(cfg: &EalConfig) -> Result<Eal> {
+        let mut shared = SHARED.lock().unwrap_or_else(|p| p.into_inner());
+        let eal = match &*shared {
+            Some((eal, running)) => {
+                let same = running.cores == cfg.cores
+                    && running.pci == cfg.pci
+                    && running.memory == cfg.memory
+                    && running.files == cfg.files;
+                if !same {
+                    return Err(Error::config(format!(
+                        "the process's DPDK EAL already runs with {:?}; asked {:?}",
+                        running.args(),
+                        cfg.args()
+                    ))
+                    .with_fix("open every DPDK device of a process with the same EAL settings (the EAL starts once per process)"));
+                }
+                for v in &cfg.vdevs {
+                    eal.add_vdev(v)?;
+                }
+                eal.clone()
+            }
+            None => {
+                let eal = Eal::start(cfg)?;
+                let mut kept = cfg.clone();
+                kept.vdevs.clear();
+                *shared = Some((eal.clone(), kept));
+                eal
+            }
+        };
+        Ok(eal)
+    }
+
+    /// Lets go of the EAL [`Eal::shared`] keeps: `rte_eal_cleanup` runs once
+    /// every port, pool and queue is gone too. Call it before the process exits.
+    pub fn release_shared() {
+        let taken = SHARED.lock().unwrap_or_else(|p| p.into_inner()).take();
+        drop(taken);
+    }
+
     /// Attaches a virtual device (hot-plug on the vdev bus). A missing driver
     /// or a bad argument is an error naming the device; the EAL stays up.
     pub fn add_vdev(&self, v: &Vdev) -> Result<()> {
@@ -435,6 +484,27 @@ impl Eal {
             .unwrap_or_else(|p| p.into_inner())
             .push(name);
         Ok(())
+    }
+
+    /// Names of the vdevs attached now.
+    pub fn vdevs(&self) -> Vec<String> {
+        let vdevs = self.inner.vdevs.lock().unwrap_or_else(|p| p.into_inner());
+        vdevs.iter().map(|v| v.to_string_lossy().into_owned()).collect()
+    }
+
+    /// Detaches a vdev [`Eal::add_vdev`] attached. Its port must be closed.
+    pub(crate) fn remove_vdev(&self, name: &str) {
+        let mut vdevs = self.inner.vdevs.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(i) = vdevs.iter().position(|v| v.as_bytes() == name.as_bytes()) else {
+            return;
+        };
+        let cname = vdevs.remove(i);
+        // SAFETY: both strings are NUL-terminated and live for the call; the
+        // caller closed the device's port.
+        let rc = unsafe { sys::rte_eal_hotplug_remove(c"vdev".as_ptr(), cname.as_ptr()) };
+        if rc < 0 {
+            tracing::warn!(vdev = name, rc, "rte_eal_hotplug_remove failed");
+        }
     }
 
     /// Makes the calling thread an EAL thread (its own lcore id), so mempool

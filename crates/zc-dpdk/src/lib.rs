@@ -9,6 +9,9 @@
 //! - [`DpdkReceiver`]/[`DpdkSender`]: one queue each, implementing zc-core's
 //!   [`Receiver`](zc_core::Receiver) and [`Sender`](zc_core::Sender): bursts of
 //!   checked datagrams borrowed from mbufs; frames written in place into mbufs.
+//! - [`open_interface`]: a kernel interface (a veth) through `net_af_packet` or
+//!   `net_af_xdp`, attached with the port and detached with it; with
+//!   [`Eal::shared`], what a program that opens devices from several places uses.
 //! - [`market_data`]: the pinned busy-poll market-data receiver loop.
 //!
 //! Ownership: queues hold their port, ports their mempool, mempools the EAL,
@@ -29,6 +32,7 @@
 //! ```
 
 mod eal;
+mod iface;
 pub mod market_data;
 mod mbuf;
 mod mempool;
@@ -37,6 +41,7 @@ mod rx;
 mod tx;
 
 pub use eal::{Eal, EalConfig, Files, Memory, ThreadGuard, Vdev};
+pub use iface::{open_interface, IfaceDriver};
 pub use mempool::{Mempool, MempoolConfig};
 pub use port::{Port, PortConfig, PortStats};
 pub use rx::{DpdkBurst, DpdkReceiver, FrameBurst, RxConfig, MAX_BURST};

@@ -36,7 +36,7 @@ pub(crate) struct PoolInner {
     cfg: MempoolConfig,
     name: String,
     // Dropped after the pool is freed (field order): the EAL outlives it.
-    _eal: Eal,
+    pub(crate) eal: Eal,
 }
 
 // SAFETY: an rte_mempool is built for concurrent use from many threads (its
@@ -135,7 +135,7 @@ impl Mempool {
                 ptr,
                 cfg,
                 name,
-                _eal: eal.clone(),
+                eal: eal.clone(),
             }),
         })
     }

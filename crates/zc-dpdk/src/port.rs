@@ -75,6 +75,8 @@ pub(crate) struct PortInner {
     pub(crate) details: Vec<String>,
     rx_claimed: Vec<AtomicBool>,
     tx_claimed: Vec<AtomicBool>,
+    /// The vdev to detach once the port is closed (ports of `open_interface`).
+    pub(crate) detach: Option<String>,
     // Dropped after the port is closed (field order): the pool outlives it.
     pub(crate) pool: Mempool,
 }
@@ -91,6 +93,9 @@ impl Drop for PortInner {
         let rc = unsafe { sys::rte_eth_dev_close(self.id) };
         if rc < 0 {
             tracing::warn!(port = %self.name, rc, "rte_eth_dev_close failed");
+        }
+        if let Some(vdev) = &self.detach {
+            self.pool.inner.eal.remove_vdev(vdev);
         }
     }
 }
@@ -190,6 +195,11 @@ impl Port {
     /// Configures and starts the port named `device` (the vdev name, e.g.
     /// `net_ring0`, or a PCI address), taking receive mbufs from `pool`.
     pub fn open(device: &str, pool: &Mempool, cfg: PortConfig) -> Result<Port> {
+        Self::open_detaching(device, pool, cfg, None)
+    }
+
+    /// [`Port::open`], and detach the vdev `detach` when the port closes.
+    pub(crate) fn open_detaching(device: &str, pool: &Mempool, cfg: PortConfig, detach: Option<String>) -> Result<Port> {
         if cfg.rx_queues == 0 || cfg.tx_queues == 0 {
             return Err(Error::config("a port needs at least one receive and one transmit queue"));
         }
@@ -312,6 +322,7 @@ impl Port {
             details,
             rx_claimed: (0..cfg.rx_queues).map(|_| AtomicBool::new(false)).collect(),
             tx_claimed: (0..cfg.tx_queues).map(|_| AtomicBool::new(false)).collect(),
+            detach,
             pool: pool.clone(),
         };
         if cfg.promiscuous {

@@ -34,9 +34,10 @@ impl Default for RxConfig {
 impl RxConfig {
     #[inline]
     fn accepts(&self, dst: SocketAddrV4) -> bool {
-        self.accept.map_or(true, |a| {
-            a.port() == dst.port() && (a.ip().is_unspecified() || a.ip() == dst.ip())
-        })
+        match self.accept {
+            None => true,
+            Some(a) => a.port() == dst.port() && (a.ip().is_unspecified() || a.ip() == dst.ip()),
+        }
     }
 }
 

@@ -9,8 +9,8 @@ use zc_core::handler::{HandlerConfig, MarketDataHandler};
 use zc_core::md::MarketData;
 use zc_core::sys::monotonic_ns;
 use zc_core::Error;
-use zc_dpdk::{Eal, EalConfig, Mempool, MempoolConfig, Port, PortConfig, RxConfig};
-use zc_testbed::{Testbed, TestbedConfig};
+use zc_dpdk::{Port, RxConfig};
+pub use zc_testbed::{Testbed, TestbedConfig};
 
 const N: u32 = 2000;
 
@@ -40,13 +40,20 @@ pub fn free_subnet(from: u8) -> u8 {
         .expect("a free 198.18.N.0/24 subnet")
 }
 
-/// Runs the exact-delivery check through vdev `driver` (created with `args`
-/// plus `iface=<host end>`) on a testbed named `name` on 198.18.`subnet`.0/24.
+/// Runs the exact-delivery check on a testbed named `name` on
+/// 198.18.`subnet`.0/24, through the port `open` returns for the testbed
+/// (whose `driver` is named in messages).
 ///
 /// `pmd_keeps_fill_ring`: DPDK 22.11's net_af_xdp lends mbufs to its AF_XDP fill
 /// ring and does not give them back to the pool when the port closes; those
 /// (and only those) may still be out after teardown.
-pub fn exact_delivery(name: &str, subnet: u8, driver: &str, args: &str, pmd_keeps_fill_ring: bool) {
+pub fn exact_delivery(
+    name: &str,
+    subnet: u8,
+    driver: &str,
+    open: &dyn Fn(&Testbed) -> Port,
+    pmd_keeps_fill_ring: bool,
+) {
     let tb = Testbed::create(&TestbedConfig::new(name, subnet)).unwrap();
     // A port of its own: other tests on this machine may hold 0.0.0.0:9000.
     let port_no = 40_000 + u16::from(subnet);
@@ -54,15 +61,8 @@ pub fn exact_delivery(name: &str, subnet: u8, driver: &str, args: &str, pmd_keep
     // with ICMP port-unreachable; the DPDK vdev sees the frames regardless.
     let _absorb = UdpSocket::bind((tb.host_addr, port_no)).unwrap();
 
-    let vdev_args = if args.is_empty() {
-        format!("iface={}", tb.host_if)
-    } else {
-        format!("iface={},{args}", tb.host_if)
-    };
-    let vdev = format!("{driver}0");
-    let eal = Eal::start(&EalConfig::no_huge(0).vdev(&vdev, &vdev_args)).unwrap();
-    let pool = Mempool::new(&eal, MempoolConfig { mbufs: 4095, cache: 128, ..Default::default() }).unwrap();
-    let port = Port::open(&vdev, &pool, PortConfig::default()).unwrap();
+    let port = open(&tb);
+    let pool = port.mempool().clone();
     let mut rx = port.receiver(0, RxConfig::default()).unwrap();
     eprintln!("{driver}: {}", zc_core::Receiver::mode(&rx));
 
