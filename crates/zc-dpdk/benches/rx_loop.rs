@@ -91,6 +91,8 @@ fn thread_cpu_ns() -> u64 {
 
 fn run(a: &Args) -> zc_core::Result<()> {
     let mut cfg = EalConfig::no_huge(a.core).vdev(&a.vdev, &a.vdev_args);
+    // Pinned to its core, as testpmd's forwarding lcore is.
+    cfg.pin_main = true;
     cfg.log_level = Some("warning".to_owned());
     let eal = Eal::start(&cfg)?;
     let pool = Mempool::new(&eal, MempoolConfig::default())?;

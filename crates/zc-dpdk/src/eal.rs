@@ -74,6 +74,11 @@ pub struct EalConfig {
     /// CPUs the EAL may use (`-l`); the first is the main lcore (the thread
     /// calling [`Eal::start`]). Each must be in this process's affinity mask.
     pub cores: Vec<usize>,
+    /// Pin the thread calling [`Eal::start`] to `cores[0]`, as DPDK does by
+    /// default. Off, the main lcore keeps the CPUs it may run on now
+    /// (`--lcores C@(all allowed)`), and so do threads it spawns later:
+    /// pinning is left to the polling loop ([`crate::market_data::LoopConfig::core`]).
+    pub pin_main: bool,
     /// Virtual devices attached after start.
     pub vdevs: Vec<Vdev>,
     /// PCI devices to allow (`-a 0000:01:00.0`); empty means `--no-pci`.
@@ -87,11 +92,12 @@ pub struct EalConfig {
 }
 
 impl EalConfig {
-    /// One core, no PCI, `--no-huge -m 256`, in memory, no telemetry: runs
-    /// anywhere as root with no setup.
+    /// Main lcore `core` (not pinned), no PCI, `--no-huge -m 256`, in memory,
+    /// no telemetry: runs anywhere as root with no setup.
     pub fn no_huge(core: usize) -> Self {
         Self {
             cores: vec![core],
+            pin_main: false,
             vdevs: Vec::new(),
             pci: Vec::new(),
             memory: Memory::NoHuge { mb: 256 },
@@ -168,8 +174,20 @@ impl EalConfig {
     pub fn args(&self) -> Vec<String> {
         let mut a = vec!["zc-dpdk".to_owned()];
         let cores: Vec<String> = self.cores.iter().map(usize::to_string).collect();
-        a.push("-l".to_owned());
-        a.push(cores.join(","));
+        if self.pin_main {
+            a.push("-l".to_owned());
+            a.push(cores.join(","));
+        } else {
+            // DPDK pins the main lcore's thread (the caller's) to its CPU; map it to
+            // every CPU the process may use instead, so the caller keeps its affinity.
+            let all: Vec<String> = allowed_cpus().iter().map(usize::to_string).collect();
+            let mut lcores = format!("{}@({})", cores[0], all.join(","));
+            for c in &cores[1..] {
+                lcores.push(',');
+                lcores.push_str(c);
+            }
+            a.push(format!("--lcores={lcores}"));
+        }
         a.push("--main-lcore".to_owned());
         a.push(cores[0].clone());
         if self.pci.is_empty() {
@@ -208,6 +226,14 @@ impl EalConfig {
             a.push(format!("--log-level={l}"));
         }
         a
+    }
+}
+
+/// CPUs this process may run on (just CPU 0 when the mask cannot be read).
+fn allowed_cpus() -> Vec<usize> {
+    match sched_getaffinity(Pid::from_raw(0)) {
+        Ok(set) => (0..CpuSet::count()).filter(|&c| set.is_set(c).unwrap_or(false)).collect(),
+        Err(_) => vec![0],
     }
 }
 
@@ -414,6 +440,7 @@ impl Eal {
         let eal = match &*shared {
             Some((eal, running)) => {
                 let same = running.cores == cfg.cores
+                    && running.pin_main == cfg.pin_main
                     && running.pci == cfg.pci
                     && running.memory == cfg.memory
                     && running.files == cfg.files;
@@ -590,11 +617,15 @@ mod tests {
 
     #[test]
     fn arguments_are_built_from_the_typed_config() {
-        let cfg = EalConfig::no_huge(0).vdev("net_ring0", "");
+        let mut cfg = EalConfig::no_huge(0).vdev("net_ring0", "");
+        cfg.pin_main = true;
         assert_eq!(
             cfg.args().join(" "),
             "zc-dpdk -l 0 --main-lcore 0 --no-pci --no-huge -m 256 --no-shconf --no-telemetry"
         );
+        cfg.pin_main = false;
+        let all: Vec<String> = allowed_cpus().iter().map(usize::to_string).collect();
+        assert!(cfg.args().join(" ").starts_with(&format!("zc-dpdk --lcores=0@({}) --main-lcore 0 ", all.join(","))));
     }
 
     #[test]

@@ -48,7 +48,13 @@ fn ring_round_trip_exhaustion_teardown_and_errors() {
     if !privileged_or_skip("ring_round_trip_exhaustion_teardown_and_errors") {
         return;
     }
+    let cpus = || {
+        let set = nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0)).unwrap();
+        (0..nix::sched::CpuSet::count()).filter(|&c| set.is_set(c).unwrap()).collect::<Vec<_>>()
+    };
+    let before = cpus();
     let eal = Eal::start(&EalConfig::no_huge(0).vdev("net_ring0", "")).unwrap();
+    assert_eq!(cpus(), before, "the EAL leaves the caller's affinity alone unless pin_main");
 
     // A missing driver is an error naming the device; the EAL stays up.
     let e = eal.add_vdev(&Vdev::new("net_nosuchdriver0", "")).unwrap_err();
