@@ -29,7 +29,8 @@ pub(crate) unsafe fn data<'a>(m: *const sys::rte_mbuf) -> &'a [u8] {
 #[inline]
 pub(crate) unsafe fn room<'a>(m: *mut sys::rte_mbuf) -> &'a mut [u8] {
     // SAFETY: the caller owns m exclusively; data_off..buf_len is its buffer's
-    // tail, which nothing else references.
+    // tail, which nothing else references. The bytes are initialised: mempool
+    // memory comes from zero-filled pages and is only ever written with bytes.
     unsafe {
         let m = &mut *m;
         let off = usize::from(m.data_off);

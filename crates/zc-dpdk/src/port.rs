@@ -277,36 +277,51 @@ impl Port {
         if rc < 0 {
             return Err(port_error(device, "configure", rc));
         }
-        let (mut rx_desc, mut tx_desc) = (cfg.rx_desc, cfg.tx_desc);
-        // SAFETY: id is valid; both pointers are writable.
-        let rc = unsafe { sys::rte_eth_dev_adjust_nb_rx_tx_desc(id, &mut rx_desc, &mut tx_desc) };
-        if rc < 0 {
-            return Err(port_error(device, "adjust descriptor counts", rc));
-        }
-        // SAFETY: id is valid.
-        let socket = unsafe { sys::rte_eth_dev_socket_id(id) };
-        // SOCKET_ID_ANY (-1) is passed through as DPDK's unsigned parameter expects.
-        let socket = socket as u32;
-        for q in 0..cfg.rx_queues {
-            // SAFETY: the port is configured and stopped; a null rx_conf means the
-            // device defaults; the pool outlives the port (PortInner holds it).
-            let rc = unsafe { sys::rte_eth_rx_queue_setup(id, q, rx_desc, socket, std::ptr::null(), pool.as_ptr()) };
+        let setup = || -> Result<(u16, u16)> {
+            let (mut rx_desc, mut tx_desc) = (cfg.rx_desc, cfg.tx_desc);
+            // SAFETY: id is valid; both pointers are writable.
+            let rc = unsafe { sys::rte_eth_dev_adjust_nb_rx_tx_desc(id, &mut rx_desc, &mut tx_desc) };
             if rc < 0 {
-                return Err(port_error(device, &format!("set up receive queue {q}"), rc));
+                return Err(port_error(device, "adjust descriptor counts", rc));
             }
-        }
-        for q in 0..cfg.tx_queues {
-            // SAFETY: as above; a null tx_conf means the device defaults.
-            let rc = unsafe { sys::rte_eth_tx_queue_setup(id, q, tx_desc, socket, std::ptr::null()) };
+            // SAFETY: id is valid.
+            let socket = unsafe { sys::rte_eth_dev_socket_id(id) };
+            // SOCKET_ID_ANY (-1) is passed through as DPDK's unsigned parameter expects.
+            let socket = socket as u32;
+            for q in 0..cfg.rx_queues {
+                // SAFETY: the port is configured and stopped; a null rx_conf means
+                // the device defaults; the pool outlives the port (PortInner holds
+                // it, and a failed setup closes the port before returning).
+                let rc = unsafe { sys::rte_eth_rx_queue_setup(id, q, rx_desc, socket, std::ptr::null(), pool.as_ptr()) };
+                if rc < 0 {
+                    return Err(port_error(device, &format!("set up receive queue {q}"), rc));
+                }
+            }
+            for q in 0..cfg.tx_queues {
+                // SAFETY: as above; a null tx_conf means the device defaults.
+                let rc = unsafe { sys::rte_eth_tx_queue_setup(id, q, tx_desc, socket, std::ptr::null()) };
+                if rc < 0 {
+                    return Err(port_error(device, &format!("set up transmit queue {q}"), rc));
+                }
+            }
+            // SAFETY: configured with all queues set up.
+            let rc = unsafe { sys::rte_eth_dev_start(id) };
             if rc < 0 {
-                return Err(port_error(device, &format!("set up transmit queue {q}"), rc));
+                return Err(port_error(device, "start", rc));
             }
-        }
-        // SAFETY: configured with all queues set up.
-        let rc = unsafe { sys::rte_eth_dev_start(id) };
-        if rc < 0 {
-            return Err(port_error(device, "start", rc));
-        }
+            Ok((rx_desc, tx_desc))
+        };
+        let (rx_desc, tx_desc) = match setup() {
+            Ok(d) => d,
+            Err(e) => {
+                // Queues may already hold mbufs of `pool` (some drivers fill their
+                // rings at setup): close the port now, while the pool is alive,
+                // rather than leave the device pointing into a pool freed later.
+                // SAFETY: the port is configured and not started.
+                unsafe { sys::rte_eth_dev_close(id) };
+                return Err(e.with_fix("the port was closed: to retry, attach the device under a new name (Eal::add_vdev) or call open_interface again"));
+            }
+        };
         // From here the port is started: PortInner's drop stops and closes it.
         let mut mac = sys::rte_ether_addr::default();
         // SAFETY: id is valid; mac is writable.
