@@ -12,7 +12,11 @@
 //! [`zc_core::Error`]s that say what failed and, where known, what to do.
 
 pub mod file;
+pub mod http;
+mod listen;
 mod sys;
 
 pub use file::{copy_file, is_truncated, send_file, send_with, FileMethod, MappedFile};
+pub use http::{serve, FileServer, ServeConfig};
+pub use listen::RunningService;
 pub use sys::CpuTime;
