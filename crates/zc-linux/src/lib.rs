@@ -14,9 +14,11 @@
 pub mod file;
 pub mod http;
 mod listen;
+pub mod proxy;
 mod sys;
 
 pub use file::{copy_file, is_truncated, send_file, send_with, FileMethod, MappedFile};
 pub use http::{serve, FileServer, ServeConfig};
 pub use listen::RunningService;
+pub use proxy::{proxy, relay, Proxy, ProxyConfig, ProxyMethod, RelayOptions, RelayStats};
 pub use sys::CpuTime;
