@@ -16,9 +16,11 @@ pub mod http;
 mod listen;
 pub mod proxy;
 mod sys;
+pub mod zerocopy;
 
 pub use file::{copy_file, is_truncated, send_file, send_with, FileMethod, MappedFile};
 pub use http::{serve, FileServer, ServeConfig};
 pub use listen::RunningService;
 pub use proxy::{proxy, relay, Proxy, ProxyConfig, ProxyMethod, RelayOptions, RelayStats};
 pub use sys::CpuTime;
+pub use zerocopy::{send_plain, Completion, SendError, StableBuf, ZeroCopySender, ZeroCopyStats};
