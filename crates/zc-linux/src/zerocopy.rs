@@ -246,49 +246,59 @@ impl<B: StableBuf> ZeroCopySender<B> {
     /// Sends all of `buf` (one datagram for UDP). The buffer stays with the
     /// sender until [`pop_completed`](Self::pop_completed) returns it.
     pub fn send(&mut self, buf: B) -> std::result::Result<(), SendError<B>> {
-        let len = buf.bytes().len();
-        let first = self.next_id;
-        let mut ids = 0u32;
+        let (ptr, len) = {
+            let b = buf.bytes();
+            (b.as_ptr(), b.len())
+        };
+        // The buffer joins the in-flight queue *before* its first piece is
+        // sent: a large TCP buffer takes several sends, and the completion of
+        // its first ids can arrive (and must find it) while later pieces are
+        // still waiting for socket space. An empty buffer needs no send at
+        // all (the kernel issues no id for it) and completes at once, in order.
+        self.in_flight.push_back(InFlight { buf, first: self.next_id, ids: 0, done: 0, copied: false });
         let mut off = 0usize;
-        // An empty buffer needs no send at all (the kernel would not issue an
-        // id for it); it completes at once, in order.
         while off < len {
-            match self.send_piece(&buf, off) {
+            // SAFETY: off < len, inside the buffer now owned by in_flight,
+            // whose bytes stay at `ptr` (StableBuf) until it is popped.
+            let piece = unsafe { ptr.add(off) };
+            match self.send_piece(piece, len - off) {
                 Ok((n, took_id)) => {
                     off += n;
                     if took_id {
-                        ids += 1;
                         self.next_id = self.next_id.wrapping_add(1);
                         self.stats.ids_issued += 1;
+                        if let Some(f) = self.in_flight.back_mut() {
+                            f.ids += 1;
+                        }
                     }
                 }
                 Err(error) => {
-                    if ids == 0 {
-                        return Err(SendError { error, buf: Some(buf) });
+                    if self.in_flight.back().is_some_and(|f| f.ids == 0) {
+                        let buf = self.in_flight.pop_back().map(|f| f.buf);
+                        return Err(SendError { error, buf });
                     }
-                    // Part of it is with the kernel: keep it until completed.
-                    self.in_flight.push_back(InFlight { buf, first, ids, done: 0, copied: false });
+                    // Part of it is with the kernel: it comes back completed.
                     return Err(SendError { error, buf: None });
                 }
             }
         }
         self.stats.buffers += 1;
         self.stats.bytes += len as u64;
-        self.in_flight.push_back(InFlight { buf, first, ids, done: 0, copied: false });
         Ok(())
     }
 
-    /// One send from `buf[off..]`; returns bytes sent and whether it used an id.
-    fn send_piece(&mut self, buf: &B, off: usize) -> Result<(usize, bool)> {
-        let bytes = &buf.bytes()[off..];
+    /// One send of `len` bytes at `ptr`; returns bytes sent and whether it
+    /// used an id.
+    fn send_piece(&mut self, ptr: *const u8, len: usize) -> Result<(usize, bool)> {
         let mut plain = false;
         loop {
             let flags = libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT | if plain { 0 } else { libc::MSG_ZEROCOPY };
-            // SAFETY: `bytes` is readable; with MSG_ZEROCOPY the kernel pins
-            // its pages and keeps reading them after the call returns, which
-            // is sound because the buffer (StableBuf: fixed address, no other
-            // writer) is owned by this sender until its completion arrives.
-            let r = unsafe { libc::send(self.sock.as_raw_fd(), bytes.as_ptr().cast(), bytes.len(), flags) };
+            // SAFETY: ptr..ptr+len is readable (see send); with MSG_ZEROCOPY
+            // the kernel pins those pages and keeps reading them after the
+            // call returns, which is sound because the buffer (StableBuf:
+            // fixed address, no other writer) stays in in_flight until the
+            // completion of every id it took has arrived.
+            let r = unsafe { libc::send(self.sock.as_raw_fd(), ptr.cast(), len, flags) };
             match cvt(r) {
                 Ok(n) => return Ok((n, !plain)),
                 Err(e) if interrupted(&e) => {}
