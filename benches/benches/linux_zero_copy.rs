@@ -6,7 +6,8 @@
 //! ```
 //!
 //! `--sizes` replaces the file sizes (sendfile) or send sizes (zerocopy), in bytes;
-//! `--methods` (sendfile, read-write, mmap) limits the file section, for profiling one path;
+//! `--methods` (sendfile, read-write, mmap; splice, read-write) limits the file and
+//! proxy sections to those paths, for profiling one of them;
 //! `--sink-splice` makes the receivers splice to /dev/null instead of `read`, so
 //! the sending side is the bottleneck.
 //!
@@ -174,7 +175,7 @@ fn file_run(method: FileMethod, path: &std::path::Path, size: u64, reps: u64) ->
     Sample { rate: got as f64 / wall, cpu_per_gb: cpu / gb, rx_cpu_per_gb: rx_cpu.total().as_secs_f64() / gb }
 }
 
-fn bench_sendfile(runs: usize, sizes: Option<&[u64]>, only: Option<&[FileMethod]>) {
+fn bench_sendfile(runs: usize, sizes: Option<&[u64]>, only: Option<&[String]>) {
     println!("\n## sendfile vs read+write vs mmap+write (file in page cache → loopback TCP → reader)\n");
     println!("Sender CPU = user+sys of the sending thread (getrusage RUSAGE_THREAD), per GB sent.");
     println!("ratio columns: sendfile ÷ read+write, per run, median.\n");
@@ -190,7 +191,7 @@ fn bench_sendfile(runs: usize, sizes: Option<&[u64]>, only: Option<&[FileMethod]
         let mut samples = vec![Vec::new(); methods.len()];
         for _ in 0..runs {
             for (i, m) in methods.iter().enumerate() {
-                if only.is_none_or(|o| o.contains(m)) {
+                if only.is_none_or(|o| o.iter().any(|x| x.parse::<FileMethod>().ok() == Some(*m))) {
                     samples[i].push(file_run(*m, &path, size, reps));
                 }
             }
@@ -256,7 +257,7 @@ fn proxy_run(method: ProxyMethod, total: u64, rate: Option<f64>) -> Sample {
     Sample { rate: total as f64 / wall, cpu_per_gb: cpu.total().as_secs_f64() / gb, rx_cpu_per_gb: rx_cpu.total().as_secs_f64() / gb }
 }
 
-fn bench_proxy(runs: usize) {
+fn bench_proxy(runs: usize, only: Option<&[String]>) {
     println!("\n## splice proxy vs read/write proxy (source → relay → sink, loopback TCP)\n");
     println!("Relay CPU = user+sys of the relay thread per GB forwarded. ratio: splice ÷ read/write, per run, median.\n");
     let methods = [ProxyMethod::Splice, ProxyMethod::ReadWrite];
@@ -268,14 +269,19 @@ fn bench_proxy(runs: usize) {
         let mut samples = vec![Vec::new(); 2];
         for _ in 0..runs {
             for (i, m) in methods.iter().enumerate() {
-                samples[i].push(proxy_run(*m, total, rate));
+                if only.is_none_or(|o| o.iter().any(|x| x.parse::<ProxyMethod>().ok() == Some(*m))) {
+                    samples[i].push(proxy_run(*m, total, rate));
+                }
             }
         }
         let label = rate.map_or("max".to_string(), |r| format!("{} GB/s", r / 1e9));
         for (i, m) in methods.iter().enumerate() {
+            if samples[i].is_empty() {
+                continue;
+            }
             let (r, rmin, rmax) = median(samples[i].iter().map(|s| s.rate).collect());
             let (c, cmin, cmax) = median(samples[i].iter().map(|s| s.cpu_per_gb).collect());
-            let cr = if i == 0 {
+            let cr = if i == 0 && !samples[1].is_empty() {
                 format!("{:.2}×", median(samples[0].iter().zip(&samples[1]).map(|(a, b)| a.cpu_per_gb / b.cpu_per_gb).collect()).0)
             } else {
                 String::new()
@@ -380,11 +386,11 @@ fn main() {
         .and_then(|i| args.get(i + 1))
         .and_then(|v| v.parse().ok())
         .unwrap_or(5);
-    let only: Option<Vec<FileMethod>> = args
+    let only: Option<Vec<String>> = args
         .iter()
         .position(|a| a == "--methods")
         .and_then(|i| args.get(i + 1))
-        .map(|v| v.split(',').map(|x| x.parse().expect("--methods: sendfile, read-write, mmap")).collect());
+        .map(|v| v.split(',').map(str::to_owned).collect());
     let sizes: Option<Vec<u64>> = args
         .iter()
         .position(|a| a == "--sizes")
@@ -401,7 +407,7 @@ fn main() {
         bench_sendfile(runs, sizes.as_deref(), only.as_deref());
     }
     if want("proxy") {
-        bench_proxy(runs);
+        bench_proxy(runs, only.as_deref());
     }
     if want("zerocopy") {
         bench_zerocopy(runs, sizes.as_deref());
