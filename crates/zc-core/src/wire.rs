@@ -171,8 +171,10 @@ fn truncated(layer: Layer, needed: usize, available: usize) -> WireError {
 fn sum_words(mut acc: u64, data: &[u8]) -> u64 {
     let mut chunks = data.chunks_exact(8);
     for c in &mut chunks {
+        // Adding 32-bit halves is the same one's-complement sum as adding
+        // 16-bit words once folded (2^16 ≡ 1 mod 0xffff), with half the adds.
         let w = u64::from_be_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
-        acc += (w >> 48) + ((w >> 32) & 0xffff) + ((w >> 16) & 0xffff) + (w & 0xffff);
+        acc += (w >> 32) + (w & 0xffff_ffff);
     }
     let rest = chunks.remainder();
     let mut pairs = rest.chunks_exact(2);
@@ -185,11 +187,12 @@ fn sum_words(mut acc: u64, data: &[u8]) -> u64 {
     acc
 }
 
-fn fold(mut acc: u64) -> u16 {
-    while acc > 0xffff {
-        acc = (acc & 0xffff) + (acc >> 16);
-    }
-    acc as u16
+/// Folds a running sum to 16 bits with end-around carry.
+fn fold(acc: u64) -> u16 {
+    let acc = (acc & 0xffff_ffff) + (acc >> 32); // ≤ 33 bits
+    let acc = (acc & 0xffff) + (acc >> 16); // ≤ 18 bits
+    let acc = (acc & 0xffff) + (acc >> 16); // ≤ 17 bits
+    ((acc & 0xffff) + (acc >> 16)) as u16
 }
 
 /// The Internet checksum (RFC 1071) of `data`: the value to store in a header
@@ -383,6 +386,13 @@ impl<'a> Ipv4Packet<'a> {
     pub fn payload(&self) -> &'a [u8] {
         &self.buf[self.header_len..]
     }
+
+    /// Source then destination address, as in the header.
+    fn addr_bytes(&self) -> [u8; 8] {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(&self.buf[12..20]);
+        a
+    }
 }
 
 /// A checked view of a UDP datagram; ends at the UDP length.
@@ -395,6 +405,15 @@ impl<'a> UdpDatagram<'a> {
     /// Validates the UDP length against `ip_payload` and, when the checksum field is
     /// not zero, the checksum over the pseudo-header of `src`/`dst`.
     pub fn new_checked(ip_payload: &'a [u8], src: Ipv4Addr, dst: Ipv4Addr) -> Result<Self, WireError> {
+        let mut addrs = [0u8; 8];
+        addrs[..4].copy_from_slice(&src.octets());
+        addrs[4..].copy_from_slice(&dst.octets());
+        Self::checked(ip_payload, &addrs)
+    }
+
+    /// As `new_checked`, with source and destination as the 8 bytes they
+    /// occupy in the IPv4 header (what the parser has at hand).
+    fn checked(ip_payload: &'a [u8], addrs: &[u8; 8]) -> Result<Self, WireError> {
         if ip_payload.len() < UDP_HEADER_LEN {
             return Err(truncated(Layer::Udp, UDP_HEADER_LEN, ip_payload.len()));
         }
@@ -411,17 +430,10 @@ impl<'a> UdpDatagram<'a> {
         let buf = &ip_payload[..usize::from(len)];
         let found = be16(buf, 6);
         if found != 0 {
-            let mut acc = sum_words(0, &src.octets());
-            acc = sum_words(acc, &dst.octets());
-            acc += u64::from(IPPROTO_UDP) + buf.len() as u64;
-            if fold(sum_words(acc, buf)) != 0xffff {
-                let mut zeroed = [0u8; UDP_HEADER_LEN];
-                zeroed[..6].copy_from_slice(&buf[..6]);
-                let mut acc = sum_words(0, &src.octets());
-                acc = sum_words(acc, &dst.octets());
-                acc += u64::from(IPPROTO_UDP) + buf.len() as u64;
-                acc = sum_words(acc, &zeroed);
-                acc = sum_words(acc, &buf[UDP_HEADER_LEN..]);
+            let pseudo = sum_words(0, addrs) + u64::from(IPPROTO_UDP) + buf.len() as u64;
+            if fold(sum_words(pseudo, buf)) != 0xffff {
+                // Slow path, errors only: the sum with the checksum field zeroed.
+                let acc = sum_words(sum_words(pseudo, &buf[..6]), &buf[UDP_HEADER_LEN..]);
                 let expected = match !fold(acc) {
                     0 => 0xffff,
                     c => c,
@@ -491,7 +503,7 @@ pub fn parse_udp_frame(frame: &[u8]) -> Result<UdpFrame<'_>, WireError> {
     if ip.protocol() != IPPROTO_UDP {
         return Err(WireError::NotUdp(ip.protocol()));
     }
-    let udp = UdpDatagram::new_checked(ip.payload(), ip.src(), ip.dst())?;
+    let udp = UdpDatagram::checked(ip.payload(), &ip.addr_bytes())?;
     Ok(UdpFrame { eth, ip, udp })
 }
 
@@ -596,6 +608,31 @@ mod tests {
     fn checksum_of_rfc1071_example() {
         // RFC 1071 §3 example words: 0001 f203 f4f5 f6f7 → sum ddf2, checksum 220d.
         assert_eq!(internet_checksum(&[0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7]), 0x220d);
+    }
+
+    #[test]
+    fn checksum_matches_the_textbook_definition() {
+        // Sum of 16-bit words with end-around carry, one word at a time.
+        fn naive(data: &[u8]) -> u16 {
+            let mut sum: u32 = 0;
+            for pair in data.chunks(2) {
+                let w = u32::from(pair[0]) << 8 | u32::from(*pair.get(1).unwrap_or(&0));
+                sum += w;
+                sum = (sum & 0xffff) + (sum >> 16);
+            }
+            !(sum as u16)
+        }
+        let mut x = 0x1234_5678u32;
+        for len in 0..300 {
+            let data: Vec<u8> = (0..len)
+                .map(|_| {
+                    x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                    (x >> 24) as u8
+                })
+                .collect();
+            assert_eq!(internet_checksum(&data), naive(&data), "len {len}");
+        }
+        assert_eq!(internet_checksum(&[0xff; 64]), naive(&[0xff; 64]));
     }
 
     #[test]

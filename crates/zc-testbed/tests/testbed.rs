@@ -1,0 +1,80 @@
+//! The testbed sets up a working link and leaves nothing behind, also on failure.
+
+use std::net::UdpSocket;
+use std::time::Duration;
+use zc_core::sys::privileged_or_skip;
+use zc_testbed::{interface_exists, netns_exists, Testbed, TestbedConfig};
+
+#[test]
+fn a_datagram_crosses_and_everything_is_removed_after() {
+    if !privileged_or_skip("a_datagram_crosses_and_everything_is_removed_after") {
+        return;
+    }
+    let cfg = TestbedConfig { queues: 2, ..TestbedConfig::new("zctb1", 201) };
+    let (ns, host_if) = {
+        let tb = Testbed::create(&cfg).unwrap();
+        assert_eq!(tb.host_addr.octets(), [198, 18, 201, 1]);
+        let rx = UdpSocket::bind((tb.host_addr, 0)).unwrap();
+        rx.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let dst = rx.local_addr().unwrap();
+        let peer = tb.peer_addr;
+        tb.spawn_in_peer(move || {
+            let s = UdpSocket::bind((peer, 0)).map_err(|e| zc_core::Error::io("bind", e))?;
+            s.send_to(b"hello", dst).map_err(|e| zc_core::Error::io("send", e))?;
+            Ok(())
+        })
+        .unwrap()
+        .join()
+        .unwrap()
+        .unwrap();
+        let mut buf = [0u8; 16];
+        let (n, from) = rx.recv_from(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"hello");
+        assert_eq!(from.ip(), std::net::IpAddr::V4(tb.peer_addr));
+        let queues = std::fs::read_dir(format!("/sys/class/net/{}/queues", tb.host_if))
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with("rx-"))
+            .count();
+        assert_eq!(queues, 2);
+        (tb.netns.clone(), tb.host_if.clone())
+    };
+    assert!(!interface_exists(&host_if));
+    assert!(!netns_exists(&ns));
+}
+
+#[test]
+fn nothing_is_left_behind_when_a_test_panics() {
+    if !privileged_or_skip("nothing_is_left_behind_when_a_test_panics") {
+        return;
+    }
+    let cfg = TestbedConfig::new("zctb2", 202);
+    let r = std::panic::catch_unwind(|| {
+        let _tb = Testbed::create(&cfg).unwrap();
+        panic!("a failing test");
+    });
+    assert!(r.is_err());
+    assert!(!interface_exists("zctb2h"));
+    assert!(!netns_exists("zctb2-ns"));
+}
+
+#[test]
+fn a_stale_testbed_of_the_same_name_is_replaced() {
+    if !privileged_or_skip("a_stale_testbed_of_the_same_name_is_replaced") {
+        return;
+    }
+    let cfg = TestbedConfig::new("zctb3", 203);
+    let first = Testbed::create(&cfg).unwrap();
+    std::mem::forget(first); // as if the process had been killed
+    let second = Testbed::create(&cfg).unwrap();
+    assert!(interface_exists(&second.host_if));
+    drop(second);
+    assert!(!interface_exists("zctb3h") && !netns_exists("zctb3-ns"));
+}
+
+#[test]
+fn bad_names_are_refused() {
+    for bad in ["", "UPPER", "much-too-long-name", "a b"] {
+        let e = Testbed::create(&TestbedConfig::new(bad, 1)).unwrap_err();
+        assert!(e.to_string().contains("must be 1 to 10 characters"), "{e}");
+    }
+}
