@@ -28,8 +28,9 @@
 //! A large TCP buffer can take several sends (short writes); it comes back
 //! when all of their ids have completed. `ENOBUFS` means the socket's option
 //! memory (`net.core.optmem_max`) is full of pending notifications: the sender
-//! reads completions and retries, and only when none are pending sends that
-//! piece with a plain copy, counted in [`ZeroCopyStats::copy_fallbacks`].
+//! reads the error queue (which frees it) and retries, or waits for sends in
+//! flight to complete; only when nothing of its own holds optmem does it send
+//! that piece with a plain copy, counted in [`ZeroCopyStats::copy_fallbacks`].
 
 use crate::sys::{cvt, errno, interrupted, send_all, wait, would_block};
 use std::collections::VecDeque;
@@ -308,11 +309,17 @@ impl<B: StableBuf> ZeroCopySender<B> {
                 }
                 Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) && !plain => {
                     self.stats.enobufs += 1;
-                    self.poll_completions()?;
+                    // Notifications waiting on the error queue hold optmem:
+                    // reading them frees it, so try again at once.
+                    if self.poll_completions()? > 0 {
+                        continue;
+                    }
                     if self.ids_pending() > 0 {
-                        // Notifications are on their way; they free optmem.
+                        // Sends still in flight hold optmem until they complete.
                         self.wait_completion(self.timeout)?;
                     } else {
+                        // Nothing of ours holds it: optmem_max is too small
+                        // for even one notification. Copy this piece.
                         plain = true;
                         self.stats.copy_fallbacks += 1;
                     }

@@ -240,3 +240,79 @@ fn the_plain_twin_sends_everything() {
     drop(tx);
     assert_eq!(reader.join().unwrap(), digest_bytes(&data));
 }
+
+/// Runs `f` on a thread of its own in a fresh network namespace (gone when
+/// the thread ends) whose `net.core.optmem_max` is `optmem`; None when this
+/// kernel or process cannot do that.
+fn in_netns_with_optmem<T: Send + 'static>(optmem: u32, f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    std::thread::spawn(move || {
+        // SAFETY: unshare(CLONE_NEWNET) moves only this thread into a new
+        // network namespace; no memory is involved.
+        if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
+            eprintln!("skipped: unshare(CLONE_NEWNET): {}", std::io::Error::last_os_error());
+            return None;
+        }
+        // A child started from this thread inherits its namespace.
+        let up = std::process::Command::new("ip").args(["link", "set", "lo", "up"]).status();
+        if !up.as_ref().is_ok_and(|s| s.success()) {
+            eprintln!("skipped: `ip link set lo up` failed in the new namespace: {up:?}");
+            return None;
+        }
+        // optmem_max is per network namespace since Linux 6.9.
+        if let Err(e) = std::fs::write("/proc/sys/net/core/optmem_max", optmem.to_string()) {
+            eprintln!("skipped: optmem_max is not per-namespace on this kernel: {e}");
+            return None;
+        }
+        Some(f())
+    })
+    .join()
+    .unwrap()
+}
+
+fn udp_burst_without_reaping(n: u64) -> (ZeroCopyStats, Vec<u64>) {
+    let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+    tx.connect(rx.local_addr().unwrap()).unwrap();
+    let mut zc = ZeroCopySender::udp(tx).unwrap();
+    for i in 0..n {
+        // No reaping between sends: pending notifications pile up in optmem.
+        zc.send(buffer(i, 1000)).unwrap();
+    }
+    zc.flush().unwrap();
+    let returned = std::iter::from_fn(|| zc.pop_completed())
+        .map(|c| u64::from_le_bytes(c.buf[..8].try_into().unwrap()))
+        .collect();
+    (zc.stats(), returned)
+}
+
+#[test]
+fn enobufs_from_a_full_optmem_is_waited_out_and_every_buffer_still_completes_once() {
+    if !zc_core::sys::privileged_or_skip("enobufs (network namespace, sysctl)") {
+        return;
+    }
+    // Room for one notification: the second send finds optmem full until
+    // the first notification is read off the error queue.
+    let Some((stats, returned)) = in_netns_with_optmem(1000, || udp_burst_without_reaping(2000)) else {
+        return;
+    };
+    eprintln!("{stats:?}");
+    assert!(stats.enobufs > 0, "optmem_max 1000 must produce ENOBUFS: {stats:?}");
+    assert_eq!(stats.copy_fallbacks, 0, "reading the queue frees optmem, no copy needed: {stats:?}");
+    check_exactly_once(stats, &returned, 2000);
+    assert_eq!(returned, (0..2000).collect::<Vec<_>>());
+}
+
+#[test]
+fn enobufs_with_nothing_pending_falls_back_to_a_counted_plain_copy() {
+    if !zc_core::sys::privileged_or_skip("enobufs fallback (network namespace, sysctl)") {
+        return;
+    }
+    // Too small for even one notification: every send is refused.
+    let Some((stats, returned)) = in_netns_with_optmem(0, || udp_burst_without_reaping(100)) else {
+        return;
+    };
+    eprintln!("{stats:?}");
+    assert_eq!(stats.ids_issued, 0, "{stats:?}");
+    assert_eq!(stats.copy_fallbacks, 100, "{stats:?}");
+    assert_eq!(returned, (0..100).collect::<Vec<_>>());
+}
