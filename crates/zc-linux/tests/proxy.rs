@@ -179,3 +179,51 @@ fn relay_reports_bytes_each_way() {
     let stats = h.join().unwrap().unwrap();
     assert_eq!((stats.a_to_b, stats.b_to_a), (1000, 10));
 }
+
+/// An echo upstream: every accepted connection gets its bytes back, then EOF.
+fn echo_upstream(l: TcpListener, conns: usize) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut handles = Vec::new();
+        for _ in 0..conns {
+            let (mut s, _) = l.accept().unwrap();
+            handles.push(std::thread::spawn(move || {
+                let mut r = s.try_clone().unwrap();
+                std::io::copy(&mut r, &mut s).unwrap();
+                s.shutdown(Shutdown::Write).unwrap();
+            }));
+        }
+        for h in handles {
+            h.join().unwrap();
+        }
+    })
+}
+
+#[test]
+fn twenty_concurrent_connections_over_ipv6_each_get_their_own_bytes_back() {
+    let Ok(upstream) = TcpListener::bind("[::1]:0") else {
+        eprintln!("skipped: no IPv6 loopback here");
+        return;
+    };
+    let mut cfg = ProxyConfig::new("[::1]:0".parse().unwrap(), upstream.local_addr().unwrap());
+    cfg.relay.idle_timeout = Some(Duration::from_secs(30));
+    let proxy = Proxy::bind(cfg).unwrap().spawn().unwrap();
+    let echo = echo_upstream(upstream, 20);
+    let clients: Vec<_> = (0..20u64)
+        .map(|i| {
+            let addr = proxy.local_addr();
+            std::thread::spawn(move || {
+                let mut c = TcpStream::connect(addr).unwrap();
+                let mut r = c.try_clone().unwrap();
+                let reader = std::thread::spawn(move || read_stream(&mut r, 100 + i));
+                let sent = write_stream(&mut c, 200 + i, 5 * MB as u64, 5 * MB as u64, None);
+                c.shutdown(Shutdown::Write).unwrap();
+                assert_eq!(reader.join().unwrap(), sent, "connection {i}");
+            })
+        })
+        .collect();
+    for c in clients {
+        c.join().unwrap();
+    }
+    echo.join().unwrap();
+    proxy.stop().unwrap();
+}
