@@ -8,6 +8,8 @@ PACKAGES=(
   build-essential pkg-config          # cc for C shims, pkg-config for -sys crates
   iproute2 ethtool procps             # veth testbed, interface queues, sysctl
   curl                                # the HTTP client the file-server tests use
+  libdpdk-dev dpdk-dev                # dpdk-sys (pkg-config libdpdk 22.11); dpdk-testpmd for the benchmark
+  libclang-dev clang                  # bindgen for the -sys crates
 )
 
 if [ "$(id -u)" -ne 0 ]; then
