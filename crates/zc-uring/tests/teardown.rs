@@ -85,3 +85,22 @@ fn dropping_on_another_thread_leaks_memory_but_no_descriptor() {
     .unwrap();
     assert_eq!(leaked_regions(), leaked + 1);
 }
+
+#[test]
+fn after_drop_no_receive_is_left_holding_the_socket() {
+    // A multishot receive still in the kernel would keep the socket (and its
+    // port) alive, ready to write the next datagram into the buffers. Drop
+    // cancels it and waits for its last completion, so the port is free the
+    // moment drop returns.
+    let _serial = serial();
+    let gen = UdpSocket::bind("127.0.0.1:0").unwrap();
+    for cycle in 0..200u32 {
+        let mut rx = UringReceiver::open(&RxConfig::new(SocketAddr::from(([127, 0, 0, 1], 0)))).unwrap();
+        let addr = rx.local_addr();
+        drop(rx.recv_burst(Some(Duration::ZERO)).unwrap());
+        gen.send_to(&payload(cycle), addr).unwrap();
+        drop(rx);
+        let again = UdpSocket::bind(addr);
+        assert!(again.is_ok(), "cycle {cycle}: {addr} still bound after drop: {:?}", again.err());
+    }
+}
