@@ -74,10 +74,10 @@ pub struct RxConfig {
     /// per round. `None` or zero: every wait ends at the first datagram.
     ///
     /// Off by default: draining a full socket it cut `io_uring_enter` calls
-    /// from 3030 to 150 per 100k datagrams, but under live traffic the timer
-    /// fires whenever a backlog ends (18k–48k timer expiries per 300k
-    /// datagrams), and the CPU per datagram did not improve measurably
-    /// (docs/io_uring.md).
+    /// from 3030 per 100k datagrams to about 150 per 300k, but under live
+    /// traffic the timer fires whenever a backlog ends (18k–48k timer
+    /// expiries per 300k datagrams), and the CPU per datagram did not improve
+    /// measurably (docs/io_uring.md).
     pub batch_wait: Option<Duration>,
     /// Busy poll in user space: a waiting [`Receiver::recv_burst`] spins on
     /// the completion queue and the SQ ring's TASKRUN flag instead of
