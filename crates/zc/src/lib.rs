@@ -13,11 +13,15 @@
 //! | `recvfrom` | `epoll` | blocking `recvfrom`/`sendto`, one datagram a call |
 //! | `recvmmsg` | `epoll` | epoll + `recvmmsg`/`sendmmsg` batches |
 //! | `uring`    | `uring` | io_uring multishot `recvmsg` on a provided-buffer ring; `SEND`/`SEND_ZC` |
+//! | `dpdk`     | `dpdk`  | DPDK on a `net_af_xdp` vdev bound to `interface` |
+//! | `dpdk-packet` | `dpdk` | DPDK on a `net_af_packet` vdev bound to `interface` |
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 pub use zc_core;
 pub use zc_core::{DynReceiver, Error, ErrorKind, Result, Sender};
+#[cfg(feature = "dpdk")]
+pub use zc_dpdk;
 #[cfg(feature = "epoll")]
 pub use zc_epoll;
 #[cfg(feature = "uring")]
@@ -63,6 +67,20 @@ pub const BACKENDS: &[BackendInfo] = &[
         summary: "io_uring multishot recvmsg into a kernel-registered buffer ring; batched SEND, SEND_ZC for large payloads",
         needs_interface: false,
         enabled: cfg!(feature = "uring"),
+    },
+    BackendInfo {
+        name: "dpdk",
+        feature: "dpdk",
+        summary: "DPDK poll-mode driver on a net_af_xdp vdev bound to the interface; mbufs, busy-poll",
+        needs_interface: true,
+        enabled: cfg!(feature = "dpdk"),
+    },
+    BackendInfo {
+        name: "dpdk-packet",
+        feature: "dpdk",
+        summary: "DPDK poll-mode driver on a net_af_packet vdev (TPACKET ring) bound to the interface",
+        needs_interface: true,
+        enabled: cfg!(feature = "dpdk"),
     },
 ];
 
@@ -165,6 +183,15 @@ impl TxSpec {
             max_payload: 2048,
         }
     }
+}
+
+/// Releases what backends keep for the whole process (DPDK ports and the XDP
+/// programs their drivers attached). Call it before exit, and before removing
+/// an interface a backend was opened on; receivers and senders still open keep
+/// their own port until dropped.
+pub fn shutdown() {
+    #[cfg(feature = "dpdk")]
+    backends::close_dpdk_ports();
 }
 
 /// Opens a receiver of any enabled backend.
