@@ -8,6 +8,8 @@ PACKAGES=(
   build-essential pkg-config          # cc for C shims, pkg-config for -sys crates
   iproute2 ethtool procps             # veth testbed, interface queues, sysctl
   curl                                # the HTTP client the file-server tests use
+  libxdp-dev libbpf-dev libelf-dev zlib1g-dev  # xdp-sys: bindgen against libxdp + libbpf
+  clang llvm libclang-dev linux-libc-dev       # zc-afxdp: XDP filter built with clang -target bpf; bindgen
 )
 
 if [ "$(id -u)" -ne 0 ]; then
