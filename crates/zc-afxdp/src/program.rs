@@ -160,7 +160,14 @@ impl FilterProgram {
                 Ok(l) => (l, AttachedMode::Native, None),
                 Err(e) if e.kind() == ErrorKind::AddrInUse || e.kind() == ErrorKind::Permission => return Err(e),
                 Err(native) => {
-                    let l = link_create(prog_fd, ifindex, AttachedMode::Generic)?;
+                    let l = link_create(prog_fd, ifindex, AttachedMode::Generic).map_err(|generic| {
+                        let fix = generic.fix().map(str::to_owned);
+                        let e = Error::new(generic.kind(), format!("{generic}; before that, {native}"));
+                        match fix {
+                            Some(f) => e.with_fix(f),
+                            None => e,
+                        }
+                    })?;
                     tracing::info!(%native, "XDP: native mode refused, using generic mode");
                     (l, AttachedMode::Generic, Some(native.to_string()))
                 }
@@ -250,14 +257,22 @@ fn link_create(prog_fd: RawFd, ifindex: Ifindex, mode: AttachedMode) -> Result<O
         AttachedMode::Native => xdp_sys::XDP_FLAGS_DRV_MODE,
         AttachedMode::Generic => xdp_sys::XDP_FLAGS_SKB_MODE,
     };
-    let opts = xdp_sys::bpf_link_create_opts {
-        sz: std::mem::size_of::<xdp_sys::bpf_link_create_opts>(),
-        flags,
-        ..Default::default()
-    };
-    // SAFETY: prog_fd is a loaded XDP program; opts is a valid, sized options struct.
+    // libbpf refuses options whose bytes after `flags` are not all zero, padding
+    // included (OPTS_ZEROED), and a struct literal leaves padding undefined:
+    // start from all-zero bytes and set the two fields in place.
+    let mut opts = std::mem::MaybeUninit::<xdp_sys::bpf_link_create_opts>::zeroed();
+    let p = opts.as_mut_ptr();
+    // It is never moved (a typed copy need not keep padding): passed by pointer.
+    // SAFETY: p points to a zeroed, properly aligned bpf_link_create_opts;
+    // writing fields through addr_of_mut! leaves every other byte zero.
+    unsafe {
+        std::ptr::addr_of_mut!((*p).sz).write(std::mem::size_of::<xdp_sys::bpf_link_create_opts>());
+        std::ptr::addr_of_mut!((*p).flags).write(flags);
+    }
+    // SAFETY: prog_fd is a loaded XDP program; opts is an initialised (all
+    // fields zero but the two set above), sized options struct.
     let fd = unsafe {
-        xdp_sys::bpf_link_create(prog_fd, ifindex.get() as i32, xdp_sys::bpf_attach_type_BPF_XDP, &opts)
+        xdp_sys::bpf_link_create(prog_fd, ifindex.get() as i32, xdp_sys::bpf_attach_type_BPF_XDP, opts.as_ptr())
     };
     if fd < 0 {
         let e = bpf_error(&format!("attach the XDP filter to ifindex {} in {} mode", ifindex.get(), mode.name()), fd);

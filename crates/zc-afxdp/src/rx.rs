@@ -317,13 +317,13 @@ pub fn open_receivers(cfg: &AfXdpConfig) -> Result<Vec<AfXdpReceiver>> {
     }
     let first_queue = cfg.queues[0];
     let (owner, zc_refused) = match cfg.zero_copy {
-        ZeroCopy::Off => (XskSocket::open(&umem, UmemRole::Owner, sizes, ifidx, first_queue, false, cfg.need_wakeup)?, None),
-        ZeroCopy::Require => (XskSocket::open(&umem, UmemRole::Owner, sizes, ifidx, first_queue, true, cfg.need_wakeup)?, None),
-        ZeroCopy::Auto => match XskSocket::open(&umem, UmemRole::Owner, sizes, ifidx, first_queue, true, cfg.need_wakeup) {
+        ZeroCopy::Off => (XskSocket::open_retrying(&umem, UmemRole::Owner, sizes, ifidx, first_queue, false, cfg.need_wakeup)?, None),
+        ZeroCopy::Require => (XskSocket::open_retrying(&umem, UmemRole::Owner, sizes, ifidx, first_queue, true, cfg.need_wakeup)?, None),
+        ZeroCopy::Auto => match XskSocket::open_retrying(&umem, UmemRole::Owner, sizes, ifidx, first_queue, true, cfg.need_wakeup) {
             Ok(s) => (s, None),
             Err(zc) if zc.kind() == ErrorKind::Permission => return Err(zc),
             Err(zc) => (
-                XskSocket::open(&umem, UmemRole::Owner, sizes, ifidx, first_queue, false, cfg.need_wakeup)?,
+                XskSocket::open_retrying(&umem, UmemRole::Owner, sizes, ifidx, first_queue, false, cfg.need_wakeup)?,
                 Some(zc.to_string()),
             ),
         },
@@ -350,7 +350,7 @@ pub fn open_receivers(cfg: &AfXdpConfig) -> Result<Vec<AfXdpReceiver>> {
 
     let mut socks = vec![owner];
     for &q in &cfg.queues[1..] {
-        socks.push(XskSocket::open(&umem, UmemRole::SharedWith(owner_fd), sizes, ifidx, q, false, false)?);
+        socks.push(XskSocket::open_retrying(&umem, UmemRole::SharedWith(owner_fd), sizes, ifidx, q, false, false)?);
     }
     let mut out = Vec::with_capacity(socks.len());
     for (i, (sock, &q)) in socks.into_iter().zip(&cfg.queues).enumerate() {

@@ -119,6 +119,34 @@ fn map_ring<T>(fd: RawFd, off: &xdp_sys::xdp_ring_offset, size: u32, pgoff: u64,
 }
 
 impl XskSocket {
+    /// [`XskSocket::open`], retried for up to a second while the queue is busy.
+    ///
+    /// Closing an AF_XDP socket releases its (interface, queue) slot in a
+    /// kernel work item, after `close` returns; a socket reopened on that queue
+    /// right away (a restart, a test cycle) gets `EBUSY` for a few
+    /// milliseconds. A queue held by a live socket stays busy and the error
+    /// is returned after the second.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn open_retrying(
+        umem: &UmemMemory,
+        role: UmemRole,
+        sizes: RingSizes,
+        ifindex: Ifindex,
+        queue: u32,
+        zero_copy: bool,
+        need_wakeup: bool,
+    ) -> Result<Self> {
+        let start = std::time::Instant::now();
+        loop {
+            match Self::open(umem, role, sizes, ifindex, queue, zero_copy, need_wakeup) {
+                Err(e) if e.kind() == ErrorKind::AddrInUse && start.elapsed() < std::time::Duration::from_secs(1) => {
+                    std::thread::sleep(std::time::Duration::from_millis(2));
+                }
+                other => return other,
+            }
+        }
+    }
+
     /// Creates a socket, registers or shares `umem`, creates and maps the
     /// rings, and binds it to (`ifindex`, `queue`).
     ///
@@ -126,7 +154,8 @@ impl XskSocket {
     /// for `XDP_USE_NEED_WAKEUP`; both apply to the UMEM owner only: sockets
     /// sharing its UMEM inherit them (the kernel refuses them with
     /// `XDP_SHARED_UMEM`).
-    pub(crate) fn open(
+    #[allow(clippy::too_many_arguments)]
+    fn open(
         umem: &UmemMemory,
         role: UmemRole,
         sizes: RingSizes,

@@ -3,7 +3,7 @@
 //! from the completion ring.
 
 use crate::socket::{RingSizes, UmemRole, XskSocket};
-use crate::sys::{check_queue, ifindex, raise_memlock};
+use crate::sys::{check_queue, ifindex, mac_address, raise_memlock};
 use crate::umem::{desc_error, UmemLayout, UmemMemory};
 use crate::{ring_size, ZeroCopy};
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -26,7 +26,7 @@ pub struct AfXdpSenderConfig {
     pub queue: u32,
     /// Destination address and port.
     pub dst: SocketAddrV4,
-    /// Destination MAC; `None` looks it up in the neighbour table (`/proc/net/arp`).
+    /// Destination MAC; `None` looks it up in the neighbour table (`/proc/thread-self/net/arp`).
     pub dst_mac: Option<[u8; 6]>,
     /// Source address and port; `None` uses the interface's first IPv4 address and port 40000.
     pub src: Option<SocketAddrV4>,
@@ -89,12 +89,6 @@ pub struct AfXdpSender {
     umem: UmemMemory,
 }
 
-fn mac_of(ifname: &str) -> Result<[u8; 6]> {
-    let path = format!("/sys/class/net/{ifname}/address");
-    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(format!("read {path}"), e))?;
-    parse_mac(&text).ok_or_else(|| Error::new(ErrorKind::Io, format!("unreadable MAC address {text:?} in {path}")))
-}
-
 fn parse_mac(text: &str) -> Option<[u8; 6]> {
     let mut mac = [0u8; 6];
     let mut parts = text.trim().split(':');
@@ -106,7 +100,10 @@ fn parse_mac(text: &str) -> Option<[u8; 6]> {
 
 /// The MAC of `ip` on `ifname` from the kernel's neighbour table.
 fn neighbour_mac(ifname: &str, ip: Ipv4Addr) -> Result<[u8; 6]> {
-    let table = std::fs::read_to_string("/proc/net/arp").map_err(|e| Error::io("read /proc/net/arp", e))?;
+    // thread-self: /proc/net follows the process's first thread, which may sit
+    // in another network namespace than this one (a generator thread after setns).
+    let path = "/proc/thread-self/net/arp";
+    let table = std::fs::read_to_string(path).map_err(|e| Error::io(format!("read {path}"), e))?;
     let want = ip.to_string();
     for line in table.lines().skip(1) {
         let f: Vec<&str> = line.split_whitespace().collect();
@@ -172,7 +169,7 @@ impl AfXdpSender {
             None => neighbour_mac(&cfg.ifname, *cfg.dst.ip())?,
         };
         let spec = UdpFrameSpec {
-            src_mac: mac_of(&cfg.ifname)?,
+            src_mac: mac_address(&cfg.ifname)?,
             dst_mac,
             vlan: None,
             src,
@@ -185,7 +182,7 @@ impl AfXdpSender {
         let completion = ring_size("AF_XDP completion ring", cfg.frames.next_power_of_two())?;
         // The fill ring is required by the kernel even when nothing is received.
         let sizes = RingSizes { fill: 64, completion, rx: 0, tx: cfg.tx_ring };
-        let open = |zc| XskSocket::open(&umem, UmemRole::Owner, sizes, ifidx, cfg.queue, zc, cfg.need_wakeup);
+        let open = |zc| XskSocket::open_retrying(&umem, UmemRole::Owner, sizes, ifidx, cfg.queue, zc, cfg.need_wakeup);
         let mut details = Vec::new();
         let sock = match cfg.zero_copy {
             ZeroCopy::Off => open(false)?,
