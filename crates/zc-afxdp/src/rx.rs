@@ -3,7 +3,7 @@
 
 use crate::program::{FilterProgram, MAX_QUEUES};
 use crate::ring::ConsRing;
-use crate::socket::{RingSizes, UmemRole, XskSocket};
+use crate::socket::{zero_copy_refusal, RingSizes, UmemRole, XskSocket};
 use crate::sys::{check_queue, ifindex, raise_memlock};
 use crate::umem::{UmemLayout, UmemMemory};
 use crate::{ring_size, AfXdpConfig, ZeroCopy};
@@ -324,12 +324,12 @@ pub fn open_receivers(cfg: &AfXdpConfig) -> Result<Vec<AfXdpReceiver>> {
             Err(zc) if zc.kind() == ErrorKind::Permission => return Err(zc),
             Err(zc) => (
                 XskSocket::open_retrying(&umem, UmemRole::Owner, sizes, ifidx, first_queue, false, cfg.need_wakeup)?,
-                Some(zc.to_string()),
+                Some(zero_copy_refusal(&zc)),
             ),
         },
     };
     if let Some(why) = zc_refused {
-        details.push(format!("zero-copy refused: {why}"));
+        details.push(why);
     }
     details.push(format!(
         "need_wakeup {}",

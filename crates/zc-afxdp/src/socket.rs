@@ -340,6 +340,14 @@ impl XskSocket {
     }
 }
 
+/// One line for the mode report on why zero-copy was not used.
+pub(crate) fn zero_copy_refusal(e: &Error) -> String {
+    match e.raw_os_error() {
+        Some(libc::EOPNOTSUPP) => "zero-copy unsupported by the driver (EOPNOTSUPP): copy mode".to_owned(),
+        _ => format!("zero-copy refused ({e}): copy mode"),
+    }
+}
+
 /// Turns a failed `XDP_UMEM_REG` into a memlock message when that is the cause.
 fn memlock_hint(e: Error, bytes: u64) -> Error {
     match e.raw_os_error() {

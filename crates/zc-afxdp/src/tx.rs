@@ -2,7 +2,7 @@
 //! IPv4/UDP headers built around them, frames returned to the free list only
 //! from the completion ring.
 
-use crate::socket::{RingSizes, UmemRole, XskSocket};
+use crate::socket::{zero_copy_refusal, RingSizes, UmemRole, XskSocket};
 use crate::sys::{check_queue, ifindex, mac_address, raise_memlock};
 use crate::umem::{desc_error, UmemLayout, UmemMemory};
 use crate::{ring_size, ZeroCopy};
@@ -191,7 +191,7 @@ impl AfXdpSender {
                 Ok(s) => s,
                 Err(e) if e.kind() == ErrorKind::Permission => return Err(e),
                 Err(e) => {
-                    details.push(format!("zero-copy refused: {e}"));
+                    details.push(zero_copy_refusal(&e));
                     open(false)?
                 }
             },
