@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
-# The main job: builds zc and runs the side-by-side comparison.
+# The main job: builds zc, prepares the host, and compares every backend in this
+# build side by side on a veth testbed that `zc bench` sets up and removes.
 #
-#   sudo ./build/bench.sh
+#   sudo ./build/bench.sh                 # default: 5 interleaved repetitions
+#   sudo ./build/bench.sh --quick         # any `zc bench` option passes through
 #
-# Until the socket backends and `zc bench` land, this runs the per-packet
-# benchmark of the shared receive path (parse + decode + track + record).
+# Results: the table on stdout, bench-out/zc-bench.json and bench-out/zc-bench.svg.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ./build/install-deps.sh
 [ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
-cargo bench --locked -p zc-benches --bench handler
+./build/setup-host.sh
+cargo build --locked --release -p zc-cli
+./target/release/zc doctor || true
+exec ./target/release/zc bench --json bench-out/zc-bench.json --svg bench-out/zc-bench.svg "$@"

@@ -25,3 +25,15 @@ if ! mountpoint -q /dev/hugepages 2>/dev/null; then
   mkdir -p /dev/hugepages
   mount -t hugetlbfs nodev /dev/hugepages
 fi
+
+# Socket receive buffers up to 64 MiB: a market-data receiver sizes its
+# buffer to ride out scheduling hiccups (zc warns when this caps a request).
+if [ "$(cat /proc/sys/net/core/rmem_max)" -lt 67108864 ]; then
+  sysctl -qw net.core.rmem_max=67108864
+fi
+if [ "$(cat /proc/sys/net/core/wmem_max)" -lt 16777216 ]; then
+  sysctl -qw net.core.wmem_max=16777216
+fi
+
+# AF_XDP UMEM and DPDK memory are locked: lift the limit for this shell's children.
+ulimit -l unlimited 2>/dev/null || true

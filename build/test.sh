@@ -18,8 +18,8 @@ if [ "${CI:-}" = "true" ]; then
   export ZC_REQUIRE_PRIVILEGED=1
 fi
 
-echo "== cargo test (workspace)"
-cargo test --workspace --locked --release
-
 echo "== fuzz: frame_and_message (${ZC_FUZZ_SECONDS:-30} s)"
 ./build/fuzz.sh frame_and_message "${ZC_FUZZ_SECONDS:-30}"
+
+echo "== cargo test (workspace)"
+cargo test --workspace --locked --release

@@ -3,9 +3,17 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use std::cell::RefCell;
 use zc_core::handler::{HandlerConfig, MarketDataHandler};
 use zc_core::md::MarketData;
 use zc_core::wire::parse_udp_frame;
+
+thread_local! {
+    // One handler across inputs: its state (tracker, symbol table) then sees
+    // long sequences of arbitrary messages, and its allocation is not per run.
+    static HANDLER: RefCell<MarketDataHandler> =
+        RefCell::new(MarketDataHandler::new(HandlerConfig { max_symbols: 8, max_gaps: 4, ..Default::default() }));
+}
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(frame) = parse_udp_frame(data) {
@@ -17,14 +25,16 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(&out[..], &frame.payload()[..32]);
         }
     }
-    let mut h = MarketDataHandler::new(HandlerConfig { max_symbols: 8, max_gaps: 4, ..Default::default() });
-    h.on_frame(data, u64::MAX / 2);
-    // The same bytes as a bare payload, a 32-byte message at a time.
-    for chunk in data.chunks(32) {
-        if let Ok(m) = MarketData::decode(chunk) {
-            let _ = h.tracker();
-            let _ = m.seq;
+    HANDLER.with_borrow_mut(|h| {
+        h.on_frame(data, u64::MAX / 2);
+        // The same bytes as bare payloads, 32 bytes at a time, through the tracker.
+        let src = "198.18.0.1:1".parse().unwrap();
+        for chunk in data.chunks(32) {
+            let d = zc_core::Datagram { payload: chunk, src, dst: src, rx_timestamp: None };
+            h.on_datagram(&d, u64::MAX / 2);
         }
-    }
-    let _ = h.report();
+        let r = h.report();
+        assert!(r.symbols <= 8);
+        assert!(h.tracker().missing_ranges().count() <= 4);
+    });
 });

@@ -281,6 +281,19 @@ impl AfXdpSender {
     }
 }
 
+impl Drop for AfXdpSender {
+    /// Gives frames still in the tx ring up to 200 ms to leave before the
+    /// socket closes (closing drops them): a sender reports a datagram as
+    /// sent once it is in the ring, so it should also go out.
+    fn drop(&mut self) {
+        if self.in_flight() > 0 {
+            if let Err(e) = self.flush(Duration::from_millis(200)) {
+                tracing::warn!(%e, "AF_XDP sender: flushing the tx ring on close failed");
+            }
+        }
+    }
+}
+
 impl Sender for AfXdpSender {
     fn max_payload(&self) -> usize {
         self.max_payload

@@ -10,7 +10,35 @@ use crate::md::MarketData;
 use crate::seq::{SeqOutcome, SeqStats, SequenceTracker, DEFAULT_MAX_GAPS};
 use crate::wire::{parse_udp_frame, WireError};
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::net::SocketAddr;
+
+/// Hashes a u32 symbol id with one multiplication (Fibonacci hashing).
+///
+/// SipHash, the std default, costs more than the rest of the per-message work.
+/// Its flooding resistance buys little here: the table never holds more than
+/// `max_symbols` entries, so a crafted id set can at worst make a lookup scan
+/// that many slots.
+#[derive(Default, Clone, Copy)]
+struct SymbolHasher(u64);
+
+impl Hasher for SymbolHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        self.0 = u64::from(n).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+type SymbolTable = HashMap<u32, SymbolState, BuildHasherDefault<SymbolHasher>>;
 
 /// Handler settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,7 +107,7 @@ pub enum Handled {
 }
 
 /// A snapshot of everything the handler counted.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct HandlerReport {
     /// Messages decoded (duplicates included).
     pub messages: u64,
@@ -103,7 +131,7 @@ pub struct MarketDataHandler {
     cfg: HandlerConfig,
     tracker: SequenceTracker,
     latency: LatencyRecorder,
-    symbols: HashMap<u32, SymbolState>,
+    symbols: SymbolTable,
     drops: DropCounters,
     messages: u64,
     bytes: u64,
@@ -116,7 +144,7 @@ impl MarketDataHandler {
             cfg,
             tracker: SequenceTracker::new(cfg.max_gaps),
             latency: LatencyRecorder::new(),
-            symbols: HashMap::with_capacity(cfg.max_symbols),
+            symbols: SymbolTable::with_capacity_and_hasher(cfg.max_symbols, Default::default()),
             drops: DropCounters::default(),
             messages: 0,
             bytes: 0,
@@ -190,6 +218,12 @@ impl MarketDataHandler {
     /// The latency recorder (for histograms and plots).
     pub fn latency(&self) -> &LatencyRecorder {
         &self.latency
+    }
+
+    /// Messages decoded so far (cheap: for loop conditions; [`Self::report`]
+    /// computes percentiles).
+    pub fn messages(&self) -> u64 {
+        self.messages
     }
 
     /// Everything counted so far.

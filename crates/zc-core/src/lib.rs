@@ -8,6 +8,7 @@
 //! - [`handler`]: decode → track → latency → per-symbol state, with drop counters.
 //! - [`backend`]: the [`Receiver`]/[`Sender`] traits, the mode report and stats.
 //! - [`loopback`]: an in-memory backend implementing both traits, for tests.
+//! - [`feed`]: the test-feed generator (deliberate gaps/duplicates, open-loop pacing).
 //! - [`sys`]: CPU pinning and the monotonic nanosecond clock.
 //!
 //! This crate has no `unsafe`: the backends own every unsafe block.
@@ -16,6 +17,7 @@
 
 pub mod backend;
 pub mod error;
+pub mod feed;
 pub mod handler;
 pub mod latency;
 pub mod loopback;

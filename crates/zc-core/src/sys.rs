@@ -45,6 +45,24 @@ pub fn online_cpus() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
+/// Environment variable that turns a privileged test's skip into a failure
+/// (`build/test.sh` sets it when `CI=true`, so a green CI means they ran).
+pub const REQUIRE_PRIVILEGED_ENV: &str = "ZC_REQUIRE_PRIVILEGED";
+
+/// For tests that need root: true when running as root. Otherwise prints why
+/// `test` is skipped and returns false, or panics when
+/// [`REQUIRE_PRIVILEGED_ENV`] is set.
+pub fn privileged_or_skip(test: &str) -> bool {
+    if nix::unistd::geteuid().is_root() {
+        return true;
+    }
+    if std::env::var_os(REQUIRE_PRIVILEGED_ENV).is_some() {
+        panic!("{test} needs root and {REQUIRE_PRIVILEGED_ENV} is set: run the tests as root");
+    }
+    eprintln!("skipped {test}: needs root (network namespaces, raw devices); run `sudo ./build/test.sh`");
+    false
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -66,22 +84,4 @@ mod tests {
     fn pinning_to_cpu_zero_works() {
         std::thread::spawn(|| pin_current_thread(0)).join().unwrap().unwrap();
     }
-}
-
-/// Environment variable that turns a privileged test's skip into a failure
-/// (`build/test.sh` sets it when `CI=true`, so a green CI means they ran).
-pub const REQUIRE_PRIVILEGED_ENV: &str = "ZC_REQUIRE_PRIVILEGED";
-
-/// For tests that need root: true when running as root. Otherwise prints why
-/// `test` is skipped and returns false, or panics when
-/// [`REQUIRE_PRIVILEGED_ENV`] is set.
-pub fn privileged_or_skip(test: &str) -> bool {
-    if nix::unistd::geteuid().is_root() {
-        return true;
-    }
-    if std::env::var_os(REQUIRE_PRIVILEGED_ENV).is_some() {
-        panic!("{test} needs root and {REQUIRE_PRIVILEGED_ENV} is set: run the tests as root");
-    }
-    eprintln!("skipped {test}: needs root (network namespaces, raw devices); run `sudo ./build/test.sh`");
-    false
 }

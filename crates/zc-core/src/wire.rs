@@ -171,8 +171,10 @@ fn truncated(layer: Layer, needed: usize, available: usize) -> WireError {
 fn sum_words(mut acc: u64, data: &[u8]) -> u64 {
     let mut chunks = data.chunks_exact(8);
     for c in &mut chunks {
+        // Adding 32-bit halves is the same one's-complement sum as adding
+        // 16-bit words once folded (2^16 ≡ 1 mod 0xffff), with half the adds.
         let w = u64::from_be_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
-        acc += (w >> 48) + ((w >> 32) & 0xffff) + ((w >> 16) & 0xffff) + (w & 0xffff);
+        acc += (w >> 32) + (w & 0xffff_ffff);
     }
     let rest = chunks.remainder();
     let mut pairs = rest.chunks_exact(2);
@@ -383,6 +385,13 @@ impl<'a> Ipv4Packet<'a> {
     pub fn payload(&self) -> &'a [u8] {
         &self.buf[self.header_len..]
     }
+
+    /// Source then destination address, as in the header.
+    fn addr_bytes(&self) -> [u8; 8] {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(&self.buf[12..20]);
+        a
+    }
 }
 
 /// A checked view of a UDP datagram; ends at the UDP length.
@@ -395,6 +404,15 @@ impl<'a> UdpDatagram<'a> {
     /// Validates the UDP length against `ip_payload` and, when the checksum field is
     /// not zero, the checksum over the pseudo-header of `src`/`dst`.
     pub fn new_checked(ip_payload: &'a [u8], src: Ipv4Addr, dst: Ipv4Addr) -> Result<Self, WireError> {
+        let mut addrs = [0u8; 8];
+        addrs[..4].copy_from_slice(&src.octets());
+        addrs[4..].copy_from_slice(&dst.octets());
+        Self::checked(ip_payload, &addrs)
+    }
+
+    /// As `new_checked`, with source and destination as the 8 bytes they
+    /// occupy in the IPv4 header (what the parser has at hand).
+    fn checked(ip_payload: &'a [u8], addrs: &[u8; 8]) -> Result<Self, WireError> {
         if ip_payload.len() < UDP_HEADER_LEN {
             return Err(truncated(Layer::Udp, UDP_HEADER_LEN, ip_payload.len()));
         }
@@ -411,17 +429,10 @@ impl<'a> UdpDatagram<'a> {
         let buf = &ip_payload[..usize::from(len)];
         let found = be16(buf, 6);
         if found != 0 {
-            let mut acc = sum_words(0, &src.octets());
-            acc = sum_words(acc, &dst.octets());
-            acc += u64::from(IPPROTO_UDP) + buf.len() as u64;
-            if fold(sum_words(acc, buf)) != 0xffff {
-                let mut zeroed = [0u8; UDP_HEADER_LEN];
-                zeroed[..6].copy_from_slice(&buf[..6]);
-                let mut acc = sum_words(0, &src.octets());
-                acc = sum_words(acc, &dst.octets());
-                acc += u64::from(IPPROTO_UDP) + buf.len() as u64;
-                acc = sum_words(acc, &zeroed);
-                acc = sum_words(acc, &buf[UDP_HEADER_LEN..]);
+            let pseudo = sum_words(0, addrs) + u64::from(IPPROTO_UDP) + buf.len() as u64;
+            if fold(sum_words(pseudo, buf)) != 0xffff {
+                // Slow path, errors only: the sum with the checksum field zeroed.
+                let acc = sum_words(sum_words(pseudo, &buf[..6]), &buf[UDP_HEADER_LEN..]);
                 let expected = match !fold(acc) {
                     0 => 0xffff,
                     c => c,
@@ -491,7 +502,7 @@ pub fn parse_udp_frame(frame: &[u8]) -> Result<UdpFrame<'_>, WireError> {
     if ip.protocol() != IPPROTO_UDP {
         return Err(WireError::NotUdp(ip.protocol()));
     }
-    let udp = UdpDatagram::new_checked(ip.payload(), ip.src(), ip.dst())?;
+    let udp = UdpDatagram::checked(ip.payload(), &ip.addr_bytes())?;
     Ok(UdpFrame { eth, ip, udp })
 }
 

@@ -1,0 +1,149 @@
+//! The zc command end to end: real processes, the real testbed.
+
+use std::process::{Command, Output};
+use zc_core::sys::privileged_or_skip;
+use zc_testbed::{Testbed, TestbedConfig};
+
+fn zc() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_zc"))
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+#[test]
+fn an_unknown_backend_is_a_clear_error() {
+    let o = zc().args(["recv", "--backend", "rdma", "--bind", "127.0.0.1:0"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let t = text(&o);
+    assert!(t.contains("unknown backend \"rdma\"") && t.contains("use one of: recvfrom, recvmmsg"), "{t}");
+}
+
+#[test]
+fn help_teaches() {
+    for sub in ["send", "recv", "bench", "doctor"] {
+        let o = zc().args([sub, "--help"]).output().unwrap();
+        assert!(o.status.success());
+        let t = text(&o);
+        assert!(t.contains("Usage: zc"), "{sub}: {t}");
+    }
+    let t = text(&zc().args(["bench", "--help"]).output().unwrap());
+    assert!(t.contains("zero-loss search") && t.contains("Examples:"), "{t}");
+}
+
+#[test]
+fn doctor_reports_every_backend() {
+    let o = zc().arg("doctor").output().unwrap();
+    let t = text(&o);
+    for word in ["kernel", "io_uring", "AF_XDP", "bpffs", "hugepages", "DPDK", "memlock", "recvfrom", "recvmmsg"] {
+        assert!(t.contains(word), "missing {word}: {t}");
+    }
+}
+
+#[test]
+fn a_port_in_use_is_a_clear_error() {
+    let held = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = held.local_addr().unwrap().to_string();
+    let o = zc().args(["recv", "--bind", &addr, "--duration", "0.1"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let t = text(&o);
+    assert!(t.contains("Address already in use") && t.contains("fix:"), "{t}");
+}
+
+#[test]
+fn an_address_not_on_this_host_is_a_clear_error() {
+    let o = zc().args(["recv", "--bind", "198.19.255.254:9000", "--duration", "0.1"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).contains("not assigned to any interface"), "{}", text(&o));
+}
+
+#[test]
+fn the_testbed_without_privileges_is_a_clear_error() {
+    if !privileged_or_skip("the_testbed_without_privileges_is_a_clear_error") {
+        return;
+    }
+    // Run the command as nobody, without capabilities.
+    let o = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all"])
+        .arg(env!("CARGO_BIN_EXE_zc"))
+        .args(["bench", "--quick", "--testbed", "zcclinp", "--subnet", "131"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let t = text(&o);
+    assert!(t.contains("cannot create the veth testbed") && t.contains("run as root"), "{t}");
+    assert!(!zc_testbed::netns_exists("zcclinp-ns"));
+}
+
+#[test]
+fn send_and_recv_report_exact_gaps_and_duplicates_through_the_testbed() {
+    if !privileged_or_skip("send_and_recv_report_exact_gaps_and_duplicates_through_the_testbed") {
+        return;
+    }
+    let tb = Testbed::create(&TestbedConfig::new("zccli1", 132)).unwrap();
+    let bind = format!("{}:9100", tb.host_addr);
+    for (backend, pipeline) in [("recvfrom", false), ("recvmmsg", false), ("recvmmsg", true)] {
+        let mut rx = zc();
+        rx.args(["recv", "--backend", backend, "--bind", &bind, "--count", "10151", "--idle-exit", "2", "--quiet"]);
+        if pipeline {
+            rx.arg("--pipeline");
+        }
+        let rx = rx
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        // 10000 numbers; every 100th skipped (99 gaps: the last is never skipped), every 40th twice.
+        let send = Command::new("ip")
+            .args(["netns", "exec", &tb.netns])
+            .arg(env!("CARGO_BIN_EXE_zc"))
+            .args(["send", "--backend", backend, "--dst", &bind, "--bind", &format!("{}:0", tb.peer_addr)])
+            .args(["--count", "10000", "--rate", "50000", "--skip-every", "100", "--duplicate-every", "40"])
+            .output()
+            .unwrap();
+        assert!(send.status.success(), "{}", text(&send));
+        let out = rx.wait_with_output().unwrap();
+        let t = text(&out);
+        // 10000 - 99 skipped = 9901 distinct; duplicates: multiples of 40 not skipped = 250.
+        assert!(t.contains("messages     10151 (9901 distinct)"), "{backend}: {t}");
+        assert!(t.contains("sequence     gaps 99 missing 99 duplicates 250 late 0"), "{backend}: {t}");
+        assert!(t.contains("drops        kernel 0 malformed 0 not-ours 0 not-market-data 0"), "{backend}: {t}");
+        assert_eq!(out.status.code(), Some(1), "gaps make the exit code 1: {t}");
+    }
+}
+
+#[test]
+fn bench_compares_the_socket_backends_and_writes_json_and_svg() {
+    if !privileged_or_skip("bench_compares_the_socket_backends_and_writes_json_and_svg") {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("zc-bench-test-{}", std::process::id()));
+    let json = dir.join("out.json");
+    let svg = dir.join("chart.svg");
+    let o = zc()
+        .args(["bench", "--quick", "--backends", "recvfrom,recvmmsg", "--testbed", "zccli2", "--subnet", "133"])
+        .args(["--count", "20000", "--fixed-count", "5000", "--search-count", "5000"])
+        .arg("--json")
+        .arg(&json)
+        .arg("--svg")
+        .arg(&svg)
+        .output()
+        .unwrap();
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(t.contains("max rx Mpps") && t.contains("recvmmsg / recvfrom:"), "{t}");
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let backends = v["backends"].as_array().unwrap();
+    assert_eq!(backends.len(), 2);
+    for b in backends {
+        assert_eq!(b["reps"].as_array().unwrap().len(), 2);
+        assert!(b["reps"][0]["max_rate_pps"].as_f64().unwrap() > 0.0);
+        assert!(b["mode"].as_str().unwrap().contains("copy"));
+    }
+    let chart = std::fs::read_to_string(&svg).unwrap();
+    assert!(chart.starts_with("<svg") && chart.contains("recvmmsg"));
+    assert!(!zc_testbed::netns_exists("zccli2-ns"), "the testbed is removed");
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -1,0 +1,274 @@
+//! The test-feed generator: which sequence numbers to send (with deliberate
+//! gaps and duplicates, so loss monitoring can be checked exactly) and an
+//! open-loop sender that paces them at a fixed rate through any [`Sender`].
+//!
+//! Open loop: message `k` has an intended send time `start + k / rate`, and
+//! that time is what its timestamp carries, whether or not the sender kept up.
+//! A receiver measuring latency from it therefore includes any time the
+//! message waited to be sent (no coordinated omission).
+
+use crate::backend::Sender;
+use crate::error::{Error, Result};
+use crate::md::{MarketData, MESSAGE_LEN};
+use crate::sys::monotonic_ns;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+/// Which sequence numbers a feed sends, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FeedPlan {
+    /// Sequence numbers `first .. first + count` (wrapping) are considered.
+    pub count: u64,
+    /// The first sequence number.
+    pub first: u32,
+    /// Skip every `k`-th number (`k ≥ 2`): numbers at index `i` with
+    /// `i % k == k - 1` are never sent, except the last one, so every skip is a
+    /// gap the receiver can see.
+    pub skip_every: Option<u64>,
+    /// Send every `d`-th number twice (`d ≥ 1`): index `i % d == 0`, unless skipped.
+    pub duplicate_every: Option<u64>,
+}
+
+/// What a receiver that lost nothing must count for a [`FeedPlan`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Expected {
+    /// Datagrams sent.
+    pub sent: u64,
+    /// Distinct numbers received.
+    pub received: u64,
+    /// Second copies.
+    pub duplicates: u64,
+    /// Gaps (each skip is its own gap).
+    pub gaps: u64,
+    /// Numbers never sent.
+    pub missing: u64,
+}
+
+impl FeedPlan {
+    /// `count` numbers from 0, no gaps, no duplicates.
+    pub fn new(count: u64) -> Self {
+        Self {
+            count,
+            first: 0,
+            skip_every: None,
+            duplicate_every: None,
+        }
+    }
+
+    /// Refuses settings that make gaps invisible or meaningless.
+    pub fn validate(&self) -> Result<()> {
+        if self.skip_every.is_some_and(|k| k < 2) {
+            return Err(Error::config("skip-every must be 2 or more (1 would skip everything)"));
+        }
+        if self.duplicate_every == Some(0) {
+            return Err(Error::config("duplicate-every must be 1 or more"));
+        }
+        Ok(())
+    }
+
+    fn skipped(&self, i: u64) -> bool {
+        self.skip_every
+            .is_some_and(|k| i % k == k - 1 && i + 1 != self.count)
+    }
+
+    fn duplicated(&self, i: u64) -> bool {
+        self.duplicate_every.is_some_and(|d| i % d == 0)
+    }
+
+    /// The sequence numbers in send order.
+    pub fn sends(&self) -> impl Iterator<Item = u32> + '_ {
+        (0..self.count)
+            .filter(|&i| !self.skipped(i))
+            .flat_map(move |i| {
+                let seq = self.first.wrapping_add(i as u32);
+                let copies = if self.duplicated(i) { 2 } else { 1 };
+                std::iter::repeat_n(seq, copies)
+            })
+    }
+
+    /// The counts a lossless receiver reports.
+    pub fn expected(&self) -> Expected {
+        let skipped = match self.skip_every {
+            Some(k) if self.count > 0 => {
+                let s = self.count / k;
+                // The last number is never skipped.
+                if self.count % k == 0 { s - 1 } else { s }
+            }
+            _ => 0,
+        };
+        let duplicates = match self.duplicate_every {
+            Some(_) => (0..self.count)
+                .filter(|&i| self.duplicated(i) && !self.skipped(i))
+                .count() as u64,
+            None => 0,
+        };
+        Expected {
+            sent: self.count - skipped + duplicates,
+            received: self.count - skipped,
+            duplicates,
+            gaps: skipped,
+            missing: skipped,
+        }
+    }
+}
+
+/// Generator settings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GenConfig {
+    /// What to send.
+    pub plan: FeedPlan,
+    /// Messages per second; `None` sends as fast as the sender takes them
+    /// (timestamps are then the actual send time).
+    pub rate: Option<f64>,
+    /// Symbols cycled through (`seq % symbols`).
+    pub symbols: u32,
+    /// Payload bytes per datagram (≥ 32; the rest is zero padding).
+    pub payload_len: usize,
+    /// Datagrams per send call.
+    pub batch: usize,
+}
+
+/// What a generator run did.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct GenReport {
+    /// Datagrams handed to the sender.
+    pub sent: u64,
+    /// From the first intended send time to the end of the last send call.
+    pub elapsed: Duration,
+    /// Send calls that took fewer datagrams than offered.
+    pub backpressure: u64,
+    /// True when the run ended early because `stop` was set.
+    pub stopped: bool,
+}
+
+/// Upper bound on datagrams per send call.
+pub const MAX_GEN_BATCH: usize = 1024;
+
+/// Sends the plan through `tx`, paced at `cfg.rate`, until done or `stop` is set.
+pub fn generate(tx: &mut dyn Sender, cfg: &GenConfig, stop: &AtomicBool) -> Result<GenReport> {
+    cfg.plan.validate()?;
+    if cfg.payload_len < MESSAGE_LEN || cfg.payload_len > tx.max_payload() {
+        return Err(Error::config(format!(
+            "payload size {} must be {MESSAGE_LEN} to {} bytes for this sender",
+            cfg.payload_len,
+            tx.max_payload()
+        )));
+    }
+    if cfg.rate.is_some_and(|r| !(r > 0.0 && r.is_finite())) {
+        return Err(Error::config("rate must be a positive number of messages per second"));
+    }
+    let batch = cfg.batch.clamp(1, MAX_GEN_BATCH);
+    let symbols = cfg.symbols.max(1);
+    let ns_per_msg = cfg.rate.map(|r| 1e9 / r);
+    let mut seqs = cfg.plan.sends();
+    let mut pending = [0u32; MAX_GEN_BATCH];
+    let mut pending_len = 0usize;
+    let mut report = GenReport::default();
+    let start = monotonic_ns();
+    let intended = |k: u64| start + ns_per_msg.map_or(0, |ns| (k as f64 * ns) as u64);
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            report.stopped = true;
+            break;
+        }
+        while pending_len < batch {
+            match seqs.next() {
+                Some(s) => {
+                    pending[pending_len] = s;
+                    pending_len += 1;
+                }
+                None => break,
+            }
+        }
+        if pending_len == 0 {
+            break;
+        }
+        let now = monotonic_ns();
+        let n = match ns_per_msg {
+            None => pending_len,
+            Some(ns) => {
+                let due = ((now - start) as f64 / ns) as u64 + 1;
+                let n = due.saturating_sub(report.sent).min(pending_len as u64) as usize;
+                if n == 0 {
+                    wait_until(intended(report.sent), stop);
+                    continue;
+                }
+                n
+            }
+        };
+        let first_k = report.sent;
+        let payload_len = cfg.payload_len;
+        let sent = tx.send_burst(n, &mut |i, buf| {
+            let seq = pending[i];
+            let ts = if ns_per_msg.is_some() { intended(first_k + i as u64) } else { now };
+            let msg = MarketData {
+                seq,
+                symbol: seq % symbols,
+                price: 100.0 + f64::from(seq % 1000) * 0.01,
+                volume: i64::from(seq % 100) + 1,
+                timestamp_ns: ts,
+            };
+            let out = &mut buf[..payload_len];
+            // `out` is at least MESSAGE_LEN bytes (checked above).
+            let _ = msg.encode(out);
+            out[MESSAGE_LEN..].fill(0);
+            payload_len
+        })?;
+        if sent < n {
+            report.backpressure += 1;
+        }
+        pending.copy_within(sent..pending_len, 0);
+        pending_len -= sent;
+        report.sent += sent as u64;
+    }
+    report.elapsed = Duration::from_nanos(monotonic_ns() - start);
+    Ok(report)
+}
+
+/// Sleeps for long waits, spins for the last stretch (sleep overshoots by ~50 µs).
+fn wait_until(t_ns: u64, stop: &AtomicBool) {
+    loop {
+        let now = monotonic_ns();
+        if now >= t_ns || stop.load(Ordering::Relaxed) {
+            return;
+        }
+        let left = t_ns - now;
+        if left > 200_000 {
+            std::thread::sleep(Duration::from_nanos(left - 100_000));
+        } else {
+            std::hint::spin_loop();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expected_counts_match_the_sends() {
+        for count in [0u64, 1, 2, 9, 10, 11, 100, 1001] {
+            for skip in [None, Some(2), Some(3), Some(10)] {
+                for dup in [None, Some(1), Some(4), Some(7)] {
+                    let p = FeedPlan { count, first: u32::MAX - 3, skip_every: skip, duplicate_every: dup };
+                    let sends: Vec<u32> = p.sends().collect();
+                    let e = p.expected();
+                    assert_eq!(sends.len() as u64, e.sent, "{p:?}");
+                    let mut distinct = sends.clone();
+                    distinct.dedup();
+                    assert_eq!(distinct.len() as u64, e.received, "{p:?}");
+                    assert_eq!(e.sent - e.received, e.duplicates, "{p:?}");
+                    if count > 0 {
+                        assert_eq!(*sends.last().unwrap(), p.first.wrapping_add(count as u32 - 1), "{p:?}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn nonsense_plans_are_refused() {
+        assert!(FeedPlan { skip_every: Some(1), ..FeedPlan::new(5) }.validate().is_err());
+        assert!(FeedPlan { duplicate_every: Some(0), ..FeedPlan::new(5) }.validate().is_err());
+    }
+}

@@ -1,0 +1,24 @@
+//! Kernel UDP socket backends for zc.
+//!
+//! Two receive paths and their send twins, behind the `zc-core` traits:
+//!
+//! | backend    | receive                                   | send                     |
+//! |------------|-------------------------------------------|--------------------------|
+//! | `recvfrom` | blocking `recvfrom`, one datagram a call  | `sendto`, one a call     |
+//! | `recvmmsg` | non-blocking socket, epoll readiness (or spinning with `MSG_DONTWAIT`), `recvmmsg` batches | `sendmmsg` batches |
+//!
+//! `recvfrom` is the seed's traditional baseline and deliberately has nothing
+//! else. `recvmmsg` adds kernel receive timestamps (`SO_TIMESTAMPNS`), kernel
+//! drop counts (`SO_RXQ_OVFL`), optional `SO_BUSY_POLL`, `SO_REUSEPORT` and
+//! multicast group membership. Both report socket drops from `SO_MEMINFO`.
+//!
+//! Buffers are allocated once when the socket is opened; receiving and sending
+//! allocate nothing.
+
+mod rx;
+mod socket;
+mod tx;
+
+pub use rx::SocketReceiver;
+pub use socket::{BusyPoll, RecvConfig, SendConfig, SocketApi};
+pub use tx::SocketSender;

@@ -1,0 +1,456 @@
+//! The socket receiver: `recvfrom` one at a time, or `recvmmsg` batches with epoll.
+
+use crate::socket::{
+    bind, check_sizes, not_ipv4_multicast, setsockopt_int, size_rcvbuf, socket_drops, udp_socket,
+    zeroed_slice, BusyPoll, RecvConfig, SocketApi,
+};
+use socket2::Socket;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::time::{Duration, Instant};
+use zc_core::backend::{
+    Clock, DataPath, Datagram, Mode, Receiver, RxBurst, RxStats, RxTimestamp,
+};
+use zc_core::error::{Error, Result};
+
+/// Room for one `SCM_TIMESTAMPNS` and one `SO_RXQ_OVFL` control message.
+const CTRL_WORDS: usize = 16; // 128 bytes, u64-aligned as cmsghdr requires
+
+#[derive(Debug, Clone, Copy)]
+struct Meta {
+    len: usize,
+    src: SocketAddr,
+    rx_timestamp: Option<RxTimestamp>,
+}
+
+/// A UDP receiver on a kernel socket.
+///
+/// With [`SocketApi::Recvfrom`] each burst holds one datagram from a blocking
+/// `recvfrom`. With [`SocketApi::Recvmmsg`] the socket is non-blocking: a burst
+/// is one `recvmmsg`, and waiting is `epoll_wait` (or a spin, see [`BusyPoll`]).
+pub struct SocketReceiver {
+    sock: Socket,
+    epoll: Option<OwnedFd>,
+    cfg: RecvConfig,
+    local: SocketAddr,
+    slot: usize,
+    bufs: Box<[u8]>,
+    names: Box<[libc::sockaddr_storage]>,
+    iovs: Box<[libc::iovec]>,
+    ctrl: Box<[u64]>,
+    hdrs: Box<[libc::mmsghdr]>,
+    meta: Vec<Meta>,
+    /// The `SO_RCVTIMEO` currently set on a blocking socket.
+    rcvtimeo: Option<Duration>,
+    rxq_ovfl: u32,
+    /// The last `recvmmsg` filled the batch: try again before waiting.
+    last_full: bool,
+    mode: Mode,
+    stats: RxStats,
+}
+
+// SAFETY: the raw pointers inside `iovs` and `hdrs` point only into the heap
+// buffers this struct owns (`bufs`, `names`, `ctrl`, `iovs`), which move with it
+// and are never shared; the receiver is used from one thread at a time.
+unsafe impl Send for SocketReceiver {}
+
+impl SocketReceiver {
+    /// Opens, configures and binds the socket, and allocates every buffer.
+    pub fn open(cfg: RecvConfig) -> Result<Self> {
+        let batch = match cfg.api {
+            SocketApi::Recvfrom => 1,
+            SocketApi::Recvmmsg => cfg.batch,
+        };
+        check_sizes(batch, cfg.max_payload)?;
+        if cfg.api == SocketApi::Recvfrom && cfg.busy_poll != BusyPoll::Off {
+            return Err(Error::config(
+                "the recvfrom baseline is plain blocking recvfrom: busy polling is a recvmmsg option",
+            ));
+        }
+        let sock = udp_socket(&cfg.bind)?;
+        let mut mode = Mode::new(cfg.api.name(), DataPath::Copy, batch);
+        if cfg.reuse_port {
+            sock.set_reuse_port(true)
+                .map_err(|e| Error::io("setsockopt SO_REUSEPORT", e))?;
+            mode.details.push("SO_REUSEPORT".into());
+        }
+        if let Some(want) = cfg.rcvbuf {
+            let (got, note) = size_rcvbuf(&sock, want)?;
+            mode.details.push(format!("rcvbuf {got}"));
+            mode.details.extend(note);
+        }
+        if cfg.api == SocketApi::Recvmmsg {
+            setsockopt_int(&sock, libc::SOL_SOCKET, libc::SO_RXQ_OVFL, 1, "SO_RXQ_OVFL")?;
+            if cfg.timestamps {
+                setsockopt_int(&sock, libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, 1, "SO_TIMESTAMPNS")?;
+                mode.details.push("SO_TIMESTAMPNS".into());
+            }
+            match cfg.busy_poll {
+                BusyPoll::Off => {}
+                BusyPoll::Kernel(us) => {
+                    let us_i32 = i32::try_from(us)
+                        .map_err(|_| Error::config(format!("SO_BUSY_POLL {us} µs is too large")))?;
+                    setsockopt_int(&sock, libc::SOL_SOCKET, libc::SO_BUSY_POLL, us_i32, "SO_BUSY_POLL")
+                        .map_err(|e| e.with_fix("SO_BUSY_POLL needs CAP_NET_ADMIN: run as root"))?;
+                    mode.busy_poll = true;
+                    mode.details.push(format!("SO_BUSY_POLL {us} µs"));
+                }
+                BusyPoll::Spin => {
+                    mode.busy_poll = true;
+                    mode.details.push("spinning on recvmmsg(MSG_DONTWAIT)".into());
+                }
+            }
+        } else if cfg.timestamps {
+            return Err(Error::config(
+                "kernel timestamps come in control messages, which recvfrom cannot return: use recvmmsg",
+            ));
+        }
+        bind(&sock, cfg.bind)?;
+        if let Some((group, iface)) = cfg.multicast {
+            if !group.is_multicast() {
+                return Err(not_ipv4_multicast(group));
+            }
+            sock.join_multicast_v4(&group, &iface)
+                .map_err(|e| Error::io(format!("join multicast group {group} on {iface}"), e))?;
+            mode.details.push(format!("joined {group}"));
+        }
+        let local = sock
+            .local_addr()
+            .ok()
+            .and_then(|a| a.as_socket())
+            .unwrap_or(cfg.bind);
+        let epoll = if cfg.api == SocketApi::Recvmmsg {
+            sock.set_nonblocking(true)
+                .map_err(|e| Error::io("set O_NONBLOCK", e))?;
+            (cfg.busy_poll != BusyPoll::Spin).then(|| epoll_for(&sock)).transpose()?
+        } else {
+            None
+        };
+        if let Some((group, _)) = cfg.multicast {
+            mode.details.push(format!("dst reported as {group}"));
+        }
+        let slot = cfg.max_payload;
+        let mut rx = SocketReceiver {
+            sock,
+            epoll,
+            local,
+            slot,
+            bufs: vec![0u8; slot * batch].into_boxed_slice(),
+            names: zeroed_slice(batch),
+            iovs: zeroed_slice(batch),
+            ctrl: vec![0u64; CTRL_WORDS * batch].into_boxed_slice(),
+            hdrs: zeroed_slice(batch),
+            meta: Vec::with_capacity(batch),
+            rcvtimeo: None,
+            rxq_ovfl: 0,
+            last_full: false,
+            mode,
+            stats: RxStats::default(),
+            cfg,
+        };
+        rx.link_headers();
+        Ok(rx)
+    }
+
+    /// Points each mmsghdr at its slot's buffer, address and control space.
+    fn link_headers(&mut self) {
+        let batch = self.hdrs.len();
+        for i in 0..batch {
+            self.iovs[i] = libc::iovec {
+                iov_base: self.bufs[i * self.slot..].as_mut_ptr().cast(),
+                iov_len: self.slot,
+            };
+            let h = &mut self.hdrs[i].msg_hdr;
+            h.msg_name = (&mut self.names[i] as *mut libc::sockaddr_storage).cast();
+            h.msg_iov = &mut self.iovs[i];
+            h.msg_iovlen = 1;
+            h.msg_control = self.ctrl[i * CTRL_WORDS..].as_mut_ptr().cast();
+        }
+    }
+
+    /// The address the socket is bound to (with the port the kernel chose).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    fn dst(&self) -> SocketAddr {
+        match self.cfg.multicast {
+            Some((group, _)) => SocketAddr::V4(SocketAddrV4::new(group, self.local.port())),
+            None => self.local,
+        }
+    }
+
+    fn recv_one_blocking(&mut self, timeout: Option<Duration>) -> Result<()> {
+        let flags = if timeout == Some(Duration::ZERO) {
+            libc::MSG_DONTWAIT
+        } else {
+            if self.rcvtimeo != timeout {
+                // SO_RCVTIMEO only changes when the caller's timeout does.
+                self.sock
+                    .set_read_timeout(timeout)
+                    .map_err(|e| Error::io("setsockopt SO_RCVTIMEO", e))?;
+                self.rcvtimeo = timeout;
+            }
+            0
+        };
+        let mut namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+        // SAFETY: the buffer is `slot` writable bytes we own; the address out
+        // parameter is a sockaddr_storage with its size in `namelen`.
+        let n = unsafe {
+            libc::recvfrom(
+                self.sock.as_raw_fd(),
+                self.bufs.as_mut_ptr().cast(),
+                self.slot,
+                flags | libc::MSG_TRUNC,
+                (&mut self.names[0] as *mut libc::sockaddr_storage).cast(),
+                &mut namelen,
+            )
+        };
+        if n < 0 {
+            let err = std::io::Error::last_os_error();
+            return match err.raw_os_error() {
+                Some(libc::EAGAIN | libc::EINTR) => Ok(()),
+                _ => Err(Error::io("recvfrom", err)),
+            };
+        }
+        let n = n as usize;
+        if n > self.slot {
+            self.stats.truncated += 1;
+        }
+        self.meta.push(Meta {
+            len: n.min(self.slot),
+            src: sockaddr_to_std(&self.names[0]),
+            rx_timestamp: None,
+        });
+        Ok(())
+    }
+
+    /// One `recvmmsg(MSG_DONTWAIT)`; returns how many datagrams arrived.
+    fn recv_batch(&mut self) -> Result<usize> {
+        for h in self.hdrs.iter_mut() {
+            h.msg_hdr.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+            h.msg_hdr.msg_controllen = CTRL_WORDS * 8;
+            h.msg_hdr.msg_flags = 0;
+            h.msg_len = 0;
+        }
+        // SAFETY: every header points into buffers owned by `self` with the
+        // lengths just reset; `hdrs.len()` headers are valid.
+        let n = unsafe {
+            libc::recvmmsg(
+                self.sock.as_raw_fd(),
+                self.hdrs.as_mut_ptr(),
+                self.hdrs.len() as libc::c_uint,
+                libc::MSG_DONTWAIT,
+                std::ptr::null_mut(),
+            )
+        };
+        if n < 0 {
+            let err = std::io::Error::last_os_error();
+            return match err.raw_os_error() {
+                Some(libc::EAGAIN | libc::EINTR) => Ok(0),
+                _ => Err(Error::io("recvmmsg", err)),
+            };
+        }
+        let n = n as usize;
+        self.last_full = n == self.hdrs.len();
+        for i in 0..n {
+            let h = &self.hdrs[i];
+            if h.msg_hdr.msg_flags & libc::MSG_TRUNC != 0 {
+                self.stats.truncated += 1;
+            }
+            let (ts, ovfl) = read_cmsgs(&h.msg_hdr);
+            if let Some(o) = ovfl {
+                self.rxq_ovfl = o;
+            }
+            self.meta.push(Meta {
+                len: (h.msg_len as usize).min(self.slot),
+                src: sockaddr_to_std(&self.names[i]),
+                rx_timestamp: ts,
+            });
+        }
+        Ok(n)
+    }
+
+    /// Waits up to `timeout` in epoll (or spins) until `recv_batch` gets something.
+    ///
+    /// With epoll, a `recvmmsg` is tried before waiting only when the previous
+    /// one filled the whole batch (more is likely queued); otherwise the socket
+    /// is probably empty and the try would be a wasted system call, so we go
+    /// straight to `epoll_wait`. At low rates that is 2 calls per wake-up, not 3.
+    fn recv_batched(&mut self, timeout: Option<Duration>) -> Result<()> {
+        let try_first = self.epoll.is_none() || self.last_full || timeout == Some(Duration::ZERO);
+        if try_first && self.recv_batch()? > 0 {
+            return Ok(());
+        }
+        if timeout == Some(Duration::ZERO) {
+            return Ok(());
+        }
+        let deadline = timeout.map(|t| Instant::now() + t);
+        loop {
+            let left = match deadline {
+                Some(d) => {
+                    let left = d.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Ok(());
+                    }
+                    Some(left)
+                }
+                None => None,
+            };
+            if let Some(ep) = &self.epoll {
+                epoll_wait(ep, left)?;
+            } else {
+                std::hint::spin_loop();
+            }
+            if self.recv_batch()? > 0 {
+                return Ok(());
+            }
+        }
+    }
+}
+
+fn epoll_for(sock: &Socket) -> Result<OwnedFd> {
+    // SAFETY: plain syscall; the result is checked before use.
+    let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+    if fd < 0 {
+        return Err(Error::last_os("epoll_create1"));
+    }
+    // SAFETY: `fd` is a new descriptor that nothing else owns.
+    let ep = unsafe { OwnedFd::from_raw_fd(fd) };
+    let mut ev = libc::epoll_event {
+        events: libc::EPOLLIN as u32,
+        u64: 0,
+    };
+    // SAFETY: both fds are open; `ev` is a valid event for the call.
+    let rc = unsafe { libc::epoll_ctl(ep.as_raw_fd(), libc::EPOLL_CTL_ADD, sock.as_raw_fd(), &mut ev) };
+    if rc != 0 {
+        return Err(Error::last_os("epoll_ctl ADD"));
+    }
+    Ok(ep)
+}
+
+fn epoll_wait(ep: &OwnedFd, timeout: Option<Duration>) -> Result<()> {
+    let ms = match timeout {
+        None => -1,
+        // Round up so a short timeout still waits instead of spinning.
+        Some(t) => i32::try_from(t.as_micros().div_ceil(1000)).unwrap_or(i32::MAX),
+    };
+    let mut ev = [libc::epoll_event { events: 0, u64: 0 }];
+    // SAFETY: `ev` has room for the one event we ask for.
+    let rc = unsafe { libc::epoll_wait(ep.as_raw_fd(), ev.as_mut_ptr(), 1, ms) };
+    if rc < 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+        return Err(Error::last_os("epoll_wait"));
+    }
+    Ok(())
+}
+
+/// Extracts `SCM_TIMESTAMPNS` and `SO_RXQ_OVFL` from a received message.
+fn read_cmsgs(h: &libc::msghdr) -> (Option<RxTimestamp>, Option<u32>) {
+    let mut ts = None;
+    let mut ovfl = None;
+    // SAFETY: `h` was filled by recvmmsg: msg_control/msg_controllen describe
+    // the control data the kernel wrote into our buffer, so the CMSG_* walk
+    // stays inside it; payloads are read unaligned because cmsg data need not
+    // be aligned for the target type.
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(h);
+        while !c.is_null() {
+            let level = (*c).cmsg_level;
+            let kind = (*c).cmsg_type;
+            let data = libc::CMSG_DATA(c);
+            if level == libc::SOL_SOCKET && kind == libc::SCM_TIMESTAMPNS {
+                let t = std::ptr::read_unaligned(data.cast::<libc::timespec>());
+                ts = Some(RxTimestamp {
+                    ns: t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64,
+                    clock: Clock::Realtime,
+                });
+            } else if level == libc::SOL_SOCKET && kind == libc::SO_RXQ_OVFL {
+                ovfl = Some(std::ptr::read_unaligned(data.cast::<u32>()));
+            }
+            c = libc::CMSG_NXTHDR(h, c);
+        }
+    }
+    (ts, ovfl)
+}
+
+fn sockaddr_to_std(s: &libc::sockaddr_storage) -> SocketAddr {
+    match i32::from(s.ss_family) {
+        libc::AF_INET6 => {
+            // SAFETY: the family says the storage holds a sockaddr_in6, which fits in it.
+            let a = unsafe { &*(s as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>() };
+            SocketAddr::V6(SocketAddrV6::new(
+                Ipv6Addr::from(a.sin6_addr.s6_addr),
+                u16::from_be(a.sin6_port),
+                a.sin6_flowinfo,
+                a.sin6_scope_id,
+            ))
+        }
+        _ => {
+            // SAFETY: UDP over IPv4 (or an unset address, all zero): the storage
+            // holds a sockaddr_in, which fits in it.
+            let a = unsafe { &*(s as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
+            SocketAddr::V4(SocketAddrV4::new(
+                Ipv4Addr::from(u32::from_be(a.sin_addr.s_addr)),
+                u16::from_be(a.sin_port),
+            ))
+        }
+    }
+}
+
+/// One burst of a [`SocketReceiver`]. The kernel copied the payloads into the
+/// receiver's own buffers, so releasing the burst has nothing to hand back:
+/// the next `recv_burst` simply reuses them.
+pub struct SocketBurst<'a> {
+    rx: &'a mut SocketReceiver,
+    dst: SocketAddr,
+}
+
+impl RxBurst for SocketBurst<'_> {
+    fn len(&self) -> usize {
+        self.rx.meta.len()
+    }
+
+    fn get(&self, i: usize) -> Option<Datagram<'_>> {
+        let m = self.rx.meta.get(i)?;
+        let start = i * self.rx.slot;
+        Some(Datagram {
+            payload: self.rx.bufs.get(start..start + m.len)?,
+            src: m.src,
+            dst: self.dst,
+            rx_timestamp: m.rx_timestamp,
+        })
+    }
+}
+
+impl Receiver for SocketReceiver {
+    type Burst<'a> = SocketBurst<'a>;
+
+    fn recv_burst(&mut self, timeout: Option<Duration>) -> Result<SocketBurst<'_>> {
+        self.meta.clear();
+        match self.cfg.api {
+            SocketApi::Recvfrom => self.recv_one_blocking(timeout)?,
+            SocketApi::Recvmmsg => self.recv_batched(timeout)?,
+        }
+        let n = self.meta.len();
+        if n > 0 {
+            self.stats.bursts += 1;
+            self.stats.datagrams += n as u64;
+            self.stats.bytes += self.meta.iter().map(|m| m.len as u64).sum::<u64>();
+        }
+        let dst = self.dst();
+        Ok(SocketBurst { rx: self, dst })
+    }
+
+    fn mode(&self) -> &Mode {
+        &self.mode
+    }
+
+    fn stats(&self) -> RxStats {
+        let mut s = self.stats.clone();
+        s.kernel_drops = socket_drops(&self.sock);
+        if self.cfg.api == SocketApi::Recvmmsg {
+            s.extra.push(("so_rxq_ovfl", u64::from(self.rxq_ovfl)));
+        }
+        s
+    }
+}

@@ -1,0 +1,213 @@
+//! Socket configuration and set-up shared by the receiver and the sender.
+
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::os::fd::AsRawFd;
+use zc_core::error::{Error, ErrorKind, Result};
+
+/// Which system calls move the datagrams.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SocketApi {
+    /// Blocking `recvfrom`/`sendto`, one datagram a call (the seed's baseline).
+    Recvfrom,
+    /// Non-blocking socket with epoll readiness and `recvmmsg`/`sendmmsg` batches.
+    Recvmmsg,
+}
+
+impl SocketApi {
+    /// The backend name this API is known by.
+    pub fn name(self) -> &'static str {
+        match self {
+            SocketApi::Recvfrom => "recvfrom",
+            SocketApi::Recvmmsg => "recvmmsg",
+        }
+    }
+}
+
+/// How a `recvmmsg` receiver waits for data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BusyPoll {
+    /// Sleep in `epoll_wait` until the socket is readable.
+    #[default]
+    Off,
+    /// Set `SO_BUSY_POLL` to this many microseconds: the kernel polls the
+    /// device queue in the receive call (needs a NAPI device; veth has none
+    /// unless an XDP program is attached).
+    Kernel(u32),
+    /// Spin in user space on `recvmmsg(MSG_DONTWAIT)`: one core at 100 %.
+    Spin,
+}
+
+/// Receiver settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecvConfig {
+    /// Address and port to bind (a multicast feed binds the group's port on 0.0.0.0
+    /// or on the group address).
+    pub bind: SocketAddr,
+    /// Join this IPv4 multicast group on the interface that has `interface` as address.
+    pub multicast: Option<(Ipv4Addr, Ipv4Addr)>,
+    /// System calls to use.
+    pub api: SocketApi,
+    /// Datagrams per `recvmmsg` (ignored by `recvfrom`, which takes one).
+    pub batch: usize,
+    /// Largest datagram kept whole; longer ones are truncated and counted.
+    pub max_payload: usize,
+    /// `SO_RCVBUF` to ask for, in bytes; a warning says when the kernel caps it.
+    pub rcvbuf: Option<usize>,
+    /// `SO_REUSEPORT`, for several receivers on one port.
+    pub reuse_port: bool,
+    /// Kernel receive timestamps (`SO_TIMESTAMPNS`, CLOCK_REALTIME).
+    pub timestamps: bool,
+    /// How to wait for data (`recvmmsg` only).
+    pub busy_poll: BusyPoll,
+}
+
+impl RecvConfig {
+    /// Defaults for `api` bound to `bind`: batch 64, 2 KiB datagrams, 32 MiB buffer.
+    pub fn new(api: SocketApi, bind: SocketAddr) -> Self {
+        Self {
+            bind,
+            multicast: None,
+            api,
+            batch: 64,
+            max_payload: 2048,
+            rcvbuf: Some(32 << 20),
+            reuse_port: false,
+            timestamps: false,
+            busy_poll: BusyPoll::Off,
+        }
+    }
+}
+
+/// Sender settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendConfig {
+    /// Local address to bind (port 0 for any).
+    pub bind: SocketAddr,
+    /// Where every datagram goes (a unicast address or an IPv4 multicast group).
+    pub dst: SocketAddr,
+    /// System calls to use.
+    pub api: SocketApi,
+    /// Datagrams per `sendmmsg` (ignored by `sendto`).
+    pub batch: usize,
+    /// Largest payload a slot holds.
+    pub max_payload: usize,
+    /// `SO_SNDBUF` to ask for, in bytes.
+    pub sndbuf: Option<usize>,
+}
+
+impl SendConfig {
+    /// Defaults for `api` from `bind` to `dst`: batch 64, 2 KiB slots.
+    pub fn new(api: SocketApi, bind: SocketAddr, dst: SocketAddr) -> Self {
+        Self {
+            bind,
+            dst,
+            api,
+            batch: 64,
+            max_payload: 2048,
+            sndbuf: Some(4 << 20),
+        }
+    }
+}
+
+pub(crate) fn check_sizes(batch: usize, max_payload: usize) -> Result<()> {
+    if batch == 0 || batch > 1024 {
+        return Err(Error::config(format!("batch {batch} must be 1 to 1024")));
+    }
+    if max_payload == 0 || max_payload > 65_507 {
+        return Err(Error::config(format!(
+            "max payload {max_payload} must be 1 to 65507 bytes (the largest UDP/IPv4 payload)"
+        )));
+    }
+    Ok(())
+}
+
+pub(crate) fn udp_socket(addr: &SocketAddr) -> Result<Socket> {
+    Socket::new(Domain::for_address(*addr), Type::DGRAM, Some(Protocol::UDP))
+        .map_err(|e| Error::io("create UDP socket", e))
+}
+
+pub(crate) fn bind(sock: &Socket, addr: SocketAddr) -> Result<()> {
+    sock.bind(&SockAddr::from(addr))
+        .map_err(|e| Error::io(format!("bind UDP {addr}"), e))
+}
+
+/// Sets an integer socket option the standard wrappers do not cover.
+pub(crate) fn setsockopt_int(sock: &Socket, level: i32, name: i32, value: i32, what: &str) -> Result<()> {
+    // SAFETY: `value` is a live i32 and we pass its exact size; the fd is open.
+    let rc = unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            level,
+            name,
+            (&value as *const i32).cast(),
+            std::mem::size_of::<i32>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        return Err(Error::last_os(format!("setsockopt {what}")));
+    }
+    Ok(())
+}
+
+/// Asks for `want` bytes of receive buffer and says so when the kernel caps it.
+/// Returns what the kernel granted (it doubles the request for bookkeeping).
+pub(crate) fn size_rcvbuf(sock: &Socket, want: usize) -> Result<(usize, Option<String>)> {
+    sock.set_recv_buffer_size(want)
+        .map_err(|e| Error::io("setsockopt SO_RCVBUF", e))?;
+    let got = sock
+        .recv_buffer_size()
+        .map_err(|e| Error::io("getsockopt SO_RCVBUF", e))?;
+    let note = (got < want.saturating_mul(2)).then(|| {
+        let msg = format!(
+            "SO_RCVBUF capped at {got} bytes (asked {want}) by net.core.rmem_max; raise it with `sysctl -w net.core.rmem_max={want}`"
+        );
+        tracing::warn!("{msg}");
+        msg
+    });
+    Ok((got, note))
+}
+
+/// Bytes the kernel dropped on this socket (`SO_MEMINFO`, `SK_MEMINFO_DROPS`).
+pub(crate) fn socket_drops(sock: &Socket) -> Option<u64> {
+    const SK_MEMINFO_VARS: usize = 9;
+    const SK_MEMINFO_DROPS: usize = 8;
+    let mut info = [0u32; SK_MEMINFO_VARS];
+    let mut len = std::mem::size_of_val(&info) as libc::socklen_t;
+    // SAFETY: `info` is writable for `len` bytes and `len` is a valid in/out length.
+    let rc = unsafe {
+        libc::getsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_MEMINFO,
+            info.as_mut_ptr().cast(),
+            &mut len,
+        )
+    };
+    (rc == 0 && len as usize >= (SK_MEMINFO_DROPS + 1) * 4).then(|| u64::from(info[SK_MEMINFO_DROPS]))
+}
+
+pub(crate) fn not_ipv4_multicast(group: Ipv4Addr) -> Error {
+    Error::new(
+        ErrorKind::Config,
+        format!("{group} is not an IPv4 multicast address (224.0.0.0/4)"),
+    )
+}
+
+/// C structs for which all-zero bytes are a valid value.
+///
+/// # Safety
+/// Implement only for plain C structs without references or niches.
+pub(crate) unsafe trait PlainC: Sized {}
+// SAFETY: plain C structs of integers and raw pointers; zero is valid for each field.
+unsafe impl PlainC for libc::sockaddr_storage {}
+// SAFETY: as above.
+unsafe impl PlainC for libc::iovec {}
+// SAFETY: as above.
+unsafe impl PlainC for libc::mmsghdr {}
+
+/// `n` zeroed values of a plain C struct, on the heap (their address is stable).
+pub(crate) fn zeroed_slice<T: PlainC>(n: usize) -> Box<[T]> {
+    // SAFETY: `T: PlainC` guarantees all-zero bytes are a valid `T`.
+    (0..n).map(|_| unsafe { std::mem::zeroed() }).collect()
+}

@@ -1,0 +1,180 @@
+//! The zc umbrella: every backend behind one feature flag each, and one way to
+//! open any enabled backend by name.
+//!
+//! ```no_run
+//! use zc::{open_receiver, RxSpec};
+//! let mut rx = open_receiver(&RxSpec::new("recvmmsg", "198.18.0.1:9000".parse().unwrap()))?;
+//! rx.recv_each(None, &mut |d| println!("{} bytes from {}", d.payload.len(), d.src))?;
+//! # Ok::<(), zc::Error>(())
+//! ```
+//!
+//! | name       | feature | path |
+//! |------------|---------|------|
+//! | `recvfrom` | `epoll` | blocking `recvfrom`/`sendto`, one datagram a call |
+//! | `recvmmsg` | `epoll` | epoll + `recvmmsg`/`sendmmsg` batches |
+//! | `afxdp`    | `afxdp` | AF_XDP socket per device queue, on zc's XDP filter (needs an interface) |
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+pub use zc_core;
+pub use zc_core::{DynReceiver, Error, ErrorKind, Result, Sender};
+#[cfg(feature = "afxdp")]
+pub use zc_afxdp;
+#[cfg(feature = "epoll")]
+pub use zc_epoll;
+
+mod backends;
+
+/// A backend zc knows of, compiled in or not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BackendInfo {
+    /// Name accepted by [`open_receiver`] and [`open_sender`].
+    pub name: &'static str,
+    /// Cargo feature of this crate that compiles it in.
+    pub feature: &'static str,
+    /// One line on what it is.
+    pub summary: &'static str,
+    /// Attaches to a network device (give [`RxSpec::interface`]) rather than
+    /// receiving on an address through the kernel stack.
+    pub needs_interface: bool,
+    /// Whether this build has it.
+    pub enabled: bool,
+}
+
+/// Every backend, in the order of the comparison table (baseline first).
+pub const BACKENDS: &[BackendInfo] = &[
+    BackendInfo {
+        name: "recvfrom",
+        feature: "epoll",
+        summary: "blocking recvfrom/sendto, one datagram a call (the baseline)",
+        needs_interface: false,
+        enabled: cfg!(feature = "epoll"),
+    },
+    BackendInfo {
+        name: "recvmmsg",
+        feature: "epoll",
+        summary: "non-blocking socket, epoll readiness, recvmmsg/sendmmsg batches",
+        needs_interface: false,
+        enabled: cfg!(feature = "epoll"),
+    },
+    BackendInfo {
+        name: "afxdp",
+        feature: "afxdp",
+        summary: "AF_XDP socket on a device queue; zc's XDP filter takes only the feed port",
+        needs_interface: true,
+        enabled: cfg!(feature = "afxdp"),
+    },
+];
+
+/// The backends this build has.
+pub fn enabled_backends() -> impl Iterator<Item = &'static BackendInfo> {
+    BACKENDS.iter().filter(|b| b.enabled)
+}
+
+/// Looks a backend up by name; a clear error for an unknown or disabled one.
+pub fn backend(name: &str) -> Result<&'static BackendInfo> {
+    match BACKENDS.iter().find(|b| b.name == name) {
+        Some(b) if b.enabled => Ok(b),
+        Some(b) => Err(Error::new(
+            ErrorKind::Unsupported,
+            format!("backend {:?} is not compiled into this build", b.name),
+        )
+        .with_fix(format!("rebuild with the `{}` feature of the zc crate", b.feature))),
+        None => Err(Error::new(ErrorKind::NotFound, format!("unknown backend {name:?}")).with_fix(
+            format!(
+                "use one of: {}",
+                enabled_backends().map(|b| b.name).collect::<Vec<_>>().join(", ")
+            ),
+        )),
+    }
+}
+
+/// How to open a receiver.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RxSpec {
+    /// Backend name (see [`BACKENDS`]).
+    pub backend: String,
+    /// Feed address and UDP port to receive on.
+    pub bind: SocketAddrV4,
+    /// Interface, for backends that attach to a device (AF_XDP, DPDK).
+    pub interface: Option<String>,
+    /// Device queue, for backends bound to one.
+    pub queue: u32,
+    /// Datagrams per burst.
+    pub batch: usize,
+    /// Busy-poll instead of sleeping (each backend's own way; reported in its mode).
+    pub busy_poll: bool,
+    /// Join this multicast group (receiving on `bind`'s port, via the
+    /// interface that has `bind`'s address).
+    pub multicast: Option<Ipv4Addr>,
+    /// Ask for kernel or NIC receive timestamps.
+    pub timestamps: bool,
+    /// Largest datagram payload.
+    pub max_payload: usize,
+}
+
+impl RxSpec {
+    /// Defaults: batch 64, no busy poll, queue 0, 2 KiB payloads.
+    pub fn new(backend: &str, bind: SocketAddrV4) -> Self {
+        Self {
+            backend: backend.to_owned(),
+            bind,
+            interface: None,
+            queue: 0,
+            batch: 64,
+            busy_poll: false,
+            multicast: None,
+            timestamps: false,
+            max_payload: 2048,
+        }
+    }
+}
+
+/// How to open a sender.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TxSpec {
+    /// Backend name (see [`BACKENDS`]).
+    pub backend: String,
+    /// Local address (port 0: any).
+    pub bind: SocketAddrV4,
+    /// Destination of every datagram.
+    pub dst: SocketAddrV4,
+    /// Interface, for backends that write whole frames (AF_XDP, DPDK).
+    pub interface: Option<String>,
+    /// Destination MAC, for backends that write whole frames.
+    pub dst_mac: Option<[u8; 6]>,
+    /// Device queue, for backends bound to one.
+    pub queue: u32,
+    /// Datagrams per send call.
+    pub batch: usize,
+    /// Largest payload.
+    pub max_payload: usize,
+}
+
+impl TxSpec {
+    /// Defaults: batch 64, queue 0, 2 KiB payloads.
+    pub fn new(backend: &str, bind: SocketAddrV4, dst: SocketAddrV4) -> Self {
+        Self {
+            backend: backend.to_owned(),
+            bind,
+            dst,
+            interface: None,
+            dst_mac: None,
+            queue: 0,
+            batch: 64,
+            max_payload: 2048,
+        }
+    }
+}
+
+/// Opens a receiver of any enabled backend.
+pub fn open_receiver(spec: &RxSpec) -> Result<Box<dyn DynReceiver + Send>> {
+    let b = backend(&spec.backend)?;
+    backends::open_receiver(b.name, spec)
+}
+
+/// Opens a sender of any enabled backend.
+pub fn open_sender(spec: &TxSpec) -> Result<Box<dyn Sender + Send>> {
+    let b = backend(&spec.backend)?;
+    backends::open_sender(b.name, spec)
+}
