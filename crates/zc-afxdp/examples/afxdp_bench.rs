@@ -97,17 +97,18 @@ struct RunResult {
     mode: String,
     gen_cpu: u64,
     rx_cpu: i32,
+    gen_cpu_ns: u64,
 }
 
 fn thread_cpu_ns() -> u64 {
-    let mut ru: libc::rusage = unsafe_zeroed_rusage();
+    let mut ru: libc::rusage = zeroed_rusage();
     // SAFETY: ru is a valid out-pointer.
     unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut ru) };
     let tv = |t: libc::timeval| t.tv_sec as u64 * 1_000_000_000 + t.tv_usec as u64 * 1000;
     tv(ru.ru_utime) + tv(ru.ru_stime)
 }
 
-fn unsafe_zeroed_rusage() -> libc::rusage {
+fn zeroed_rusage() -> libc::rusage {
     // SAFETY: rusage is plain integers; all-zero is a valid value.
     unsafe { std::mem::zeroed() }
 }
@@ -138,6 +139,9 @@ struct GenShared {
     sent: AtomicU64,
     nanos: AtomicU64,
     cpu: AtomicU64,
+    /// CPU time of the generator thread (user + system, which includes the
+    /// softirq work run in its context: the veth receive path).
+    cpu_ns: AtomicU64,
 }
 
 /// Starts the generator in the peer namespace; it runs `secs` seconds.
@@ -152,6 +156,7 @@ fn start_generator(tb: &Testbed, args: &Args, shared: Arc<GenShared>) -> Result<
             .encode(&mut template)
             .map_err(|e| Error::config(e.to_string()))?;
         let run_for = Duration::from_secs_f64(secs);
+        let cpu_start = thread_cpu_ns();
         let mut seq = 1u32;
         let start = Instant::now();
         match kind.as_str() {
@@ -208,6 +213,7 @@ fn start_generator(tb: &Testbed, args: &Args, shared: Arc<GenShared>) -> Result<
         // SAFETY: no arguments; returns the CPU this thread runs on.
         shared.cpu.store(unsafe { libc::sched_getcpu() } as u64, Ordering::Relaxed);
         shared.nanos.store(start.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        shared.cpu_ns.store(thread_cpu_ns() - cpu_start, Ordering::Relaxed);
         shared.sent.store(u64::from(seq - 1), Ordering::Relaxed);
         shared.done.store(true, Ordering::Release);
         Ok(())
@@ -260,7 +266,7 @@ fn run_recvmmsg(tb: &Testbed, args: &Args) -> Result<RunResult> {
     Command::new("ethtool").args(["-K", &tb.host_if, "gro", gro]).output().map_err(|e| Error::io("ethtool -K gro", e))?;
     let napi = place_napi(&tb.host_if, args.napi_cpu)?;
     let drops0 = rcvbuf_errors();
-    let shared = Arc::new(GenShared { done: AtomicBool::new(false), sent: AtomicU64::new(0), nanos: AtomicU64::new(0), cpu: AtomicU64::new(0) });
+    let shared = Arc::new(GenShared { done: AtomicBool::new(false), sent: AtomicU64::new(0), nanos: AtomicU64::new(0), cpu: AtomicU64::new(0), cpu_ns: AtomicU64::new(0) });
     let mut h = MarketDataHandler::new(HandlerConfig { feed_port: Some(PORT), ..HandlerConfig::default() });
     let (cpu0, soft0) = (thread_cpu_ns(), softirq_ms());
     let gen = start_generator(tb, args, Arc::clone(&shared))?;
@@ -293,6 +299,7 @@ fn run_recvmmsg(tb: &Testbed, args: &Args) -> Result<RunResult> {
         kernel_drops: rcvbuf_errors() - drops0,
         mode: format!("recvmmsg (copy, batch 64, 8 MiB SO_RCVBUF, gro {gro}); {napi}"),
         gen_cpu: shared.cpu.load(Ordering::Relaxed),
+        gen_cpu_ns: shared.cpu_ns.load(Ordering::Relaxed),
         // SAFETY: no arguments.
         rx_cpu: unsafe { libc::sched_getcpu() },
     })
@@ -319,7 +326,7 @@ fn run_afxdp(tb: &Testbed, args: &Args, variant: &str) -> Result<RunResult> {
     let mut rxs = open_receivers(&cfg)?;
     let napi = place_napi(&tb.host_if, args.napi_cpu)?;
     let rx = &mut rxs[0];
-    let shared = Arc::new(GenShared { done: AtomicBool::new(false), sent: AtomicU64::new(0), nanos: AtomicU64::new(0), cpu: AtomicU64::new(0) });
+    let shared = Arc::new(GenShared { done: AtomicBool::new(false), sent: AtomicU64::new(0), nanos: AtomicU64::new(0), cpu: AtomicU64::new(0), cpu_ns: AtomicU64::new(0) });
     let mut h = MarketDataHandler::new(HandlerConfig { feed_port: Some(PORT), ..HandlerConfig::default() });
     let (cpu0, soft0) = (thread_cpu_ns(), softirq_ms());
     let gen = start_generator(tb, args, Arc::clone(&shared))?;
@@ -343,6 +350,7 @@ fn run_afxdp(tb: &Testbed, args: &Args, variant: &str) -> Result<RunResult> {
         kernel_drops: stats.kernel_drops.unwrap_or(0),
         mode: format!("{}; {napi}", rx.mode()),
         gen_cpu: shared.cpu.load(Ordering::Relaxed),
+        gen_cpu_ns: shared.cpu_ns.load(Ordering::Relaxed),
         // SAFETY: no arguments.
         rx_cpu: unsafe { libc::sched_getcpu() },
     })
@@ -353,8 +361,12 @@ fn run_afxdp(tb: &Testbed, args: &Args, variant: &str) -> Result<RunResult> {
 /// scheduled it: the generator's, on veth). Returns a description.
 fn place_napi(ifname: &str, cpu: Option<usize>) -> Result<String> {
     let path = format!("/sys/class/net/{ifname}/threaded");
-    std::fs::write(&path, if cpu.is_some() { "1" } else { "0" }).map_err(|e| Error::io(format!("write {path}"), e))?;
-    let Some(cpu) = cpu else { return Ok("napi in softirq".into()) };
+    let Some(cpu) = cpu else {
+        // A device without NAPI (veth with neither XDP nor GRO) refuses the write: nothing to undo.
+        let _ = std::fs::write(&path, "0");
+        return Ok("napi in softirq".into());
+    };
+    std::fs::write(&path, "1").map_err(|e| Error::io(format!("write {path}"), e))?;
     let prefix = format!("napi/{ifname}-");
     let mut pinned = 0;
     for entry in std::fs::read_dir("/proc").map_err(|e| Error::io("read /proc", e))?.flatten() {
@@ -411,13 +423,14 @@ fn run(args: &Args) -> Result<()> {
         for (backend, rs) in results.iter_mut() {
             let r = if backend == "recvmmsg" { run_recvmmsg(&tb, args)? } else { run_afxdp(&tb, args, backend)? };
             println!(
-                "run {run} {backend:14} sent {:>9} recv {:>9} ({:.3} Mpps) loss {:>5.2}% drops {:>8} rx-cpu {:>6.0} ns/dgram softirq ms/cpu {:?}",
+                "run {run} {backend:14} sent {:>9} recv {:>9} ({:.3} Mpps) loss {:>5.2}% drops {:>8} rx-cpu {:>6.0} gen-cpu {:>6.0} ns/dgram softirq ms/cpu {:?}",
                 r.sent,
                 r.received,
                 r.received as f64 / r.gen_secs / 1e6,
                 100.0 * (1.0 - r.received as f64 / r.sent.max(1) as f64),
                 r.kernel_drops,
                 r.rx_cpu_ns as f64 / r.received.max(1) as f64,
+                r.gen_cpu_ns as f64 / r.sent.max(1) as f64,
                 r.softirq_ms,
             );
             if run == 0 {
@@ -426,8 +439,8 @@ fn run(args: &Args) -> Result<()> {
             rs.push(r);
         }
     }
-    println!("\n| backend | receive rate Mpps, median (min–max) | sent Mpps | loss % | rx thread CPU ns/datagram | ratio to recvmmsg |");
-    println!("|---|---|---|---|---|---|");
+    println!("\n| backend | receive rate Mpps, median (min–max) | sent Mpps | loss % | rx thread CPU ns/datagram | generator thread CPU ns/datagram (tx + veth rx softirq) | ratio to recvmmsg |");
+    println!("|---|---|---|---|---|---|---|");
     let base = results.iter().find(|(b, _)| b == "recvmmsg").map(|(_, rs)| {
         median(&mut rs.iter().map(|r| r.received as f64 / r.gen_secs / 1e6).collect::<Vec<_>>()).0
     });
@@ -436,8 +449,9 @@ fn run(args: &Args) -> Result<()> {
         let (sent, _, _) = median(&mut rs.iter().map(|r| r.sent as f64 / r.gen_secs / 1e6).collect::<Vec<_>>());
         let (loss, _, _) = median(&mut rs.iter().map(|r| 100.0 * (1.0 - r.received as f64 / r.sent.max(1) as f64)).collect::<Vec<_>>());
         let (cpu, _, _) = median(&mut rs.iter().map(|r| r.rx_cpu_ns as f64 / r.received.max(1) as f64).collect::<Vec<_>>());
+        let (gcpu, _, _) = median(&mut rs.iter().map(|r| r.gen_cpu_ns as f64 / r.sent.max(1) as f64).collect::<Vec<_>>());
         let ratio = base.map_or("-".to_owned(), |b| format!("{:.2}×", rate / b));
-        println!("| {backend} | {rate:.3} ({lo:.3}–{hi:.3}) | {sent:.3} | {loss:.2} | {cpu:.0} | {ratio} |");
+        println!("| {backend} | {rate:.3} ({lo:.3}–{hi:.3}) | {sent:.3} | {loss:.2} | {cpu:.0} | {gcpu:.0} | {ratio} |");
     }
     Ok(())
 }

@@ -299,7 +299,7 @@ pub fn open_receivers(cfg: &AfXdpConfig) -> Result<Vec<AfXdpReceiver>> {
     let total = per_queue.checked_mul(cfg.queues.len() as u32).ok_or_else(|| Error::config("AF_XDP: too many frames"))?;
     let layout = UmemLayout::new(cfg.frame_size, total)?;
     let fill_size = ring_size("AF_XDP fill ring", per_queue.next_power_of_two())?;
-    raise_memlock(layout.len());
+    raise_memlock(layout.bytes());
 
     let program = Arc::new(FilterProgram::attach(ifidx, &cfg.ports, cfg.xdp_mode).map_err(|e| {
         if e.kind() == ErrorKind::NotFound {

@@ -182,13 +182,13 @@ impl XskSocket {
             let layout = umem.layout();
             let reg = xdp_sys::xdp_umem_reg {
                 addr: umem.as_ptr() as u64,
-                len: layout.len(),
+                len: layout.bytes(),
                 chunk_size: layout.frame_size,
                 headroom: 0,
                 ..Default::default()
             };
             if let Err(e) = setsockopt(s, xdp_sys::SOL_XDP as i32, xdp_sys::XDP_UMEM_REG, &reg, "XDP_UMEM_REG") {
-                return Err(memlock_hint(e, layout.len()));
+                return Err(memlock_hint(e, layout.bytes()));
             }
         }
         setsockopt(s, xdp_sys::SOL_XDP as i32, xdp_sys::XDP_UMEM_FILL_RING, &sizes.fill, "XDP_UMEM_FILL_RING")?;

@@ -177,7 +177,7 @@ impl AfXdpSender {
             ttl: 64,
             udp_checksum: cfg.udp_checksum,
         };
-        raise_memlock(layout.len());
+        raise_memlock(layout.bytes());
         let umem = UmemMemory::map(layout, cfg.hugepages)?;
         let completion = ring_size("AF_XDP completion ring", cfg.frames.next_power_of_two())?;
         // The fill ring is required by the kernel even when nothing is received.

@@ -81,7 +81,7 @@ impl UmemLayout {
             return Err(Error::config("a UMEM needs at least one frame"));
         }
         let layout = Self { frame_size, frames };
-        if usize::try_from(layout.len()).is_err() {
+        if usize::try_from(layout.bytes()).is_err() {
             return Err(Error::config(format!(
                 "a UMEM of {frames} × {frame_size} bytes does not fit the address space"
             )));
@@ -90,7 +90,7 @@ impl UmemLayout {
     }
 
     /// UMEM size in bytes.
-    pub fn len(&self) -> u64 {
+    pub fn bytes(&self) -> u64 {
         u64::from(self.frame_size) * u64::from(self.frames)
     }
 
@@ -103,7 +103,7 @@ impl UmemLayout {
     /// returns the byte range. Every descriptor from the rx or completion ring,
     /// and every one we are asked to transmit, passes here first.
     pub fn check(&self, addr: u64, len: u32) -> Result<std::ops::Range<usize>, DescError> {
-        let umem_len = self.len();
+        let umem_len = self.bytes();
         if addr >= umem_len {
             return Err(DescError::OutOfUmem { addr, umem_len });
         }
@@ -147,7 +147,7 @@ impl UmemMemory {
     /// Maps the UMEM. With `hugepages`, tries `MAP_HUGETLB` first and falls
     /// back to normal pages (reported by [`UmemMemory::on_hugepages`]).
     pub fn map(layout: UmemLayout, hugepages: bool) -> Result<Self> {
-        let len = layout.len() as usize;
+        let len = layout.bytes() as usize;
         if hugepages {
             const HUGE: usize = 2 << 20;
             let mapped = len.div_ceil(HUGE) * HUGE;
@@ -247,7 +247,7 @@ mod tests {
     fn only_supported_geometries_are_accepted() {
         assert!(UmemLayout::new(1000, 8).is_err());
         assert!(UmemLayout::new(2048, 0).is_err());
-        assert_eq!(UmemLayout::new(4096, 8).unwrap().len(), 32768);
+        assert_eq!(UmemLayout::new(4096, 8).unwrap().bytes(), 32768);
     }
 
     #[test]
