@@ -235,7 +235,7 @@ fn drain<F: FnMut(&mut MarketDataHandler) -> Result<usize>>(shared: &GenShared, 
     }
 }
 
-fn run_recvmmsg(tb: &Testbed, args: &Args) -> Result<RunResult> {
+fn run_recvmmsg(tb: &Testbed, args: &Args, spin: bool) -> Result<RunResult> {
     let sock = UdpSocket::bind((tb.host_addr, PORT)).map_err(|e| Error::io("bind", e))?;
     sock.set_read_timeout(Some(Duration::from_millis(20))).map_err(|e| Error::io("SO_RCVTIMEO", e))?;
     let fd = sock.as_raw_fd();
@@ -270,12 +270,14 @@ fn run_recvmmsg(tb: &Testbed, args: &Args) -> Result<RunResult> {
     let mut h = MarketDataHandler::new(HandlerConfig { feed_port: Some(PORT), ..HandlerConfig::default() });
     let (cpu0, soft0) = (thread_cpu_ns(), softirq_ms());
     let gen = start_generator(tb, args, Arc::clone(&shared))?;
+    // Spinning: non-blocking calls in a loop, so the socket never has a sleeper to wake.
+    let flags = if spin { libc::MSG_DONTWAIT } else { libc::MSG_WAITFORONE };
     drain(&shared, &mut h, |h| {
         for m in msgs.iter_mut() {
             m.msg_hdr.msg_namelen = std::mem::size_of::<libc::sockaddr_in>() as u32;
         }
         // SAFETY: msgs point to live buffers and names of the sizes given.
-        let n = unsafe { libc::recvmmsg(fd, msgs.as_mut_ptr(), BATCH as u32, libc::MSG_WAITFORONE, std::ptr::null_mut()) };
+        let n = unsafe { libc::recvmmsg(fd, msgs.as_mut_ptr(), BATCH as u32, flags, std::ptr::null_mut()) };
         if n <= 0 {
             return Ok(0);
         }
@@ -297,7 +299,7 @@ fn run_recvmmsg(tb: &Testbed, args: &Args) -> Result<RunResult> {
         rx_cpu_ns: cpu1 - cpu0,
         softirq_ms: soft1.iter().zip(&soft0).map(|(a, b)| a - b).collect(),
         kernel_drops: rcvbuf_errors() - drops0,
-        mode: format!("recvmmsg (copy, batch 64, 8 MiB SO_RCVBUF, gro {gro}); {napi}"),
+        mode: format!("recvmmsg (copy, batch 64, 8 MiB SO_RCVBUF, gro {gro}, {}); {napi}", if spin { "spinning" } else { "blocking" }),
         gen_cpu: shared.cpu.load(Ordering::Relaxed),
         gen_cpu_ns: shared.cpu_ns.load(Ordering::Relaxed),
         // SAFETY: no arguments.
@@ -313,6 +315,11 @@ fn run_afxdp(tb: &Testbed, args: &Args, variant: &str) -> Result<RunResult> {
         "afxdp-busy" => cfg.busy_poll = Some(BusyPoll { usecs: 50, budget: 64 }),
         "afxdp-generic" => cfg.xdp_mode = XdpMode::Generic,
         "afxdp-nowakeup" => cfg.need_wakeup = false,
+        "afxdp-spin" => cfg.spin = true,
+        "afxdp-generic-spin" => {
+            cfg.xdp_mode = XdpMode::Generic;
+            cfg.spin = true;
+        }
         other => return Err(Error::config(format!("unknown backend {other}"))),
     }
     cfg.frames_per_queue = args.frames;
@@ -421,7 +428,11 @@ fn run(args: &Args) -> Result<()> {
     let mut results: Vec<(String, Vec<RunResult>)> = args.backends.iter().map(|b| (b.clone(), Vec::new())).collect();
     for run in 0..args.runs {
         for (backend, rs) in results.iter_mut() {
-            let r = if backend == "recvmmsg" { run_recvmmsg(&tb, args)? } else { run_afxdp(&tb, args, backend)? };
+            let r = match backend.as_str() {
+                "recvmmsg" => run_recvmmsg(&tb, args, false)?,
+                "recvmmsg-spin" => run_recvmmsg(&tb, args, true)?,
+                _ => run_afxdp(&tb, args, backend)?,
+            };
             println!(
                 "run {run} {backend:14} sent {:>9} recv {:>9} ({:.3} Mpps) loss {:>5.2}% drops {:>8} rx-cpu {:>6.0} gen-cpu {:>6.0} ns/dgram softirq ms/cpu {:?}",
                 r.sent,

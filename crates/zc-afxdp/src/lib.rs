@@ -89,6 +89,11 @@ pub struct AfXdpConfig {
     pub need_wakeup: bool,
     /// Busy polling, off when `None`.
     pub busy_poll: Option<BusyPoll>,
+    /// Wait for datagrams by spinning on the rx ring in user space (no
+    /// syscall) instead of sleeping in `poll`. A sleeping receiver makes the
+    /// CPU that runs the NAPI poll wake it (an IPI) on every flush; spinning
+    /// costs a whole core but takes that work off the receive path.
+    pub spin: bool,
     /// Put the UMEM on 2 MiB hugepages when some are free.
     pub hugepages: bool,
 }
@@ -109,6 +114,7 @@ impl AfXdpConfig {
             zero_copy: ZeroCopy::Auto,
             need_wakeup: true,
             busy_poll: None,
+            spin: false,
             hugepages: false,
         }
     }

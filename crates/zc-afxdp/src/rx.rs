@@ -98,6 +98,7 @@ pub struct AfXdpReceiver {
     layout: UmemLayout,
     batch: u32,
     busy_poll: bool,
+    spin: bool,
     need_wakeup: bool,
     queue: u32,
     mode: Mode,
@@ -207,6 +208,8 @@ impl Receiver for AfXdpReceiver {
                 if self.busy_poll {
                     // Busy polling: recvfrom runs the NAPI poll in this thread.
                     self.sock.kick_rx()?;
+                } else if self.spin {
+                    std::hint::spin_loop();
                 } else {
                     let ms = timeout_ms(deadline);
                     if !self.sock.wait_readable(ms)? && deadline.is_none() {
@@ -362,11 +365,14 @@ pub fn open_receivers(cfg: &AfXdpConfig) -> Result<Vec<AfXdpReceiver>> {
             None => false,
         };
         let mut mode = Mode::new("afxdp", data_path, cfg.batch);
-        mode.busy_poll = busy_poll;
+        mode.busy_poll = busy_poll || cfg.spin;
         mode.queue = Some(q);
         mode.details = details.clone();
         if let Some(bp) = cfg.busy_poll {
             mode.details.push(format!("busy-poll {} us budget {}", bp.usecs, bp.budget));
+        }
+        if cfg.spin {
+            mode.details.push("spins on the rx ring (no poll)".to_owned());
         }
         let first = i as u32 * per_queue;
         let mut rx = AfXdpReceiver {
@@ -377,6 +383,7 @@ pub fn open_receivers(cfg: &AfXdpConfig) -> Result<Vec<AfXdpReceiver>> {
             layout,
             batch: cfg.batch as u32,
             busy_poll,
+            spin: cfg.spin,
             need_wakeup: cfg.need_wakeup,
             queue: q,
             mode,

@@ -9,7 +9,7 @@
 
 use crate::{RxSpec, TxSpec};
 use std::net::SocketAddrV4;
-use zc_afxdp::{open_receivers, AfXdpConfig, AfXdpSender, AfXdpSenderConfig, BusyPoll};
+use zc_afxdp::{open_receivers, AfXdpConfig, AfXdpSender, AfXdpSenderConfig};
 use zc_core::wire::{ETH_HEADER_LEN, IPV4_MIN_HEADER_LEN, UDP_HEADER_LEN, VLAN_TAG_LEN};
 use zc_core::{DynReceiver, Error, ErrorKind, Result, Sender};
 
@@ -46,9 +46,12 @@ pub(super) fn open_receiver(spec: &RxSpec) -> Result<Box<dyn DynReceiver + Send>
     cfg.queues = vec![spec.queue];
     cfg.batch = spec.batch;
     cfg.frame_size = frame_size(spec.max_payload, XDP_HEADROOM)?;
-    if spec.busy_poll {
-        cfg.busy_poll = Some(BusyPoll { usecs: 50, budget: spec.batch.clamp(1, 1024) as u32 });
-    }
+    // Busy polling here means spinning on the rx ring without syscalls: a
+    // receiver sleeping in poll() makes the NAPI CPU wake it on every flush,
+    // which on veth costs the sending CPU about a quarter of its time
+    // (docs/af_xdp.md). Kernel busy polling (SO_PREFER_BUSY_POLL) is
+    // `zc_afxdp::AfXdpConfig::busy_poll`.
+    cfg.spin = spec.busy_poll;
     let mut rxs = open_receivers(&cfg)?;
     match rxs.pop() {
         Some(rx) => Ok(Box::new(rx)),
