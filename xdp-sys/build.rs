@@ -54,7 +54,7 @@ fn main() {
         .allowlist_function("bpf_xdp_(attach|detach|query|query_id)")
         .allowlist_function("bpf_link_(create|detach)")
         .allowlist_type("bpf_link_create_opts")
-        .allowlist_function("libbpf_(get_error|strerror|set_print|major_version|minor_version)")
+        .allowlist_function("libbpf_(get_error|strerror|set_print|major_version|minor_version|num_possible_cpus)")
         .allowlist_type("bpf_xdp_query_opts")
         .allowlist_type("bpf_xdp_attach_opts")
         // libxdp: program objects, the XSK API (its ring helpers are `static inline`

@@ -205,20 +205,20 @@ impl FilterProgram {
     }
 
     /// Packets (matched a feed port, passed to the kernel), summed over CPUs.
+    /// (Stats path: allocates one buffer per call.)
     pub fn counters(&self) -> (u64, u64) {
-        let cpus = possible_cpus();
-        let mut values = [0u64; 256];
-        let n = cpus.min(values.len());
+        // A per-CPU lookup writes one 8-byte value per *possible* CPU.
+        let mut values = vec![0u64; possible_cpus()];
         let mut sum = [0u64; 2];
         for (key, total) in sum.iter_mut().enumerate() {
             let key = key as u32;
-            // SAFETY: a per-CPU array lookup writes one u64 per possible CPU;
-            // `values` holds 256 and we ask only when `cpus` ≤ 256.
+            // SAFETY: `values` holds one u64 per possible CPU, as the kernel
+            // writes for a per-CPU array of u64; the key is a u32.
             let rc = unsafe {
                 xdp_sys::bpf_map_lookup_elem(self.counters_fd, (&key as *const u32).cast(), values.as_mut_ptr().cast())
             };
-            if rc == 0 && cpus <= values.len() {
-                *total = values[..n].iter().sum();
+            if rc == 0 {
+                *total = values.iter().sum();
             }
         }
         (sum[0], sum[1])
@@ -295,13 +295,10 @@ fn link_create(prog_fd: RawFd, ifindex: Ifindex, mode: AttachedMode) -> Result<O
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
+/// Possible CPUs, as libbpf counts them (per-CPU maps are sized by this).
 fn possible_cpus() -> usize {
-    // /sys/devices/system/cpu/possible: "0-1" or "0-3,5"; per-CPU maps are sized by it.
-    let text = std::fs::read_to_string("/sys/devices/system/cpu/possible").unwrap_or_default();
-    let mut max = 0usize;
-    for part in text.trim().split(',') {
-        let last = part.rsplit('-').next().unwrap_or("0");
-        max = max.max(last.parse::<usize>().unwrap_or(0));
-    }
-    max + 1
+    // SAFETY: no arguments; reads /sys/devices/system/cpu/possible once and caches it.
+    let n = unsafe { xdp_sys::libbpf_num_possible_cpus() };
+    // On failure (a negative errno) fall back to a bound no machine exceeds.
+    usize::try_from(n).unwrap_or(8192).max(1)
 }

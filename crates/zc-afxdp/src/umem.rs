@@ -273,6 +273,18 @@ mod tests {
     }
 
     #[test]
+    fn hugepages_are_used_when_free_and_otherwise_reported_absent() {
+        let l = UmemLayout::new(2048, 2048).unwrap(); // 4 MiB
+        let m = UmemMemory::map(l, true).unwrap();
+        if m.on_hugepages() {
+            assert_eq!(m.as_ptr() as usize % (2 << 20), 0, "2 MiB aligned");
+        }
+        let r = l.check(l.frame_addr(2047), 2048).unwrap();
+        // SAFETY: a checked range of a UMEM no socket uses.
+        unsafe { m.slice_mut(r) }.fill(1);
+    }
+
+    #[test]
     fn the_mapping_is_page_aligned_and_writable() {
         let l = UmemLayout::new(4096, 16).unwrap();
         let m = UmemMemory::map(l, false).unwrap();
