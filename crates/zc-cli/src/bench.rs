@@ -33,6 +33,8 @@ noisy moment hits all of them alike):
      from each message's intended send time.
   3. zero-loss search: --search-steps runs bisecting the offered rate between
      0 and 1.2 x the max rate; the figure is the highest rate with no loss.
+  4. latency at --latency-at percentages of that zero-loss rate (10,50,90),
+     about a second each, from intended send times.
 Every cell is the median of --reps repetitions with [min-max].
 
 The testbed is a veth pair, one end in a network namespace made for the run
@@ -85,6 +87,10 @@ pub struct BenchArgs {
     /// Queues on each end of the veth pair.
     #[arg(long, default_value_t = 1)]
     pub queues: u32,
+    /// Also measure latency at these percentages of each backend's zero-loss
+    /// rate (about one second of traffic each); empty to skip.
+    #[arg(long, value_delimiter = ',', default_value = "10,50,90")]
+    pub latency_at: Vec<f64>,
     /// Write every figure of every repetition here, as JSON.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -118,6 +124,19 @@ pub struct Rep {
     pub max_ns: u64,
     pub fixed_run_lost: u64,
     pub kernel_drops: Option<u64>,
+    pub latency_at: Vec<LatencyAt>,
+}
+
+/// Latency at a fraction of the zero-loss rate, from intended send times.
+#[derive(Debug, Clone, Serialize)]
+pub struct LatencyAt {
+    pub percent_of_zero_loss: f64,
+    pub offered_pps: f64,
+    pub p50_ns: u64,
+    pub p99_ns: u64,
+    pub p999_ns: u64,
+    pub max_ns: u64,
+    pub lost: u64,
 }
 
 /// All repetitions of one backend.
@@ -255,6 +274,25 @@ fn bench_backend(
             hi = mid;
         }
     }
+    let mut latency_at = Vec::new();
+    for &pct in &a.latency_at {
+        let rate = good * pct / 100.0;
+        if rate < 1.0 {
+            continue;
+        }
+        let count = (rate as u64).clamp(1_000, a.fixed_count);
+        let r = run_once(tb, a, name, Some(rate), count, stop)?;
+        let l = r.rx.report.latency;
+        latency_at.push(LatencyAt {
+            percent_of_zero_loss: pct,
+            offered_pps: r.offered_pps,
+            p50_ns: l.p50,
+            p99_ns: l.p99,
+            p999_ns: l.p999,
+            max_ns: l.max,
+            lost: r.lost(),
+        });
+    }
     let l = fixed.rx.report.latency;
     let rep = Rep {
         max_rate_pps: max.rx.rate(),
@@ -270,6 +308,7 @@ fn bench_backend(
         max_ns: l.max,
         fixed_run_lost: fixed.lost(),
         kernel_drops: fixed.rx.rx_stats.kernel_drops,
+        latency_at,
     };
     Ok((rep, fixed.rx.mode.clone(), fixed.rx.latency))
 }
@@ -410,6 +449,29 @@ fn print_table(a: &BenchArgs, results: &[BackendResult]) {
             &rows
         )
     );
+    if !a.latency_at.is_empty() {
+        let header: Vec<String> = std::iter::once("backend".to_owned())
+            .chain(a.latency_at.iter().map(|p| format!("{p}% of zero-loss: p50 / p99 µs")))
+            .collect();
+        let rows: Vec<Vec<String>> = results
+            .iter()
+            .map(|r| {
+                std::iter::once(r.name.clone())
+                    .chain(a.latency_at.iter().map(|&p| {
+                        let at = |f: fn(&LatencyAt) -> u64| {
+                            Spread::of(r.reps.iter().filter_map(|x| {
+                                x.latency_at.iter().find(|l| l.percent_of_zero_loss == p).map(|l| f(l) as f64)
+                            }))
+                        };
+                        let (p50, p99) = (at(|l| l.p50_ns), at(|l| l.p99_ns));
+                        format!("{:.1} / {:.1}", p50.median / 1e3, p99.median / 1e3)
+                    }))
+                    .collect()
+            })
+            .collect();
+        println!("\nlatency from intended send time (no coordinated omission), medians:");
+        println!("{}", table(&header.iter().map(String::as_str).collect::<Vec<_>>(), &rows));
+    }
     if let Some(base) = results.first() {
         let b = spread(base, |x| x.max_rate_pps).median;
         for r in results.iter().skip(1) {

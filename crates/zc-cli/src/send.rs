@@ -23,7 +23,7 @@ to be sent (no coordinated omission).
 
 Examples:
   zc send --dst 198.18.0.1:9000 --rate 100000 --count 1000000
-  zc send --dst 198.18.0.1:9000 --count 10000 --skip-every 100 --duplicate-every 50
+  zc send --dst 198.18.0.1:9000 --count 10000 --skip-every 100 --duplicate-every 50 --reorder-every 70
   zc send --dst 239.1.1.1:9000 --bind 198.18.0.2:0 --duration 10 --rate 50000")]
 pub struct SendArgs {
     /// Sender backend (`recvfrom` sends with sendto, `recvmmsg` with sendmmsg).
@@ -53,6 +53,10 @@ pub struct SendArgs {
     /// Send every N-th sequence number twice on purpose.
     #[arg(long, value_name = "N")]
     pub duplicate_every: Option<u64>,
+    /// Swap every N-th sequence number with the next one on purpose: the
+    /// receiver must report one gap and one late arrival for each.
+    #[arg(long, value_name = "N")]
+    pub reorder_every: Option<u64>,
     /// UDP payload bytes (32 to the backend's slot size).
     #[arg(long, default_value_t = 32)]
     pub payload: usize,
@@ -80,6 +84,7 @@ impl SendArgs {
             first: self.first_seq,
             skip_every: self.skip_every,
             duplicate_every: self.duplicate_every,
+            reorder_every: self.reorder_every,
         };
         plan.validate()?;
         Ok(plan)
@@ -105,11 +110,12 @@ pub fn run(a: SendArgs) -> Result<ExitCode> {
     let plan = a.plan()?;
     let e = plan.expected();
     eprintln!(
-        "zc send: {} datagrams ({} sequence numbers, {} skipped, {} duplicated) to {} at {}",
+        "zc send: {} datagrams ({} sequence numbers, {} skipped, {} duplicated, {} swapped) to {} at {}",
         e.sent,
         plan.count,
         e.missing,
         e.duplicates,
+        e.late,
         a.dst,
         a.rate.map_or("full speed".into(), fmt_rate)
     );

@@ -41,7 +41,7 @@ pub fn render(title: &str, subtitle: &str, series: &[Series]) -> String {
         esc(title),
         esc(subtitle)
     );
-    latency_panel(&mut s, series, 60.0, 70.0, 520.0, 320.0);
+    latency_panel(&mut s, series, 80.0, 70.0, 500.0, 320.0);
     rate_panel(&mut s, series, 680.0, 70.0, 390.0, 320.0);
     s.push_str("</svg>\n");
     s
@@ -126,7 +126,7 @@ fn rate_panel(s: &mut String, series: &[Series], x0: f64, y0: f64, w: f64, h: f6
         let y = py(v);
         let _ = writeln!(
             s,
-            r##"<line x1="{x0}" y1="{y}" x2="{}" y2="{y}" stroke="#eee"/><text x="{}" y="{}" text-anchor="end">{:.2}</text>"##,
+            r##"<line x1="{x0}" y1="{y}" x2="{}" y2="{y}" stroke="#eee"/><text x="{}" y="{}" text-anchor="end">{:.3}</text>"##,
             x0 + w,
             x0 - 6.0,
             y + 4.0,

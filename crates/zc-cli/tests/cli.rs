@@ -95,12 +95,14 @@ fn send_and_recv_report_exact_gaps_and_duplicates_through_the_testbed() {
             .spawn()
             .unwrap();
         std::thread::sleep(std::time::Duration::from_millis(300));
-        // 10000 numbers; every 100th skipped (99 gaps: the last is never skipped), every 40th twice.
+        // 10000 numbers; every 100th skipped (99 gaps: the last is never skipped), every 40th
+        // twice, every 30th swapped with the next (300 swaps: one gap and one late each).
         let send = Command::new("ip")
             .args(["netns", "exec", &tb.netns])
             .arg(env!("CARGO_BIN_EXE_zc"))
             .args(["send", "--backend", backend, "--dst", &bind, "--bind", &format!("{}:0", tb.peer_addr)])
             .args(["--count", "10000", "--rate", "50000", "--skip-every", "100", "--duplicate-every", "40"])
+            .args(["--reorder-every", "30"])
             .output()
             .unwrap();
         assert!(send.status.success(), "{}", text(&send));
@@ -108,7 +110,7 @@ fn send_and_recv_report_exact_gaps_and_duplicates_through_the_testbed() {
         let t = text(&out);
         // 10000 - 99 skipped = 9901 distinct; duplicates: multiples of 40 not skipped = 250.
         assert!(t.contains("messages     10151 (9901 distinct)"), "{backend}: {t}");
-        assert!(t.contains("sequence     gaps 99 missing 99 duplicates 250 late 0"), "{backend}: {t}");
+        assert!(t.contains("sequence     gaps 399 missing 99 duplicates 250 late 300"), "{backend}: {t}");
         assert!(t.contains("drops        kernel 0 malformed 0 not-ours 0 not-market-data 0"), "{backend}: {t}");
         assert_eq!(out.status.code(), Some(1), "gaps make the exit code 1: {t}");
     }

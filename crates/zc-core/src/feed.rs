@@ -27,6 +27,11 @@ pub struct FeedPlan {
     pub skip_every: Option<u64>,
     /// Send every `d`-th number twice (`d ≥ 1`): index `i % d == 0`, unless skipped.
     pub duplicate_every: Option<u64>,
+    /// Swap neighbours every `r` numbers (`r ≥ 2`): index `i` with
+    /// `i % r == r - 2` is sent after `i + 1` (with its copies), when `i > 0`
+    /// and none of `i - 1`, `i`, `i + 1` is skipped (so the swap's gap is its
+    /// own). Each swap is one gap, filled by one late arrival.
+    pub reorder_every: Option<u64>,
 }
 
 /// What a receiver that lost nothing must count for a [`FeedPlan`].
@@ -38,8 +43,10 @@ pub struct Expected {
     pub received: u64,
     /// Second copies.
     pub duplicates: u64,
-    /// Gaps (each skip is its own gap).
+    /// Gaps (each skip and each swap is its own gap).
     pub gaps: u64,
+    /// Late arrivals (one per swap).
+    pub late: u64,
     /// Numbers never sent.
     pub missing: u64,
 }
@@ -52,6 +59,7 @@ impl FeedPlan {
             first: 0,
             skip_every: None,
             duplicate_every: None,
+            reorder_every: None,
         }
     }
 
@@ -62,6 +70,9 @@ impl FeedPlan {
         }
         if self.duplicate_every == Some(0) {
             return Err(Error::config("duplicate-every must be 1 or more"));
+        }
+        if self.reorder_every.is_some_and(|r| r < 2) {
+            return Err(Error::config("reorder-every must be 2 or more"));
         }
         Ok(())
     }
@@ -75,15 +86,44 @@ impl FeedPlan {
         self.duplicate_every.is_some_and(|d| i % d == 0)
     }
 
+    /// Index `i` is sent after `i + 1`.
+    fn swapped(&self, i: u64) -> bool {
+        self.reorder_every.is_some_and(|r| {
+            i % r == r - 2
+                && i > 0
+                && i + 1 < self.count
+                && !self.skipped(i - 1)
+                && !self.skipped(i)
+                && !self.skipped(i + 1)
+        })
+    }
+
+    fn copies(&self, i: u64) -> impl Iterator<Item = u32> {
+        let seq = self.first.wrapping_add(i as u32);
+        let n = if self.skipped(i) {
+            0
+        } else if self.duplicated(i) {
+            2
+        } else {
+            1
+        };
+        std::iter::repeat_n(seq, n)
+    }
+
     /// The sequence numbers in send order.
     pub fn sends(&self) -> impl Iterator<Item = u32> + '_ {
-        (0..self.count)
-            .filter(|&i| !self.skipped(i))
-            .flat_map(move |i| {
-                let seq = self.first.wrapping_add(i as u32);
-                let copies = if self.duplicated(i) { 2 } else { 1 };
-                std::iter::repeat_n(seq, copies)
-            })
+        (0..self.count).flat_map(move |i| {
+            // A swapped pair goes out at its first index, i + 1 then i; at the
+            // second index there is nothing left to send.
+            let order: [Option<u64>; 2] = if self.swapped(i) {
+                [Some(i + 1), Some(i)]
+            } else if i > 0 && self.swapped(i - 1) {
+                [None, None]
+            } else {
+                [Some(i), None]
+            };
+            order.into_iter().flatten().flat_map(|j| self.copies(j))
+        })
     }
 
     /// The counts a lossless receiver reports.
@@ -96,17 +136,21 @@ impl FeedPlan {
             }
             _ => 0,
         };
+        let count_where = |f: &dyn Fn(u64) -> bool| (0..self.count).filter(|&i| f(i)).count() as u64;
         let duplicates = match self.duplicate_every {
-            Some(_) => (0..self.count)
-                .filter(|&i| self.duplicated(i) && !self.skipped(i))
-                .count() as u64,
+            Some(_) => count_where(&|i| self.duplicated(i) && !self.skipped(i)),
+            None => 0,
+        };
+        let swaps = match self.reorder_every {
+            Some(_) => count_where(&|i| self.swapped(i)),
             None => 0,
         };
         Expected {
             sent: self.count - skipped + duplicates,
             received: self.count - skipped,
             duplicates,
-            gaps: skipped,
+            gaps: skipped + swaps,
+            late: swaps,
             missing: skipped,
         }
     }
@@ -249,18 +293,21 @@ mod tests {
     fn expected_counts_match_the_sends() {
         for count in [0u64, 1, 2, 9, 10, 11, 100, 1001] {
             for skip in [None, Some(2), Some(3), Some(10)] {
-                for dup in [None, Some(1), Some(4), Some(7)] {
-                    let p = FeedPlan { count, first: u32::MAX - 3, skip_every: skip, duplicate_every: dup };
+                for (dup, reorder) in [(None, None), (Some(1), Some(2)), (Some(4), Some(3)), (Some(7), None), (None, Some(5))] {
+                    let p = FeedPlan { count, first: u32::MAX - 3, skip_every: skip, duplicate_every: dup, reorder_every: reorder };
                     let sends: Vec<u32> = p.sends().collect();
                     let e = p.expected();
                     assert_eq!(sends.len() as u64, e.sent, "{p:?}");
-                    let mut distinct = sends.clone();
-                    distinct.dedup();
-                    assert_eq!(distinct.len() as u64, e.received, "{p:?}");
-                    assert_eq!(e.sent - e.received, e.duplicates, "{p:?}");
-                    if count > 0 {
-                        assert_eq!(*sends.last().unwrap(), p.first.wrapping_add(count as u32 - 1), "{p:?}");
+                    let mut t = crate::seq::SequenceTracker::new(1 << 16);
+                    for s in &sends {
+                        t.observe(*s);
                     }
+                    let st = t.stats();
+                    assert_eq!(st.received, e.received, "{p:?}");
+                    assert_eq!(st.duplicates, e.duplicates, "{p:?}");
+                    assert_eq!(st.gaps, e.gaps, "{p:?}");
+                    assert_eq!(st.late, e.late, "{p:?}");
+                    assert_eq!(st.missing, e.missing, "{p:?}");
                 }
             }
         }
@@ -270,5 +317,6 @@ mod tests {
     fn nonsense_plans_are_refused() {
         assert!(FeedPlan { skip_every: Some(1), ..FeedPlan::new(5) }.validate().is_err());
         assert!(FeedPlan { duplicate_every: Some(0), ..FeedPlan::new(5) }.validate().is_err());
+        assert!(FeedPlan { reorder_every: Some(1), ..FeedPlan::new(5) }.validate().is_err());
     }
 }

@@ -187,11 +187,12 @@ fn sum_words(mut acc: u64, data: &[u8]) -> u64 {
     acc
 }
 
-fn fold(mut acc: u64) -> u16 {
-    while acc > 0xffff {
-        acc = (acc & 0xffff) + (acc >> 16);
-    }
-    acc as u16
+/// Folds a running sum to 16 bits with end-around carry.
+fn fold(acc: u64) -> u16 {
+    let acc = (acc & 0xffff_ffff) + (acc >> 32); // ≤ 33 bits
+    let acc = (acc & 0xffff) + (acc >> 16); // ≤ 18 bits
+    let acc = (acc & 0xffff) + (acc >> 16); // ≤ 17 bits
+    ((acc & 0xffff) + (acc >> 16)) as u16
 }
 
 /// The Internet checksum (RFC 1071) of `data`: the value to store in a header
@@ -607,6 +608,31 @@ mod tests {
     fn checksum_of_rfc1071_example() {
         // RFC 1071 §3 example words: 0001 f203 f4f5 f6f7 → sum ddf2, checksum 220d.
         assert_eq!(internet_checksum(&[0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7]), 0x220d);
+    }
+
+    #[test]
+    fn checksum_matches_the_textbook_definition() {
+        // Sum of 16-bit words with end-around carry, one word at a time.
+        fn naive(data: &[u8]) -> u16 {
+            let mut sum: u32 = 0;
+            for pair in data.chunks(2) {
+                let w = u32::from(pair[0]) << 8 | u32::from(*pair.get(1).unwrap_or(&0));
+                sum += w;
+                sum = (sum & 0xffff) + (sum >> 16);
+            }
+            !(sum as u16)
+        }
+        let mut x = 0x1234_5678u32;
+        for len in 0..300 {
+            let data: Vec<u8> = (0..len)
+                .map(|_| {
+                    x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                    (x >> 24) as u8
+                })
+                .collect();
+            assert_eq!(internet_checksum(&data), naive(&data), "len {len}");
+        }
+        assert_eq!(internet_checksum(&[0xff; 64]), naive(&[0xff; 64]));
     }
 
     #[test]

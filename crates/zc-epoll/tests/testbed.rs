@@ -51,7 +51,13 @@ fn exact_delivery(name: &str, subnet: u8, api: SocketApi, busy: BusyPoll) {
     let mut cfg = RecvConfig::new(api, SocketAddr::from((tb.host_addr, PORT)));
     cfg.busy_poll = busy;
     let rx = SocketReceiver::open(cfg).unwrap();
-    let plan = FeedPlan { count: 20_000, first: u32::MAX - 5000, skip_every: Some(97), duplicate_every: Some(41) };
+    let plan = FeedPlan {
+        count: 20_000,
+        first: u32::MAX - 5000,
+        skip_every: Some(97),
+        duplicate_every: Some(41),
+        reorder_every: Some(53),
+    };
     let r = run_feed(&tb, rx, SocketAddr::from((tb.host_addr, PORT)), api, plan);
     let e = plan.expected();
     assert_eq!(r.messages, e.sent);
@@ -59,7 +65,7 @@ fn exact_delivery(name: &str, subnet: u8, api: SocketApi, busy: BusyPoll) {
     assert_eq!(r.seq.duplicates, e.duplicates);
     assert_eq!(r.seq.gaps, e.gaps);
     assert_eq!(r.seq.missing, e.missing);
-    assert_eq!(r.seq.late, 0);
+    assert_eq!(r.seq.late, e.late);
     assert_eq!(r.latency.count, e.received);
     assert_eq!(r.drops.not_ours + r.drops.not_market_data + r.drops.malformed, 0);
 }

@@ -1,0 +1,116 @@
+//! The reliability sweep across every backend in this build, through the
+//! umbrella crate on the veth testbed:
+//! - loss, duplication and reordering injected by the generator: each
+//!   backend's tracker reports exactly what was injected;
+//! - a soak: repeated runs on one receiver, then open files, memory and the
+//!   backend's own buffer pools (stats named `*free*`/`*avail*`) stay flat.
+//!
+//! `ZC_SOAK_SECONDS` sets the soak length per backend (default 5; minutes for
+//! a real soak: `ZC_SOAK_SECONDS=600 cargo test --release -p zc-cli --test sweep`).
+
+use std::net::SocketAddrV4;
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+use zc::{enabled_backends, open_receiver, open_sender, DynReceiver, RxSpec, TxSpec};
+use zc_core::feed::{generate, FeedPlan, GenConfig};
+use zc_core::handler::{HandlerConfig, HandlerReport, MarketDataHandler};
+use zc_core::sys::{monotonic_ns, privileged_or_skip};
+use zc_testbed::{Testbed, TestbedConfig};
+
+const PORT: u16 = 9300;
+
+fn receiver(tb: &Testbed, backend: &str) -> Box<dyn DynReceiver + Send> {
+    let mut spec = RxSpec::new(backend, SocketAddrV4::new(tb.host_addr, PORT));
+    if zc::backend(backend).unwrap().needs_interface {
+        spec.interface = Some(tb.host_if.clone());
+    }
+    open_receiver(&spec).unwrap_or_else(|e| panic!("{backend}: {e}"))
+}
+
+/// Sends `plan` from the peer namespace at `rate` and feeds `rx` into a fresh handler.
+fn feed(tb: &Testbed, rx: &mut dyn DynReceiver, plan: FeedPlan, rate: f64) -> HandlerReport {
+    let (peer, dst) = (tb.peer_addr, SocketAddrV4::new(tb.host_addr, PORT));
+    let gen = tb
+        .spawn_in_peer(move || {
+            let mut tx = open_sender(&TxSpec::new("recvmmsg", SocketAddrV4::new(peer, 0), dst))?;
+            let cfg = GenConfig { plan, rate: Some(rate), symbols: 32, payload_len: 32, batch: 32 };
+            generate(tx.as_mut(), &cfg, &AtomicBool::new(false))
+        })
+        .unwrap();
+    let want = plan.expected().sent;
+    let mut h = MarketDataHandler::new(HandlerConfig { feed_port: Some(PORT), ..Default::default() });
+    let mut last = Instant::now();
+    while h.messages() < want && last.elapsed() < Duration::from_secs(2) {
+        let now = monotonic_ns();
+        let n = rx.recv_each(Some(Duration::from_millis(50)), &mut |d| {
+            h.on_datagram(d, now);
+        });
+        if n.unwrap() > 0 {
+            last = Instant::now();
+        }
+    }
+    gen.join().unwrap().unwrap();
+    h.report()
+}
+
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").unwrap().count()
+}
+
+fn rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap()
+}
+
+fn pools(rx: &dyn DynReceiver) -> Vec<(&'static str, u64)> {
+    rx.stats().extra.into_iter().filter(|(k, _)| k.contains("free") || k.contains("avail")).collect()
+}
+
+#[test]
+fn every_backend_counts_injected_loss_duplication_and_reordering_then_soaks_flat() {
+    if !privileged_or_skip("every_backend_counts_injected_loss_duplication_and_reordering_then_soaks_flat") {
+        return;
+    }
+    let soak = Duration::from_secs(
+        std::env::var("ZC_SOAK_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(5),
+    );
+    for (i, b) in enabled_backends().enumerate() {
+        let tb = Testbed::create(&TestbedConfig::new(&format!("zcsw{i}"), 140 + i as u8)).unwrap();
+        let mut rx = receiver(&tb, b.name);
+
+        let plan = FeedPlan {
+            count: 20_000,
+            first: u32::MAX - 10_000,
+            skip_every: Some(89),
+            duplicate_every: Some(47),
+            reorder_every: Some(61),
+        };
+        let r = feed(&tb, rx.as_mut(), plan, 50_000.0);
+        let e = plan.expected();
+        let got = (r.messages, r.seq.received, r.seq.duplicates, r.seq.gaps, r.seq.late, r.seq.missing);
+        assert_eq!(got, (e.sent, e.received, e.duplicates, e.gaps, e.late, e.missing), "{}: {r:?}", b.name);
+
+        // Soak: after a warm-up run, fds, RSS and pools must not grow.
+        let fds = open_fds();
+        let rss = rss_kib();
+        let pools0 = pools(rx.as_ref());
+        let started = Instant::now();
+        let mut runs = 0;
+        while started.elapsed() < soak {
+            let r = feed(&tb, rx.as_mut(), FeedPlan::new(20_000), 100_000.0);
+            assert_eq!(r.seq.received, 20_000, "{} soak run {runs}: {r:?}", b.name);
+            runs += 1;
+        }
+        assert_eq!(open_fds(), fds, "{}: open files grew over {runs} soak runs", b.name);
+        let grown = rss_kib().saturating_sub(rss);
+        assert!(grown < 8 * 1024, "{}: RSS grew {grown} KiB over {runs} soak runs", b.name);
+        assert_eq!(pools(rx.as_ref()), pools0, "{}: buffer pools changed over the soak", b.name);
+        drop(rx);
+        drop(tb);
+    }
+}
