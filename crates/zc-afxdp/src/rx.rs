@@ -234,7 +234,7 @@ impl Receiver for AfXdpReceiver {
         let (matched, passed) = self.program.counters();
         let mut extra = vec![
             ("refused_descs", c.refused),
-            ("fill_level", u64::from(self.fill_level())),
+            ("fill_ring_avail", u64::from(self.fill_level())),
             ("xdp_matched_all_queues", matched),
             ("xdp_passed_all_queues", passed),
         ];
