@@ -301,7 +301,7 @@ pub fn open_receivers(cfg: &AfXdpConfig) -> Result<Vec<AfXdpReceiver>> {
     let per_queue = cfg.frames_per_queue;
     let total = per_queue.checked_mul(cfg.queues.len() as u32).ok_or_else(|| Error::config("AF_XDP: too many frames"))?;
     let layout = UmemLayout::new(cfg.frame_size, total)?;
-    let fill_size = ring_size("AF_XDP fill ring", per_queue.next_power_of_two())?;
+    let fill_size = ring_size("AF_XDP fill ring", per_queue.checked_next_power_of_two().unwrap_or(0))?;
     raise_memlock(layout.bytes());
 
     let program = Arc::new(FilterProgram::attach(ifidx, &cfg.ports, cfg.xdp_mode).map_err(|e| {

@@ -179,7 +179,7 @@ impl AfXdpSender {
         };
         raise_memlock(layout.bytes());
         let umem = UmemMemory::map(layout, cfg.hugepages)?;
-        let completion = ring_size("AF_XDP completion ring", cfg.frames.next_power_of_two())?;
+        let completion = ring_size("AF_XDP completion ring", cfg.frames.checked_next_power_of_two().unwrap_or(0))?;
         // The fill ring is required by the kernel even when nothing is received.
         let sizes = RingSizes { fill: 64, completion, rx: 0, tx: cfg.tx_ring };
         let open = |zc| XskSocket::open_retrying(&umem, UmemRole::Owner, sizes, ifidx, cfg.queue, zc, cfg.need_wakeup);
