@@ -37,7 +37,7 @@ mod tx;
 mod umem;
 
 pub use program::{AttachedMode, FilterProgram, XdpMode, MAX_PORTS, MAX_QUEUES};
-pub use rx::{open_receivers, AfXdpBurst, AfXdpReceiver};
+pub use rx::{open_receivers, AfXdpBurst, AfXdpQueues, AfXdpReceiver};
 pub use sys::{check_queue, ifindex, mac_address, raise_memlock, rx_queues, Ifindex};
 pub use tx::{AfXdpSender, AfXdpSenderConfig};
 pub use umem::{DescError, UmemLayout, UmemMemory, FRAME_SIZES};

@@ -160,6 +160,11 @@ impl AfXdpReceiver {
         collect(rx, self.batch, self.layout, &self.umem, &mut self.held, &mut self.entries, &mut self.counters)
     }
 
+    /// Datagram descriptors waiting in the rx ring (re-reads the kernel's index).
+    fn rx_ready(&mut self) -> u32 {
+        self.sock.rx.as_mut().map_or(0, |rx| rx.available())
+    }
+
     /// Frames currently in the fill ring (the kernel's stock of empty buffers).
     pub fn fill_level(&self) -> u32 {
         self.sock.fill.outstanding()
@@ -256,6 +261,113 @@ impl Receiver for AfXdpReceiver {
             malformed: c.malformed,
             extra,
         }
+    }
+}
+
+/// Every queue of a receiver set behind one [`Receiver`]: each burst comes
+/// from one queue, taking the queues in turn, so a device whose traffic is
+/// spread over several queues is received through one handle. Waiting polls
+/// all the sockets at once (or spins on all the rings with `spin`).
+pub struct AfXdpQueues {
+    rxs: Vec<AfXdpReceiver>,
+    next: usize,
+    pollfds: Vec<libc::pollfd>,
+    mode: Mode,
+}
+
+impl AfXdpQueues {
+    /// Opens one socket per queue of `cfg.queues` (see [`open_receivers`]).
+    pub fn open(cfg: &AfXdpConfig) -> Result<Self> {
+        let rxs = open_receivers(cfg)?;
+        let mut mode = rxs[0].mode.clone();
+        mode.queue = None;
+        mode.details.push(format!("queues {:?} in turn", cfg.queues));
+        let pollfds = rxs.iter().map(|r| libc::pollfd { fd: r.sock.fd(), events: libc::POLLIN, revents: 0 }).collect();
+        Ok(Self { rxs, next: 0, pollfds, mode })
+    }
+
+    /// The per-queue receivers.
+    pub fn queues(&self) -> &[AfXdpReceiver] {
+        &self.rxs
+    }
+
+    /// The first queue, from `next` on, with descriptors waiting.
+    fn ready_queue(&mut self) -> Option<usize> {
+        let n = self.rxs.len();
+        (0..n).map(|k| (self.next + k) % n).find(|&i| self.rxs[i].rx_ready() > 0)
+    }
+
+    /// Waits for any socket until `deadline`; false on timeout or a signal.
+    fn wait_any(&mut self, deadline: Option<Instant>) -> Result<bool> {
+        let ms = timeout_ms(deadline);
+        // SAFETY: pollfds is a valid array of its length, one entry per socket we own.
+        let rc = unsafe { libc::poll(self.pollfds.as_mut_ptr(), self.pollfds.len() as libc::nfds_t, ms) };
+        if rc < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.raw_os_error() == Some(libc::EINTR) {
+                return Ok(false);
+            }
+            return Err(Error::io("poll the AF_XDP sockets", e));
+        }
+        Ok(rc > 0)
+    }
+}
+
+impl Receiver for AfXdpQueues {
+    type Burst<'a> = AfXdpBurst<'a>;
+
+    fn recv_burst(&mut self, timeout: Option<Duration>) -> Result<AfXdpBurst<'_>> {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let (spin, busy) = (self.rxs[0].spin, self.rxs[0].busy_poll);
+        let found = loop {
+            if busy {
+                for rx in &self.rxs {
+                    rx.sock.kick_rx()?;
+                }
+            }
+            if let Some(i) = self.ready_queue() {
+                break i;
+            }
+            if timeout == Some(Duration::ZERO) || deadline.is_some_and(|d| Instant::now() >= d) {
+                break self.next;
+            }
+            if spin || busy {
+                std::hint::spin_loop();
+            } else if !self.wait_any(deadline)? && deadline.is_none() {
+                break self.next; // a signal: let the caller look at it
+            }
+        };
+        self.next = (found + 1) % self.rxs.len();
+        self.rxs[found].recv_burst(Some(Duration::ZERO))
+    }
+
+    fn mode(&self) -> &Mode {
+        &self.mode
+    }
+
+    /// Sums over the queues (interface-wide filter counters are taken once).
+    fn stats(&self) -> RxStats {
+        let mut total = RxStats::default();
+        for rx in &self.rxs {
+            let s = rx.stats();
+            total.datagrams += s.datagrams;
+            total.bytes += s.bytes;
+            total.bursts += s.bursts;
+            total.malformed += s.malformed;
+            total.truncated += s.truncated;
+            total.kernel_drops = match (total.kernel_drops, s.kernel_drops) {
+                (Some(a), Some(b)) => Some(a + b),
+                (a, b) => a.or(b),
+            };
+            for (name, v) in s.extra {
+                match total.extra.iter_mut().find(|(n, _)| *n == name) {
+                    Some((_, t)) if name.ends_with("_all_queues") => *t = (*t).max(v),
+                    Some((_, t)) => *t += v,
+                    None => total.extra.push((name, v)),
+                }
+            }
+        }
+        total
     }
 }
 
