@@ -3,9 +3,11 @@
 
 mod bench;
 mod doctor;
+mod proxy;
 mod recv;
 mod report;
 mod send;
+mod serve;
 mod svg;
 
 use clap::{Parser, Subcommand};
@@ -35,6 +37,10 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Show what this machine supports and what each backend will get.
     Doctor(doctor::DoctorArgs),
+    /// Serve a folder over HTTP/1.1 with sendfile (or read-write, mmap).
+    Serve(serve::ServeArgs),
+    /// Forward TCP connections through splice (or read/write).
+    Proxy(proxy::ProxyArgs),
 }
 
 fn main() -> ExitCode {
@@ -51,6 +57,8 @@ fn main() -> ExitCode {
         Command::Recv(a) => recv::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Doctor(a) => doctor::run(a),
+        Command::Serve(a) => serve::run(a),
+        Command::Proxy(a) => proxy::run(a),
     };
     match result {
         Ok(code) => code,

@@ -396,7 +396,7 @@ pub fn run(a: RecvArgs) -> Result<ExitCode> {
         fmt_ns(r.latency.max),
         r.clock_skew
     );
-    let per_pkt = if r.messages > 0 { run.cpu_ns / r.messages } else { 0 };
+    let per_pkt = run.cpu_ns.checked_div(r.messages).unwrap_or(0);
     println!("cpu          {} receive thread, {per_pkt} ns/message", fmt_ns(run.cpu_ns));
     let lost = r.seq.missing > 0 || run.queue_full > 0 || run.rx_stats.kernel_drops.unwrap_or(0) > 0;
     Ok(if lost { ExitCode::from(1) } else { ExitCode::SUCCESS })

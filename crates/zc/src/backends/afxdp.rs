@@ -5,7 +5,8 @@
 //! filter matches the port, so a multicast group on that port is received
 //! too). Everything else on the interface still goes to the kernel. A device
 //! with several receive queues needs one receiver per queue
-//! (`zc_afxdp::open_receivers`), or its traffic steered to one queue.
+//! (`zc_afxdp::open_receivers`, or `zc_afxdp::AfXdpQueues` for all of them
+//! behind one handle), or its traffic steered to one queue.
 
 use crate::{RxSpec, TxSpec};
 use std::net::SocketAddrV4;
@@ -19,13 +20,14 @@ const XDP_HEADROOM: usize = 256;
 /// The smallest frame size (2048 or 4096) that holds `payload` bytes plus
 /// headers (and, on receive, the kernel's headroom).
 fn frame_size(payload: usize, headroom: usize) -> Result<u32> {
-    let need = payload + ETH_HEADER_LEN + 2 * VLAN_TAG_LEN + IPV4_MIN_HEADER_LEN + UDP_HEADER_LEN + headroom;
+    let overhead = ETH_HEADER_LEN + 2 * VLAN_TAG_LEN + IPV4_MIN_HEADER_LEN + UDP_HEADER_LEN + headroom;
+    let need = payload.saturating_add(overhead);
     match need {
         0..=2048 => Ok(2048),
         2049..=4096 => Ok(4096),
         _ => Err(Error::config(format!(
             "afxdp frames hold at most {} payload bytes ({payload} asked)",
-            4096 - (need - payload)
+            4096 - overhead
         ))),
     }
 }
