@@ -2,6 +2,8 @@
 //! stack, fill-ring starvation and recovery, the sender, and clear errors.
 //! Each test has its own testbed name and subnet (221–229).
 
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::net::{SocketAddrV4, UdpSocket};
 use std::time::{Duration, Instant};
 use zc_afxdp::{open_receivers, AfXdpConfig, AfXdpQueues, AfXdpReceiver, AfXdpSender, AfXdpSenderConfig};
@@ -11,6 +13,39 @@ use zc_core::md::MarketData;
 use zc_core::sys::{monotonic_ns, privileged_or_skip};
 use zc_core::{MarketDataHandler, Receiver, RxBurst, Sender};
 use zc_testbed::{Testbed, TestbedConfig};
+
+/// Counts allocations per thread, so that a receive loop can check it makes none.
+struct Counting;
+
+thread_local! {
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+}
+
+fn count_one() {
+    // try_with: the slot may be gone while a thread is being torn down.
+    let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
+}
+
+// SAFETY: forwards every call unchanged to the system allocator; it only counts.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        count_one();
+        // SAFETY: same contract as our caller's.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` came from `alloc` above, i.e. from System.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        count_one();
+        // SAFETY: `ptr` came from System with `layout`.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
 
 fn message(seq: u32) -> [u8; 32] {
     let mut buf = [0u8; 32];
@@ -162,6 +197,35 @@ fn other_ports_still_reach_kernel_sockets() {
     let (matched, passed) = rxs[0].program().counters();
     assert_eq!(matched, 100);
     assert!(passed >= 10, "the 10 datagrams to the other port were passed to the kernel ({passed})");
+
+    // Warm now: receiving and handling 1000 more allocates nothing on this thread.
+    let generator = {
+        let (peer, dst) = (tb.peer_addr, SocketAddrV4::new(tb.host_addr, feed));
+        tb.spawn_in_peer(move || {
+            let s = UdpSocket::bind((peer, 0)).map_err(|e| Error::io("bind", e))?;
+            for seq in 101..=1100u32 {
+                s.send_to(&message(seq), dst).map_err(|e| Error::io("send", e))?;
+                if seq % 64 == 0 {
+                    std::thread::sleep(Duration::from_micros(200));
+                }
+            }
+            Ok(())
+        })
+        .unwrap()
+    };
+    let before = ALLOCATIONS.with(Cell::get);
+    let (mut got, end) = (0u64, Instant::now() + Duration::from_secs(10));
+    while got < 1000 && Instant::now() < end {
+        let burst = rxs[0].recv_burst(Some(Duration::from_millis(5))).expect("recv_burst");
+        for d in burst.iter() {
+            h.on_datagram(&d, monotonic_ns());
+            got += 1;
+        }
+    }
+    let allocations = ALLOCATIONS.with(Cell::get) - before;
+    generator.join().unwrap().unwrap();
+    assert_eq!(got, 1000);
+    assert_eq!(allocations, 0, "the receive path allocated {allocations} times for 1000 datagrams");
 }
 
 #[test]
@@ -221,6 +285,10 @@ fn the_sender_reaches_a_kernel_socket_with_valid_checksums() {
                 std::thread::sleep(Duration::from_micros(200));
             }
             let flushed = tx.flush(Duration::from_secs(5))?;
+            // A payload longer than a frame is refused, and nothing from that slot on is sent.
+            let max = tx.max_payload();
+            let over = tx.send_burst(2, &mut |i, _| if i == 0 { max + 1 } else { 32 });
+            assert!(over.is_err_and(|e| e.to_string().contains("exceeds")), "over-long payload refused");
             Ok((next - 1, flushed, tx.stats(), tx.mode().to_string()))
         })
         .unwrap();
