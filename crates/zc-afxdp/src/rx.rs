@@ -3,7 +3,7 @@
 
 use crate::program::{FilterProgram, MAX_QUEUES};
 use crate::ring::ConsRing;
-use crate::socket::{zero_copy_refusal, RingSizes, UmemRole, XskSocket};
+use crate::socket::{poll_result, zero_copy_refusal, RingSizes, UmemRole, Wait, XskSocket};
 use crate::sys::{check_queue, ifindex, raise_memlock};
 use crate::umem::{UmemLayout, UmemMemory};
 use crate::{ring_size, AfXdpConfig, ZeroCopy};
@@ -186,13 +186,22 @@ impl AfXdpReceiver {
     }
 }
 
-fn timeout_ms(deadline: Option<Instant>) -> i32 {
+/// Longest single wait in `poll`: between waits the socket's error is checked,
+/// because an AF_XDP socket whose interface went away is never readable and
+/// `poll` does not report the error.
+const WAIT_SLICE_MS: i32 = 1000;
+
+/// Spins between two checks of the socket's error in spin mode.
+const CHECK_EVERY_SPINS: u32 = 1 << 20;
+
+/// Milliseconds to wait in one `poll` until `deadline` (rounded up, so that a
+/// sub-millisecond wait still waits), at most [`WAIT_SLICE_MS`].
+fn wait_slice_ms(deadline: Option<Instant>) -> i32 {
     match deadline {
-        None => -1,
+        None => WAIT_SLICE_MS,
         Some(d) => {
             let left = d.saturating_duration_since(Instant::now());
-            // Round up so that a sub-millisecond wait still waits.
-            i32::try_from(left.as_micros().div_ceil(1000)).unwrap_or(i32::MAX)
+            i32::try_from(left.as_micros().div_ceil(1000)).unwrap_or(i32::MAX).min(WAIT_SLICE_MS)
         }
     }
 }
@@ -209,16 +218,24 @@ impl Receiver for AfXdpReceiver {
         }
         if self.collect() == 0 && timeout != Some(Duration::ZERO) {
             let deadline = timeout.map(|t| Instant::now() + t);
+            let mut spins = 0u32;
             loop {
                 if self.busy_poll {
-                    // Busy polling: recvfrom runs the NAPI poll in this thread.
+                    // Busy polling: recvfrom runs the NAPI poll in this thread
+                    // (and fails once the socket is unbound).
                     self.sock.kick_rx()?;
                 } else if self.spin {
+                    spins = spins.wrapping_add(1);
+                    if spins % CHECK_EVERY_SPINS == 0 {
+                        self.sock.check_error()?;
+                    }
                     std::hint::spin_loop();
                 } else {
-                    let ms = timeout_ms(deadline);
-                    if !self.sock.wait_readable(ms)? && deadline.is_none() {
-                        break; // a signal: let the caller look at it
+                    match self.sock.wait_readable(wait_slice_ms(deadline))? {
+                        Wait::Ready => {}
+                        Wait::TimedOut => self.sock.check_error()?,
+                        Wait::Interrupted if deadline.is_none() => break, // let the caller look at the signal
+                        Wait::Interrupted => {}
                     }
                 }
                 if self.collect() > 0 || deadline.is_some_and(|d| Instant::now() >= d) {
@@ -297,19 +314,19 @@ impl AfXdpQueues {
         (0..n).map(|k| (self.next + k) % n).find(|&i| self.rxs[i].rx_ready() > 0)
     }
 
-    /// Waits for any socket until `deadline`; false on timeout or a signal.
-    fn wait_any(&mut self, deadline: Option<Instant>) -> Result<bool> {
-        let ms = timeout_ms(deadline);
+    /// Waits for any socket, one slice at most; checks every socket's error
+    /// when the slice ran out.
+    fn wait_any(&mut self, deadline: Option<Instant>) -> Result<Wait> {
+        let ms = wait_slice_ms(deadline);
         // SAFETY: pollfds is a valid array of its length, one entry per socket we own.
         let rc = unsafe { libc::poll(self.pollfds.as_mut_ptr(), self.pollfds.len() as libc::nfds_t, ms) };
-        if rc < 0 {
-            let e = std::io::Error::last_os_error();
-            if e.raw_os_error() == Some(libc::EINTR) {
-                return Ok(false);
+        let wait = poll_result(rc, "poll the AF_XDP sockets")?;
+        if wait == Wait::TimedOut {
+            for rx in &self.rxs {
+                rx.sock.check_error()?;
             }
-            return Err(Error::io("poll the AF_XDP sockets", e));
         }
-        Ok(rc > 0)
+        Ok(wait)
     }
 }
 
@@ -319,6 +336,7 @@ impl Receiver for AfXdpQueues {
     fn recv_burst(&mut self, timeout: Option<Duration>) -> Result<AfXdpBurst<'_>> {
         let deadline = timeout.map(|t| Instant::now() + t);
         let (spin, busy) = (self.rxs[0].spin, self.rxs[0].busy_poll);
+        let mut spins = 0u32;
         let found = loop {
             if busy {
                 for rx in &self.rxs {
@@ -332,8 +350,14 @@ impl Receiver for AfXdpQueues {
                 break self.next;
             }
             if spin || busy {
+                spins = spins.wrapping_add(1);
+                if spins % CHECK_EVERY_SPINS == 0 {
+                    for rx in &self.rxs {
+                        rx.sock.check_error()?;
+                    }
+                }
                 std::hint::spin_loop();
-            } else if !self.wait_any(deadline)? && deadline.is_none() {
+            } else if self.wait_any(deadline)? == Wait::Interrupted && deadline.is_none() {
                 break self.next; // a signal: let the caller look at it
             }
         };

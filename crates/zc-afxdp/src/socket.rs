@@ -324,20 +324,59 @@ impl XskSocket {
     }
 
     /// Waits until the rx ring has entries, at most `timeout_ms` (-1: forever).
-    /// Returns false on timeout or signal.
-    pub(crate) fn wait_readable(&self, timeout_ms: i32) -> Result<bool> {
+    pub(crate) fn wait_readable(&self, timeout_ms: i32) -> Result<Wait> {
         let mut pfd = libc::pollfd { fd: self.fd(), events: libc::POLLIN, revents: 0 };
         // SAFETY: one valid pollfd.
         let rc = unsafe { libc::poll(&mut pfd, 1, timeout_ms) };
-        if rc < 0 {
-            let e = std::io::Error::last_os_error();
-            if e.raw_os_error() == Some(libc::EINTR) {
-                return Ok(false);
-            }
-            return Err(Error::io("poll the AF_XDP socket", e));
-        }
-        Ok(rc > 0)
+        poll_result(rc, "poll the AF_XDP socket")
     }
+
+    /// The socket's pending error (`SO_ERROR`) as a zc error. The kernel sets
+    /// `ENETDOWN` when the interface goes away, and `poll` never reports it
+    /// on an AF_XDP socket (`xsk_poll` has no `EPOLLERR`), so waiting
+    /// receivers look here between bounded waits.
+    pub(crate) fn check_error(&self) -> Result<()> {
+        let mut err: libc::c_int = 0;
+        let mut len = size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: err is a writable int of the size passed.
+        let rc = unsafe {
+            libc::getsockopt(self.fd(), libc::SOL_SOCKET, libc::SO_ERROR, (&mut err as *mut libc::c_int).cast(), &mut len)
+        };
+        if rc != 0 {
+            return Err(Error::last_os("getsockopt SO_ERROR on the AF_XDP socket"));
+        }
+        if err == 0 {
+            return Ok(());
+        }
+        Err(Error::new(
+            ErrorKind::PeerGone,
+            format!("the AF_XDP socket failed: {}", std::io::Error::from_raw_os_error(err)),
+        )
+        .with_fix("its interface was removed or went down: reopen the receiver once the interface is back"))
+    }
+}
+
+/// How a bounded wait ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Wait {
+    /// Something is readable.
+    Ready,
+    /// The time ran out.
+    TimedOut,
+    /// A signal arrived (let the caller look at it).
+    Interrupted,
+}
+
+/// Interprets the return value of `poll`.
+pub(crate) fn poll_result(rc: libc::c_int, what: &str) -> Result<Wait> {
+    if rc < 0 {
+        let e = std::io::Error::last_os_error();
+        if e.raw_os_error() == Some(libc::EINTR) {
+            return Ok(Wait::Interrupted);
+        }
+        return Err(Error::io(what, e));
+    }
+    Ok(if rc > 0 { Wait::Ready } else { Wait::TimedOut })
 }
 
 /// One line for the mode report on why zero-copy was not used.

@@ -329,7 +329,24 @@ fn errors_name_what_is_missing() {
 
     // A second receiver set on the same interface: the first owns its XDP hook.
     cfg.ports = vec![9500];
-    let _first = open_receivers(&cfg).unwrap();
+    let mut first = open_receivers(&cfg).unwrap();
     let e = open_receivers(&cfg).err().unwrap();
     assert_eq!(e.kind(), ErrorKind::AddrInUse, "{e}");
+
+    // The interface disappears under a waiting receiver: an error, not a hang.
+    let host_if = tb.host_if.clone();
+    let remover = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(100));
+        std::process::Command::new("ip").args(["link", "del", &host_if]).status()
+    });
+    let started = Instant::now();
+    let e = loop {
+        match first[0].recv_burst(None) {
+            Err(e) => break e,
+            Ok(b) => assert!(b.is_empty() && started.elapsed() < Duration::from_secs(5), "no traffic expected"),
+        }
+    };
+    assert!(remover.join().unwrap().unwrap().success());
+    assert_eq!(e.kind(), ErrorKind::PeerGone, "{e}");
+    assert!(e.to_string().contains("AF_XDP socket failed"), "{e}");
 }
