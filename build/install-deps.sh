@@ -8,8 +8,10 @@ PACKAGES=(
   build-essential pkg-config          # cc for C shims, pkg-config for -sys crates
   iproute2 ethtool procps             # veth testbed, interface queues, sysctl
   curl                                # the HTTP client the file-server tests use
+  libdpdk-dev dpdk-dev                # dpdk-sys (pkg-config libdpdk 22.11); dpdk-testpmd for the benchmark
+  libclang-dev clang                  # bindgen for the -sys crates
   libxdp-dev libbpf-dev libelf-dev zlib1g-dev  # xdp-sys: bindgen against libxdp + libbpf
-  clang llvm libclang-dev linux-libc-dev       # zc-afxdp: XDP filter built with clang -target bpf; bindgen
+  llvm linux-libc-dev                 # zc-afxdp: the XDP filter, built with clang -target bpf
 )
 
 if [ "$(id -u)" -ne 0 ]; then

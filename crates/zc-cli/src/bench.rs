@@ -37,8 +37,10 @@ noisy moment hits all of them alike):
      about a second each, from intended send times.
 Every cell is the median of --reps repetitions with [min-max].
 
-The testbed is a veth pair, one end in a network namespace made for the run
-(198.18.0.0/15 addresses), removed at the end, on error and on Ctrl-C.
+Each backend gets its own, identical testbed: a veth pair with one end in a
+network namespace made for the run (198.18.0.0/15 addresses), removed at the
+end, on error and on Ctrl-C. (A device backend keeps its XDP program or DPDK
+port for the whole run; on a shared pair it would take the others' traffic.)
 
 Examples:
   sudo zc bench                                   # every backend in this build
@@ -100,10 +102,11 @@ pub struct BenchArgs {
     /// A short smoke run: 2 repetitions, small counts, 2 search steps.
     #[arg(long)]
     pub quick: bool,
-    /// Testbed name (namespace `<name>-ns`; change it to run two benches at once).
+    /// Testbed name prefix: backend i gets namespace `<name><i>-ns` (change it
+    /// to run two benches at once; at most 9 characters).
     #[arg(long, default_value = "zcbench")]
     pub testbed: String,
-    /// Testbed subnet: 198.18.N.0/24.
+    /// First testbed subnet: backend i gets 198.18.(N+i).0/24.
     #[arg(long, default_value_t = 100)]
     pub subnet: u8,
 }
@@ -198,17 +201,23 @@ pub fn run(mut a: BenchArgs) -> Result<ExitCode> {
         return Err(Error::config("--reps must be 1 or more"));
     }
     let stop = crate::stop_flag();
-    let tb = Testbed::create(&TestbedConfig { queues: a.queues, ..TestbedConfig::new(&a.testbed, a.subnet) })?;
-    eprintln!(
-        "zc bench: testbed {} ({}) <-> {} ({}) in namespace {}; {} reps of {}",
-        tb.host_if,
-        tb.host_addr,
-        tb.peer_if,
-        tb.peer_addr,
-        tb.netns,
-        a.reps,
-        a.backends.join(", ")
-    );
+    // One identical veth pair per backend: a backend that attaches to a device
+    // (an XDP program, a DPDK port kept for the process) would otherwise take
+    // the traffic meant for the others.
+    let mut testbeds = Vec::new();
+    for i in 0..a.backends.len() {
+        let subnet = a.subnet.checked_add(i as u8).ok_or_else(|| {
+            Error::config(format!("--subnet {} leaves no room for {} testbeds below 256", a.subnet, a.backends.len()))
+        })?;
+        let cfg = TestbedConfig { queues: a.queues, ..TestbedConfig::new(&format!("{}{i}", a.testbed), subnet) };
+        let tb = Testbed::create(&cfg)?;
+        eprintln!(
+            "zc bench: {:<11} on {} ({}) <-> {} ({}) in namespace {}",
+            a.backends[i], tb.host_if, tb.host_addr, tb.peer_if, tb.peer_addr, tb.netns
+        );
+        testbeds.push(tb);
+    }
+    eprintln!("zc bench: {} repetitions, backends interleaved", a.reps);
     let mut results: Vec<BackendResult> = a
         .backends
         .iter()
@@ -216,11 +225,12 @@ pub fn run(mut a: BenchArgs) -> Result<ExitCode> {
         .collect();
     let started = Instant::now();
     for rep in 0..a.reps {
-        for r in results.iter_mut() {
+        for (r, tb) in results.iter_mut().zip(&testbeds) {
             if stop.load(Ordering::Relaxed) {
+                zc::shutdown();
                 return Err(Error::new(ErrorKind::Io, "interrupted; the testbed was removed"));
             }
-            let one = bench_backend(&tb, &a, &r.name, stop)?;
+            let one = bench_backend(tb, &a, &r.name, stop).inspect_err(|_| zc::shutdown())?;
             eprintln!(
                 "[{:>4.0}s rep {}/{}] {:<10} max {}  zero-loss {}  cpu {:.0} ns/msg  p50 {} p99 {}",
                 started.elapsed().as_secs_f64(),
@@ -244,7 +254,9 @@ pub fn run(mut a: BenchArgs) -> Result<ExitCode> {
             }
         }
     }
-    drop(tb);
+    // Close the ports that backends keep open before their interface goes.
+    zc::shutdown();
+    drop(testbeds);
     print_table(&a, &results);
     write_outputs(&a, &results)?;
     Ok(ExitCode::SUCCESS)

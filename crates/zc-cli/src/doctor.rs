@@ -160,7 +160,8 @@ fn needs(backend: &str) -> &'static [&'static str] {
         "recvfrom" | "recvmmsg" => &[],
         "uring" => &["io_uring"],
         "afxdp" => &["privileges", "AF_XDP", "bpffs", "memlock limit"],
-        "dpdk" => &["privileges", "DPDK", "memlock limit"],
+        "dpdk" => &["privileges", "DPDK", "AF_XDP", "memlock limit"],
+        "dpdk-packet" => &["privileges", "DPDK", "memlock limit"],
         _ => &[],
     }
 }

@@ -60,6 +60,7 @@ fn main() -> ExitCode {
         Command::Serve(a) => serve::run(a),
         Command::Proxy(a) => proxy::run(a),
     };
+    zc::shutdown();
     match result {
         Ok(code) => code,
         Err(e) => {

@@ -13,6 +13,8 @@
 //! | `recvfrom` | `epoll` | blocking `recvfrom`/`sendto`, one datagram a call |
 //! | `recvmmsg` | `epoll` | epoll + `recvmmsg`/`sendmmsg` batches |
 //! | `afxdp`    | `afxdp` | AF_XDP socket per device queue, on zc's XDP filter (needs an interface) |
+//! | `dpdk`     | `dpdk`  | DPDK on a `net_af_xdp` vdev bound to `interface` |
+//! | `dpdk-packet` | `dpdk` | DPDK on a `net_af_packet` vdev bound to `interface` |
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 
@@ -20,6 +22,8 @@ pub use zc_core;
 pub use zc_core::{DynReceiver, Error, ErrorKind, Result, Sender};
 #[cfg(feature = "afxdp")]
 pub use zc_afxdp;
+#[cfg(feature = "dpdk")]
+pub use zc_dpdk;
 #[cfg(feature = "epoll")]
 pub use zc_epoll;
 
@@ -63,6 +67,20 @@ pub const BACKENDS: &[BackendInfo] = &[
         summary: "AF_XDP socket on a device queue; zc's XDP filter takes only the feed port",
         needs_interface: true,
         enabled: cfg!(feature = "afxdp"),
+    },
+    BackendInfo {
+        name: "dpdk",
+        feature: "dpdk",
+        summary: "DPDK poll-mode driver on a net_af_xdp vdev bound to the interface; mbufs, busy-poll",
+        needs_interface: true,
+        enabled: cfg!(feature = "dpdk"),
+    },
+    BackendInfo {
+        name: "dpdk-packet",
+        feature: "dpdk",
+        summary: "DPDK poll-mode driver on a net_af_packet vdev (TPACKET ring) bound to the interface",
+        needs_interface: true,
+        enabled: cfg!(feature = "dpdk"),
     },
 ];
 
@@ -165,6 +183,15 @@ impl TxSpec {
             max_payload: 2048,
         }
     }
+}
+
+/// Releases what backends keep for the whole process (DPDK ports and the XDP
+/// programs their drivers attached). Call it before exit, and before removing
+/// an interface a backend was opened on; receivers and senders still open keep
+/// their own port until dropped.
+pub fn shutdown() {
+    #[cfg(feature = "dpdk")]
+    backends::close_dpdk_ports();
 }
 
 /// Opens a receiver of any enabled backend.

@@ -5,8 +5,13 @@ use zc_core::{DynReceiver, Error, Result, Sender};
 
 #[cfg(feature = "afxdp")]
 mod afxdp;
+#[cfg(feature = "dpdk")]
+mod dpdk;
 #[cfg(feature = "epoll")]
 mod epoll;
+
+#[cfg(feature = "dpdk")]
+pub(crate) use dpdk::close_ports as close_dpdk_ports;
 
 pub(crate) fn open_receiver(name: &str, spec: &RxSpec) -> Result<Box<dyn DynReceiver + Send>> {
     match name {
@@ -14,6 +19,8 @@ pub(crate) fn open_receiver(name: &str, spec: &RxSpec) -> Result<Box<dyn DynRece
         "recvfrom" | "recvmmsg" => epoll::open_receiver(name, spec),
         #[cfg(feature = "afxdp")]
         "afxdp" => afxdp::open_receiver(spec),
+        #[cfg(feature = "dpdk")]
+        "dpdk" | "dpdk-packet" => dpdk::open_receiver(name, spec),
         _ => Err(Error::config(format!("backend {name:?} has no receiver"))),
     }
 }
@@ -24,6 +31,8 @@ pub(crate) fn open_sender(name: &str, spec: &TxSpec) -> Result<Box<dyn Sender + 
         "recvfrom" | "recvmmsg" => epoll::open_sender(name, spec),
         #[cfg(feature = "afxdp")]
         "afxdp" => afxdp::open_sender(spec),
+        #[cfg(feature = "dpdk")]
+        "dpdk" | "dpdk-packet" => dpdk::open_sender(name, spec),
         _ => Err(Error::config(format!("backend {name:?} has no sender"))),
     }
 }

@@ -1,0 +1,66 @@
+//! A kernel network interface driven through a DPDK vdev (`net_af_packet` or
+//! `net_af_xdp`), attached when the port opens and detached when it closes:
+//! what the `zc` command uses on the testbed's veth.
+
+use crate::eal::{Eal, Vdev};
+use crate::mempool::Mempool;
+use crate::port::{Port, PortConfig};
+use std::sync::atomic::{AtomicU32, Ordering};
+use zc_core::error::{Error, ErrorKind, Result};
+
+/// Which vdev driver carries the interface's frames.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IfaceDriver {
+    /// `net_af_packet`: a TPACKET ring per queue; the kernel copies frames in.
+    AfPacket,
+    /// `net_af_xdp`: AF_XDP sockets on queues from 0 (copy mode on veth).
+    AfXdp,
+}
+
+impl IfaceDriver {
+    /// The DPDK driver name.
+    pub fn driver(self) -> &'static str {
+        match self {
+            IfaceDriver::AfPacket => "net_af_packet",
+            IfaceDriver::AfXdp => "net_af_xdp",
+        }
+    }
+
+    fn args(self, interface: &str, queues: u16) -> String {
+        match self {
+            IfaceDriver::AfPacket => format!("iface={interface},qpairs={queues}"),
+            IfaceDriver::AfXdp => format!("iface={interface},start_queue=0,queue_count={queues}"),
+        }
+    }
+}
+
+/// Vdev instance numbers handed out by [`open_interface`] (names must be unique).
+static NEXT_INSTANCE: AtomicU32 = AtomicU32::new(0);
+
+/// Attaches `driver` to the kernel interface `interface` and opens its port
+/// with `cfg` (`cfg.rx_queues` and `cfg.tx_queues` both become `queues` of the
+/// device). The vdev is detached again when the port closes.
+pub fn open_interface(eal: &Eal, interface: &str, driver: IfaceDriver, pool: &Mempool, cfg: PortConfig) -> Result<Port> {
+    let valid = !interface.is_empty()
+        && interface.len() < 16
+        && interface.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+    if !valid {
+        return Err(Error::config(format!("{interface:?} is not an interface name")));
+    }
+    if !std::path::Path::new(&format!("/sys/class/net/{interface}")).exists() {
+        return Err(Error::new(
+            ErrorKind::NotFound,
+            format!("no network interface {interface:?} in this namespace"),
+        )
+        .with_fix("check `ip -br link`; the testbed's host end is `<name>h`"));
+    }
+    let queues = cfg.rx_queues.max(cfg.tx_queues);
+    let name = format!("{}{}", driver.driver(), NEXT_INSTANCE.fetch_add(1, Ordering::Relaxed));
+    eal.add_vdev(&Vdev::new(&name, &driver.args(interface, queues)))?;
+    let cfg = PortConfig {
+        rx_queues: queues,
+        tx_queues: queues,
+        ..cfg
+    };
+    Port::open_detaching(&name, pool, cfg, Some(name.clone())).inspect_err(|_| eal.remove_vdev(&name))
+}
