@@ -10,6 +10,8 @@ PACKAGES=(
   curl                                # the HTTP client the file-server tests use
   libdpdk-dev dpdk-dev                # dpdk-sys (pkg-config libdpdk 22.11); dpdk-testpmd for the benchmark
   libclang-dev clang                  # bindgen for the -sys crates
+  libxdp-dev libbpf-dev libelf-dev zlib1g-dev  # xdp-sys: bindgen against libxdp + libbpf
+  llvm linux-libc-dev                 # zc-afxdp: the XDP filter, built with clang -target bpf
 )
 
 if [ "$(id -u)" -ne 0 ]; then

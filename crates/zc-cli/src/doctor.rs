@@ -159,7 +159,9 @@ fn needs(backend: &str) -> &'static [&'static str] {
     match backend {
         "recvfrom" | "recvmmsg" => &[],
         "uring" => &["io_uring"],
-        "afxdp" => &["privileges", "AF_XDP", "bpffs", "memlock limit"],
+        // Attached through a BPF link, nothing pinned: no bpffs; the memlock
+        // limit is raised in-process.
+        "afxdp" => &["privileges", "AF_XDP"],
         "dpdk" => &["privileges", "DPDK", "AF_XDP", "memlock limit"],
         "dpdk-packet" => &["privileges", "DPDK", "memlock limit"],
         _ => &[],

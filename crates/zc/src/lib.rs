@@ -13,6 +13,7 @@
 //! | `recvfrom` | `epoll` | blocking `recvfrom`/`sendto`, one datagram a call |
 //! | `recvmmsg` | `epoll` | epoll + `recvmmsg`/`sendmmsg` batches |
 //! | `uring`    | `uring` | io_uring multishot `recvmsg` on a provided-buffer ring; `SEND`/`SEND_ZC` |
+//! | `afxdp`    | `afxdp` | AF_XDP socket per device queue, on zc's XDP filter (needs an interface) |
 //! | `dpdk`     | `dpdk`  | DPDK on a `net_af_xdp` vdev bound to `interface` |
 //! | `dpdk-packet` | `dpdk` | DPDK on a `net_af_packet` vdev bound to `interface` |
 
@@ -20,6 +21,8 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 
 pub use zc_core;
 pub use zc_core::{DynReceiver, Error, ErrorKind, Result, Sender};
+#[cfg(feature = "afxdp")]
+pub use zc_afxdp;
 #[cfg(feature = "dpdk")]
 pub use zc_dpdk;
 #[cfg(feature = "epoll")]
@@ -67,6 +70,13 @@ pub const BACKENDS: &[BackendInfo] = &[
         summary: "io_uring multishot recvmsg into a kernel-registered buffer ring; batched SEND, SEND_ZC for large payloads",
         needs_interface: false,
         enabled: cfg!(feature = "uring"),
+    },
+    BackendInfo {
+        name: "afxdp",
+        feature: "afxdp",
+        summary: "AF_XDP socket on a device queue; zc's XDP filter takes only the feed port",
+        needs_interface: true,
+        enabled: cfg!(feature = "afxdp"),
     },
     BackendInfo {
         name: "dpdk",

@@ -3,6 +3,8 @@
 use crate::{RxSpec, TxSpec};
 use zc_core::{DynReceiver, Error, Result, Sender};
 
+#[cfg(feature = "afxdp")]
+mod afxdp;
 #[cfg(feature = "dpdk")]
 mod dpdk;
 #[cfg(feature = "epoll")]
@@ -19,6 +21,8 @@ pub(crate) fn open_receiver(name: &str, spec: &RxSpec) -> Result<Box<dyn DynRece
         "recvfrom" | "recvmmsg" => epoll::open_receiver(name, spec),
         #[cfg(feature = "uring")]
         "uring" => uring::open_receiver(spec),
+        #[cfg(feature = "afxdp")]
+        "afxdp" => afxdp::open_receiver(spec),
         #[cfg(feature = "dpdk")]
         "dpdk" | "dpdk-packet" => dpdk::open_receiver(name, spec),
         _ => Err(Error::config(format!("backend {name:?} has no receiver"))),
@@ -31,6 +35,8 @@ pub(crate) fn open_sender(name: &str, spec: &TxSpec) -> Result<Box<dyn Sender + 
         "recvfrom" | "recvmmsg" => epoll::open_sender(name, spec),
         #[cfg(feature = "uring")]
         "uring" => uring::open_sender(spec),
+        #[cfg(feature = "afxdp")]
+        "afxdp" => afxdp::open_sender(spec),
         #[cfg(feature = "dpdk")]
         "dpdk" | "dpdk-packet" => dpdk::open_sender(name, spec),
         _ => Err(Error::config(format!("backend {name:?} has no sender"))),

@@ -1,0 +1,109 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+/*
+ * zc's XDP filter: redirect UDP datagrams whose destination port is in
+ * `zc_ports` to the AF_XDP socket of the receiving queue (`zc_xsks`), and pass
+ * every other packet (ARP, ICMP, TCP, other UDP ports, IPv4 fragments, IPv6)
+ * to the kernel stack, so the interface keeps working for everything else.
+ *
+ * Parsing follows zc-core's wire rules: Ethernet II with up to two VLAN tags
+ * (802.1Q / 802.1ad), IPv4 with options (IHL), no fragments. Checksums and
+ * lengths beyond the UDP header are left to the user-space parser, which
+ * counts what it refuses.
+ */
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/udp.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#define ZC_MAX_QUEUES 64
+#define ZC_MAX_PORTS 256
+
+/* queue index -> AF_XDP socket */
+struct {
+	__uint(type, BPF_MAP_TYPE_XSKMAP);
+	__uint(max_entries, ZC_MAX_QUEUES);
+	__type(key, __u32);
+	__type(value, __u32);
+} zc_xsks SEC(".maps");
+
+/* UDP destination port (host byte order) -> 1 when redirected */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, ZC_MAX_PORTS);
+	__type(key, __u16);
+	__type(value, __u8);
+} zc_ports SEC(".maps");
+
+/* 0: matched a feed port (redirected, or passed when no socket is on that queue), 1: passed to the kernel */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__type(value, __u64);
+} zc_counters SEC(".maps");
+
+struct vlan_tag {
+	__be16 tci;
+	__be16 proto;
+};
+
+static __always_inline int count(__u32 which, int action)
+{
+	__u64 *c = bpf_map_lookup_elem(&zc_counters, &which);
+	if (c)
+		*c += 1;
+	return action;
+}
+
+SEC("xdp")
+int zc_filter(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *end = (void *)(long)ctx->data_end;
+	struct ethhdr *eth = data;
+	void *cur;
+	__be16 proto;
+	int i;
+
+	if ((void *)(eth + 1) > end)
+		return count(1, XDP_PASS);
+	proto = eth->h_proto;
+	cur = eth + 1;
+#pragma unroll
+	for (i = 0; i < 2; i++) {
+		struct vlan_tag *tag = cur;
+		if (proto != bpf_htons(ETH_P_8021Q) && proto != bpf_htons(ETH_P_8021AD))
+			break;
+		if ((void *)(tag + 1) > end)
+			return count(1, XDP_PASS);
+		proto = tag->proto;
+		cur = tag + 1;
+	}
+	if (proto != bpf_htons(ETH_P_IP))
+		return count(1, XDP_PASS);
+
+	struct iphdr *ip = cur;
+	if ((void *)(ip + 1) > end)
+		return count(1, XDP_PASS);
+	if (ip->version != 4 || ip->ihl < 5 || ip->protocol != IPPROTO_UDP)
+		return count(1, XDP_PASS);
+	/* Fragments (MF set or offset > 0) go to the kernel, which reassembles. */
+	if (ip->frag_off & bpf_htons(0x3fff))
+		return count(1, XDP_PASS);
+
+	struct udphdr *udp = (void *)ip + ip->ihl * 4;
+	if ((void *)(udp + 1) > end)
+		return count(1, XDP_PASS);
+
+	__u16 port = bpf_ntohs(udp->dest);
+	if (!bpf_map_lookup_elem(&zc_ports, &port))
+		return count(1, XDP_PASS);
+
+	/* No socket on this queue: pass rather than drop. */
+	return count(0, bpf_redirect_map(&zc_xsks, ctx->rx_queue_index, XDP_PASS));
+}
+
+char _license[] SEC("license") = "Dual MIT/GPL";

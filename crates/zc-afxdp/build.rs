@@ -1,0 +1,37 @@
+//! Compiles the XDP filter (`bpf/zc_filter.bpf.c`) with `clang -target bpf`
+//! into `$OUT_DIR/zc_filter.bpf.o`, which the crate embeds with `include_bytes!`.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn main() {
+    let src = "bpf/zc_filter.bpf.c";
+    println!("cargo:rerun-if-changed={src}");
+    println!("cargo:rerun-if-env-changed=BPF_CLANG");
+    let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("zc_filter.bpf.o");
+    let clang = std::env::var("BPF_CLANG").unwrap_or_else(|_| "clang".to_owned());
+    // <asm/types.h> lives under the multiarch directory on Debian.
+    let arch = std::env::var("CARGO_CFG_TARGET_ARCH").unwrap_or_default();
+    let multiarch = match arch.as_str() {
+        "x86_64" => "x86_64-linux-gnu",
+        "aarch64" => "aarch64-linux-gnu",
+        other => other,
+    };
+    let status = Command::new(&clang)
+        .args(["-O2", "-g", "-target", "bpf", "-Wall", "-Werror"])
+        .arg(format!("-I/usr/include/{multiarch}"))
+        .args(["-c", src, "-o"])
+        .arg(&out)
+        .status();
+    match status {
+        Ok(s) if s.success() => {}
+        Ok(s) => {
+            eprintln!("zc-afxdp: `{clang} -target bpf` failed ({s}) on {src}; it needs the kernel and libbpf headers: `apt-get install clang libbpf-dev linux-libc-dev`");
+            std::process::exit(1);
+        }
+        Err(e) => {
+            eprintln!("zc-afxdp: cannot run `{clang}` ({e}) to compile the XDP filter: `apt-get install clang` (or set BPF_CLANG)");
+            std::process::exit(1);
+        }
+    }
+}

@@ -1,0 +1,304 @@
+//! Our XDP filter program (`bpf/zc_filter.bpf.c`, compiled by build.rs with
+//! `clang -target bpf`): loaded with libbpf, attached through a BPF link.
+//!
+//! Why a BPF link and not libxdp's dispatcher or a netlink attach: a link is
+//! owned by its file descriptor, so the program is detached when the last
+//! socket using it is dropped *and* when the process dies in any way (Ctrl-C,
+//! SIGKILL, a panic with `panic = "abort"`): no XDP program is ever left on an
+//! interface. libxdp's multi-program dispatcher fails to load on this kernel
+//! and falls back to a single netlink-attached program (DESIGN.md §5), which
+//! survives the process. Nothing is pinned, so no bpffs is needed either.
+
+use crate::sys::{errno_error, Ifindex};
+use std::ffi::{c_void, CStr};
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use zc_core::error::{Error, ErrorKind, Result};
+
+/// The compiled filter, 8-byte aligned for libelf.
+#[repr(C, align(8))]
+struct Aligned<T: ?Sized>(T);
+static FILTER_OBJECT: &Aligned<[u8]> = &Aligned(*include_bytes!(concat!(env!("OUT_DIR"), "/zc_filter.bpf.o")));
+
+/// The program's section name and map names (see the C source).
+const PROG_NAME: &CStr = c"zc_filter";
+const XSKS_MAP: &CStr = c"zc_xsks";
+const PORTS_MAP: &CStr = c"zc_ports";
+const COUNTERS_MAP: &CStr = c"zc_counters";
+
+/// Most ports and queues the program's maps hold (`ZC_MAX_PORTS`, `ZC_MAX_QUEUES`).
+pub const MAX_PORTS: usize = 256;
+/// Highest queue index + 1 the XSK map holds.
+pub const MAX_QUEUES: u32 = 64;
+
+/// Which XDP attach mode to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum XdpMode {
+    /// Native (driver) mode, else generic: the order the issue asks for.
+    Auto,
+    /// Native mode only (`XDP_FLAGS_DRV_MODE`).
+    Native,
+    /// Generic mode only (`XDP_FLAGS_SKB_MODE`), which every device supports.
+    Generic,
+}
+
+/// The mode the program was attached in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttachedMode {
+    /// In the driver, before an skb exists.
+    Native,
+    /// After the skb is built (works everywhere, slower).
+    Generic,
+}
+
+impl AttachedMode {
+    /// The word used in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            AttachedMode::Native => "native",
+            AttachedMode::Generic => "generic",
+        }
+    }
+}
+
+/// The filter program attached to one interface; detached on drop.
+#[derive(Debug)]
+pub struct FilterProgram {
+    obj: *mut xdp_sys::bpf_object,
+    /// Held only: closing it detaches the program.
+    _link: OwnedFd,
+    xsks_fd: RawFd,
+    counters_fd: RawFd,
+    ifindex: Ifindex,
+    mode: AttachedMode,
+    /// Why native mode was not used, when generic was.
+    native_refused: Option<String>,
+}
+
+// SAFETY: the bpf_object is only used through this value (maps updated by fd,
+// closed once in Drop); libbpf objects are not tied to a thread.
+unsafe impl Send for FilterProgram {}
+// SAFETY: after loading, only map updates by fd happen through `&self`, which
+// are single bpf() system calls and safe to issue concurrently.
+unsafe impl Sync for FilterProgram {}
+
+fn bpf_error(op: &str, rc: i32) -> Error {
+    let e = errno_error(op, -rc);
+    match e.kind() {
+        ErrorKind::Permission => e.with_fix(
+            "loading and attaching an XDP program needs CAP_BPF and CAP_NET_ADMIN (CAP_SYS_ADMIN on older kernels): run as root",
+        ),
+        _ => e,
+    }
+}
+
+impl FilterProgram {
+    /// Loads the filter, sets the redirected UDP ports and attaches it to `ifindex`.
+    pub fn attach(ifindex: Ifindex, ports: &[u16], mode: XdpMode) -> Result<Self> {
+        if ports.is_empty() || ports.len() > MAX_PORTS {
+            return Err(Error::config(format!(
+                "AF_XDP needs 1 to {MAX_PORTS} UDP destination ports to redirect (got {})",
+                ports.len()
+            )));
+        }
+        // SAFETY: the buffer is a static ELF image valid for the whole program;
+        // libbpf copies what it keeps. NULL opts means defaults.
+        let obj = unsafe {
+            xdp_sys::bpf_object__open_mem(
+                FILTER_OBJECT.0.as_ptr().cast::<c_void>(),
+                FILTER_OBJECT.0.len(),
+                std::ptr::null(),
+            )
+        };
+        if obj.is_null() {
+            return Err(Error::last_os("libbpf: open the zc XDP filter object"));
+        }
+        // From here the object is closed on every error path by `Loaded`'s Drop.
+        let loaded = Loaded(obj);
+        // SAFETY: obj is a valid, opened object.
+        let rc = unsafe { xdp_sys::bpf_object__load(obj) };
+        if rc < 0 {
+            return Err(bpf_error("libbpf: load the zc XDP filter into the kernel", rc));
+        }
+        let map_fd = |name: &CStr| -> Result<RawFd> {
+            // SAFETY: obj is loaded; name is NUL-terminated.
+            let fd = unsafe { xdp_sys::bpf_object__find_map_fd_by_name(obj, name.as_ptr()) };
+            if fd < 0 {
+                return Err(bpf_error(&format!("libbpf: find map {name:?} in the zc XDP filter"), fd));
+            }
+            Ok(fd)
+        };
+        let xsks_fd = map_fd(XSKS_MAP)?;
+        let ports_fd = map_fd(PORTS_MAP)?;
+        let counters_fd = map_fd(COUNTERS_MAP)?;
+        for &port in ports {
+            let on: u8 = 1;
+            // SAFETY: key and value point to values of the map's key and value sizes.
+            let rc = unsafe {
+                xdp_sys::bpf_map_update_elem(
+                    ports_fd,
+                    (&port as *const u16).cast(),
+                    (&on as *const u8).cast(),
+                    0,
+                )
+            };
+            if rc < 0 {
+                return Err(bpf_error(&format!("set UDP port {port} in the XDP filter"), rc));
+            }
+        }
+        // SAFETY: obj is loaded; the name is NUL-terminated.
+        let prog = unsafe { xdp_sys::bpf_object__find_program_by_name(obj, PROG_NAME.as_ptr()) };
+        if prog.is_null() {
+            return Err(Error::new(ErrorKind::Io, "the zc XDP filter object has no zc_filter program (build error)"));
+        }
+        // SAFETY: prog belongs to the loaded object.
+        let prog_fd = unsafe { xdp_sys::bpf_program__fd(prog) };
+
+        let (link, mode, native_refused) = match mode {
+            XdpMode::Native => (link_create(prog_fd, ifindex, AttachedMode::Native)?, AttachedMode::Native, None),
+            XdpMode::Generic => (link_create(prog_fd, ifindex, AttachedMode::Generic)?, AttachedMode::Generic, None),
+            XdpMode::Auto => match link_create(prog_fd, ifindex, AttachedMode::Native) {
+                Ok(l) => (l, AttachedMode::Native, None),
+                Err(e) if e.kind() == ErrorKind::AddrInUse || e.kind() == ErrorKind::Permission => return Err(e),
+                Err(native) => {
+                    let l = link_create(prog_fd, ifindex, AttachedMode::Generic).map_err(|generic| {
+                        let fix = generic.fix().map(str::to_owned);
+                        let e = Error::new(generic.kind(), format!("{generic}; before that, {native}"));
+                        match fix {
+                            Some(f) => e.with_fix(f),
+                            None => e,
+                        }
+                    })?;
+                    tracing::info!(%native, "XDP: native mode refused, using generic mode");
+                    (l, AttachedMode::Generic, Some(native.to_string()))
+                }
+            },
+        };
+        let obj = loaded.into_inner();
+        Ok(Self { obj, _link: link, xsks_fd, counters_fd, ifindex, mode, native_refused })
+    }
+
+    /// The attach mode in use.
+    pub fn mode(&self) -> AttachedMode {
+        self.mode
+    }
+
+    /// Why native mode was refused, when the program fell back to generic.
+    pub fn native_refused(&self) -> Option<&str> {
+        self.native_refused.as_deref()
+    }
+
+    /// The interface the program is attached to.
+    pub fn ifindex(&self) -> Ifindex {
+        self.ifindex
+    }
+
+    /// Points queue `queue`'s entry of the XSK map at socket `fd`.
+    pub(crate) fn set_socket(&self, queue: u32, fd: RawFd) -> Result<()> {
+        // SAFETY: key and value are u32/int as the XSKMAP expects.
+        let rc = unsafe {
+            xdp_sys::bpf_map_update_elem(self.xsks_fd, (&queue as *const u32).cast(), (&fd as *const RawFd).cast(), 0)
+        };
+        if rc < 0 {
+            return Err(bpf_error(&format!("insert the AF_XDP socket of queue {queue} into the XSK map"), rc));
+        }
+        Ok(())
+    }
+
+    /// Packets (matched a feed port, passed to the kernel), summed over CPUs.
+    /// (Stats path: allocates one buffer per call.)
+    pub fn counters(&self) -> (u64, u64) {
+        // A per-CPU lookup writes one 8-byte value per *possible* CPU.
+        let mut values = vec![0u64; possible_cpus()];
+        let mut sum = [0u64; 2];
+        for (key, total) in sum.iter_mut().enumerate() {
+            let key = key as u32;
+            // SAFETY: `values` holds one u64 per possible CPU, as the kernel
+            // writes for a per-CPU array of u64; the key is a u32.
+            let rc = unsafe {
+                xdp_sys::bpf_map_lookup_elem(self.counters_fd, (&key as *const u32).cast(), values.as_mut_ptr().cast())
+            };
+            if rc == 0 {
+                *total = values.iter().sum();
+            }
+        }
+        (sum[0], sum[1])
+    }
+}
+
+impl Drop for FilterProgram {
+    fn drop(&mut self) {
+        // The link (a field, closed right after this) holds its own reference
+        // to the program, so the object may go first; closing the link detaches.
+        // SAFETY: obj was loaded in `attach` and is closed only here.
+        unsafe { xdp_sys::bpf_object__close(self.obj) };
+    }
+}
+
+/// Closes a bpf_object on error paths of `attach`.
+struct Loaded(*mut xdp_sys::bpf_object);
+
+impl Loaded {
+    fn into_inner(self) -> *mut xdp_sys::bpf_object {
+        let obj = self.0;
+        std::mem::forget(self);
+        obj
+    }
+}
+
+impl Drop for Loaded {
+    fn drop(&mut self) {
+        // SAFETY: the object was opened by bpf_object__open_mem and not closed.
+        unsafe { xdp_sys::bpf_object__close(self.0) };
+    }
+}
+
+fn link_create(prog_fd: RawFd, ifindex: Ifindex, mode: AttachedMode) -> Result<OwnedFd> {
+    let flags = match mode {
+        AttachedMode::Native => xdp_sys::XDP_FLAGS_DRV_MODE,
+        AttachedMode::Generic => xdp_sys::XDP_FLAGS_SKB_MODE,
+    };
+    // libbpf refuses options whose bytes after `flags` are not all zero, padding
+    // included (OPTS_ZEROED), and a struct literal leaves padding undefined:
+    // start from all-zero bytes and set the two fields in place.
+    let mut opts = std::mem::MaybeUninit::<xdp_sys::bpf_link_create_opts>::zeroed();
+    let p = opts.as_mut_ptr();
+    // It is never moved (a typed copy need not keep padding): passed by pointer.
+    // SAFETY: p points to a zeroed, properly aligned bpf_link_create_opts;
+    // writing fields through addr_of_mut! leaves every other byte zero.
+    unsafe {
+        std::ptr::addr_of_mut!((*p).sz).write(std::mem::size_of::<xdp_sys::bpf_link_create_opts>());
+        std::ptr::addr_of_mut!((*p).flags).write(flags);
+    }
+    // SAFETY: prog_fd is a loaded XDP program; opts is an initialised (all
+    // fields zero but the two set above), sized options struct.
+    let fd = unsafe {
+        xdp_sys::bpf_link_create(prog_fd, ifindex.get() as i32, xdp_sys::bpf_attach_type_BPF_XDP, opts.as_ptr())
+    };
+    if fd < 0 {
+        let e = bpf_error(&format!("attach the XDP filter to ifindex {} in {} mode", ifindex.get(), mode.name()), fd);
+        if -fd == libc::EBUSY || -fd == libc::EEXIST {
+            return Err(Error::new(ErrorKind::AddrInUse, format!(
+                "another XDP program is already attached to ifindex {} ({} mode refused with {})",
+                ifindex.get(),
+                mode.name(),
+                std::io::Error::from_raw_os_error(-fd)
+            ))
+            .with_fix(format!(
+                "see `ip link show` (the `xdp` line); detach it with `ip link set dev <ifname> xdp off` if it is stale, \
+                 or stop the process that owns it (`bpftool net show`); ifindex {}",
+                ifindex.get()
+            )));
+        }
+        return Err(e);
+    }
+    // SAFETY: a new fd returned by the kernel, owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Possible CPUs, as libbpf counts them (per-CPU maps are sized by this).
+fn possible_cpus() -> usize {
+    // SAFETY: no arguments; reads /sys/devices/system/cpu/possible once and caches it.
+    let n = unsafe { xdp_sys::libbpf_num_possible_cpus() };
+    // On failure (a negative errno) fall back to a bound no machine exceeds.
+    usize::try_from(n).unwrap_or(8192).max(1)
+}

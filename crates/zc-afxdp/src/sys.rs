@@ -1,0 +1,190 @@
+//! Interface look-ups, limits and errno mapping for the AF_XDP backend.
+
+use std::ffi::CString;
+use std::num::NonZeroU32;
+use zc_core::error::{Error, ErrorKind, Result};
+
+/// An interface index (never 0).
+pub type Ifindex = NonZeroU32;
+
+/// A zc error for a failed call that returned `errno`.
+pub(crate) fn errno_error(op: &str, errno: i32) -> Error {
+    Error::io(op.to_owned(), std::io::Error::from_raw_os_error(errno))
+}
+
+/// The index of interface `name` in this network namespace.
+pub fn ifindex(name: &str) -> Result<Ifindex> {
+    let c = CString::new(name).map_err(|_| Error::config(format!("interface name {name:?} contains a NUL byte")))?;
+    // SAFETY: c is a valid NUL-terminated string.
+    let idx = unsafe { libc::if_nametoindex(c.as_ptr()) };
+    NonZeroU32::new(idx).ok_or_else(|| {
+        Error::new(ErrorKind::NotFound, format!("interface {name:?} not found in this network namespace"))
+            .with_fix("list the interfaces with `ip -br link`, or run in the namespace that has it (`ip netns exec NS ...`)")
+    })
+}
+
+/// `struct ifreq` with the member the two ioctls below use.
+#[repr(C)]
+struct IfReq {
+    name: [libc::c_char; libc::IFNAMSIZ],
+    /// `ifr_data` (SIOCETHTOOL) or the start of `ifr_hwaddr` (SIOCGIFHWADDR).
+    data: IfReqData,
+}
+
+#[repr(C)]
+union IfReqData {
+    ptr: *mut libc::c_void,
+    hwaddr: libc::sockaddr,
+    _size: [u8; 24],
+}
+
+/// `struct ethtool_channels`.
+#[repr(C)]
+#[derive(Default)]
+struct EthtoolChannels {
+    cmd: u32,
+    max_rx: u32,
+    max_tx: u32,
+    max_other: u32,
+    max_combined: u32,
+    rx_count: u32,
+    tx_count: u32,
+    other_count: u32,
+    combined_count: u32,
+}
+
+const ETHTOOL_GCHANNELS: u32 = 0x3c;
+
+/// Runs an interface ioctl on a throw-away socket of the calling thread's
+/// network namespace (sysfs shows the namespace it was mounted in, which is
+/// not the thread's after `setns`, so the ioctls are used instead).
+fn if_ioctl(name: &str, request: libc::c_ulong, req: &mut IfReq) -> std::io::Result<()> {
+    let bytes = name.as_bytes();
+    if bytes.len() >= libc::IFNAMSIZ || bytes.contains(&0) {
+        return Err(std::io::Error::from_raw_os_error(libc::ENODEV));
+    }
+    for (d, s) in req.name.iter_mut().zip(bytes) {
+        *d = *s as libc::c_char;
+    }
+    // SAFETY: plain socket creation.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: req is a valid ifreq for both requests used here; the kernel
+    // writes within it (or, for SIOCETHTOOL, within the buffer its data points to).
+    let rc = unsafe { libc::ioctl(fd, request as _, req as *mut IfReq) };
+    let err = std::io::Error::last_os_error();
+    // SAFETY: fd was opened above and is closed once.
+    unsafe { libc::close(fd) };
+    if rc < 0 {
+        return Err(err);
+    }
+    Ok(())
+}
+
+fn empty_ifreq() -> IfReq {
+    IfReq { name: [0; libc::IFNAMSIZ], data: IfReqData { _size: [0; 24] } }
+}
+
+/// Receive queues of `name` (ethtool channels: rx + combined), or the
+/// `rx-*` entries in sysfs when the driver has no channel report. `None`
+/// when neither can tell.
+pub fn rx_queues(name: &str) -> Result<Option<u32>> {
+    let mut ch = EthtoolChannels { cmd: ETHTOOL_GCHANNELS, ..Default::default() };
+    let mut req = empty_ifreq();
+    req.data.ptr = (&mut ch as *mut EthtoolChannels).cast();
+    match if_ioctl(name, libc::SIOCETHTOOL, &mut req) {
+        Ok(()) => return Ok(Some(ch.rx_count + ch.combined_count)),
+        Err(e) if e.raw_os_error() == Some(libc::ENODEV) => {
+            return Err(Error::new(ErrorKind::NotFound, format!("interface {name:?} not found in this network namespace"))
+                .with_fix("list the interfaces with `ip -br link`"));
+        }
+        Err(_) => {}
+    }
+    let dir = format!("/sys/class/net/{name}/queues");
+    Ok(std::fs::read_dir(&dir).ok().map(|entries| {
+        entries.filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().starts_with("rx-")).count() as u32
+    }))
+}
+
+/// Checks that `queue` exists on `name` (when the driver says how many it has).
+pub fn check_queue(name: &str, queue: u32) -> Result<()> {
+    let Some(n) = rx_queues(name)? else { return Ok(()) };
+    if queue >= n {
+        return Err(Error::config(format!(
+            "queue {queue} is out of range: {name} has {n} receive queue{} (0..={})",
+            if n == 1 { "" } else { "s" },
+            n.saturating_sub(1)
+        ))
+        .with_fix(format!("pick a queue below {n} (see `ethtool -l {name}`), or add queues with `ethtool -L {name} combined N`")));
+    }
+    Ok(())
+}
+
+/// The MAC address of `name`, in the calling thread's network namespace.
+pub fn mac_address(name: &str) -> Result<[u8; 6]> {
+    let mut req = empty_ifreq();
+    if_ioctl(name, libc::SIOCGIFHWADDR, &mut req).map_err(|e| Error::io(format!("read the MAC address of {name}"), e))?;
+    // SAFETY: SIOCGIFHWADDR filled the hwaddr member.
+    let sa = unsafe { req.data.hwaddr };
+    let mut mac = [0u8; 6];
+    for (m, b) in mac.iter_mut().zip(sa.sa_data.iter()) {
+        *m = *b as u8;
+    }
+    Ok(mac)
+}
+
+/// Raises RLIMIT_MEMLOCK so that `bytes` of UMEM can be registered.
+///
+/// The kernel charges a UMEM to the locked-memory limit unless the process has
+/// CAP_IPC_LOCK (root has it). The soft limit is raised up to the hard limit,
+/// and the hard limit too when the process may (CAP_SYS_RESOURCE). Returns the
+/// soft limit in force afterwards, `None` for unlimited.
+pub fn raise_memlock(bytes: u64) -> Option<u64> {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: lim is a valid out-pointer.
+    if unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut lim) } != 0 {
+        return Some(0);
+    }
+    let want = bytes.saturating_add(1 << 20);
+    if lim.rlim_cur == libc::RLIM_INFINITY || lim.rlim_cur >= want {
+        return (lim.rlim_cur != libc::RLIM_INFINITY).then_some(lim.rlim_cur);
+    }
+    for new in [
+        libc::rlimit { rlim_cur: libc::RLIM_INFINITY, rlim_max: libc::RLIM_INFINITY },
+        libc::rlimit { rlim_cur: want.max(lim.rlim_cur), rlim_max: want.max(lim.rlim_max) },
+        libc::rlimit { rlim_cur: want.min(lim.rlim_max), rlim_max: lim.rlim_max },
+    ] {
+        // SAFETY: new is a valid rlimit.
+        if unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &new) } == 0 {
+            return (new.rlim_cur != libc::RLIM_INFINITY).then_some(new.rlim_cur);
+        }
+    }
+    Some(lim.rlim_cur)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_interface_is_named_in_the_error() {
+        let e = ifindex("zcnosuch0").unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::NotFound);
+        assert!(e.to_string().contains("\"zcnosuch0\" not found"), "{e}");
+    }
+
+    #[test]
+    fn loopback_has_one_queue_and_queue_one_is_out_of_range() {
+        assert!(check_queue("lo", 0).is_ok());
+        let e = check_queue("lo", 1).unwrap_err();
+        assert!(e.to_string().contains("queue 1 is out of range: lo has 1 receive queue"), "{e}");
+    }
+
+    #[test]
+    fn loopback_has_an_all_zero_mac() {
+        assert_eq!(mac_address("lo").unwrap(), [0; 6]);
+        assert!(mac_address("zcnosuch0").is_err());
+    }
+}

@@ -1,0 +1,91 @@
+//! Finds libxdp and libbpf with pkg-config and generates bindings with bindgen.
+//!
+//! Only what zc needs is bound (allowlists), so a new libbpf with more
+//! declarations does not change the generated API by accident.
+
+use std::env;
+use std::path::PathBuf;
+
+/// Debian/Ubuntu packages that provide each pkg-config module.
+const PACKAGES: &[(&str, &str, &str)] = &[
+    ("libbpf", "1.0", "libbpf-dev"),
+    ("libxdp", "1.2", "libxdp-dev"),
+];
+
+fn main() {
+    println!("cargo:rerun-if-changed=wrapper.h");
+    println!("cargo:rerun-if-changed=build.rs");
+
+    let mut include_paths = Vec::new();
+    for (module, min, package) in PACKAGES {
+        match pkg_config::Config::new().atleast_version(min).probe(module) {
+            Ok(lib) => include_paths.extend(lib.include_paths),
+            Err(e) => {
+                eprintln!(
+                    "xdp-sys: {module} >= {min} not found through pkg-config: {e}\n\
+                     xdp-sys: install it: `apt-get install {package} libelf-dev zlib1g-dev` \
+                     (or run ./build/install-deps.sh as root)"
+                );
+                std::process::exit(1);
+            }
+        }
+    }
+
+    let mut builder = bindgen::Builder::default()
+        .header("wrapper.h")
+        .parse_callbacks(Box::new(bindgen::CargoCallbacks::new()))
+        // The AF_XDP kernel ABI (linux/if_xdp.h) and the attach flags (linux/if_link.h).
+        .allowlist_type("sockaddr_xdp")
+        .allowlist_type("xdp_umem_reg")
+        .allowlist_type("xdp_mmap_offsets")
+        .allowlist_type("xdp_ring_offset")
+        .allowlist_type("xdp_desc")
+        .allowlist_type("xdp_statistics")
+        .allowlist_type("xdp_options")
+        .allowlist_var("XDP_.*")
+        .allowlist_var("XSK_.*")
+        .allowlist_var("SOL_XDP")
+        .allowlist_var("AF_XDP")
+        // libbpf: loading an object, its maps and programs, attaching to XDP.
+        .allowlist_function("bpf_object__.*")
+        .allowlist_function("bpf_program__.*")
+        .allowlist_function("bpf_map__.*")
+        .allowlist_function("bpf_map_(update|delete|lookup)_elem")
+        .allowlist_function("bpf_xdp_(attach|detach|query|query_id)")
+        .allowlist_function("bpf_link_(create|detach)")
+        .allowlist_type("bpf_link_create_opts")
+        .allowlist_function("libbpf_(get_error|strerror|set_print|major_version|minor_version|num_possible_cpus)")
+        .allowlist_type("bpf_xdp_query_opts")
+        .allowlist_type("bpf_xdp_attach_opts")
+        // libxdp: program objects, the XSK API (its ring helpers are `static inline`
+        // and therefore absent from the library: zc-afxdp implements the rings).
+        .allowlist_function("xdp_program__.*")
+        .allowlist_function("libxdp_.*")
+        .allowlist_function("xsk_(umem|socket|setup)_.*")
+        .allowlist_type("xsk_.*")
+        .opaque_type("bpf_object")
+        .opaque_type("bpf_program")
+        .opaque_type("bpf_map")
+        .opaque_type("xdp_program")
+        .default_enum_style(bindgen::EnumVariation::Consts)
+        .derive_default(true)
+        .layout_tests(true);
+    for p in &include_paths {
+        builder = builder.clang_arg(format!("-I{}", p.display()));
+    }
+    let bindings = match builder.generate() {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!(
+                "xdp-sys: bindgen could not parse the libxdp/libbpf headers: {e}\n\
+                 xdp-sys: install clang's library: `apt-get install libclang-dev libxdp-dev libbpf-dev`"
+            );
+            std::process::exit(1);
+        }
+    };
+    let out = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
+    if let Err(e) = bindings.write_to_file(out.join("bindings.rs")) {
+        eprintln!("xdp-sys: cannot write {}: {e}", out.join("bindings.rs").display());
+        std::process::exit(1);
+    }
+}
