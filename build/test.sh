@@ -22,4 +22,4 @@ echo "== fuzz: frame_and_message (${ZC_FUZZ_SECONDS:-30} s)"
 ./build/fuzz.sh frame_and_message "${ZC_FUZZ_SECONDS:-30}"
 
 echo "== cargo test (workspace)"
-cargo test --workspace --locked --release
+cargo test --workspace --locked --release --no-fail-fast

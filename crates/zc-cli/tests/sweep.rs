@@ -98,7 +98,7 @@ fn every_backend_counts_injected_loss_duplication_and_reordering_then_soaks_flat
             duplicate_every: Some(47),
             reorder_every: Some(61),
         };
-        let r = feed(&tb, rx.as_mut(), plan, 50_000.0);
+        let r = feed(&tb, rx.as_mut(), plan, 20_000.0);
         let e = plan.expected();
         let got = (r.messages, r.seq.received, r.seq.duplicates, r.seq.gaps, r.seq.late, r.seq.missing);
         assert_eq!(got, (e.sent, e.received, e.duplicates, e.gaps, e.late, e.missing), "{}: {r:?}", b.name);
@@ -110,7 +110,7 @@ fn every_backend_counts_injected_loss_duplication_and_reordering_then_soaks_flat
         let started = Instant::now();
         let mut runs = 0;
         while started.elapsed() < soak {
-            let r = feed(&tb, rx.as_mut(), FeedPlan::new(10_000), 50_000.0);
+            let r = feed(&tb, rx.as_mut(), FeedPlan::new(10_000), 20_000.0);
             assert_eq!(r.seq.received, 10_000, "{} soak run {runs}: {r:?}", b.name);
             runs += 1;
         }
