@@ -101,14 +101,16 @@ fn main() {
             "rte_eal_(init|cleanup|hotplug_add|hotplug_remove|process_type)\
              |rte_strerror|rte_thread_(register|unregister)|rte_socket_id|rte_version\
              |rte_pktmbuf_pool_create|rte_mempool_(free|avail_count|in_use_count)\
+             |rte_mempool_(create_empty|set_ops_byname|populate_iova|populate_default|obj_iter)\
+             |rte_pktmbuf_(pool_init|init)|rte_mbuf_best_mempool_ops|rte_memzone_(reserve_aligned|free)\
              |rte_eth_dev_(count_avail|get_port_by_name|info_get|configure|start|stop|close\
              |socket_id|adjust_nb_rx_tx_desc|is_valid_port|get_mtu)\
              |rte_eth_(rx_queue_setup|tx_queue_setup|promiscuous_enable|promiscuous_get\
              |stats_get|stats_reset|macaddr_get)\
              |zc_.*",
         )
-        .allowlist_type("rte_mbuf|rte_mempool|rte_eth_conf|rte_eth_dev_info|rte_eth_stats|rte_ether_addr")
-        .allowlist_var("RTE_MBUF_DEFAULT_BUF_SIZE|RTE_PKTMBUF_HEADROOM|RTE_MAX_ETHPORTS|RTE_MAX_LCORE|RTE_ETHER_.*_LEN")
+        .allowlist_type("rte_mbuf|rte_mempool|rte_memzone|rte_pktmbuf_pool_private|rte_eth_conf|rte_eth_dev_info|rte_eth_stats|rte_ether_addr")
+        .allowlist_var("RTE_MEMPOOL_F_NO_IOVA_CONTIG|RTE_MEMZONE_IOVA_CONTIG|RTE_CACHE_LINE_SIZE|RTE_MBUF_DEFAULT_BUF_SIZE|RTE_PKTMBUF_HEADROOM|RTE_MAX_ETHPORTS|RTE_MAX_LCORE|RTE_ETHER_.*_LEN")
         .rustified_enum("rte_eth_rx_mq_mode|rte_eth_tx_mq_mode")
         .derive_default(true)
         .layout_tests(true)

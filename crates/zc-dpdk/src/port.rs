@@ -236,6 +236,16 @@ impl Port {
             ))
             .with_fix("ask fewer queues, or create the device with more (e.g. net_af_packet qpairs=N, net_af_xdp queue_count=N)"));
         }
+        if driver == "net_af_xdp" {
+            let outside = pool.outside_af_xdp_umem();
+            if outside > 0 {
+                return Err(Error::config(format!(
+                    "port {device} (net_af_xdp): {outside} of the pool's {} mbufs lie outside the UMEM the PMD registers (populated_size x object size from the first mbuf), so the kernel would drop every frame meant for them and reception would stop once the pool has cycled that far",
+                    pool.config().mbufs
+                ))
+                .with_fix("the pool's mbufs must be back to back: Mempool::new packs them when the EAL can reserve one IOVA-contiguous zone for the pool (give the EAL more memory, or use --no-huge / IOVA-as-VA mode)"));
+            }
+        }
         let mtu = cfg.mtu.unwrap_or(1500);
         if mtu < info.min_mtu || mtu > info.max_mtu {
             return Err(Error::config(format!(

@@ -12,6 +12,9 @@ use zc_core::Error;
 use zc_dpdk::{Port, RxConfig};
 pub use zc_testbed::{Testbed, TestbedConfig};
 
+mod subnet;
+pub use subnet::free_subnet;
+
 const N: u32 = 2000;
 
 /// Sequence numbers to send: 1..=N without every 100th, with every 250th twice.
@@ -27,17 +30,6 @@ fn plan() -> Vec<u32> {
         }
     }
     seqs
-}
-
-/// The first 198.18.N.0/24 subnet from `from` on that no interface here uses:
-/// other engineers' testbeds run on this machine at the same time, and two
-/// veths on one subnet would steal each other's routes.
-pub fn free_subnet(from: u8) -> u8 {
-    let out = std::process::Command::new("ip").args(["-4", "-o", "addr", "show"]).output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    (from..=250)
-        .find(|n| !text.contains(&format!(" 198.18.{n}.")))
-        .expect("a free 198.18.N.0/24 subnet")
 }
 
 /// Runs the exact-delivery check on a testbed named `name` on
