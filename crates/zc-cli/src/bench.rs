@@ -494,8 +494,9 @@ fn print_table(a: &BenchArgs, results: &[BackendResult]) {
         }
     }
     println!("\nmodes:");
+    let w = results.iter().map(|r| r.name.len()).max().unwrap_or(0);
     for r in results {
-        println!("  {}", r.mode);
+        println!("  {:<w$}  {}", r.name, r.mode);
     }
 }
 
