@@ -325,7 +325,7 @@ impl Sender for AfXdpSender {
             let len = fill(i, payload);
             if len > max {
                 self.free.push(addr);
-                bad = Some(Error::config(format!("slot {i}: payload of {len} bytes exceeds the {max}-byte AF_XDP frame")));
+                bad = Some(Error::oversized_payload(i, len, max));
                 break;
             }
             let frame_len = match self.spec.finish(frame, len) {

@@ -56,6 +56,12 @@ impl Error {
         Self::new(ErrorKind::Config, what)
     }
 
+    /// A [`crate::Sender::send_burst`] fill callback returned `len` bytes for
+    /// a slot of `max`: the one wording every backend uses.
+    pub fn oversized_payload(slot: usize, len: usize, max: usize) -> Self {
+        Self::config(format!("slot {slot}: payload of {len} bytes exceeds the {max}-byte slot"))
+    }
+
     /// A failed system call `op`. The kind and the remedy are derived from the
     /// errno: EPERM/EACCES → permission, EADDRINUSE, EADDRNOTAVAIL, ENODEV/ENOENT,
     /// ENOBUFS/ENOMEM, EOPNOTSUPP/ENOSYS/EINVAL-for-features, ECONNRESET/EPIPE.

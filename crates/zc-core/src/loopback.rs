@@ -150,10 +150,7 @@ impl Sender for LoopbackSender {
         self.shared.ready.notify_one();
         self.stats.datagrams += good as u64;
         if let Some((i, len)) = bad {
-            return Err(Error::config(format!(
-                "slot {i}: payload of {len} bytes exceeds the {}-byte slot",
-                self.max_payload
-            )));
+            return Err(Error::oversized_payload(i, len, self.max_payload));
         }
         if short {
             self.stats.backpressure += 1;

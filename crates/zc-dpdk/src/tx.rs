@@ -222,10 +222,7 @@ impl Sender for DpdkSender {
         self.stats.datagrams += sent as u64;
         self.stats.bytes += self.lens[..sent].iter().map(|&l| u64::from(l)).sum::<u64>();
         if let Some((slot, len)) = bad {
-            return Err(Error::config(format!(
-                "slot {slot}: payload of {len} bytes exceeds the {}-byte slot",
-                self.max_payload
-            )));
+            return Err(Error::oversized_payload(slot, len, self.max_payload));
         }
         // Back-pressure is a short pool or a full device, not a count above the batch.
         if sent < want {

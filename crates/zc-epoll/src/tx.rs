@@ -143,10 +143,7 @@ impl Sender for SocketSender {
             let buf = &mut self.bufs[i * self.slot..(i + 1) * self.slot];
             let len = fill(i, buf);
             if len > self.slot {
-                return Err(Error::config(format!(
-                    "slot {i}: payload of {len} bytes exceeds the {}-byte slot",
-                    self.slot
-                )));
+                return Err(Error::oversized_payload(i, len, self.slot));
             }
             self.iovs[i].iov_len = len;
             bytes += len as u64;

@@ -294,11 +294,9 @@ impl<B: StableBuf> ZeroCopySender<B> {
         let mut plain = false;
         loop {
             let flags = libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT | if plain { 0 } else { libc::MSG_ZEROCOPY };
-            // SAFETY: ptr..ptr+len is readable (see send); with MSG_ZEROCOPY
-            // the kernel pins those pages and keeps reading them after the
-            // call returns, which is sound because the buffer (StableBuf:
-            // fixed address, no other writer) stays in in_flight until the
-            // completion of every id it took has arrived.
+            // SAFETY: ptr..ptr+len is readable (see send); the kernel may read
+            // it after return, and may: the StableBuf stays in in_flight until
+            // the completion of every id it took (see the struct's docs).
             let r = unsafe { libc::send(self.sock.as_raw_fd(), ptr.cast(), len, flags) };
             match cvt(r) {
                 Ok(n) => return Ok((n, !plain)),

@@ -389,10 +389,7 @@ impl Sender for UringSender {
         self.stats.datagrams += sent as u64;
         self.stats.bytes += bytes;
         if let Some((i, len)) = bad {
-            return Err(Error::config(format!(
-                "slot {i}: payload of {len} bytes exceeds the {}-byte slot",
-                self.max_payload
-            )));
+            return Err(Error::oversized_payload(i, len, self.max_payload));
         }
         if sent < count {
             self.stats.backpressure += 1;
