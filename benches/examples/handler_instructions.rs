@@ -14,34 +14,13 @@
 //! Every frame has its own sequence number, 1 in 100 is skipped (a gap).
 
 use std::hint::black_box;
-use std::net::SocketAddrV4;
 use zc_core::handler::{HandlerConfig, MarketDataHandler};
-use zc_core::md::{MarketData, MESSAGE_LEN};
-use zc_core::wire::UdpFrameSpec;
 
 fn main() {
     let n: u32 = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(100_000);
     let build_only = std::env::args().nth(2).as_deref() == Some("build-only");
-    let spec = UdpFrameSpec {
-        src_mac: [2, 0, 0, 0, 0, 1],
-        dst_mac: [2, 0, 0, 0, 0, 2],
-        vlan: None,
-        src: SocketAddrV4::new([198, 18, 0, 1].into(), 40000),
-        dst: SocketAddrV4::new([198, 18, 0, 2].into(), 9000),
-        ttl: 64,
-        udp_checksum: true,
-    };
-    let frames: Vec<Vec<u8>> = (0..n)
-        .map(|k| {
-            let i = k + k / 99; // skip every 100th number
-            let mut buf = vec![0u8; 128];
-            let m = MarketData { seq: i, symbol: i % 64, price: 100.0 + f64::from(i) * 0.01, volume: 10, timestamp_ns: 1_000 };
-            m.encode(spec.payload_mut(&mut buf)).unwrap();
-            let len = spec.finish(&mut buf, MESSAGE_LEN).unwrap();
-            buf.truncate(len);
-            buf
-        })
-        .collect();
+    // Every frame has its own sequence number; every 100th number is skipped.
+    let frames = zc_benches::market_data_frames((0..n).map(|k| k + k / 99));
     let mut h = MarketDataHandler::new(HandlerConfig { feed_port: Some(9000), ..Default::default() });
     if !build_only {
         for (i, f) in frames.iter().enumerate() {

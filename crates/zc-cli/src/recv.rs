@@ -116,6 +116,20 @@ pub struct RxRun {
 }
 
 impl RxRun {
+    /// What a finished run measured: the handler's and the backend's figures.
+    fn collect(h: &MarketDataHandler, rx: &dyn DynReceiver, (first_ns, last_ns): (u64, u64), cpu_ns: u64, queue_full: u64) -> Self {
+        RxRun {
+            report: h.report(),
+            latency: h.latency().histogram().clone(),
+            first_ns,
+            last_ns,
+            cpu_ns,
+            rx_stats: rx.stats(),
+            mode: rx.mode().clone(),
+            queue_full,
+        }
+    }
+
     /// Distinct messages per second between the first and the last datagram.
     pub fn rate(&self) -> f64 {
         let span = self.last_ns.saturating_sub(self.first_ns);
@@ -178,16 +192,7 @@ pub fn receive_inline(
         }
     }
     let cpu_ns = thread_cpu_ns() - cpu0;
-    Ok(RxRun {
-        report: h.report(),
-        latency: h.latency().histogram().clone(),
-        first_ns,
-        last_ns,
-        cpu_ns,
-        rx_stats: rx.stats(),
-        mode: rx.mode().clone(),
-        queue_full: 0,
-    })
+    Ok(RxRun::collect(h, rx, (first_ns, last_ns), cpu_ns, 0))
 }
 
 fn should_stop(when: &StopWhen<'_>, messages: u64, last_rx: Instant, seen: bool) -> bool {
@@ -311,16 +316,7 @@ pub fn receive_pipelined(
         .join()
         .map_err(|_| zc_core::Error::new(zc_core::ErrorKind::Io, "the handler thread panicked"))??;
     result?;
-    Ok(RxRun {
-        report: h.report(),
-        latency: h.latency().histogram().clone(),
-        first_ns,
-        last_ns,
-        cpu_ns,
-        rx_stats: rx.stats(),
-        mode: rx.mode().clone(),
-        queue_full,
-    })
+    Ok(RxRun::collect(&h, rx, (first_ns, last_ns), cpu_ns, queue_full))
 }
 
 pub fn run(a: RecvArgs) -> Result<ExitCode> {
