@@ -96,6 +96,10 @@ pub struct BenchArgs {
     /// Write every figure of every repetition here, as JSON.
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// Write the report as Markdown here (tables, ratios, modes, machine and
+    /// this command line), ready for docs/.
+    #[arg(long)]
+    pub markdown: Option<PathBuf>,
     /// Write the chart (latency distribution and rates) here, as SVG.
     #[arg(long, default_value = "bench-out/zc-bench.svg")]
     pub svg: PathBuf,
@@ -414,90 +418,150 @@ fn spread(r: &BackendResult, f: impl Fn(&Rep) -> f64) -> Spread {
     Spread::of(r.reps.iter().map(f))
 }
 
-fn print_table(a: &BenchArgs, results: &[BackendResult]) {
+/// A titled table of the report.
+struct Section {
+    title: String,
+    header: Vec<String>,
+    rows: Vec<Vec<String>>,
+}
+
+/// The report: the comparison table, latency at fractions of the zero-loss
+/// rate, the ratios to the first backend, and the modes.
+fn sections(a: &BenchArgs, results: &[BackendResult]) -> (Vec<Section>, Vec<String>, Vec<String>) {
     let mpps = |x: f64| format!("{:.3}", x / 1e6);
     let us = |x: f64| format!("{:.1}", x / 1e3);
     let int = |x: f64| format!("{x:.0}");
-    let rows: Vec<Vec<String>> = results
-        .iter()
-        .map(|r| {
-            vec![
-                r.name.clone(),
-                spread(r, |x| x.max_rate_pps).show(mpps),
-                spread(r, |x| x.zero_loss_pps).show(mpps),
-                spread(r, |x| x.max_cpu_ns_per_msg).show(int),
-                spread(r, |x| x.cpu_ns_per_msg).show(int),
-                spread(r, |x| x.p50_ns as f64).show(us),
-                spread(r, |x| x.p99_ns as f64).show(us),
-                spread(r, |x| x.p999_ns as f64).show(us),
-                spread(r, |x| x.max_ns as f64).show(us),
-                spread(r, |x| x.fixed_run_lost as f64).show(int),
-            ]
-        })
-        .collect();
-    println!(
-        "\n{} repetitions, {}-byte payloads, batch {}, generator {}; latency and CPU at {} offered",
-        a.reps,
-        a.payload,
-        a.batch,
-        a.generator,
-        fmt_rate(a.fixed_rate)
-    );
-    println!(
-        "{}",
-        table(
-            &[
-                "backend",
-                "max rx Mpps",
-                "zero-loss Mpps",
-                "CPU ns/msg @max",
-                "CPU ns/msg @fixed",
-                "p50 µs",
-                "p99 µs",
-                "p99.9 µs",
-                "max µs",
-                "lost",
-            ],
-            &rows
-        )
-    );
-    if !a.latency_at.is_empty() {
-        let header: Vec<String> = std::iter::once("backend".to_owned())
-            .chain(a.latency_at.iter().map(|p| format!("{p}% of zero-loss: p50 / p99 µs")))
-            .collect();
-        let rows: Vec<Vec<String>> = results
+    let mut out = vec![Section {
+        title: format!(
+            "{} repetitions, {}-byte payloads, batch {}, generator {}; latency and CPU at {} offered",
+            a.reps,
+            a.payload,
+            a.batch,
+            a.generator,
+            fmt_rate(a.fixed_rate)
+        ),
+        header: [
+            "backend",
+            "max rx Mpps",
+            "zero-loss Mpps",
+            "CPU ns/msg @max",
+            "CPU ns/msg @fixed",
+            "p50 µs",
+            "p99 µs",
+            "p99.9 µs",
+            "max µs",
+            "lost",
+        ]
+        .map(String::from)
+        .to_vec(),
+        rows: results
             .iter()
             .map(|r| {
-                std::iter::once(r.name.clone())
-                    .chain(a.latency_at.iter().map(|&p| {
-                        let at = |f: fn(&LatencyAt) -> u64| {
-                            Spread::of(r.reps.iter().filter_map(|x| {
-                                x.latency_at.iter().find(|l| l.percent_of_zero_loss == p).map(|l| f(l) as f64)
-                            }))
-                        };
-                        let (p50, p99) = (at(|l| l.p50_ns), at(|l| l.p99_ns));
-                        format!("{:.1} / {:.1}", p50.median / 1e3, p99.median / 1e3)
-                    }))
-                    .collect()
+                vec![
+                    r.name.clone(),
+                    spread(r, |x| x.max_rate_pps).show(mpps),
+                    spread(r, |x| x.zero_loss_pps).show(mpps),
+                    spread(r, |x| x.max_cpu_ns_per_msg).show(int),
+                    spread(r, |x| x.cpu_ns_per_msg).show(int),
+                    spread(r, |x| x.p50_ns as f64).show(us),
+                    spread(r, |x| x.p99_ns as f64).show(us),
+                    spread(r, |x| x.p999_ns as f64).show(us),
+                    spread(r, |x| x.max_ns as f64).show(us),
+                    spread(r, |x| x.fixed_run_lost as f64).show(int),
+                ]
             })
-            .collect();
-        println!("\nlatency from intended send time (no coordinated omission), medians:");
-        println!("{}", table(&header.iter().map(String::as_str).collect::<Vec<_>>(), &rows));
+            .collect(),
+    }];
+    if !a.latency_at.is_empty() {
+        out.push(Section {
+            title: "latency from intended send time (no coordinated omission), medians".into(),
+            header: std::iter::once("backend".to_owned())
+                .chain(a.latency_at.iter().map(|p| format!("{p}% of zero-loss: p50 / p99 µs")))
+                .collect(),
+            rows: results
+                .iter()
+                .map(|r| {
+                    std::iter::once(r.name.clone())
+                        .chain(a.latency_at.iter().map(|&p| {
+                            let at = |f: fn(&LatencyAt) -> u64| {
+                                Spread::of(r.reps.iter().filter_map(|x| {
+                                    x.latency_at.iter().find(|l| l.percent_of_zero_loss == p).map(|l| f(l) as f64)
+                                }))
+                            };
+                            let (p50, p99) = (at(|l| l.p50_ns), at(|l| l.p99_ns));
+                            format!("{:.1} / {:.1}", p50.median / 1e3, p99.median / 1e3)
+                        }))
+                        .collect()
+                })
+                .collect(),
+        });
     }
+    let mut ratios = Vec::new();
     if let Some(base) = results.first() {
         let b = spread(base, |x| x.max_rate_pps).median;
+        let bc = spread(base, |x| x.max_cpu_ns_per_msg).median;
         for r in results.iter().skip(1) {
             let m = spread(r, |x| x.max_rate_pps).median;
-            if b > 0.0 {
-                println!("{} / {}: {:.2}x max receive rate", r.name, base.name, m / b);
+            let c = spread(r, |x| x.max_cpu_ns_per_msg).median;
+            if b > 0.0 && bc > 0.0 {
+                ratios.push(format!(
+                    "{} / {}: {:.2}x max receive rate, {:.2}x receiver CPU per message at max rate",
+                    r.name,
+                    base.name,
+                    m / b,
+                    c / bc
+                ));
             }
         }
     }
-    println!("\nmodes:");
     let w = results.iter().map(|r| r.name.len()).max().unwrap_or(0);
-    for r in results {
-        println!("  {:<w$}  {}", r.name, r.mode);
+    let modes = results.iter().map(|r| format!("{:<w$}  {}", r.name, r.mode)).collect();
+    (out, ratios, modes)
+}
+
+fn print_table(a: &BenchArgs, results: &[BackendResult]) {
+    let (sections, ratios, modes) = sections(a, results);
+    for s in &sections {
+        let header: Vec<&str> = s.header.iter().map(String::as_str).collect();
+        println!("\n{}:\n{}", s.title, table(&header, &s.rows));
     }
+    for r in &ratios {
+        println!("{r}");
+    }
+    println!("\nmodes:");
+    for m in &modes {
+        println!("  {m}");
+    }
+}
+
+/// The report as Markdown, with the machine and the command that produced it.
+fn markdown(a: &BenchArgs, results: &[BackendResult], m: &Machine) -> String {
+    let (sections, ratios, modes) = sections(a, results);
+    let command: Vec<String> = std::env::args().collect();
+    let mut md = format!(
+        "Machine: {} ({} cores), Linux {}.\n\nCommand: `{}`\n",
+        m.cpu,
+        m.cores,
+        m.kernel,
+        command.join(" ")
+    );
+    for s in &sections {
+        md.push_str(&format!("\n{}:\n\n| {} |\n|{}\n", s.title, s.header.join(" | "), "---|".repeat(s.header.len())));
+        for r in &s.rows {
+            md.push_str(&format!("| {} |\n", r.join(" | ")));
+        }
+    }
+    md.push('\n');
+    for r in &ratios {
+        md.push_str(&format!("- {r}\n"));
+    }
+    md.push_str("\nModes:\n\n```\n");
+    for m in &modes {
+        md.push_str(m);
+        md.push('\n');
+    }
+    md.push_str("```\n");
+    md
 }
 
 fn machine() -> Machine {
@@ -523,6 +587,10 @@ fn write_outputs(a: &BenchArgs, results: &[BackendResult]) -> Result<()> {
         let text = serde_json::to_string_pretty(&out).map_err(|e| Error::new(ErrorKind::Io, format!("encode JSON: {e}")))?;
         write_file(path, &text)?;
         println!("JSON: {}", path.display());
+    }
+    if let Some(path) = &a.markdown {
+        write_file(path, &markdown(a, results, &m))?;
+        println!("Markdown: {}", path.display());
     }
     let series: Vec<Series> = results
         .iter()

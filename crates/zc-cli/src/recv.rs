@@ -75,6 +75,11 @@ pub struct RecvArgs {
     /// Stop when nothing arrived for this many seconds (after the first message).
     #[arg(long)]
     pub idle_exit: Option<f64>,
+    /// Open the receiver, then wait this many seconds before the first receive:
+    /// the kernel queues what arrives meanwhile (up to the socket buffer or
+    /// ring), and the run then measures the pure cost of draining it.
+    #[arg(long, value_name = "SECS")]
+    pub hold: Option<f64>,
     /// No status lines, only the summary.
     #[arg(short, long)]
     pub quiet: bool,
@@ -333,6 +338,10 @@ pub fn run(a: RecvArgs) -> Result<ExitCode> {
     }
     let mut rx = open_receiver(&spec)?;
     eprintln!("zc recv: {} on {}", rx.mode(), a.bind);
+    if let Some(secs) = a.hold {
+        eprintln!("zc recv: holding {secs} s before the first receive");
+        std::thread::sleep(Duration::from_secs_f64(secs));
+    }
     let h = MarketDataHandler::new(HandlerConfig { feed_port: Some(a.bind.port()), ..Default::default() });
     let when = StopWhen {
         count: a.count,
