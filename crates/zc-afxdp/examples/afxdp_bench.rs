@@ -18,12 +18,23 @@
 //! loss, CPU time of the receiving thread per datagram (getrusage), and the
 //! softirq time of each CPU (/proc/stat), which is where the kernel's share
 //! of the receive path is accounted on veth.
+//!
+//! Backends `xsk-rs`, `xsk-rs-spin` and `xsk-rs-generic-spin` receive with the
+//! `xsk-rs` crate: the peer binary of `benches/xsk-rs-peer` (a separate
+//! package: its static libxdp must not link next to `xdp-sys`), run as a child
+//! process on the receiver's CPU with the same frames, rings, batch, XDP mode
+//! and waiting as the `afxdp` variant of the same suffix, and compared with it
+//! in the last column. `build/bench-xsk-rs.sh` builds both and runs them.
+//!
+//! The testbed is `zcxdpb` on 198.18.229.0/24 unless `--testbed NAME --subnet N`.
 
 use std::net::{SocketAddr, SocketAddrV4, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::process::Command;
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use zc_afxdp::{open_receivers, AfXdpConfig, AfXdpSender, AfXdpSenderConfig, BusyPoll, XdpMode};
 use zc_core::backend::{Datagram, Receiver, RxBurst, Sender};
@@ -47,6 +58,9 @@ struct Args {
     frames: u32,
     rx_ring: u32,
     napi_cpu: Option<usize>,
+    xsk_rs_peer: PathBuf,
+    testbed: String,
+    subnet: u8,
 }
 
 fn parse_args() -> std::result::Result<Args, String> {
@@ -62,6 +76,9 @@ fn parse_args() -> std::result::Result<Args, String> {
         frames: 16384,
         rx_ring: 8192,
         napi_cpu: None,
+        testbed: "zcxdpb".into(),
+        subnet: 229,
+        xsk_rs_peer: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../benches/xsk-rs-peer/target/release/xsk-rs-peer")),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -76,6 +93,9 @@ fn parse_args() -> std::result::Result<Args, String> {
             "--napi-cpu" => a.napi_cpu = Some(value()?.parse().map_err(|e| format!("--napi-cpu: {e}"))?),
             "--rx-cpu" => a.rx_cpu = value()?.parse().map_err(|e| format!("--rx-cpu: {e}"))?,
             "--gen-cpu" => a.gen_cpu = value()?.parse().map_err(|e| format!("--gen-cpu: {e}"))?,
+            "--xsk-rs-peer" => a.xsk_rs_peer = PathBuf::from(value()?),
+            "--testbed" => a.testbed = value()?,
+            "--subnet" => a.subnet = value()?.parse().map_err(|e| format!("--subnet: {e}"))?,
             other => return Err(format!("unknown argument {other}; see the doc comment at the top of afxdp_bench.rs")),
         }
     }
@@ -363,6 +383,96 @@ fn run_afxdp(tb: &Testbed, args: &Args, variant: &str) -> Result<RunResult> {
     })
 }
 
+/// The XDP attachment of `ifname` as `ip link show` prints it (`xdp`,
+/// `xdpgeneric`, … and the program id), or `None` when nothing is attached.
+fn xdp_attachment(ifname: &str) -> Result<Option<String>> {
+    let out = Command::new("ip").args(["link", "show", "dev", ifname]).output().map_err(|e| Error::io("ip link show", e))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut words = text.split_whitespace();
+    Ok(words.by_ref().find(|w| w.starts_with("prog/xdp")).map(|w| {
+        let id = words.find(|w| w.starts_with("id")).and_then(|_| words.next()).unwrap_or("?");
+        format!("{w} id {id}")
+    }))
+}
+
+/// A number field of the peer's one-line JSON (flat, no strings with commas).
+fn json_u64(line: &str, key: &str) -> Result<u64> {
+    let pat = format!("\"{key}\":");
+    line.split(&pat)
+        .nth(1)
+        .and_then(|rest| rest.split([',', '}']).next())
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .map(|v| v as u64)
+        .ok_or_else(|| Error::config(format!("xsk-rs peer: no {key} in {line:?}")))
+}
+
+/// One run of the `xsk-rs` peer binary on the host end, same settings as the
+/// `afxdp` variant of the same suffix; it stops when its stdin is closed.
+fn run_xsk_rs(tb: &Testbed, args: &Args, variant: &str) -> Result<RunResult> {
+    let mut cmd = Command::new(&args.xsk_rs_peer);
+    cmd.args(["--interface", &tb.host_if, "--queue", "0", "--port", &PORT.to_string()])
+        .args(["--frames", &args.frames.to_string(), "--rx-ring", &args.rx_ring.to_string()])
+        .args(["--batch", &BATCH.to_string(), "--cpu", &args.rx_cpu.to_string()])
+        .args(["--secs", &(args.secs + 30.0).to_string()]);
+    match variant {
+        "xsk-rs" => {}
+        "xsk-rs-spin" => {
+            cmd.arg("--spin");
+        }
+        "xsk-rs-generic-spin" => {
+            cmd.args(["--spin", "--xdp", "generic"]);
+        }
+        other => return Err(Error::config(format!("unknown backend {other}"))),
+    }
+    set_napi_defer(&tb.host_if, (0, 0))?;
+    let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().map_err(|e| {
+        Error::io(format!("start {}", args.xsk_rs_peer.display()), e)
+            .with_fix("build it first: `cargo build --release --manifest-path benches/xsk-rs-peer/Cargo.toml` (build/bench-xsk-rs.sh does)")
+    })?;
+    let mut out = BufReader::new(child.stdout.take().ok_or_else(|| Error::config("xsk-rs peer: no stdout"))?);
+    let mut ready = String::new();
+    out.read_line(&mut ready).map_err(|e| Error::io("read the xsk-rs peer", e))?;
+    if !ready.contains("\"ready\":true") {
+        let status = child.wait().map_err(|e| Error::io("wait for the xsk-rs peer", e))?;
+        return Err(Error::config(format!("xsk-rs peer did not start ({status}): {ready:?}")));
+    }
+    let attached = xdp_attachment(&tb.host_if)?.unwrap_or_else(|| "no XDP program?".into());
+    let peer_mode = ready.split("\"mode\":\"").nth(1).and_then(|m| m.split('"').next()).unwrap_or("?").to_owned();
+    let napi = place_napi(&tb.host_if, args.napi_cpu)?;
+    let shared = Arc::new(GenShared { done: AtomicBool::new(false), sent: AtomicU64::new(0), nanos: AtomicU64::new(0), cpu: AtomicU64::new(0), cpu_ns: AtomicU64::new(0) });
+    let soft0 = softirq_ms();
+    let gen = start_generator(tb, args, Arc::clone(&shared))?;
+    let gen_result = gen.join().map_err(|_| Error::config("generator panicked"));
+    // Closing its stdin ends the peer's run (after 100 ms without a datagram).
+    drop(child.stdin.take());
+    let mut last = String::new();
+    out.read_line(&mut last).map_err(|e| Error::io("read the xsk-rs peer", e))?;
+    let status = child.wait().map_err(|e| Error::io("wait for the xsk-rs peer", e))?;
+    let soft1 = softirq_ms();
+    // libxdp attached its program through netlink: it outlives a peer that
+    // died before deleting its socket, and would block the next run.
+    if let Some(left) = xdp_attachment(&tb.host_if)? {
+        Command::new("ip").args(["link", "set", "dev", &tb.host_if, "xdp", "off"]).output().map_err(|e| Error::io("ip link set xdp off", e))?;
+        return Err(Error::config(format!("the xsk-rs peer ({status}) left {left} attached to {} (removed)", tb.host_if)));
+    }
+    gen_result??;
+    if !status.success() {
+        return Err(Error::config(format!("xsk-rs peer failed ({status}): {last:?}")));
+    }
+    Ok(RunResult {
+        sent: shared.sent.load(Ordering::Relaxed),
+        received: json_u64(&last, "received")?,
+        gen_secs: shared.nanos.load(Ordering::Relaxed) as f64 / 1e9,
+        rx_cpu_ns: json_u64(&last, "rx_cpu_ns")?,
+        softirq_ms: soft1.iter().zip(&soft0).map(|(a, b)| a - b).collect(),
+        kernel_drops: json_u64(&last, "rx_dropped")? + json_u64(&last, "rx_ring_full")?,
+        mode: format!("{peer_mode}; ip link: {attached}; {} non-IPv4/UDP frames; {napi}", json_u64(&last, "other")?),
+        gen_cpu: shared.cpu.load(Ordering::Relaxed),
+        gen_cpu_ns: shared.cpu_ns.load(Ordering::Relaxed),
+        rx_cpu: args.rx_cpu as i32,
+    })
+}
+
 /// With `cpu`, switches `ifname` to threaded NAPI and pins its NAPI threads
 /// to `cpu`; without, switches threaded NAPI off (softirq on the CPU that
 /// scheduled it: the generator's, on veth). Returns a description.
@@ -423,7 +533,7 @@ fn main() {
 }
 
 fn run(args: &Args) -> Result<()> {
-    let tb = Testbed::create(&TestbedConfig::new("zcxdpb", 229))?;
+    let tb = Testbed::create(&TestbedConfig::new(&args.testbed, args.subnet))?;
     pin_current_thread(args.rx_cpu)?;
     let mut results: Vec<(String, Vec<RunResult>)> = args.backends.iter().map(|b| (b.clone(), Vec::new())).collect();
     for run in 0..args.runs {
@@ -431,6 +541,7 @@ fn run(args: &Args) -> Result<()> {
             let r = match backend.as_str() {
                 "recvmmsg" => run_recvmmsg(&tb, args, false)?,
                 "recvmmsg-spin" => run_recvmmsg(&tb, args, true)?,
+                b if b.starts_with("xsk-rs") => run_xsk_rs(&tb, args, b)?,
                 _ => run_afxdp(&tb, args, backend)?,
             };
             println!(
@@ -450,11 +561,14 @@ fn run(args: &Args) -> Result<()> {
             rs.push(r);
         }
     }
-    println!("\n| backend | receive rate Mpps, median (min–max) | sent Mpps | loss % | rx thread CPU ns/datagram | generator thread CPU ns/datagram (tx + veth rx softirq) | ratio to recvmmsg |");
-    println!("|---|---|---|---|---|---|---|");
-    let base = results.iter().find(|(b, _)| b == "recvmmsg").map(|(_, rs)| {
-        median(&mut rs.iter().map(|r| r.received as f64 / r.gen_secs / 1e6).collect::<Vec<_>>()).0
-    });
+    println!("\n| backend | receive rate Mpps, median (min–max) | sent Mpps | loss % | rx thread CPU ns/datagram | generator thread CPU ns/datagram (tx + veth rx softirq) | ratio to recvmmsg | ratio to xsk-rs, same mode |");
+    println!("|---|---|---|---|---|---|---|---|");
+    let rate_of = |name: &str| {
+        results.iter().find(|(b, _)| b == name).map(|(_, rs)| {
+            median(&mut rs.iter().map(|r| r.received as f64 / r.gen_secs / 1e6).collect::<Vec<_>>()).0
+        })
+    };
+    let base = rate_of("recvmmsg");
     for (backend, rs) in &results {
         let (rate, lo, hi) = median(&mut rs.iter().map(|r| r.received as f64 / r.gen_secs / 1e6).collect::<Vec<_>>());
         let (sent, _, _) = median(&mut rs.iter().map(|r| r.sent as f64 / r.gen_secs / 1e6).collect::<Vec<_>>());
@@ -462,7 +576,10 @@ fn run(args: &Args) -> Result<()> {
         let (cpu, _, _) = median(&mut rs.iter().map(|r| r.rx_cpu_ns as f64 / r.received.max(1) as f64).collect::<Vec<_>>());
         let (gcpu, _, _) = median(&mut rs.iter().map(|r| r.gen_cpu_ns as f64 / r.sent.max(1) as f64).collect::<Vec<_>>());
         let ratio = base.map_or("-".to_owned(), |b| format!("{:.2}×", rate / b));
-        println!("| {backend} | {rate:.3} ({lo:.3}–{hi:.3}) | {sent:.3} | {loss:.2} | {cpu:.0} | {gcpu:.0} | {ratio} |");
+        // afxdp-spin is compared with xsk-rs-spin, afxdp with xsk-rs, …
+        let peer = backend.strip_prefix("afxdp").and_then(|mode| rate_of(&format!("xsk-rs{mode}")));
+        let vs_peer = peer.map_or("-".to_owned(), |p| format!("{:.2}×", rate / p));
+        println!("| {backend} | {rate:.3} ({lo:.3}–{hi:.3}) | {sent:.3} | {loss:.2} | {cpu:.0} | {gcpu:.0} | {ratio} | {vs_peer} |");
     }
     Ok(())
 }
