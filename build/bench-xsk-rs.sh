@@ -3,20 +3,34 @@
 # (issue 6: ">= 1.1x xsk-rs"). Builds the xsk-rs peer (benches/xsk-rs-peer, its
 # own workspace: xsk-rs links a static libxdp/libbpf that must not meet
 # xdp-sys's system ones in one binary) and afxdp_bench, then runs zc-afxdp and
-# the peer alternately, RUNS interleaved runs each, in three matched modes
-# (poll, spin, generic-XDP spin), on testbed zcxsk1 (198.18.241.0/24), and
+# the peer alternately, RUNS interleaved runs each, in matched modes
+# (see PLACEMENT), on testbed zcxsk1 (198.18.241.0/24), and
 # prints medians (min-max) and the ratio zc-afxdp / xsk-rs per mode.
 #
-#   sudo ./build/bench-xsk-rs.sh [RUNS] [SECONDS] [GENERATOR]   # defaults: 7 2 afxdp
+#   sudo ./build/bench-xsk-rs.sh [RUNS] [SECONDS] [GENERATOR] [PLACEMENT]
+#   # defaults: 7 2 afxdp split
 #
 # GENERATOR: afxdp (AF_XDP sender in the peer namespace) or udp (sendmmsg).
-# Receiver on CPU 0, generator on the last CPU. Needs root, clang and m4
-# (./build/install-deps.sh).
+# PLACEMENT: split = receiver on CPU 0, generator (and with it, on veth, the
+# kernel's receive path) on the last CPU; modes poll, spin, generic-XDP spin.
+# shared = receiver and generator on the last CPU, so that the receiver's own
+# cost takes CPU from the traffic; modes poll with native and generic XDP
+# (a spinning receiver would starve the generator).
+# Needs root, clang and m4 (./build/install-deps.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-7}
 secs=${2:-2}
 gen=${3:-afxdp}
+placement=${4:-split}
+last=$(( $(nproc) - 1 ))
+case "$placement" in
+  split) cpus=(--rx-cpu 0 --gen-cpu "$last")
+         backends=afxdp,xsk-rs,afxdp-spin,xsk-rs-spin,afxdp-generic-spin,xsk-rs-generic-spin ;;
+  shared) cpus=(--rx-cpu "$last" --gen-cpu "$last")
+          backends=afxdp,xsk-rs,afxdp-generic,xsk-rs-generic ;;
+  *) echo "bench-xsk-rs: PLACEMENT must be split or shared" >&2; exit 2 ;;
+esac
 tb=zcxsk1
 [ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
 if [ "$(id -u)" -ne 0 ]; then
@@ -41,9 +55,10 @@ echo "load before: $(cut -d' ' -f1-3 /proc/loadavg); $(date -u +%H:%M) UTC"
 # libbpf/libxdp in the peer report, every run, that libxdp's dispatcher does
 # not load on this kernel and that it falls back to a single program: one
 # line of that is kept, the rest filtered.
-./target/release/examples/afxdp_bench --runs "$runs" --secs "$secs" --gen "$gen" \
+echo "placement $placement: ${cpus[*]}; generator $gen; $runs interleaved runs of $secs s"
+./target/release/examples/afxdp_bench --runs "$runs" --secs "$secs" --gen "$gen" "${cpus[@]}" \
     --testbed "$tb" --subnet 241 --xsk-rs-peer benches/xsk-rs-peer/target/release/xsk-rs-peer \
-    --backends afxdp,xsk-rs,afxdp-spin,xsk-rs-spin,afxdp-generic-spin,xsk-rs-generic-spin \
+    --backends "$backends" \
     2> >(grep -v -e '^libbpf: elf: skipping unrecognized data section' -e '^libbpf: prog .xdp_pass' \
                  -e "^libbpf: permission error while running as root" -e "^libbpf: failed to load object 'xdp-dispatcher.o'" \
                  -e '^libxdp: Compatibility check for dispatcher' | awk '!/Falling back to loading single prog/ || !seen++' >&2)

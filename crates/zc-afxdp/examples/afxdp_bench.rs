@@ -19,7 +19,7 @@
 //! softirq time of each CPU (/proc/stat), which is where the kernel's share
 //! of the receive path is accounted on veth.
 //!
-//! Backends `xsk-rs`, `xsk-rs-spin` and `xsk-rs-generic-spin` receive with the
+//! Backends `xsk-rs`, `xsk-rs-spin`, `xsk-rs-generic` and `xsk-rs-generic-spin` receive with the
 //! `xsk-rs` crate: the peer binary of `benches/xsk-rs-peer` (a separate
 //! package: its static libxdp must not link next to `xdp-sys`), run as a child
 //! process on the receiver's CPU with the same frames, rings, batch, XDP mode
@@ -418,6 +418,9 @@ fn run_xsk_rs(tb: &Testbed, args: &Args, variant: &str) -> Result<RunResult> {
         "xsk-rs" => {}
         "xsk-rs-spin" => {
             cmd.arg("--spin");
+        }
+        "xsk-rs-generic" => {
+            cmd.args(["--xdp", "generic"]);
         }
         "xsk-rs-generic-spin" => {
             cmd.args(["--spin", "--xdp", "generic"]);
