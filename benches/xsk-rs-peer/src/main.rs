@@ -19,7 +19,8 @@
 //! reaches end of file (or `--secs` have passed), then until nothing has
 //! arrived for 100 ms, and prints one JSON line with the counts, the rate
 //! between the first and the last datagram, the receive thread's CPU time
-//! and the socket's `XDP_STATISTICS`.
+//! and voluntary context switches (`getrusage`), and the socket's
+//! `XDP_STATISTICS`.
 //!
 //! The XDP program is libxdp's default one (`xsk_def_xdp_prog`), attached by
 //! libxdp: it redirects *every* packet of the queue to the socket, so frames
@@ -109,13 +110,14 @@ fn parse_args() -> Result<Args, String> {
     Ok(a)
 }
 
-fn thread_cpu_ns() -> u64 {
+/// CPU time (ns) and voluntary context switches (times it slept) of this thread.
+fn thread_usage() -> (u64, u64) {
     // SAFETY: rusage is plain integers; all-zero is a valid value.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
     // SAFETY: ru is a valid out-pointer for the call.
     unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut ru) };
     let tv = |t: libc::timeval| t.tv_sec as u64 * 1_000_000_000 + t.tv_usec as u64 * 1000;
-    tv(ru.ru_utime) + tv(ru.ru_stime)
+    (tv(ru.ru_utime) + tv(ru.ru_stime), ru.ru_nvcsw as u64)
 }
 
 /// The OS error under a libxdp failure, if any.
@@ -223,7 +225,7 @@ fn run(args: &Args) -> Result<(), String> {
     let started = Instant::now();
     let max = Duration::from_secs_f64(args.secs);
     let mut idle_since: Option<Instant> = None;
-    let cpu0 = thread_cpu_ns();
+    let (cpu0, sleeps0) = thread_usage();
     loop {
         if !pending.is_empty() {
             // SAFETY: the frames were consumed from this UMEM's rx ring and are no longer read.
@@ -276,13 +278,14 @@ fn run(args: &Args) -> Result<(), String> {
             std::hint::spin_loop();
         }
     }
-    let cpu_ns = thread_cpu_ns() - cpu0;
+    let (cpu1, sleeps1) = thread_usage();
+    let (cpu_ns, sleeps) = (cpu1 - cpu0, sleeps1 - sleeps0);
     let st = rx.fd().xdp_statistics().map_err(|e| format!("XDP_STATISTICS: {e}"))?;
     let received = h.report().messages;
     let span = (last_ns.saturating_sub(first_ns)) as f64 / 1e9;
     let rate = if span > 0.0 { received as f64 / span / 1e6 } else { 0.0 };
     println!(
-        "{{\"received\":{received},\"other\":{other},\"rate_mpps\":{rate:.6},\"span_secs\":{span:.6},\"rx_cpu_ns\":{cpu_ns},\"rx_dropped\":{},\"rx_ring_full\":{},\"fill_ring_empty\":{},\"rx_invalid_descs\":{}}}",
+        "{{\"received\":{received},\"other\":{other},\"rate_mpps\":{rate:.6},\"span_secs\":{span:.6},\"rx_cpu_ns\":{cpu_ns},\"rx_sleeps\":{sleeps},\"rx_dropped\":{},\"rx_ring_full\":{},\"fill_ring_empty\":{},\"rx_invalid_descs\":{}}}",
         st.rx_dropped(),
         st.rx_ring_full(),
         st.rx_fill_ring_empty_descs(),

@@ -112,6 +112,8 @@ struct RunResult {
     received: u64,
     gen_secs: f64,
     rx_cpu_ns: u64,
+    /// Voluntary context switches of the receiving thread: how often it slept.
+    rx_sleeps: u64,
     softirq_ms: Vec<u64>,
     kernel_drops: u64,
     mode: String,
@@ -126,6 +128,14 @@ fn thread_cpu_ns() -> u64 {
     unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut ru) };
     let tv = |t: libc::timeval| t.tv_sec as u64 * 1_000_000_000 + t.tv_usec as u64 * 1000;
     tv(ru.ru_utime) + tv(ru.ru_stime)
+}
+
+/// Voluntary context switches of this thread so far (`ru_nvcsw`).
+fn thread_sleeps() -> u64 {
+    let mut ru: libc::rusage = zeroed_rusage();
+    // SAFETY: ru is a valid out-pointer.
+    unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut ru) };
+    ru.ru_nvcsw as u64
 }
 
 fn zeroed_rusage() -> libc::rusage {
@@ -288,7 +298,7 @@ fn run_recvmmsg(tb: &Testbed, args: &Args, spin: bool) -> Result<RunResult> {
     let drops0 = rcvbuf_errors();
     let shared = Arc::new(GenShared { done: AtomicBool::new(false), sent: AtomicU64::new(0), nanos: AtomicU64::new(0), cpu: AtomicU64::new(0), cpu_ns: AtomicU64::new(0) });
     let mut h = MarketDataHandler::new(HandlerConfig { feed_port: Some(PORT), ..HandlerConfig::default() });
-    let (cpu0, soft0) = (thread_cpu_ns(), softirq_ms());
+    let (cpu0, sleeps0, soft0) = (thread_cpu_ns(), thread_sleeps(), softirq_ms());
     let gen = start_generator(tb, args, Arc::clone(&shared))?;
     // Spinning: non-blocking calls in a loop, so the socket never has a sleeper to wake.
     let flags = if spin { libc::MSG_DONTWAIT } else { libc::MSG_WAITFORONE };
@@ -310,13 +320,14 @@ fn run_recvmmsg(tb: &Testbed, args: &Args, spin: bool) -> Result<RunResult> {
         }
         Ok(n as usize)
     })?;
-    let (cpu1, soft1) = (thread_cpu_ns(), softirq_ms());
+    let (cpu1, sleeps1, soft1) = (thread_cpu_ns(), thread_sleeps(), softirq_ms());
     gen.join().map_err(|_| Error::config("generator panicked"))??;
     Ok(RunResult {
         sent: shared.sent.load(Ordering::Relaxed),
         received: h.report().messages,
         gen_secs: shared.nanos.load(Ordering::Relaxed) as f64 / 1e9,
         rx_cpu_ns: cpu1 - cpu0,
+        rx_sleeps: sleeps1 - sleeps0,
         softirq_ms: soft1.iter().zip(&soft0).map(|(a, b)| a - b).collect(),
         kernel_drops: rcvbuf_errors() - drops0,
         mode: format!("recvmmsg (copy, batch 64, 8 MiB SO_RCVBUF, gro {gro}, {}); {napi}", if spin { "spinning" } else { "blocking" }),
@@ -355,7 +366,7 @@ fn run_afxdp(tb: &Testbed, args: &Args, variant: &str) -> Result<RunResult> {
     let rx = &mut rxs[0];
     let shared = Arc::new(GenShared { done: AtomicBool::new(false), sent: AtomicU64::new(0), nanos: AtomicU64::new(0), cpu: AtomicU64::new(0), cpu_ns: AtomicU64::new(0) });
     let mut h = MarketDataHandler::new(HandlerConfig { feed_port: Some(PORT), ..HandlerConfig::default() });
-    let (cpu0, soft0) = (thread_cpu_ns(), softirq_ms());
+    let (cpu0, sleeps0, soft0) = (thread_cpu_ns(), thread_sleeps(), softirq_ms());
     let gen = start_generator(tb, args, Arc::clone(&shared))?;
     drain(&shared, &mut h, |h| {
         let burst = rx.recv_burst(Some(Duration::from_millis(20)))?;
@@ -365,7 +376,7 @@ fn run_afxdp(tb: &Testbed, args: &Args, variant: &str) -> Result<RunResult> {
         }
         Ok(burst.len())
     })?;
-    let (cpu1, soft1) = (thread_cpu_ns(), softirq_ms());
+    let (cpu1, sleeps1, soft1) = (thread_cpu_ns(), thread_sleeps(), softirq_ms());
     gen.join().map_err(|_| Error::config("generator panicked"))??;
     let stats = rx.stats();
     Ok(RunResult {
@@ -373,6 +384,7 @@ fn run_afxdp(tb: &Testbed, args: &Args, variant: &str) -> Result<RunResult> {
         received: h.report().messages,
         gen_secs: shared.nanos.load(Ordering::Relaxed) as f64 / 1e9,
         rx_cpu_ns: cpu1 - cpu0,
+        rx_sleeps: sleeps1 - sleeps0,
         softirq_ms: soft1.iter().zip(&soft0).map(|(a, b)| a - b).collect(),
         kernel_drops: stats.kernel_drops.unwrap_or(0),
         mode: format!("{}; {napi}", rx.mode()),
@@ -467,6 +479,7 @@ fn run_xsk_rs(tb: &Testbed, args: &Args, variant: &str) -> Result<RunResult> {
         received: json_u64(&last, "received")?,
         gen_secs: shared.nanos.load(Ordering::Relaxed) as f64 / 1e9,
         rx_cpu_ns: json_u64(&last, "rx_cpu_ns")?,
+        rx_sleeps: json_u64(&last, "rx_sleeps")?,
         softirq_ms: soft1.iter().zip(&soft0).map(|(a, b)| a - b).collect(),
         kernel_drops: json_u64(&last, "rx_dropped")? + json_u64(&last, "rx_ring_full")?,
         mode: format!("{peer_mode}; ip link: {attached}; {} non-IPv4/UDP frames; {napi}", json_u64(&last, "other")?),
@@ -548,7 +561,7 @@ fn run(args: &Args) -> Result<()> {
                 _ => run_afxdp(&tb, args, backend)?,
             };
             println!(
-                "run {run} {backend:14} sent {:>9} recv {:>9} ({:.3} Mpps) loss {:>5.2}% drops {:>8} rx-cpu {:>6.0} gen-cpu {:>6.0} ns/dgram softirq ms/cpu {:?}",
+                "run {run} {backend:14} sent {:>9} recv {:>9} ({:.3} Mpps) loss {:>5.2}% drops {:>8} rx-cpu {:>6.0} gen-cpu {:>6.0} ns/dgram rx sleeps {:>5.1}/1k dgrams softirq ms/cpu {:?}",
                 r.sent,
                 r.received,
                 r.received as f64 / r.gen_secs / 1e6,
@@ -556,6 +569,7 @@ fn run(args: &Args) -> Result<()> {
                 r.kernel_drops,
                 r.rx_cpu_ns as f64 / r.received.max(1) as f64,
                 r.gen_cpu_ns as f64 / r.sent.max(1) as f64,
+                1000.0 * r.rx_sleeps as f64 / r.received.max(1) as f64,
                 r.softirq_ms,
             );
             if run == 0 {
@@ -564,8 +578,8 @@ fn run(args: &Args) -> Result<()> {
             rs.push(r);
         }
     }
-    println!("\n| backend | receive rate Mpps, median (min–max) | sent Mpps | loss % | rx thread CPU ns/datagram | generator thread CPU ns/datagram (tx + veth rx softirq) | ratio to recvmmsg | ratio to xsk-rs, same mode |");
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("\n| backend | receive rate Mpps, median (min–max) | sent Mpps | loss % | rx thread CPU ns/datagram | rx thread sleeps per 1000 datagrams | generator thread CPU ns/datagram (tx + veth rx softirq) | ratio to recvmmsg | ratio to xsk-rs, same mode |");
+    println!("|---|---|---|---|---|---|---|---|---|");
     let rate_of = |name: &str| {
         results.iter().find(|(b, _)| b == name).map(|(_, rs)| {
             median(&mut rs.iter().map(|r| r.received as f64 / r.gen_secs / 1e6).collect::<Vec<_>>()).0
@@ -577,12 +591,13 @@ fn run(args: &Args) -> Result<()> {
         let (sent, _, _) = median(&mut rs.iter().map(|r| r.sent as f64 / r.gen_secs / 1e6).collect::<Vec<_>>());
         let (loss, _, _) = median(&mut rs.iter().map(|r| 100.0 * (1.0 - r.received as f64 / r.sent.max(1) as f64)).collect::<Vec<_>>());
         let (cpu, _, _) = median(&mut rs.iter().map(|r| r.rx_cpu_ns as f64 / r.received.max(1) as f64).collect::<Vec<_>>());
+        let (sleeps, _, _) = median(&mut rs.iter().map(|r| 1000.0 * r.rx_sleeps as f64 / r.received.max(1) as f64).collect::<Vec<_>>());
         let (gcpu, _, _) = median(&mut rs.iter().map(|r| r.gen_cpu_ns as f64 / r.sent.max(1) as f64).collect::<Vec<_>>());
         let ratio = base.map_or("-".to_owned(), |b| format!("{:.2}×", rate / b));
         // afxdp-spin is compared with xsk-rs-spin, afxdp with xsk-rs, …
         let peer = backend.strip_prefix("afxdp").and_then(|mode| rate_of(&format!("xsk-rs{mode}")));
         let vs_peer = peer.map_or("-".to_owned(), |p| format!("{:.2}×", rate / p));
-        println!("| {backend} | {rate:.3} ({lo:.3}–{hi:.3}) | {sent:.3} | {loss:.2} | {cpu:.0} | {gcpu:.0} | {ratio} | {vs_peer} |");
+        println!("| {backend} | {rate:.3} ({lo:.3}–{hi:.3}) | {sent:.3} | {loss:.2} | {cpu:.0} | {sleeps:.1} | {gcpu:.0} | {ratio} | {vs_peer} |");
     }
     Ok(())
 }
