@@ -250,7 +250,7 @@ fn run(args: &Args) -> Result<(), String> {
             for d in &burst[..n] {
                 // SAFETY: `d` was just consumed from the rx ring of a socket on
                 // `umem`; the kernel does not write the frame until it is back
-                // in the fill ring below.
+                // in the fill ring (through `pending`, after this loop).
                 let frame = unsafe { umem.data(d) };
                 match parse_udp_frame(frame.contents()) {
                     Ok(f) => {
