@@ -12,6 +12,7 @@ PACKAGES=(
   libclang-dev clang                  # bindgen for the -sys crates
   libxdp-dev libbpf-dev libelf-dev zlib1g-dev  # xdp-sys: bindgen against libxdp + libbpf
   llvm linux-libc-dev                 # zc-afxdp: the XDP filter, built with clang -target bpf
+  m4                                  # benches/xsk-rs-peer: libxdp-sys expands xdp-dispatcher.c.in
 )
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -18,12 +18,23 @@
 //! loss, CPU time of the receiving thread per datagram (getrusage), and the
 //! softirq time of each CPU (/proc/stat), which is where the kernel's share
 //! of the receive path is accounted on veth.
+//!
+//! Backends `xsk-rs`, `xsk-rs-spin`, `xsk-rs-generic` and `xsk-rs-generic-spin` receive with the
+//! `xsk-rs` crate: the peer binary of `benches/xsk-rs-peer` (a separate
+//! package: its static libxdp must not link next to `xdp-sys`), run as a child
+//! process on the receiver's CPU with the same frames, rings, batch, XDP mode
+//! and waiting as the `afxdp` variant of the same suffix, and compared with it
+//! in the last column. `build/bench-xsk-rs.sh` builds both and runs them.
+//!
+//! The testbed is `zcxdpb` on 198.18.229.0/24 unless `--testbed NAME --subnet N`.
 
 use std::net::{SocketAddr, SocketAddrV4, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::process::Command;
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use zc_afxdp::{open_receivers, AfXdpConfig, AfXdpSender, AfXdpSenderConfig, BusyPoll, XdpMode};
 use zc_core::backend::{Datagram, Receiver, RxBurst, Sender};
@@ -47,6 +58,9 @@ struct Args {
     frames: u32,
     rx_ring: u32,
     napi_cpu: Option<usize>,
+    xsk_rs_peer: PathBuf,
+    testbed: String,
+    subnet: u8,
 }
 
 fn parse_args() -> std::result::Result<Args, String> {
@@ -62,6 +76,9 @@ fn parse_args() -> std::result::Result<Args, String> {
         frames: 16384,
         rx_ring: 8192,
         napi_cpu: None,
+        testbed: "zcxdpb".into(),
+        subnet: 229,
+        xsk_rs_peer: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../benches/xsk-rs-peer/target/release/xsk-rs-peer")),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -76,6 +93,9 @@ fn parse_args() -> std::result::Result<Args, String> {
             "--napi-cpu" => a.napi_cpu = Some(value()?.parse().map_err(|e| format!("--napi-cpu: {e}"))?),
             "--rx-cpu" => a.rx_cpu = value()?.parse().map_err(|e| format!("--rx-cpu: {e}"))?,
             "--gen-cpu" => a.gen_cpu = value()?.parse().map_err(|e| format!("--gen-cpu: {e}"))?,
+            "--xsk-rs-peer" => a.xsk_rs_peer = PathBuf::from(value()?),
+            "--testbed" => a.testbed = value()?,
+            "--subnet" => a.subnet = value()?.parse().map_err(|e| format!("--subnet: {e}"))?,
             other => return Err(format!("unknown argument {other}; see the doc comment at the top of afxdp_bench.rs")),
         }
     }
@@ -92,6 +112,8 @@ struct RunResult {
     received: u64,
     gen_secs: f64,
     rx_cpu_ns: u64,
+    /// Voluntary context switches of the receiving thread: how often it slept.
+    rx_sleeps: u64,
     softirq_ms: Vec<u64>,
     kernel_drops: u64,
     mode: String,
@@ -106,6 +128,14 @@ fn thread_cpu_ns() -> u64 {
     unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut ru) };
     let tv = |t: libc::timeval| t.tv_sec as u64 * 1_000_000_000 + t.tv_usec as u64 * 1000;
     tv(ru.ru_utime) + tv(ru.ru_stime)
+}
+
+/// Voluntary context switches of this thread so far (`ru_nvcsw`).
+fn thread_sleeps() -> u64 {
+    let mut ru: libc::rusage = zeroed_rusage();
+    // SAFETY: ru is a valid out-pointer.
+    unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut ru) };
+    ru.ru_nvcsw as u64
 }
 
 fn zeroed_rusage() -> libc::rusage {
@@ -268,7 +298,7 @@ fn run_recvmmsg(tb: &Testbed, args: &Args, spin: bool) -> Result<RunResult> {
     let drops0 = rcvbuf_errors();
     let shared = Arc::new(GenShared { done: AtomicBool::new(false), sent: AtomicU64::new(0), nanos: AtomicU64::new(0), cpu: AtomicU64::new(0), cpu_ns: AtomicU64::new(0) });
     let mut h = MarketDataHandler::new(HandlerConfig { feed_port: Some(PORT), ..HandlerConfig::default() });
-    let (cpu0, soft0) = (thread_cpu_ns(), softirq_ms());
+    let (cpu0, sleeps0, soft0) = (thread_cpu_ns(), thread_sleeps(), softirq_ms());
     let gen = start_generator(tb, args, Arc::clone(&shared))?;
     // Spinning: non-blocking calls in a loop, so the socket never has a sleeper to wake.
     let flags = if spin { libc::MSG_DONTWAIT } else { libc::MSG_WAITFORONE };
@@ -290,13 +320,14 @@ fn run_recvmmsg(tb: &Testbed, args: &Args, spin: bool) -> Result<RunResult> {
         }
         Ok(n as usize)
     })?;
-    let (cpu1, soft1) = (thread_cpu_ns(), softirq_ms());
+    let (cpu1, sleeps1, soft1) = (thread_cpu_ns(), thread_sleeps(), softirq_ms());
     gen.join().map_err(|_| Error::config("generator panicked"))??;
     Ok(RunResult {
         sent: shared.sent.load(Ordering::Relaxed),
         received: h.report().messages,
         gen_secs: shared.nanos.load(Ordering::Relaxed) as f64 / 1e9,
         rx_cpu_ns: cpu1 - cpu0,
+        rx_sleeps: sleeps1 - sleeps0,
         softirq_ms: soft1.iter().zip(&soft0).map(|(a, b)| a - b).collect(),
         kernel_drops: rcvbuf_errors() - drops0,
         mode: format!("recvmmsg (copy, batch 64, 8 MiB SO_RCVBUF, gro {gro}, {}); {napi}", if spin { "spinning" } else { "blocking" }),
@@ -335,7 +366,7 @@ fn run_afxdp(tb: &Testbed, args: &Args, variant: &str) -> Result<RunResult> {
     let rx = &mut rxs[0];
     let shared = Arc::new(GenShared { done: AtomicBool::new(false), sent: AtomicU64::new(0), nanos: AtomicU64::new(0), cpu: AtomicU64::new(0), cpu_ns: AtomicU64::new(0) });
     let mut h = MarketDataHandler::new(HandlerConfig { feed_port: Some(PORT), ..HandlerConfig::default() });
-    let (cpu0, soft0) = (thread_cpu_ns(), softirq_ms());
+    let (cpu0, sleeps0, soft0) = (thread_cpu_ns(), thread_sleeps(), softirq_ms());
     let gen = start_generator(tb, args, Arc::clone(&shared))?;
     drain(&shared, &mut h, |h| {
         let burst = rx.recv_burst(Some(Duration::from_millis(20)))?;
@@ -345,7 +376,7 @@ fn run_afxdp(tb: &Testbed, args: &Args, variant: &str) -> Result<RunResult> {
         }
         Ok(burst.len())
     })?;
-    let (cpu1, soft1) = (thread_cpu_ns(), softirq_ms());
+    let (cpu1, sleeps1, soft1) = (thread_cpu_ns(), thread_sleeps(), softirq_ms());
     gen.join().map_err(|_| Error::config("generator panicked"))??;
     let stats = rx.stats();
     Ok(RunResult {
@@ -353,6 +384,7 @@ fn run_afxdp(tb: &Testbed, args: &Args, variant: &str) -> Result<RunResult> {
         received: h.report().messages,
         gen_secs: shared.nanos.load(Ordering::Relaxed) as f64 / 1e9,
         rx_cpu_ns: cpu1 - cpu0,
+        rx_sleeps: sleeps1 - sleeps0,
         softirq_ms: soft1.iter().zip(&soft0).map(|(a, b)| a - b).collect(),
         kernel_drops: stats.kernel_drops.unwrap_or(0),
         mode: format!("{}; {napi}", rx.mode()),
@@ -360,6 +392,100 @@ fn run_afxdp(tb: &Testbed, args: &Args, variant: &str) -> Result<RunResult> {
         gen_cpu_ns: shared.cpu_ns.load(Ordering::Relaxed),
         // SAFETY: no arguments.
         rx_cpu: unsafe { libc::sched_getcpu() },
+    })
+}
+
+/// The XDP attachment of `ifname` as `ip link show` prints it (`xdp`,
+/// `xdpgeneric`, … and the program id), or `None` when nothing is attached.
+fn xdp_attachment(ifname: &str) -> Result<Option<String>> {
+    let out = Command::new("ip").args(["link", "show", "dev", ifname]).output().map_err(|e| Error::io("ip link show", e))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut words = text.split_whitespace();
+    Ok(words.by_ref().find(|w| w.starts_with("prog/xdp")).map(|w| {
+        let id = words.find(|w| w.starts_with("id")).and_then(|_| words.next()).unwrap_or("?");
+        format!("{w} id {id}")
+    }))
+}
+
+/// A number field of the peer's one-line JSON (flat, no strings with commas).
+fn json_u64(line: &str, key: &str) -> Result<u64> {
+    let pat = format!("\"{key}\":");
+    line.split(&pat)
+        .nth(1)
+        .and_then(|rest| rest.split([',', '}']).next())
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .map(|v| v as u64)
+        .ok_or_else(|| Error::config(format!("xsk-rs peer: no {key} in {line:?}")))
+}
+
+/// One run of the `xsk-rs` peer binary on the host end, same settings as the
+/// `afxdp` variant of the same suffix; it stops when its stdin is closed.
+fn run_xsk_rs(tb: &Testbed, args: &Args, variant: &str) -> Result<RunResult> {
+    let mut cmd = Command::new(&args.xsk_rs_peer);
+    cmd.args(["--interface", &tb.host_if, "--queue", "0", "--port", &PORT.to_string()])
+        .args(["--frames", &args.frames.to_string(), "--rx-ring", &args.rx_ring.to_string()])
+        .args(["--batch", &BATCH.to_string(), "--cpu", &args.rx_cpu.to_string()])
+        .args(["--secs", &(args.secs + 30.0).to_string()]);
+    match variant {
+        "xsk-rs" => {}
+        "xsk-rs-spin" => {
+            cmd.arg("--spin");
+        }
+        "xsk-rs-generic" => {
+            cmd.args(["--xdp", "generic"]);
+        }
+        "xsk-rs-generic-spin" => {
+            cmd.args(["--spin", "--xdp", "generic"]);
+        }
+        other => return Err(Error::config(format!("unknown backend {other}"))),
+    }
+    set_napi_defer(&tb.host_if, (0, 0))?;
+    let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().map_err(|e| {
+        Error::io(format!("start {}", args.xsk_rs_peer.display()), e)
+            .with_fix("build it first: `cargo build --release --manifest-path benches/xsk-rs-peer/Cargo.toml` (build/bench-xsk-rs.sh does)")
+    })?;
+    let mut out = BufReader::new(child.stdout.take().ok_or_else(|| Error::config("xsk-rs peer: no stdout"))?);
+    let mut ready = String::new();
+    out.read_line(&mut ready).map_err(|e| Error::io("read the xsk-rs peer", e))?;
+    if !ready.contains("\"ready\":true") {
+        let status = child.wait().map_err(|e| Error::io("wait for the xsk-rs peer", e))?;
+        return Err(Error::config(format!("xsk-rs peer did not start ({status}): {ready:?}")));
+    }
+    let attached = xdp_attachment(&tb.host_if)?.unwrap_or_else(|| "no XDP program?".into());
+    let peer_mode = ready.split("\"mode\":\"").nth(1).and_then(|m| m.split('"').next()).unwrap_or("?").to_owned();
+    let napi = place_napi(&tb.host_if, args.napi_cpu)?;
+    let shared = Arc::new(GenShared { done: AtomicBool::new(false), sent: AtomicU64::new(0), nanos: AtomicU64::new(0), cpu: AtomicU64::new(0), cpu_ns: AtomicU64::new(0) });
+    let soft0 = softirq_ms();
+    let gen = start_generator(tb, args, Arc::clone(&shared))?;
+    let gen_result = gen.join().map_err(|_| Error::config("generator panicked"));
+    // Closing its stdin ends the peer's run (after 100 ms without a datagram).
+    drop(child.stdin.take());
+    let mut last = String::new();
+    out.read_line(&mut last).map_err(|e| Error::io("read the xsk-rs peer", e))?;
+    let status = child.wait().map_err(|e| Error::io("wait for the xsk-rs peer", e))?;
+    let soft1 = softirq_ms();
+    // libxdp attached its program through netlink: it outlives a peer that
+    // died before deleting its socket, and would block the next run.
+    if let Some(left) = xdp_attachment(&tb.host_if)? {
+        Command::new("ip").args(["link", "set", "dev", &tb.host_if, "xdp", "off"]).output().map_err(|e| Error::io("ip link set xdp off", e))?;
+        return Err(Error::config(format!("the xsk-rs peer ({status}) left {left} attached to {} (removed)", tb.host_if)));
+    }
+    gen_result??;
+    if !status.success() {
+        return Err(Error::config(format!("xsk-rs peer failed ({status}): {last:?}")));
+    }
+    Ok(RunResult {
+        sent: shared.sent.load(Ordering::Relaxed),
+        received: json_u64(&last, "received")?,
+        gen_secs: shared.nanos.load(Ordering::Relaxed) as f64 / 1e9,
+        rx_cpu_ns: json_u64(&last, "rx_cpu_ns")?,
+        rx_sleeps: json_u64(&last, "rx_sleeps")?,
+        softirq_ms: soft1.iter().zip(&soft0).map(|(a, b)| a - b).collect(),
+        kernel_drops: json_u64(&last, "rx_dropped")? + json_u64(&last, "rx_ring_full")?,
+        mode: format!("{peer_mode}; ip link: {attached}; {} non-IPv4/UDP frames; {napi}", json_u64(&last, "other")?),
+        gen_cpu: shared.cpu.load(Ordering::Relaxed),
+        gen_cpu_ns: shared.cpu_ns.load(Ordering::Relaxed),
+        rx_cpu: args.rx_cpu as i32,
     })
 }
 
@@ -423,7 +549,7 @@ fn main() {
 }
 
 fn run(args: &Args) -> Result<()> {
-    let tb = Testbed::create(&TestbedConfig::new("zcxdpb", 229))?;
+    let tb = Testbed::create(&TestbedConfig::new(&args.testbed, args.subnet))?;
     pin_current_thread(args.rx_cpu)?;
     let mut results: Vec<(String, Vec<RunResult>)> = args.backends.iter().map(|b| (b.clone(), Vec::new())).collect();
     for run in 0..args.runs {
@@ -431,10 +557,11 @@ fn run(args: &Args) -> Result<()> {
             let r = match backend.as_str() {
                 "recvmmsg" => run_recvmmsg(&tb, args, false)?,
                 "recvmmsg-spin" => run_recvmmsg(&tb, args, true)?,
+                b if b.starts_with("xsk-rs") => run_xsk_rs(&tb, args, b)?,
                 _ => run_afxdp(&tb, args, backend)?,
             };
             println!(
-                "run {run} {backend:14} sent {:>9} recv {:>9} ({:.3} Mpps) loss {:>5.2}% drops {:>8} rx-cpu {:>6.0} gen-cpu {:>6.0} ns/dgram softirq ms/cpu {:?}",
+                "run {run} {backend:14} sent {:>9} recv {:>9} ({:.3} Mpps) loss {:>5.2}% drops {:>8} rx-cpu {:>6.0} gen-cpu {:>6.0} ns/dgram rx sleeps {:>5.1}/1k dgrams softirq ms/cpu {:?}",
                 r.sent,
                 r.received,
                 r.received as f64 / r.gen_secs / 1e6,
@@ -442,6 +569,7 @@ fn run(args: &Args) -> Result<()> {
                 r.kernel_drops,
                 r.rx_cpu_ns as f64 / r.received.max(1) as f64,
                 r.gen_cpu_ns as f64 / r.sent.max(1) as f64,
+                1000.0 * r.rx_sleeps as f64 / r.received.max(1) as f64,
                 r.softirq_ms,
             );
             if run == 0 {
@@ -450,19 +578,26 @@ fn run(args: &Args) -> Result<()> {
             rs.push(r);
         }
     }
-    println!("\n| backend | receive rate Mpps, median (min–max) | sent Mpps | loss % | rx thread CPU ns/datagram | generator thread CPU ns/datagram (tx + veth rx softirq) | ratio to recvmmsg |");
-    println!("|---|---|---|---|---|---|---|");
-    let base = results.iter().find(|(b, _)| b == "recvmmsg").map(|(_, rs)| {
-        median(&mut rs.iter().map(|r| r.received as f64 / r.gen_secs / 1e6).collect::<Vec<_>>()).0
-    });
+    println!("\n| backend | receive rate Mpps, median (min–max) | sent Mpps | loss % | rx thread CPU ns/datagram | rx thread sleeps per 1000 datagrams | generator thread CPU ns/datagram (tx + veth rx softirq) | ratio to recvmmsg | ratio to xsk-rs, same mode |");
+    println!("|---|---|---|---|---|---|---|---|---|");
+    let rate_of = |name: &str| {
+        results.iter().find(|(b, _)| b == name).map(|(_, rs)| {
+            median(&mut rs.iter().map(|r| r.received as f64 / r.gen_secs / 1e6).collect::<Vec<_>>()).0
+        })
+    };
+    let base = rate_of("recvmmsg");
     for (backend, rs) in &results {
         let (rate, lo, hi) = median(&mut rs.iter().map(|r| r.received as f64 / r.gen_secs / 1e6).collect::<Vec<_>>());
         let (sent, _, _) = median(&mut rs.iter().map(|r| r.sent as f64 / r.gen_secs / 1e6).collect::<Vec<_>>());
         let (loss, _, _) = median(&mut rs.iter().map(|r| 100.0 * (1.0 - r.received as f64 / r.sent.max(1) as f64)).collect::<Vec<_>>());
         let (cpu, _, _) = median(&mut rs.iter().map(|r| r.rx_cpu_ns as f64 / r.received.max(1) as f64).collect::<Vec<_>>());
+        let (sleeps, _, _) = median(&mut rs.iter().map(|r| 1000.0 * r.rx_sleeps as f64 / r.received.max(1) as f64).collect::<Vec<_>>());
         let (gcpu, _, _) = median(&mut rs.iter().map(|r| r.gen_cpu_ns as f64 / r.sent.max(1) as f64).collect::<Vec<_>>());
         let ratio = base.map_or("-".to_owned(), |b| format!("{:.2}×", rate / b));
-        println!("| {backend} | {rate:.3} ({lo:.3}–{hi:.3}) | {sent:.3} | {loss:.2} | {cpu:.0} | {gcpu:.0} | {ratio} |");
+        // afxdp-spin is compared with xsk-rs-spin, afxdp with xsk-rs, …
+        let peer = backend.strip_prefix("afxdp").and_then(|mode| rate_of(&format!("xsk-rs{mode}")));
+        let vs_peer = peer.map_or("-".to_owned(), |p| format!("{:.2}×", rate / p));
+        println!("| {backend} | {rate:.3} ({lo:.3}–{hi:.3}) | {sent:.3} | {loss:.2} | {cpu:.0} | {sleeps:.1} | {gcpu:.0} | {ratio} | {vs_peer} |");
     }
     Ok(())
 }
