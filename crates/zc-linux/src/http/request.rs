@@ -113,11 +113,12 @@ fn decode_segment(raw: &[u8]) -> std::result::Result<CString, Status> {
     let mut i = 0;
     while i < raw.len() {
         if raw[i] == b'%' {
-            let hex = raw.get(i + 1..i + 3).ok_or(Status(400))?;
-            let v = std::str::from_utf8(hex)
-                .ok()
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-                .ok_or(Status(400))?;
+            // Exactly two hex digits: `u8::from_str_radix` alone would also
+            // take a sign, decoding `%+a` as a newline.
+            let v = match raw.get(i + 1..i + 3) {
+                Some(&[h, l]) if h.is_ascii_hexdigit() && l.is_ascii_hexdigit() => hex_value(h) << 4 | hex_value(l),
+                _ => return Err(Status(400)),
+            };
             if matches!(v, b'.' | b'/' | b'\\' | 0) {
                 return Err(Status(403));
             }
@@ -129,6 +130,14 @@ fn decode_segment(raw: &[u8]) -> std::result::Result<CString, Status> {
         }
     }
     CString::new(out).map_err(|_| Status(400))
+}
+
+/// The value of one ASCII hex digit.
+fn hex_value(d: u8) -> u8 {
+    match d {
+        b'0'..=b'9' => d - b'0',
+        _ => (d | 0x20) - b'a' + 10,
+    }
 }
 
 /// A `Range` header against a file of a given size.
@@ -213,6 +222,11 @@ mod tests {
         }
         assert_eq!(decode_segment(b"%zz"), Err(Status(400)));
         assert_eq!(decode_segment(b"%4"), Err(Status(400)));
+        // Found by the http_request fuzz target: a sign is not a hex digit.
+        assert_eq!(decode_segment(b"%+a"), Err(Status(400)));
+        assert_eq!(decode_segment(b"%-0"), Err(Status(400)));
+        assert_eq!(decode_segment(b"a%2Fb"), Err(Status(403)));
+        assert_eq!(decode_segment(b"%C3%A9").unwrap().as_bytes(), "é".as_bytes());
         assert_eq!(decode_segment(b"a%20b").unwrap().as_bytes(), b"a b");
         assert_eq!(decode_segment(b"...").unwrap().as_bytes(), b"...");
     }
