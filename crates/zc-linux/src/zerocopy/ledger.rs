@@ -12,9 +12,39 @@ struct InFlight<B> {
     first: u32,
     /// Ids its sends took (0 when every piece went by plain copy).
     ids: u32,
-    /// Ids reported complete so far.
+    /// Ids reported complete so far: the bits set in `reported`.
     done: u32,
+    /// Which of its ids were reported, bit `i` for id `first + i`: a range
+    /// repeated by mistake must not count as the ids not yet reported.
+    reported: IdSet,
     copied: bool,
+}
+
+/// A set of small offsets: the first 64 inline (a buffer takes one id per
+/// send, and rarely needs more than a few sends), the rest on the heap.
+#[derive(Default)]
+struct IdSet {
+    low: u64,
+    high: Vec<u64>,
+}
+
+impl IdSet {
+    /// Adds `i`; false when it was already there.
+    fn insert(&mut self, i: u32) -> bool {
+        let (word, bit) = match i.checked_sub(64) {
+            None => (&mut self.low, i),
+            Some(j) => {
+                let w = (j / 64) as usize;
+                if self.high.len() <= w {
+                    self.high.resize(w + 1, 0);
+                }
+                (&mut self.high[w], j % 64)
+            }
+        };
+        let fresh = *word & 1 << bit == 0;
+        *word |= 1 << bit;
+        fresh
+    }
 }
 
 /// Buffers lent to the kernel, in id order; completed ones are handed back
@@ -41,7 +71,14 @@ impl<B> Ledger<B> {
 
     /// Takes `buf` before its first send; it has no ids yet.
     pub fn push(&mut self, buf: B) {
-        self.in_flight.push_back(InFlight { buf, first: self.next_id, ids: 0, done: 0, copied: false });
+        self.in_flight.push_back(InFlight {
+            buf,
+            first: self.next_id,
+            ids: 0,
+            done: 0,
+            reported: IdSet::default(),
+            copied: false,
+        });
     }
 
     /// The newest buffer's send took the next id.
@@ -65,15 +102,28 @@ impl<B> Ledger<B> {
     pub fn complete(&mut self, lo: u32, hi: u32, copied: bool) -> Applied {
         let n = hi.wrapping_sub(lo) as u64 + 1;
         // Work in ids relative to the oldest buffer still held, so wrapping
-        // at 2^32 needs no special case: all held ids lie in [base, next_id).
+        // at 2^32 needs no special case: all held ids lie in [0, issued).
         let base = self.in_flight.front().map_or(self.next_id, |f| f.first);
         let issued = self.next_id.wrapping_sub(base) as u64;
+        // The range covers relative ids start..start + n modulo 2^32: the part
+        // inside [0, issued), and the part that wraps past 2^32 back into it
+        // (a range that starts before base, among ids already handed back).
         let start = lo.wrapping_sub(base) as u64;
-        let (start, end) = if start >= issued {
-            (0, 0) // entirely before base (already returned) or never issued
-        } else {
-            (start, (start + n).min(issued))
-        };
+        let end = start + n;
+        let mut matched = self.apply(start, end.min(issued), copied);
+        if end > 1 << 32 {
+            matched += self.apply(0, (end - (1 << 32)).min(issued), copied);
+        }
+        Applied { matched, unexpected: n - matched }
+    }
+
+    /// Marks relative ids `start..end` complete; returns how many were not
+    /// already.
+    fn apply(&mut self, start: u64, end: u64, copied: bool) -> u64 {
+        if start >= end {
+            return 0;
+        }
+        let base = self.in_flight.front().map_or(self.next_id, |f| f.first);
         let mut matched = 0u64;
         let first_idx = self
             .in_flight
@@ -84,14 +134,15 @@ impl<B> Ledger<B> {
                 break;
             }
             let f_end = f_start + f.ids as u64;
-            let overlap = end.min(f_end).saturating_sub(start.max(f_start));
-            let room = (f.ids - f.done) as u64;
-            let counted = overlap.min(room);
-            f.done += counted as u32;
+            let mut counted = 0u32;
+            for id in start.max(f_start)..end.min(f_end) {
+                counted += u32::from(f.reported.insert((id - f_start) as u32));
+            }
+            f.done += counted;
             f.copied |= copied && counted > 0;
-            matched += counted;
+            matched += u64::from(counted);
         }
-        Applied { matched, unexpected: n - matched }
+        matched
     }
 
     /// The oldest buffer, if the kernel is done with it.
@@ -171,5 +222,44 @@ mod tests {
         l.complete(11, 11, false);
         assert_eq!(popped(&mut l), vec![1]);
         assert_eq!(l.leak_pending(), 0);
+    }
+
+    #[test]
+    fn a_repeated_id_does_not_complete_another_of_the_same_buffer() {
+        // Found by the zerocopy_completions fuzz target: with a count of ids
+        // per buffer, id 0 reported twice returned a 2-id buffer while id 1
+        // was still with the kernel.
+        let mut l = ledger_with(0, &[2]);
+        assert_eq!(l.complete(0, 0, false), Applied { matched: 1, unexpected: 0 });
+        assert_eq!(l.complete(0, 0, false), Applied { matched: 0, unexpected: 1 });
+        assert!(l.pop_completed().is_none(), "id 1 is still pending");
+        assert_eq!(l.complete(0, 1, false), Applied { matched: 1, unexpected: 1 });
+        assert_eq!(popped(&mut l), vec![0]);
+    }
+
+    #[test]
+    fn a_range_reaching_back_before_the_oldest_buffer_still_applies() {
+        // Found by the zerocopy_completions fuzz target: a range starting
+        // among ids already handed back was dropped whole, live ids included.
+        let mut l = ledger_with(10, &[1, 2]);
+        l.complete(10, 10, false);
+        assert_eq!(popped(&mut l), vec![0]);
+        assert_eq!(l.complete(5, 12, false), Applied { matched: 2, unexpected: 6 });
+        assert_eq!(popped(&mut l), vec![1]);
+        // The same across the u32 wrap.
+        let mut l = ledger_with(u32::MAX, &[1, 2]);
+        l.complete(u32::MAX, u32::MAX, false);
+        assert_eq!(popped(&mut l), vec![0]);
+        assert_eq!(l.complete(u32::MAX - 3, 1, false), Applied { matched: 2, unexpected: 4 });
+        assert_eq!(popped(&mut l), vec![1]);
+    }
+
+    #[test]
+    fn buffers_with_more_than_64_ids_track_each_one() {
+        let mut l = ledger_with(5, &[200]);
+        assert_eq!(l.complete(5 + 150, 5 + 199, false).matched, 50);
+        assert_eq!(l.complete(5 + 150, 5 + 160, false), Applied { matched: 0, unexpected: 11 });
+        assert_eq!(l.complete(5, 5 + 149, false).matched, 150);
+        assert_eq!(popped(&mut l), vec![0]);
     }
 }
