@@ -232,6 +232,29 @@ mod tests {
     }
 
     #[test]
+    fn fuzz_seed_requests_named_get_or_head_parse() {
+        // The http_request corpus: 8 bytes of file size, then the request. Its
+        // valid seeds must stay valid, so the fuzzer keeps reaching the path
+        // and Range parsers.
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/http_request");
+        let mut valid = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if !(name.starts_with("get-") || name.starts_with("head-")) {
+                continue;
+            }
+            let bytes = std::fs::read(&path).unwrap();
+            let req = &bytes[8..];
+            let end = req.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+            let r = parse_request(&req[..end]).unwrap_or_else(|s| panic!("{name}: {s:?}"));
+            decode_path(r.target).unwrap_or_else(|s| panic!("{name}: {s:?}"));
+            valid += 1;
+        }
+        assert!(valid >= 3, "corpus has {valid} valid requests");
+    }
+
+    #[test]
     fn request_heads_parse_strictly() {
         let r = parse_request(b"GET /a HTTP/1.1\r\nHost: x\r\nRange: bytes=1-2\r\n\r\n").unwrap();
         assert!(r.keep_alive && !r.head_only && r.range == Some(&b"bytes=1-2"[..]) && r.target == b"/a");
