@@ -90,6 +90,6 @@ fuzz_target!(|data: &[u8]| {
                 }
             }
         }
-        assert_eq!(ledger.len(), held.len());
+        assert_eq!(ledger.held(), held.len());
     }
 });

@@ -229,7 +229,7 @@ impl<B: StableBuf> ZeroCopySender<B> {
 
     /// Buffers not yet handed back (pending or completed but not popped).
     pub fn in_flight(&self) -> usize {
-        self.ledger.len()
+        self.ledger.held()
     }
 
     /// Sends all of `buf` (one datagram for UDP). The buffer stays with the

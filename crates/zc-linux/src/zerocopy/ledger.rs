@@ -155,13 +155,8 @@ impl<B> Ledger<B> {
     }
 
     /// Buffers held (pending, or completed and not popped).
-    pub fn len(&self) -> usize {
+    pub fn held(&self) -> usize {
         self.in_flight.len()
-    }
-
-    /// True when no buffer is held.
-    pub fn is_empty(&self) -> bool {
-        self.in_flight.is_empty()
     }
 
     /// Empties the ledger, leaking (never freeing) every buffer the kernel may
@@ -208,7 +203,7 @@ mod tests {
         assert_eq!(l.complete(0, 1, false), Applied { matched: 2, unexpected: 0 }); // buffer 1 and the first id of buffer 3
         let c: Vec<_> = std::iter::from_fn(|| l.pop_completed()).map(|c| (c.buf[0], c.copied)).collect();
         assert_eq!(c, vec![(1, false), (2, false), (3, true)]);
-        assert!(l.is_empty());
+        assert_eq!(l.held(), 0);
     }
 
     #[test]
