@@ -3,6 +3,7 @@
 # New inputs go to a temporary folder so the committed corpus only changes on purpose.
 #
 #   ./build/fuzz.sh frame_and_message 30     # target, seconds
+#   (cd fuzz && cargo +nightly fuzz list)    # the targets
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target=${1:?usage: fuzz.sh TARGET SECONDS}

@@ -127,3 +127,13 @@ pub(crate) fn ring_size(what: &str, n: u32) -> zc_core::Result<u32> {
     }
     Ok(n)
 }
+
+/// The descriptor checks and ring cursors on heap memory, for the fuzz targets
+/// in `fuzz/` only: the `fuzzing` feature is off by default and nothing here
+/// is a stable API.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::ring::LoopRing;
+    pub use crate::rx::{collect_descriptors, Collected};
+}

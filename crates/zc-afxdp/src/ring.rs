@@ -240,8 +240,9 @@ impl<T: Copy> Peek<'_, T> {
     }
 }
 
-/// Ring memory on the heap, laid out like the kernel's, for the unit tests.
-#[cfg(test)]
+/// Ring memory on the heap, laid out like the kernel's, for the unit tests
+/// and the fuzz targets.
+#[cfg(any(test, feature = "fuzzing"))]
 struct HeapRing<T> {
     producer: AtomicU32,
     consumer: AtomicU32,
@@ -249,7 +250,7 @@ struct HeapRing<T> {
     entries: Vec<T>,
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "fuzzing"))]
 impl<T: Copy + Default> HeapRing<T> {
     fn new(size: u32, start: u32) -> Box<Self> {
         Box::new(Self {
@@ -272,9 +273,72 @@ impl<T: Copy + Default> HeapRing<T> {
 
     /// Both ends over this memory.
     fn ends(&mut self) -> (ProdRing<T>, ConsRing<T>) {
-        // SAFETY: the Box outlives both ends in every test below, and each end
-        // is created once.
+        // SAFETY: every caller (the tests below, LoopRing) keeps the Box alive
+        // longer than both ends, and creates each end once.
         unsafe { (ProdRing::new(self.ptrs()), ConsRing::new(self.ptrs())) }
+    }
+}
+
+/// A ring on the heap with both of its ends, for the fuzz targets (feature
+/// `fuzzing`): they play the kernel's side of the ring as well as ours.
+#[cfg(feature = "fuzzing")]
+pub struct LoopRing<T> {
+    // The ends come first so they are dropped before the memory they point into.
+    prod: ProdRing<T>,
+    pub(crate) cons: ConsRing<T>,
+    _mem: Box<HeapRing<T>>,
+}
+
+#[cfg(feature = "fuzzing")]
+impl<T: Copy + Default> LoopRing<T> {
+    /// A ring of `size` entries (rounded up to a power of two) with both
+    /// indices at `start`.
+    pub fn new(size: u32, start: u32) -> Self {
+        let size = size.clamp(1, 1 << 16).next_power_of_two();
+        let mut mem = HeapRing::new(size, start);
+        // The ends point into the boxed memory, which moving the Box does not move.
+        let (prod, cons) = mem.ends();
+        Self { prod, cons, _mem: mem }
+    }
+
+    /// Reserves up to `want` entries, writes as many of `values` as fit, and
+    /// publishes them when `commit` (else drops the reservation). Returns how
+    /// many were published.
+    pub fn produce(&mut self, values: impl IntoIterator<Item = T>, want: u32, commit: bool) -> u32 {
+        let mut r = self.prod.reserve(want);
+        for v in values {
+            if !r.push(v) {
+                break;
+            }
+        }
+        if commit {
+            r.commit()
+        } else {
+            0
+        }
+    }
+
+    /// Peeks up to `want` entries, returns them all, and releases the first `release`.
+    pub fn consume(&mut self, want: u32, release: u32) -> Vec<T> {
+        let peek = self.cons.peek(want);
+        let out = (0..peek.len()).filter_map(|i| peek.get(i)).collect();
+        peek.release(release);
+        out
+    }
+
+    /// Free slots, as the producer sees them.
+    pub fn free(&mut self) -> u32 {
+        self.prod.free()
+    }
+
+    /// Published entries, as the consumer sees them.
+    pub fn available(&mut self) -> u32 {
+        self.cons.available()
+    }
+
+    /// Published entries the consumer has not released, as the producer sees them.
+    pub fn outstanding(&self) -> u32 {
+        self.prod.outstanding()
     }
 }
 

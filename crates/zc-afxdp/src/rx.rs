@@ -85,6 +85,40 @@ fn collect(
     n
 }
 
+/// What [`collect`] made of descriptors from the rx ring, for the fuzz target.
+#[cfg(feature = "fuzzing")]
+#[derive(Debug)]
+pub struct Collected {
+    /// Descriptors taken off the ring.
+    pub taken: u32,
+    /// Frames to go back to the fill ring.
+    pub held: Vec<u64>,
+    /// Where each parsed datagram's payload lies in the UMEM.
+    pub payloads: Vec<Range<usize>>,
+    /// Descriptors refused by the UMEM check.
+    pub refused: u64,
+    /// Descriptors inside the UMEM that held no UDP frame.
+    pub malformed: u64,
+}
+
+/// Maps a UMEM of `layout` holding `content` (from address 0), puts `descs`
+/// (address, length) on an rx ring as the kernel would, and collects up to
+/// `want` of them as a burst does.
+#[cfg(feature = "fuzzing")]
+pub fn collect_descriptors(layout: UmemLayout, content: &[u8], descs: &[(u64, u32)], want: u32) -> Collected {
+    let umem = UmemMemory::map(layout, false).expect("map a small UMEM");
+    let n = content.len().min(layout.bytes() as usize);
+    // SAFETY: 0..n lies inside the mapping (n is at most its size), which is
+    // fresh: no socket uses it and no other reference to its bytes exists.
+    unsafe { umem.slice_mut(0..n) }.copy_from_slice(&content[..n]);
+    let mut ring = crate::ring::LoopRing::<xdp_desc>::new(descs.len() as u32, 0);
+    ring.produce(descs.iter().map(|&(addr, len)| xdp_desc { addr, len, options: 0 }), u32::MAX, true);
+    let (mut held, mut entries, mut c) = (Vec::new(), Vec::new(), Counters::default());
+    let taken = collect(&mut ring.cons, want, layout, &umem, &mut held, &mut entries, &mut c);
+    let payloads = entries.into_iter().map(|e| e.payload).collect();
+    Collected { taken, held, payloads, refused: c.refused, malformed: c.malformed }
+}
+
 /// An AF_XDP receiver bound to one queue of one interface.
 ///
 /// Field order is drop order: the socket closes first (the kernel stops

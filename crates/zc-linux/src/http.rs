@@ -25,6 +25,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use zc_core::{Error, ErrorKind, Result};
 
+pub(crate) mod request;
+use request::{decode_path, parse_range, parse_request, RangeSpec, Status};
+
 /// Largest request head (request line and headers) accepted; larger gets 431.
 const MAX_HEAD: usize = 8192;
 
@@ -131,18 +134,6 @@ struct Conn<'a> {
     out: String,
     copy_buf: Vec<u8>,
 }
-
-/// A parsed request head; slices borrow the connection's head buffer.
-struct Request<'h> {
-    head_only: bool,
-    target: &'h [u8],
-    range: Option<&'h [u8]>,
-    keep_alive: bool,
-}
-
-/// An error status with a short body; the connection closes after it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Status(u16);
 
 impl<'a> Conn<'a> {
     fn new(sock: TcpStream, shared: &'a Shared) -> Result<Self> {
@@ -310,88 +301,10 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
 
-fn trim(mut b: &[u8]) -> &[u8] {
-    while let [first, rest @ ..] = b {
-        if !first.is_ascii_whitespace() {
-            break;
-        }
-        b = rest;
-    }
-    while let [rest @ .., last] = b {
-        if !last.is_ascii_whitespace() {
-            break;
-        }
-        b = rest;
-    }
-    b
-}
-
-fn parse_request(head: &[u8]) -> std::result::Result<Request<'_>, Status> {
-    let head = &head[..head.len() - 4];
-    let mut lines = head.split(|&b| b == b'\n').map(|l| l.strip_suffix(b"\r").unwrap_or(l));
-    let line = lines.next().ok_or(Status(400))?;
-    let mut parts = line.split(|&b| b == b' ');
-    let (Some(method), Some(target), Some(version), None) = (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(Status(400));
-    };
-    let http11 = match version {
-        b"HTTP/1.1" => true,
-        b"HTTP/1.0" => false,
-        v if v.starts_with(b"HTTP/") => return Err(Status(505)),
-        _ => return Err(Status(400)),
-    };
-    let head_only = match method {
-        b"GET" => false,
-        b"HEAD" => true,
-        _ => return Err(Status(405)),
-    };
-    let mut keep_alive = http11;
-    let mut range = None;
-    let mut host = false;
-    for l in lines {
-        if l.first().is_some_and(|b| *b == b' ' || *b == b'\t') {
-            return Err(Status(400)); // obsolete line folding
-        }
-        let colon = l.iter().position(|&b| b == b':').ok_or(Status(400))?;
-        let (name, value) = (&l[..colon], trim(&l[colon + 1..]));
-        if name.eq_ignore_ascii_case(b"host") {
-            host = true;
-        } else if name.eq_ignore_ascii_case(b"connection") {
-            for tok in value.split(|&b| b == b',').map(trim) {
-                if tok.eq_ignore_ascii_case(b"close") {
-                    keep_alive = false;
-                } else if tok.eq_ignore_ascii_case(b"keep-alive") {
-                    keep_alive = true;
-                }
-            }
-        } else if name.eq_ignore_ascii_case(b"range") {
-            range = Some(value);
-        } else if name.eq_ignore_ascii_case(b"transfer-encoding")
-            || (name.eq_ignore_ascii_case(b"content-length") && value != b"0")
-        {
-            // A body on GET/HEAD has no meaning here, and not reading it would
-            // desynchronise the connection: refuse.
-            return Err(Status(400));
-        }
-    }
-    if http11 && !host {
-        return Err(Status(400));
-    }
-    Ok(Request { head_only, target, range, keep_alive })
-}
-
 /// Opens the regular file `target` names below `root`, or says which status
 /// to answer with.
 fn open_below(root: BorrowedFd<'_>, target: &[u8]) -> std::result::Result<File, Status> {
-    let path = target.split(|&b| b == b'?' || b == b'#').next().unwrap_or_default();
-    if path.first() != Some(&b'/') {
-        return Err(Status(400));
-    }
-    let mut segments: Vec<CString> = Vec::new();
-    for raw in path.split(|&b| b == b'/').filter(|s| !s.is_empty()) {
-        segments.push(decode_segment(raw)?);
-    }
+    let segments = decode_path(target)?;
     let mut dir: Option<OwnedFd> = None;
     let mut i = 0;
     loop {
@@ -444,87 +357,6 @@ fn open_status(e: io::Error) -> Status {
     }
 }
 
-/// Percent-decodes one path segment, refusing anything that could climb out
-/// or hide a separator.
-fn decode_segment(raw: &[u8]) -> std::result::Result<CString, Status> {
-    if raw == b"." || raw == b".." || raw.contains(&b'\\') {
-        return Err(Status(403));
-    }
-    let mut out = Vec::with_capacity(raw.len());
-    let mut i = 0;
-    while i < raw.len() {
-        if raw[i] == b'%' {
-            let hex = raw.get(i + 1..i + 3).ok_or(Status(400))?;
-            let v = std::str::from_utf8(hex)
-                .ok()
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-                .ok_or(Status(400))?;
-            if matches!(v, b'.' | b'/' | b'\\' | 0) {
-                return Err(Status(403));
-            }
-            out.push(v);
-            i += 3;
-        } else {
-            out.push(raw[i]);
-            i += 1;
-        }
-    }
-    CString::new(out).map_err(|_| Status(400))
-}
-
-/// A `Range` header against a file of a given size.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum RangeSpec {
-    /// No usable range: send the whole file with 200.
-    Full,
-    /// Bytes `start..=end`, with 206.
-    Part(u64, u64),
-    /// 416.
-    Unsatisfiable,
-}
-
-fn parse_range(value: &[u8], size: u64) -> RangeSpec {
-    let Some(spec) = value.get(..6).filter(|p| p.eq_ignore_ascii_case(b"bytes=")).map(|_| trim(&value[6..])) else {
-        return RangeSpec::Full;
-    };
-    if spec.contains(&b',') {
-        return RangeSpec::Full;
-    }
-    let Some(dash) = spec.iter().position(|&b| b == b'-') else {
-        return RangeSpec::Full;
-    };
-    let num = |b: &[u8]| -> Option<u64> {
-        if b.is_empty() || !b.iter().all(u8::is_ascii_digit) {
-            return None;
-        }
-        std::str::from_utf8(b).ok()?.parse().ok()
-    };
-    let (first, last) = (&spec[..dash], &spec[dash + 1..]);
-    if first.is_empty() {
-        return match num(last) {
-            None => RangeSpec::Full,
-            Some(0) => RangeSpec::Unsatisfiable,
-            Some(_) if size == 0 => RangeSpec::Unsatisfiable,
-            Some(n) => RangeSpec::Part(size.saturating_sub(n), size - 1),
-        };
-    }
-    let Some(start) = num(first) else {
-        return RangeSpec::Full;
-    };
-    let end = if last.is_empty() {
-        u64::MAX
-    } else {
-        match num(last) {
-            Some(e) if e >= start => e,
-            _ => return RangeSpec::Full,
-        }
-    };
-    if start >= size {
-        return RangeSpec::Unsatisfiable;
-    }
-    RangeSpec::Part(start, end.min(size - 1))
-}
-
 fn content_type(target: &[u8]) -> &'static str {
     let path = target.split(|&b| b == b'?').next().unwrap_or_default();
     let ext = path.rsplit(|&b| b == b'.').next().unwrap_or_default();
@@ -538,53 +370,5 @@ fn content_type(target: &[u8]) -> &'static str {
         b"jpg" | b"jpeg" => "image/jpeg",
         b"svg" => "image/svg+xml",
         _ => "application/octet-stream",
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ranges_follow_rfc_9110() {
-        assert_eq!(parse_range(b"bytes=0-0", 10), RangeSpec::Part(0, 0));
-        assert_eq!(parse_range(b"bytes=2-", 10), RangeSpec::Part(2, 9));
-        assert_eq!(parse_range(b"bytes=2-100", 10), RangeSpec::Part(2, 9));
-        assert_eq!(parse_range(b"bytes=-3", 10), RangeSpec::Part(7, 9));
-        assert_eq!(parse_range(b"bytes=-30", 10), RangeSpec::Part(0, 9));
-        assert_eq!(parse_range(b"bytes=10-", 10), RangeSpec::Unsatisfiable);
-        assert_eq!(parse_range(b"bytes=-0", 10), RangeSpec::Unsatisfiable);
-        assert_eq!(parse_range(b"bytes=0-", 0), RangeSpec::Unsatisfiable);
-        assert_eq!(parse_range(b"bytes=5-2", 10), RangeSpec::Full);
-        assert_eq!(parse_range(b"bytes=0-1,3-4", 10), RangeSpec::Full);
-        assert_eq!(parse_range(b"items=0-1", 10), RangeSpec::Full);
-        assert_eq!(parse_range(b"bytes=x-1", 10), RangeSpec::Full);
-        assert_eq!(parse_range(b"bytes=99999999999999999999999-", 10), RangeSpec::Full);
-    }
-
-    #[test]
-    fn segments_that_could_climb_out_are_refused() {
-        for bad in [&b".."[..], b".", b"%2e%2e", b"%2E.", b"a%2fb", b"a%5cb", b"a\\b", b"%00"] {
-            assert_eq!(decode_segment(bad), Err(Status(403)), "{:?}", String::from_utf8_lossy(bad));
-        }
-        assert_eq!(decode_segment(b"%zz"), Err(Status(400)));
-        assert_eq!(decode_segment(b"%4"), Err(Status(400)));
-        assert_eq!(decode_segment(b"a%20b").unwrap().as_bytes(), b"a b");
-        assert_eq!(decode_segment(b"...").unwrap().as_bytes(), b"...");
-    }
-
-    #[test]
-    fn request_heads_parse_strictly() {
-        let r = parse_request(b"GET /a HTTP/1.1\r\nHost: x\r\nRange: bytes=1-2\r\n\r\n").unwrap();
-        assert!(r.keep_alive && !r.head_only && r.range == Some(&b"bytes=1-2"[..]) && r.target == b"/a");
-        let r = parse_request(b"HEAD /a HTTP/1.0\r\n\r\n").unwrap();
-        assert!(!r.keep_alive && r.head_only);
-        assert!(parse_request(b"GET /a HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").is_ok_and(|r| !r.keep_alive));
-        assert_eq!(parse_request(b"GET /a HTTP/1.1\r\n\r\n").err(), Some(Status(400)));
-        assert_eq!(parse_request(b"POST /a HTTP/1.1\r\nHost: x\r\n\r\n").err(), Some(Status(405)));
-        assert_eq!(parse_request(b"GET /a HTTP/2.0\r\nHost: x\r\n\r\n").err(), Some(Status(505)));
-        assert_eq!(parse_request(b"GET /a HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n").err(), Some(Status(400)));
-        assert_eq!(parse_request(b"GET  /a HTTP/1.1\r\nHost: x\r\n\r\n").err(), Some(Status(400)));
-        assert_eq!(parse_request(b"GET /a HTTP/1.1\r\nbroken\r\n\r\n").err(), Some(Status(400)));
     }
 }

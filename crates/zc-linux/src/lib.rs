@@ -24,3 +24,12 @@ pub use listen::RunningService;
 pub use proxy::{proxy, relay, Proxy, ProxyConfig, ProxyMethod, RelayOptions, RelayStats};
 pub use sys::CpuTime;
 pub use zerocopy::{send_plain, Completion, SendError, StableBuf, ZeroCopySender, ZeroCopyStats};
+
+/// The private parsers, for the fuzz targets in `fuzz/` only: the `fuzzing`
+/// feature is off by default and nothing here is a stable API.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::http::request::{decode_path, parse_range, parse_request, RangeSpec, Request, Status};
+    pub use crate::zerocopy::ledger::{Applied, Ledger};
+}

@@ -33,12 +33,14 @@
 //! that piece with a plain copy, counted in [`ZeroCopyStats::copy_fallbacks`].
 
 use crate::sys::{cvt, errno, interrupted, send_all, wait, would_block};
-use std::collections::VecDeque;
 use std::net::{TcpStream, UdpSocket};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use zc_core::{Error, ErrorKind, Result};
+
+pub(crate) mod ledger;
+use ledger::Ledger;
 
 /// `SO_ZEROCOPY` (asm-generic/socket.h); not in the libc crate.
 const SO_ZEROCOPY: libc::c_int = 60;
@@ -145,27 +147,14 @@ impl<B> std::fmt::Display for SendError<B> {
 
 impl<B: std::fmt::Debug> std::error::Error for SendError<B> {}
 
-struct InFlight<B> {
-    buf: B,
-    /// First notification id of this buffer's sends.
-    first: u32,
-    /// Ids its sends took (0 when every piece went by plain copy).
-    ids: u32,
-    /// Ids reported complete so far.
-    done: u32,
-    copied: bool,
-}
-
 /// A connected TCP or UDP socket (IPv4 or IPv6) sending with `MSG_ZEROCOPY`.
 ///
 /// It must be the only user of the socket's `MSG_ZEROCOPY` ids: give it a
 /// socket that has not sent with `MSG_ZEROCOPY` before.
 pub struct ZeroCopySender<B: StableBuf> {
     sock: OwnedFd,
-    next_id: u32,
-    /// Buffers the kernel may still read, in id order; completed ones are
-    /// handed back from the front.
-    in_flight: VecDeque<InFlight<B>>,
+    /// Buffers the kernel may still read and the ids their sends took.
+    ledger: Ledger<B>,
     stats: ZeroCopyStats,
     timeout: Option<Duration>,
 }
@@ -215,8 +204,7 @@ impl<B: StableBuf> ZeroCopySender<B> {
         }
         Ok(Self {
             sock,
-            next_id: 0,
-            in_flight: VecDeque::new(),
+            ledger: Ledger::new(0),
             stats: ZeroCopyStats::default(),
             timeout: Some(Duration::from_secs(30)),
         })
@@ -241,7 +229,7 @@ impl<B: StableBuf> ZeroCopySender<B> {
 
     /// Buffers not yet handed back (pending or completed but not popped).
     pub fn in_flight(&self) -> usize {
-        self.in_flight.len()
+        self.ledger.held()
     }
 
     /// Sends all of `buf` (one datagram for UDP). The buffer stays with the
@@ -256,7 +244,7 @@ impl<B: StableBuf> ZeroCopySender<B> {
         // its first ids can arrive (and must find it) while later pieces are
         // still waiting for socket space. An empty buffer needs no send at
         // all (the kernel issues no id for it) and completes at once, in order.
-        self.in_flight.push_back(InFlight { buf, first: self.next_id, ids: 0, done: 0, copied: false });
+        self.ledger.push(buf);
         let mut off = 0usize;
         while off < len {
             // SAFETY: off < len, inside the buffer now owned by in_flight,
@@ -266,17 +254,13 @@ impl<B: StableBuf> ZeroCopySender<B> {
                 Ok((n, took_id)) => {
                     off += n;
                     if took_id {
-                        self.next_id = self.next_id.wrapping_add(1);
+                        self.ledger.took_id();
                         self.stats.ids_issued += 1;
-                        if let Some(f) = self.in_flight.back_mut() {
-                            f.ids += 1;
-                        }
                     }
                 }
                 Err(error) => {
-                    if self.in_flight.back().is_some_and(|f| f.ids == 0) {
-                        let buf = self.in_flight.pop_back().map(|f| f.buf);
-                        return Err(SendError { error, buf });
+                    if let Some(buf) = self.ledger.unsend_last() {
+                        return Err(SendError { error, buf: Some(buf) });
                     }
                     // Part of it is with the kernel: it comes back completed.
                     return Err(SendError { error, buf: None });
@@ -382,52 +366,21 @@ impl<B: StableBuf> ZeroCopySender<B> {
         Ok(self.stats.ids_completed - before)
     }
 
-    /// Marks ids `lo..=hi` (wrapping) complete on the buffers they belong to.
+    /// Applies the completion of ids `lo..=hi` (wrapping) and counts it.
     fn complete_range(&mut self, lo: u32, hi: u32, copied: bool) {
+        let a = self.ledger.complete(lo, hi, copied);
         self.stats.notifications += 1;
-        let n = hi.wrapping_sub(lo) as u64 + 1;
-        // Work in ids relative to the oldest buffer still held, so wrapping
-        // at 2^32 needs no special case: all held ids lie in [base, next_id).
-        let base = self.in_flight.front().map_or(self.next_id, |f| f.first);
-        let issued = self.next_id.wrapping_sub(base) as u64;
-        let start = lo.wrapping_sub(base) as u64;
-        let (start, end) = if start >= issued {
-            (0, 0) // entirely before base (already returned) or never issued
-        } else {
-            (start, (start + n).min(issued))
-        };
-        let mut matched = 0u64;
-        let first_idx = self
-            .in_flight
-            .partition_point(|f| f.first.wrapping_sub(base) as u64 + f.ids as u64 <= start);
-        for f in self.in_flight.range_mut(first_idx..) {
-            let f_start = f.first.wrapping_sub(base) as u64;
-            if f_start >= end {
-                break;
-            }
-            let f_end = f_start + f.ids as u64;
-            let overlap = end.min(f_end).saturating_sub(start.max(f_start));
-            let room = (f.ids - f.done) as u64;
-            let counted = overlap.min(room);
-            f.done += counted as u32;
-            f.copied |= copied && counted > 0;
-            matched += counted;
-        }
-        self.stats.ids_completed += matched;
+        self.stats.ids_completed += a.matched;
         if copied {
-            self.stats.ids_copied += matched;
+            self.stats.ids_copied += a.matched;
         }
-        self.stats.ids_unexpected += n - matched;
+        self.stats.ids_unexpected += a.unexpected;
     }
 
     /// The oldest buffer, if the kernel is done with it. Buffers come back in
     /// the order they were sent.
     pub fn pop_completed(&mut self) -> Option<Completion<B>> {
-        if self.in_flight.front().is_some_and(|f| f.done == f.ids) {
-            let f = self.in_flight.pop_front()?;
-            return Some(Completion { buf: f.buf, copied: f.copied });
-        }
-        None
+        self.ledger.pop_completed()
     }
 
     /// Waits until at least one notification arrives (or `timeout`), then reads
@@ -461,13 +414,7 @@ impl<B: StableBuf> Drop for ZeroCopySender<B> {
     /// [`flush`](ZeroCopySender::flush) first to get them all back.
     fn drop(&mut self) {
         let _ = self.poll_completions();
-        let mut leaked = 0usize;
-        for f in self.in_flight.drain(..) {
-            if f.done < f.ids {
-                leaked += 1;
-                std::mem::forget(f.buf);
-            }
-        }
+        let leaked = self.ledger.leak_pending();
         if leaked > 0 {
             tracing::warn!("zerocopy sender dropped with {leaked} buffers still lent to the kernel: leaked them");
         }
@@ -478,59 +425,4 @@ impl<B: StableBuf> Drop for ZeroCopySender<B> {
 /// short writes and waiting out `EAGAIN`.
 pub fn send_plain(sock: BorrowedFd<'_>, buf: &[u8], timeout: Option<Duration>) -> Result<()> {
     send_all(sock, buf, 0, timeout)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn sender_with(next_id: u32, spans: &[u32]) -> ZeroCopySender<Vec<u8>> {
-        let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
-        tx.connect(rx.local_addr().unwrap()).unwrap();
-        let mut zc = ZeroCopySender::udp(tx).unwrap();
-        zc.next_id = next_id;
-        for (i, &ids) in spans.iter().enumerate() {
-            let first = zc.next_id;
-            zc.in_flight.push_back(InFlight { buf: vec![i as u8], first, ids, done: 0, copied: false });
-            zc.next_id = zc.next_id.wrapping_add(ids);
-            zc.stats.ids_issued += ids as u64;
-        }
-        zc
-    }
-
-    fn popped(zc: &mut ZeroCopySender<Vec<u8>>) -> Vec<u8> {
-        std::iter::from_fn(|| zc.pop_completed()).map(|c| c.buf[0]).collect()
-    }
-
-    #[test]
-    fn ranges_across_the_u32_wrap_complete_the_right_buffers() {
-        // Buffers of 2, 1, 0, 3 ids starting 2 below the wrap.
-        let mut zc = sender_with(u32::MAX - 1, &[2, 1, 0, 3]);
-        zc.complete_range(u32::MAX - 1, u32::MAX, false); // buffer 0
-        assert_eq!(popped(&mut zc), vec![0]);
-        zc.complete_range(2, 3, true); // most of buffer 3, out of order
-        assert_eq!(popped(&mut zc), Vec::<u8>::new(), "buffer 1 is still pending");
-        zc.complete_range(0, 1, false); // buffer 1 and the first id of buffer 3
-        let c: Vec<_> = std::iter::from_fn(|| zc.pop_completed()).map(|c| (c.buf[0], c.copied)).collect();
-        assert_eq!(c, vec![(1, false), (2, false), (3, true)]);
-        assert_eq!(zc.stats.ids_completed, 6);
-        assert_eq!(zc.stats.ids_unexpected, 0);
-    }
-
-    #[test]
-    fn repeated_or_unknown_ids_are_counted_not_applied() {
-        let mut zc = sender_with(10, &[1, 1]);
-        zc.complete_range(10, 10, false);
-        zc.complete_range(10, 10, false); // again
-        zc.complete_range(12, 20, false); // never issued
-        assert_eq!(zc.stats.ids_completed, 1);
-        assert_eq!(zc.stats.ids_unexpected, 1 + 9);
-        assert_eq!(popped(&mut zc), vec![0]);
-        assert!(zc.pop_completed().is_none(), "buffer 1 must not come back early");
-        zc.complete_range(11, 11, false);
-        assert_eq!(popped(&mut zc), vec![1]);
-        // Everything has come back: dropping must not leak.
-        assert_eq!(zc.in_flight(), 0);
-    }
 }

@@ -27,3 +27,12 @@ mod tx;
 pub use mem::leaked_regions;
 pub use rx::{RxConfig, UringBurst, UringReceiver};
 pub use tx::{TxConfig, UringSender};
+
+/// The parsing of what the kernel writes into a provided buffer, for the fuzz
+/// targets in `fuzz/` only: the `fuzzing` feature is off by default and
+/// nothing here is a stable API.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::rx::{parse_received, recv_msghdr, Received};
+}

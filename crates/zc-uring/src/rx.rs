@@ -225,6 +225,42 @@ struct MsgHdr(libc::msghdr);
 // SAFETY: the msghdr's pointers are all null; only its lengths are used.
 unsafe impl Send for MsgHdr {}
 
+/// The `msghdr` a receive with `cfg` is prepared with: room for a
+/// `sockaddr_in6` name and, with timestamps, one timestamp cmsg.
+pub fn recv_msghdr(cfg: &RxConfig) -> libc::msghdr {
+    // SAFETY: an all-zero msghdr is valid (null pointers, zero lengths).
+    let mut hdr: libc::msghdr = unsafe { std::mem::zeroed() };
+    hdr.msg_namelen = sockaddr::NAME_LEN as libc::socklen_t;
+    hdr.msg_controllen = cfg.control_len();
+    hdr
+}
+
+/// One datagram as the kernel laid it out at the start of a filled buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Received {
+    /// Payload bytes: they start at [`RxConfig::header_len`] and end within
+    /// the buffer.
+    pub len: u32,
+    /// The sender; the unspecified address when the name is not IPv4/IPv6.
+    pub src: SocketAddr,
+    /// The `SCM_TIMESTAMPNS` control message, when asked for and present.
+    pub ts: Option<RxTimestamp>,
+    /// The datagram was longer than the buffer's payload room.
+    pub truncated: bool,
+}
+
+/// Reads the `io_uring_recvmsg_out` header, name and control data at the
+/// start of `buf` (the bytes the kernel wrote) for a receive prepared with
+/// `hdr`; `None` when they do not fit.
+pub fn parse_received(buf: &[u8], hdr: &libc::msghdr) -> Option<Received> {
+    let out = types::RecvMsgOut::parse(buf, hdr).ok()?;
+    // An undecodable name (never for UDP over IPv4/IPv6) is reported as the
+    // unspecified address, not guessed.
+    let src = sockaddr::decode(out.name_data()).unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0)));
+    let ts = if hdr.msg_controllen > 0 { sockaddr::timestamp(out.control_data()) } else { None };
+    Some(Received { len: out.payload_data().len() as u32, src, ts, truncated: out.is_payload_truncated() })
+}
+
 /// One datagram handed out in the current burst.
 #[derive(Clone, Copy)]
 struct Held {
@@ -332,10 +368,7 @@ impl UringReceiver {
             }
         }
 
-        // SAFETY: an all-zero msghdr is valid (null pointers, zero lengths).
-        let mut hdr: Box<MsgHdr> = Box::new(MsgHdr(unsafe { std::mem::zeroed() }));
-        hdr.0.msg_namelen = sockaddr::NAME_LEN as libc::socklen_t;
-        hdr.0.msg_controllen = cfg.control_len();
+        let hdr = Box::new(MsgHdr(recv_msghdr(cfg)));
 
         let batch_wait_us = cfg.batch_wait.map(|d| u32::try_from(d.as_micros()).unwrap_or(u32::MAX)).filter(|&us| us > 0 && cfg.batch > 1);
         let batch_wait_us = match batch_wait_us {
@@ -460,18 +493,14 @@ impl UringReceiver {
             // completion and wrote `used` bytes into it; it is no longer in the
             // ring, so the kernel does not write it until we push it back.
             let buf = unsafe { std::slice::from_raw_parts(self.bufs.buf_ptr(bid), used) };
-            match types::RecvMsgOut::parse(buf, &self.hdr.0) {
-                Ok(out) => {
-                    if out.is_payload_truncated() {
+            match parse_received(buf, &self.hdr.0) {
+                Some(r) => {
+                    if r.truncated {
                         self.stats.truncated += 1;
                     }
-                    // An undecodable name (never for UDP over IPv4/IPv6) is
-                    // reported as the unspecified address, not guessed.
-                    let src = sockaddr::decode(out.name_data()).unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0)));
-                    let ts = if self.hdr.0.msg_controllen > 0 { sockaddr::timestamp(out.control_data()) } else { None };
-                    self.held.push(Held { bid, len: out.payload_data().len() as u32, src, ts });
+                    self.held.push(Held { bid, len: r.len, src: r.src, ts: r.ts });
                 }
-                Err(()) => {
+                None => {
                     self.stats.malformed += 1;
                     self.bufs.push(bid);
                     returned = true;

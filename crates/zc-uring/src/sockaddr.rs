@@ -61,7 +61,8 @@ pub(crate) fn timestamp(control: &[u8]) -> Option<RxTimestamp> {
     let hdr = cmsg_space(0);
     let align = std::mem::size_of::<usize>();
     let mut at = 0;
-    while at + hdr <= control.len() {
+    // `at` can be anything a cmsg_len made it: compare without adding to it.
+    while control.len().saturating_sub(at) >= hdr {
         let len = usize_ne(control, at)?;
         let level = u32_ne(control, at + align)? as i32;
         let kind = u32_ne(control, at + align + 4)? as i32;
@@ -118,5 +119,11 @@ mod tests {
         c[0..8].copy_from_slice(&3usize.to_ne_bytes());
         assert_eq!(timestamp(&c), None);
         assert_eq!(timestamp(&[]), None);
+        // Found by the uring_recvmsg_out fuzz target: a cmsg_len near
+        // usize::MAX made the next offset overflow `at + hdr` (a panic in
+        // debug builds) instead of ending the walk.
+        c[0..8].copy_from_slice(&(usize::MAX - 8).to_ne_bytes());
+        c[12..16].copy_from_slice(&0u32.to_ne_bytes());
+        assert_eq!(timestamp(&c), None);
     }
 }
