@@ -303,7 +303,7 @@ fn bench_backend(
         if rate < 1.0 {
             continue;
         }
-        let count = (rate as u64).clamp(1_000, a.fixed_count);
+        let count = (rate as u64).max(1_000).min(a.fixed_count.max(1_000));
         let r = run_once(tb, a, name, Some(rate), count, stop)?;
         let l = r.rx.report.latency;
         latency_at.push(LatencyAt {
@@ -349,7 +349,8 @@ fn run_once(
     let plan = FeedPlan::new(count);
     let mut rx_spec = RxSpec::new(name, feed);
     rx_spec.batch = a.batch;
-    rx_spec.busy_poll = a.busy_poll;
+    // The recvfrom baseline is plain blocking recvfrom by definition.
+    rx_spec.busy_poll = a.busy_poll && name != "recvfrom";
     rx_spec.max_payload = a.payload.max(64);
     if zc::backend(name)?.needs_interface {
         rx_spec.interface = Some(tb.host_if.clone());
@@ -403,16 +404,24 @@ fn run_once(
     }
     let gen_cfg = GenConfig { plan, rate, symbols: 64, payload_len: a.payload, batch: a.batch };
     let tx_cpu = a.tx_cpu;
-    let generator = tb.spawn_in_peer(move || {
-        pin_current_thread(tx_cpu)?;
-        let mut tx = open_sender(&tx_spec)?;
-        generate(tx.as_mut(), &gen_cfg, stop)
-    })?;
+    let generator = tb
+        .spawn_in_peer(move || {
+            pin_current_thread(tx_cpu)?;
+            let mut tx = open_sender(&tx_spec)?;
+            generate(tx.as_mut(), &gen_cfg, stop)
+        })
+        .inspect_err(|_| {
+            // Let the receiver's idle timer end it.
+            gen_done.store(true, Ordering::Relaxed);
+        })?;
     let gen = generator.join();
     gen_done.store(true, Ordering::Relaxed);
     let rx = receiver
         .join()
         .map_err(|_| Error::new(ErrorKind::Io, format!("the {name} receive thread panicked")))??;
+    if stop.load(Ordering::Relaxed) {
+        return Err(Error::new(ErrorKind::Io, "interrupted"));
+    }
     let gen = gen.map_err(|_| Error::new(ErrorKind::Io, "the generator thread panicked"))??;
     Ok(RunOut {
         sent: gen.sent,

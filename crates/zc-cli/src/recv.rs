@@ -58,6 +58,7 @@ pub struct RecvArgs {
     pub pin: Option<usize>,
     /// Receive thread only polls and hands messages to a handler thread over a
     /// bounded lock-free queue; a full queue drops (and counts) the message.
+    /// Only the 32-byte message crosses the queue, so byte counts are of messages.
     #[arg(long)]
     pub pipeline: bool,
     /// Pipeline queue capacity, in messages.
@@ -135,7 +136,7 @@ impl RxRun {
         }
     }
 
-    /// Distinct messages per second between the first and the last datagram.
+    /// Messages per second (duplicates included) between the first and the last datagram.
     pub fn rate(&self) -> f64 {
         let span = self.last_ns.saturating_sub(self.first_ns);
         if span == 0 || self.report.messages < 2 {

@@ -4,7 +4,9 @@
 //! number less than 2³¹ ahead of the next expected one is "ahead", anything else
 //! is "behind". So a feed may wrap from `u32::MAX` to 0 without a false gap.
 //!
-//! Memory is bounded: the tracker keeps at most `max_gaps` open missing ranges.
+//! Memory is bounded: the tracker keeps at most `max_gaps` open missing ranges,
+//! and forgets a range once it lies 2³¹ or more numbers back (serial
+//! arithmetic cannot reach it any more).
 //! When one more gap opens, the oldest range is forgotten: its numbers stay
 //! counted as missing (in [`SeqStats::missing`] and [`SeqStats::forgotten`]),
 //! and a later arrival of one of them can no longer be told from a duplicate,
@@ -134,6 +136,7 @@ impl SequenceTracker {
                 len: ahead,
             });
             self.next = Some(seq.wrapping_add(1));
+            self.forget_stale(seq.wrapping_add(1));
             self.stats.received += 1;
             self.stats.gaps += 1;
             self.stats.missing += u64::from(ahead);
@@ -152,8 +155,22 @@ impl SequenceTracker {
         self.gaps.push_back(range);
     }
 
+    /// Forgets gaps that started 2³¹ or more numbers before `next`: serial
+    /// arithmetic can no longer place their numbers behind `next`, and past
+    /// 2³² they would alias live ones.
+    fn forget_stale(&mut self, next: u32) {
+        while let Some(front) = self.gaps.front() {
+            if next.wrapping_sub(front.first) < 1 << 31 {
+                break;
+            }
+            self.stats.forgotten += u64::from(front.len);
+            self.gaps.pop_front();
+        }
+    }
+
     /// A number behind `next`: late if it is in an open gap, else a duplicate.
     fn behind(&mut self, seq: u32, next: u32) -> SeqOutcome {
+        self.forget_stale(next);
         // Distance back from `next` decreases along the deque (oldest gap is
         // furthest back), so the gap that could hold `seq` is found by bisection.
         let back = next.wrapping_sub(seq);

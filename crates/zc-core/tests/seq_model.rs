@@ -152,3 +152,22 @@ fn the_oldest_gap_is_forgotten_when_memory_is_full() {
     assert_eq!(t.observe(1), SeqOutcome::Duplicate, "a forgotten number cannot be told from a duplicate");
     assert_eq!(t.observe(3), SeqOutcome::Late);
 }
+
+#[test]
+fn gaps_more_than_half_the_number_space_back_are_forgotten() {
+    let mut t = SequenceTracker::new(16);
+    t.observe(0);
+    t.observe(2); // gap {1}
+    let far = 2 + (1u32 << 31) - 10;
+    t.observe(far); // gap {3 .. far-1}, still within reach of {1}
+    assert_eq!(t.stats().forgotten, 0);
+    t.observe(far + 200); // {1} and {3..} now start 2^31 or more back
+    let st = t.stats();
+    assert_eq!(st.forgotten, 1 + u64::from(far - 3));
+    assert_eq!(t.missing_ranges().count(), 1, "only the newest gap remains");
+    assert_eq!(st.missing, st.forgotten + 199);
+    // A number of the forgotten range still behind `next` can no longer be
+    // told from a duplicate.
+    assert_eq!(t.observe(far - 5), SeqOutcome::Duplicate);
+    assert_eq!(t.stats().missing, st.missing);
+}

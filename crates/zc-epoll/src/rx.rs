@@ -51,7 +51,8 @@ pub struct SocketReceiver {
 
 // SAFETY: the raw pointers inside `iovs` and `hdrs` point only into the heap
 // buffers this struct owns (`bufs`, `names`, `ctrl`, `iovs`), which move with it
-// and are never shared; the receiver is used from one thread at a time.
+// and are never shared, and they are re-derived before every use; the receiver
+// is used from one thread at a time.
 unsafe impl Send for SocketReceiver {}
 
 impl SocketReceiver {
@@ -130,7 +131,7 @@ impl SocketReceiver {
             mode.details.push(format!("dst reported as {group}"));
         }
         let slot = cfg.max_payload;
-        let mut rx = SocketReceiver {
+        let rx = SocketReceiver {
             sock,
             epoll,
             local,
@@ -148,23 +149,34 @@ impl SocketReceiver {
             stats: RxStats::default(),
             cfg,
         };
-        rx.link_headers();
         Ok(rx)
     }
 
-    /// Points each mmsghdr at its slot's buffer, address and control space.
-    fn link_headers(&mut self) {
+    /// Points each mmsghdr at its slot's buffer, address and control space and
+    /// resets the lengths the kernel overwrites. Done right before every
+    /// `recvmmsg`, from pointers derived once here, so no later borrow of the
+    /// buffers can invalidate what the kernel is handed.
+    fn prepare_headers(&mut self) {
         let batch = self.hdrs.len();
-        for i in 0..batch {
-            self.iovs[i] = libc::iovec {
-                iov_base: self.bufs[i * self.slot..].as_mut_ptr().cast(),
-                iov_len: self.slot,
-            };
-            let h = &mut self.hdrs[i].msg_hdr;
-            h.msg_name = (&mut self.names[i] as *mut libc::sockaddr_storage).cast();
-            h.msg_iov = &mut self.iovs[i];
-            h.msg_iovlen = 1;
-            h.msg_control = self.ctrl[i * CTRL_WORDS..].as_mut_ptr().cast();
+        let bufs = self.bufs.as_mut_ptr();
+        let names = self.names.as_mut_ptr();
+        let iovs = self.iovs.as_mut_ptr();
+        let ctrl = self.ctrl.as_mut_ptr();
+        for (i, h) in self.hdrs.iter_mut().enumerate().take(batch) {
+            // SAFETY: i < batch, and bufs has batch × slot bytes, names and iovs
+            // batch entries, ctrl batch × CTRL_WORDS words: every offset is in bounds.
+            let (buf, name, iov, control) =
+                unsafe { (bufs.add(i * self.slot), names.add(i), iovs.add(i), ctrl.add(i * CTRL_WORDS)) };
+            // SAFETY: `iov` points at entry i of our own iovec slice (above).
+            unsafe { iov.write(libc::iovec { iov_base: buf.cast(), iov_len: self.slot }) };
+            h.msg_len = 0;
+            h.msg_hdr.msg_name = name.cast();
+            h.msg_hdr.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+            h.msg_hdr.msg_iov = iov;
+            h.msg_hdr.msg_iovlen = 1;
+            h.msg_hdr.msg_control = control.cast();
+            h.msg_hdr.msg_controllen = CTRL_WORDS * 8;
+            h.msg_hdr.msg_flags = 0;
         }
     }
 
@@ -184,6 +196,8 @@ impl SocketReceiver {
         let flags = if timeout == Some(Duration::ZERO) {
             libc::MSG_DONTWAIT
         } else {
+            // SO_RCVTIMEO has microsecond resolution and 0 means "forever".
+            let timeout = timeout.map(|t| t.max(Duration::from_micros(1)));
             if self.rcvtimeo != timeout {
                 // SO_RCVTIMEO only changes when the caller's timeout does.
                 self.sock
@@ -227,12 +241,7 @@ impl SocketReceiver {
 
     /// One `recvmmsg(MSG_DONTWAIT)`; returns how many datagrams arrived.
     fn recv_batch(&mut self) -> Result<usize> {
-        for h in self.hdrs.iter_mut() {
-            h.msg_hdr.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-            h.msg_hdr.msg_controllen = CTRL_WORDS * 8;
-            h.msg_hdr.msg_flags = 0;
-            h.msg_len = 0;
-        }
+        self.prepare_headers();
         // SAFETY: every header points into buffers owned by `self` with the
         // lengths just reset; `hdrs.len()` headers are valid.
         let n = unsafe {

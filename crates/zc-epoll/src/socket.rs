@@ -168,7 +168,7 @@ pub(crate) fn size_rcvbuf(sock: &Socket, want: usize) -> Result<(usize, Option<S
     Ok((got, note))
 }
 
-/// Bytes the kernel dropped on this socket (`SO_MEMINFO`, `SK_MEMINFO_DROPS`).
+/// Datagrams the kernel dropped on this socket (`SO_MEMINFO`, `SK_MEMINFO_DROPS`).
 pub(crate) fn socket_drops(sock: &Socket) -> Option<u64> {
     const SK_MEMINFO_VARS: usize = 9;
     const SK_MEMINFO_DROPS: usize = 8;

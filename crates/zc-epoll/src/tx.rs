@@ -22,7 +22,8 @@ pub struct SocketSender {
 }
 
 // SAFETY: the raw pointers in `iovs` and `hdrs` point only into heap buffers
-// this struct owns (`bufs`, `iovs`, and the boxed `dst`), which move with it.
+// this struct owns (`bufs`, `iovs`, and the boxed `dst`), which move with it;
+// those into `bufs` and `iovs` are re-derived before every send.
 unsafe impl Send for SocketSender {}
 
 impl SocketSender {
@@ -71,13 +72,10 @@ impl SocketSender {
             mode,
             stats: TxStats::default(),
         };
-        for i in 0..batch {
-            tx.iovs[i].iov_base = tx.bufs[i * slot..].as_mut_ptr().cast();
-            let h = &mut tx.hdrs[i].msg_hdr;
-            h.msg_name = tx.dst.as_ptr() as *mut libc::c_void;
-            h.msg_namelen = tx.dst.len();
-            h.msg_iov = &mut tx.iovs[i];
-            h.msg_iovlen = 1;
+        for h in tx.hdrs.iter_mut() {
+            h.msg_hdr.msg_name = tx.dst.as_ptr() as *mut libc::c_void;
+            h.msg_hdr.msg_namelen = tx.dst.len();
+            h.msg_hdr.msg_iovlen = 1;
         }
         Ok(tx)
     }
@@ -111,6 +109,18 @@ impl SocketSender {
     }
 
     fn send_many(&mut self, count: usize) -> Result<usize> {
+        // Point the headers at the filled slots from pointers derived here, after
+        // the fill callback's borrows of `bufs` have ended.
+        let bufs = self.bufs.as_mut_ptr();
+        let iovs = self.iovs.as_mut_ptr();
+        for (i, h) in self.hdrs.iter_mut().enumerate().take(count) {
+            // SAFETY: i < count ≤ batch; bufs has batch × slot bytes and iovs
+            // batch entries, so both offsets are in bounds.
+            unsafe {
+                (*iovs.add(i)).iov_base = bufs.add(i * self.slot).cast();
+                h.msg_hdr.msg_iov = iovs.add(i);
+            }
+        }
         // SAFETY: the first `count` headers point into our buffers with their
         // lengths set by the caller's fill; `count` ≤ hdrs.len().
         let n = unsafe {
