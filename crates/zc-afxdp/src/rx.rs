@@ -163,14 +163,19 @@ impl RxBurst for AfXdpBurst<'_> {
 
 impl Drop for AfXdpBurst<'_> {
     fn drop(&mut self) {
-        let rx = &mut *self.rx;
-        rx.entries.clear();
-        rx.to_fill.append(&mut rx.held);
-        rx.refill();
+        self.rx.release_burst();
+        self.rx.refill();
     }
 }
 
 impl AfXdpReceiver {
+    /// Sends the frames of the ending burst toward the fill ring. Also run at
+    /// the next `recv_burst`, for a burst leaked with `mem::forget`.
+    fn release_burst(&mut self) {
+        self.entries.clear();
+        self.to_fill.append(&mut self.held);
+    }
+
     /// Puts every frame waiting in `to_fill` into the fill ring. The fill ring
     /// holds all of this socket's frames, so they always fit; if a kick is
     /// needed (`need_wakeup` set by a zero-copy driver), it is given.
@@ -244,6 +249,7 @@ impl Receiver for AfXdpReceiver {
     type Burst<'a> = AfXdpBurst<'a>;
 
     fn recv_burst(&mut self, timeout: Option<Duration>) -> Result<AfXdpBurst<'_>> {
+        self.release_burst();
         if !self.to_fill.is_empty() {
             self.refill();
         }

@@ -257,6 +257,19 @@ fn a_starved_fill_ring_drops_counts_and_recovers() {
     let r = receive(&mut rxs, &mut h, 64 + 40, Duration::from_secs(5));
     assert_eq!(r.messages, 104, "{r:?}");
     assert_eq!(rxs[0].stats().kernel_drops, Some(500 - 64), "no new drops");
+
+    // A burst leaked with mem::forget: its frames return at the next receive,
+    // and its datagrams are not handed out a second time.
+    send_from_peer(&tb, SocketAddrV4::new(tb.host_addr, port), (541..=548).collect()).unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    let leaked = rxs[0].recv_burst(Some(Duration::from_secs(2))).unwrap();
+    assert!(!leaked.is_empty());
+    std::mem::forget(leaked);
+    assert!(
+        rxs[0].recv_burst(Some(Duration::ZERO)).unwrap().is_empty(),
+        "a leaked burst's datagrams are not handed out again"
+    );
+    assert_eq!(rxs[0].fill_level(), 64, "the leaked burst's frames are back in the fill ring");
 }
 
 #[test]

@@ -210,6 +210,9 @@ impl DpdkReceiver {
     /// Busy-polls with `poll` as [`Receiver::recv_burst`] describes.
     #[inline]
     fn wait(&mut self, timeout: Option<Duration>, poll: fn(&mut Self) -> usize) {
+        // A burst leaked with `mem::forget` never ran its drop: free its mbufs
+        // now, before the next poll overwrites their pointers.
+        self.release();
         if poll(self) == 0 && timeout != Some(Duration::ZERO) {
             let deadline = timeout.map(|t| Instant::now() + t);
             let mut polls = 0u32;
