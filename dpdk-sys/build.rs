@@ -35,7 +35,11 @@ fn cflags() -> Vec<String> {
     let out = Command::new(&pkg_config)
         .args(["--cflags", PACKAGE])
         .output()
-        .unwrap_or_else(|e| fail(&format!("cannot run `{pkg_config}`: {e}; install the Debian package `pkg-config`")));
+        .unwrap_or_else(|e| {
+            fail(&format!(
+                "cannot run `{pkg_config}`: {e}; install the Debian package `pkg-config`"
+            ))
+        });
     if !out.status.success() {
         fail(&format!(
             "`{pkg_config} --cflags {PACKAGE}` failed: {}",
@@ -92,7 +96,9 @@ fn main() {
     }
     cc.compile("zc_dpdk_shim");
 
-    let out = PathBuf::from(env::var("OUT_DIR").unwrap_or_else(|_| fail("OUT_DIR is not set (run through cargo)")));
+    let out = PathBuf::from(
+        env::var("OUT_DIR").unwrap_or_else(|_| fail("OUT_DIR is not set (run through cargo)")),
+    );
     let bindings = bindgen::Builder::default()
         .header("wrapper.h")
         .clang_args(&flags)

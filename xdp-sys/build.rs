@@ -54,7 +54,9 @@ fn main() {
         .allowlist_function("bpf_xdp_(attach|detach|query|query_id)")
         .allowlist_function("bpf_link_(create|detach)")
         .allowlist_type("bpf_link_create_opts")
-        .allowlist_function("libbpf_(get_error|strerror|set_print|major_version|minor_version|num_possible_cpus)")
+        .allowlist_function(
+            "libbpf_(get_error|strerror|set_print|major_version|minor_version|num_possible_cpus)",
+        )
         .allowlist_type("bpf_xdp_query_opts")
         .allowlist_type("bpf_xdp_attach_opts")
         // libxdp: program objects, the XSK API (its ring helpers are `static inline`
@@ -85,7 +87,10 @@ fn main() {
     };
     let out = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
     if let Err(e) = bindings.write_to_file(out.join("bindings.rs")) {
-        eprintln!("xdp-sys: cannot write {}: {e}", out.join("bindings.rs").display());
+        eprintln!(
+            "xdp-sys: cannot write {}: {e}",
+            out.join("bindings.rs").display()
+        );
         std::process::exit(1);
     }
 }

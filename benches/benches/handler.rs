@@ -17,7 +17,12 @@ fn per_packet(c: &mut Criterion) {
     g.throughput(Throughput::Elements(FRAMES as u64));
     g.bench_function("parse+decode+track+record, 74-byte frame", |b| {
         b.iter_batched_ref(
-            || MarketDataHandler::new(HandlerConfig { feed_port: Some(9000), ..Default::default() }),
+            || {
+                MarketDataHandler::new(HandlerConfig {
+                    feed_port: Some(9000),
+                    ..Default::default()
+                })
+            },
             |h| {
                 for (i, f) in frames.iter().enumerate() {
                     black_box(h.on_frame(black_box(f), 2_000 + i as u64));
@@ -28,13 +33,26 @@ fn per_packet(c: &mut Criterion) {
     });
     // Socket backends hand over the UDP payload: no frame to parse.
     let payloads: Vec<Vec<u8>> = frames.iter().map(|f| f[42..].to_vec()).collect();
-    let (src, dst) = ("198.18.0.1:40000".parse().unwrap(), "198.18.0.2:9000".parse().unwrap());
+    let (src, dst) = (
+        "198.18.0.1:40000".parse().unwrap(),
+        "198.18.0.2:9000".parse().unwrap(),
+    );
     g.bench_function("decode+track+record, 32-byte datagram", |b| {
         b.iter_batched_ref(
-            || MarketDataHandler::new(HandlerConfig { feed_port: Some(9000), ..Default::default() }),
+            || {
+                MarketDataHandler::new(HandlerConfig {
+                    feed_port: Some(9000),
+                    ..Default::default()
+                })
+            },
             |h| {
                 for (i, p) in payloads.iter().enumerate() {
-                    let d = Datagram { payload: p, src, dst, rx_timestamp: None };
+                    let d = Datagram {
+                        payload: p,
+                        src,
+                        dst,
+                        rx_timestamp: None,
+                    };
                     black_box(h.on_datagram(black_box(&d), 2_000 + i as u64));
                 }
             },

@@ -49,14 +49,16 @@ static SINK: std::sync::OnceLock<SinkKind> = std::sync::OnceLock::new();
 /// Reads and discards until EOF; returns bytes and the reader's CPU time.
 fn sink(s: TcpStream) -> thread::JoinHandle<(u64, CpuTime)> {
     let kind = *SINK.get().unwrap_or(&SinkKind::Read);
-    let t = thread::Builder::new().name("zc-sink".into()).spawn(move || {
-        let t0 = CpuTime::thread();
-        let n = match kind {
-            SinkKind::Read => read_sink(s),
-            SinkKind::Splice => splice_sink(s),
-        };
-        (n, CpuTime::thread().since(t0))
-    });
+    let t = thread::Builder::new()
+        .name("zc-sink".into())
+        .spawn(move || {
+            let t0 = CpuTime::thread();
+            let n = match kind {
+                SinkKind::Read => read_sink(s),
+                SinkKind::Splice => splice_sink(s),
+            };
+            (n, CpuTime::thread().since(t0))
+        });
     t.unwrap()
 }
 
@@ -82,14 +84,32 @@ fn splice_sink(s: TcpStream) -> u64 {
     let mut n = 0u64;
     loop {
         // SAFETY: live descriptors, null offsets (socket and pipe have none).
-        let r = unsafe { libc::splice(s.as_raw_fd(), std::ptr::null_mut(), p[1], std::ptr::null_mut(), 1 << 20, libc::SPLICE_F_MOVE) };
+        let r = unsafe {
+            libc::splice(
+                s.as_raw_fd(),
+                std::ptr::null_mut(),
+                p[1],
+                std::ptr::null_mut(),
+                1 << 20,
+                libc::SPLICE_F_MOVE,
+            )
+        };
         if r <= 0 {
             break;
         }
         let mut left = r as usize;
         while left > 0 {
             // SAFETY: as above; /dev/null accepts everything.
-            let w = unsafe { libc::splice(p[0], std::ptr::null_mut(), null.as_raw_fd(), std::ptr::null_mut(), left, libc::SPLICE_F_MOVE) };
+            let w = unsafe {
+                libc::splice(
+                    p[0],
+                    std::ptr::null_mut(),
+                    null.as_raw_fd(),
+                    std::ptr::null_mut(),
+                    left,
+                    libc::SPLICE_F_MOVE,
+                )
+            };
             assert!(w > 0, "splice to /dev/null");
             left -= w as usize;
         }
@@ -157,7 +177,8 @@ fn file_run(method: FileMethod, path: &std::path::Path, size: u64, reps: u64) ->
     let rxh = sink(rx);
     let file = File::open(path).unwrap();
     let mut buf = vec![0u8; 128 * 1024];
-    let mapped = (method == FileMethod::Mmap).then(|| zc_linux::MappedFile::new(file.try_clone().unwrap()).unwrap());
+    let mapped = (method == FileMethod::Mmap)
+        .then(|| zc_linux::MappedFile::new(file.try_clone().unwrap()).unwrap());
     let c0 = CpuTime::thread();
     let t0 = Instant::now();
     for _ in 0..reps {
@@ -172,16 +193,26 @@ fn file_run(method: FileMethod, path: &std::path::Path, size: u64, reps: u64) ->
     let cpu = CpuTime::thread().since(c0).total().as_secs_f64();
     assert_eq!(got, size * reps);
     let gb = got as f64 / 1e9;
-    Sample { rate: got as f64 / wall, cpu_per_gb: cpu / gb, rx_cpu_per_gb: rx_cpu.total().as_secs_f64() / gb }
+    Sample {
+        rate: got as f64 / wall,
+        cpu_per_gb: cpu / gb,
+        rx_cpu_per_gb: rx_cpu.total().as_secs_f64() / gb,
+    }
 }
 
 fn bench_sendfile(runs: usize, sizes: Option<&[u64]>, only: Option<&[String]>) {
-    println!("\n## sendfile vs read+write vs mmap+write (file in page cache → loopback TCP → reader)\n");
+    println!(
+        "\n## sendfile vs read+write vs mmap+write (file in page cache → loopback TCP → reader)\n"
+    );
     println!("Sender CPU = user+sys of the sending thread (getrusage RUSAGE_THREAD), per GB sent.");
     println!("ratio columns: sendfile ÷ read+write, per run, median.\n");
     let dir = tempfile::tempdir().unwrap();
     let sizes = sizes.unwrap_or(&[4 * 1024, 64 * 1024, MB, 16 * MB, 256 * MB, 1024 * MB]);
-    let methods = [FileMethod::Sendfile, FileMethod::ReadWrite, FileMethod::Mmap];
+    let methods = [
+        FileMethod::Sendfile,
+        FileMethod::ReadWrite,
+        FileMethod::Mmap,
+    ];
     println!("| file | method | GB/s median (min–max) | sender CPU s/GB median (min–max) | reader CPU s/GB | throughput ratio | CPU ratio |");
     println!("|---|---|---|---|---|---|---|");
     for &size in sizes {
@@ -204,15 +235,37 @@ fn bench_sendfile(runs: usize, sizes: Option<&[u64]>, only: Option<&[String]>) {
             let (c, cmin, cmax) = median(samples[i].iter().map(|s| s.cpu_per_gb).collect());
             let (rc, _, _) = median(samples[i].iter().map(|s| s.rx_cpu_per_gb).collect());
             let (tr, cr) = if i == 0 && !samples[1].is_empty() {
-                let tr = median(samples[0].iter().zip(&samples[1]).map(|(a, b)| a.rate / b.rate).collect()).0;
-                let cr = median(samples[0].iter().zip(&samples[1]).map(|(a, b)| a.cpu_per_gb / b.cpu_per_gb).collect()).0;
+                let tr = median(
+                    samples[0]
+                        .iter()
+                        .zip(&samples[1])
+                        .map(|(a, b)| a.rate / b.rate)
+                        .collect(),
+                )
+                .0;
+                let cr = median(
+                    samples[0]
+                        .iter()
+                        .zip(&samples[1])
+                        .map(|(a, b)| a.cpu_per_gb / b.cpu_per_gb)
+                        .collect(),
+                )
+                .0;
                 (format!("{tr:.2}×"), format!("{cr:.2}×"))
             } else {
                 (String::new(), String::new())
             };
             println!(
                 "| {} | {:?} | {} ({}–{}) | {:.3} ({:.3}–{:.3}) | {:.3} | {tr} | {cr} |",
-                human(size), m, fmt_rate(r), fmt_rate(rmin), fmt_rate(rmax), c, cmin, cmax, rc
+                human(size),
+                m,
+                fmt_rate(r),
+                fmt_rate(rmin),
+                fmt_rate(rmax),
+                c,
+                cmin,
+                cmax,
+                rc
             );
         }
         std::fs::remove_file(&path).unwrap();
@@ -227,12 +280,18 @@ fn proxy_run(method: ProxyMethod, total: u64, rate: Option<f64>) -> Sample {
     let (mut src, a) = tcp_pair();
     let (b, dst) = tcp_pair();
     let sinkh = sink(dst);
-    let relayh = thread::Builder::new().name("zc-relay".into()).spawn(move || {
-        let c0 = CpuTime::thread();
-        let opts = RelayOptions { method, buffer: 256 * 1024, idle_timeout: Some(Duration::from_secs(30)) };
-        let stats = relay(a, b, &opts).unwrap();
-        (stats.a_to_b, CpuTime::thread().since(c0))
-    });
+    let relayh = thread::Builder::new()
+        .name("zc-relay".into())
+        .spawn(move || {
+            let c0 = CpuTime::thread();
+            let opts = RelayOptions {
+                method,
+                buffer: 256 * 1024,
+                idle_timeout: Some(Duration::from_secs(30)),
+            };
+            let stats = relay(a, b, &opts).unwrap();
+            (stats.a_to_b, CpuTime::thread().since(c0))
+        });
     let relayh = relayh.unwrap();
     let chunk = vec![0xa5u8; 256 * 1024];
     let t0 = Instant::now();
@@ -254,7 +313,11 @@ fn proxy_run(method: ProxyMethod, total: u64, rate: Option<f64>) -> Sample {
     let wall = t0.elapsed().as_secs_f64();
     assert_eq!((moved, got), (total, total));
     let gb = total as f64 / 1e9;
-    Sample { rate: total as f64 / wall, cpu_per_gb: cpu.total().as_secs_f64() / gb, rx_cpu_per_gb: rx_cpu.total().as_secs_f64() / gb }
+    Sample {
+        rate: total as f64 / wall,
+        cpu_per_gb: cpu.total().as_secs_f64() / gb,
+        rx_cpu_per_gb: rx_cpu.total().as_secs_f64() / gb,
+    }
 }
 
 fn bench_proxy(runs: usize, only: Option<&[String]>) {
@@ -269,7 +332,8 @@ fn bench_proxy(runs: usize, only: Option<&[String]>) {
         let mut samples = vec![Vec::new(); 2];
         for _ in 0..runs {
             for (i, m) in methods.iter().enumerate() {
-                if only.is_none_or(|o| o.iter().any(|x| x.parse::<ProxyMethod>().ok() == Some(*m))) {
+                if only.is_none_or(|o| o.iter().any(|x| x.parse::<ProxyMethod>().ok() == Some(*m)))
+                {
                     samples[i].push(proxy_run(*m, total, rate));
                 }
             }
@@ -282,11 +346,26 @@ fn bench_proxy(runs: usize, only: Option<&[String]>) {
             let (r, rmin, rmax) = median(samples[i].iter().map(|s| s.rate).collect());
             let (c, cmin, cmax) = median(samples[i].iter().map(|s| s.cpu_per_gb).collect());
             let cr = if i == 0 && !samples[1].is_empty() {
-                format!("{:.2}×", median(samples[0].iter().zip(&samples[1]).map(|(a, b)| a.cpu_per_gb / b.cpu_per_gb).collect()).0)
+                format!(
+                    "{:.2}×",
+                    median(
+                        samples[0]
+                            .iter()
+                            .zip(&samples[1])
+                            .map(|(a, b)| a.cpu_per_gb / b.cpu_per_gb)
+                            .collect()
+                    )
+                    .0
+                )
             } else {
                 String::new()
             };
-            println!("| {label} | {m:?} | {} ({}–{}) | {c:.3} ({cmin:.3}–{cmax:.3}) | {cr} |", fmt_rate(r), fmt_rate(rmin), fmt_rate(rmax));
+            println!(
+                "| {label} | {m:?} | {} ({}–{}) | {c:.3} ({cmin:.3}–{cmax:.3}) | {cr} |",
+                fmt_rate(r),
+                fmt_rate(rmin),
+                fmt_rate(rmax)
+            );
         }
     }
 }
@@ -343,7 +422,14 @@ fn zc_run(zero_copy: bool, size: usize, total: u64) -> (Sample, Option<f64>) {
     let (got, rx_cpu) = rxh.join().unwrap();
     assert_eq!(got, count * size as u64);
     let gb = got as f64 / 1e9;
-    (Sample { rate: got as f64 / wall, cpu_per_gb: cpu / gb, rx_cpu_per_gb: rx_cpu.total().as_secs_f64() / gb }, copied)
+    (
+        Sample {
+            rate: got as f64 / wall,
+            cpu_per_gb: cpu / gb,
+            rx_cpu_per_gb: rx_cpu.total().as_secs_f64() / gb,
+        },
+        copied,
+    )
 }
 
 fn bench_zerocopy(runs: usize, sizes: Option<&[u64]>) {
@@ -364,15 +450,44 @@ fn bench_zerocopy(runs: usize, sizes: Option<&[u64]>) {
             copied.push(c.unwrap_or(0.0));
             plain.push(zc_run(false, size, total).0);
         }
-        let tr = median(zc.iter().zip(&plain).map(|(a, b)| a.rate / b.rate).collect()).0;
-        let cr = median(zc.iter().zip(&plain).map(|(a, b)| a.cpu_per_gb / b.cpu_per_gb).collect()).0;
+        let tr = median(
+            zc.iter()
+                .zip(&plain)
+                .map(|(a, b)| a.rate / b.rate)
+                .collect(),
+        )
+        .0;
+        let cr = median(
+            zc.iter()
+                .zip(&plain)
+                .map(|(a, b)| a.cpu_per_gb / b.cpu_per_gb)
+                .collect(),
+        )
+        .0;
         let (cmed, cmin, _) = median(copied);
-        for (name, s, extra) in [("MSG_ZEROCOPY", &zc, (format!("{:.0}% (min {:.0}%)", cmed * 100.0, cmin * 100.0), format!("{tr:.2}×"), format!("{cr:.2}×"))), ("send", &plain, ("–".into(), String::new(), String::new()))] {
+        for (name, s, extra) in [
+            (
+                "MSG_ZEROCOPY",
+                &zc,
+                (
+                    format!("{:.0}% (min {:.0}%)", cmed * 100.0, cmin * 100.0),
+                    format!("{tr:.2}×"),
+                    format!("{cr:.2}×"),
+                ),
+            ),
+            ("send", &plain, ("–".into(), String::new(), String::new())),
+        ] {
             let (r, rmin, rmax) = median(s.iter().map(|x| x.rate).collect());
             let (c, cmin, cmax) = median(s.iter().map(|x| x.cpu_per_gb).collect());
             println!(
                 "| {} | {name} | {} ({}–{}) | {c:.3} ({cmin:.3}–{cmax:.3}) | {} | {} | {} |",
-                human(size as u64), fmt_rate(r), fmt_rate(rmin), fmt_rate(rmax), extra.0, extra.1, extra.2
+                human(size as u64),
+                fmt_rate(r),
+                fmt_rate(rmin),
+                fmt_rate(rmax),
+                extra.0,
+                extra.1,
+                extra.2
             );
         }
     }
@@ -395,12 +510,23 @@ fn main() {
         .iter()
         .position(|a| a == "--sizes")
         .and_then(|i| args.get(i + 1))
-        .map(|v| v.split(',').map(|x| x.parse().expect("--sizes takes bytes, comma-separated")).collect());
+        .map(|v| {
+            v.split(',')
+                .map(|x| x.parse().expect("--sizes takes bytes, comma-separated"))
+                .collect()
+        });
     let want = |name: &str| {
-        let named: Vec<_> = args.iter().filter(|a| ["sendfile", "proxy", "zerocopy"].contains(&a.as_str())).collect();
+        let named: Vec<_> = args
+            .iter()
+            .filter(|a| ["sendfile", "proxy", "zerocopy"].contains(&a.as_str()))
+            .collect();
         named.is_empty() || named.iter().any(|a| *a == name)
     };
-    let sink = if args.iter().any(|a| a == "--sink-splice") { SinkKind::Splice } else { SinkKind::Read };
+    let sink = if args.iter().any(|a| a == "--sink-splice") {
+        SinkKind::Splice
+    } else {
+        SinkKind::Read
+    };
     SINK.set(sink).unwrap();
     println!("# zc-linux side-by-side, {runs} runs per point, receiver: {sink:?}");
     if want("sendfile") {

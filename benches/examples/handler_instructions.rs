@@ -17,11 +17,17 @@ use std::hint::black_box;
 use zc_core::handler::{HandlerConfig, MarketDataHandler};
 
 fn main() {
-    let n: u32 = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(100_000);
+    let n: u32 = std::env::args()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(100_000);
     let build_only = std::env::args().nth(2).as_deref() == Some("build-only");
     // Every frame has its own sequence number; every 100th number is skipped.
     let frames = zc_benches::market_data_frames((0..n).map(|k| k + k / 99));
-    let mut h = MarketDataHandler::new(HandlerConfig { feed_port: Some(9000), ..Default::default() });
+    let mut h = MarketDataHandler::new(HandlerConfig {
+        feed_port: Some(9000),
+        ..Default::default()
+    });
     if !build_only {
         for (i, f) in frames.iter().enumerate() {
             black_box(h.on_frame(black_box(f), 2_000 + i as u64));

@@ -19,7 +19,13 @@ pub fn market_data_frames(seqs: impl Iterator<Item = u32>) -> Vec<Vec<u8>> {
     };
     seqs.map(|seq| {
         let mut buf = vec![0u8; 128];
-        let m = MarketData { seq, symbol: seq % 64, price: 100.0 + f64::from(seq % 1000) * 0.01, volume: 10, timestamp_ns: 1_000 };
+        let m = MarketData {
+            seq,
+            symbol: seq % 64,
+            price: 100.0 + f64::from(seq % 1000) * 0.01,
+            volume: 10,
+            timestamp_ns: 1_000,
+        };
         // 128 bytes hold the 42 header bytes and the 32-byte message.
         let _ = m.encode(spec.payload_mut(&mut buf));
         let len = spec.finish(&mut buf, MESSAGE_LEN).unwrap_or(0);

@@ -8,7 +8,8 @@ fn main() {
     let src = "bpf/zc_filter.bpf.c";
     println!("cargo:rerun-if-changed={src}");
     println!("cargo:rerun-if-env-changed=BPF_CLANG");
-    let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("zc_filter.bpf.o");
+    let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"))
+        .join("zc_filter.bpf.o");
     let clang = std::env::var("BPF_CLANG").unwrap_or_else(|_| "clang".to_owned());
     // <asm/types.h> lives under the multiarch directory on Debian.
     let arch = std::env::var("CARGO_CFG_TARGET_ARCH").unwrap_or_default();

@@ -7,7 +7,12 @@
 //!   lengths, append), and `zc_rte_errno` for the thread-local `rte_errno`.
 //!
 //! Everything here is `unsafe` and unchecked; `zc-dpdk` is the safe layer.
-#![allow(non_upper_case_globals, non_camel_case_types, non_snake_case, dead_code)]
+#![allow(
+    non_upper_case_globals,
+    non_camel_case_types,
+    non_snake_case,
+    dead_code
+)]
 #![allow(clippy::all)]
 
 include!(concat!(env!("OUT_DIR"), "/bindings.rs"));

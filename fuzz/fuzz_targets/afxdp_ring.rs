@@ -13,7 +13,9 @@ use std::collections::VecDeque;
 use zc_afxdp::fuzzing::LoopRing;
 
 fuzz_target!(|data: &[u8]| {
-    let Some((head, mut ops)) = data.split_first_chunk::<5>() else { return };
+    let Some((head, mut ops)) = data.split_first_chunk::<5>() else {
+        return;
+    };
     let size = 1u32 << (head[0] % 7);
     let start = u32::from_le_bytes([head[1], head[2], head[3], head[4]]);
     let mut ring = LoopRing::<u64>::new(size, start);
@@ -37,7 +39,10 @@ fuzz_target!(|data: &[u8]| {
                 // Peek `want`, release `count`.
                 let got = ring.consume(want, count);
                 let ready = (want as usize).min(model.len());
-                assert!(got.iter().eq(model.iter().take(ready)), "peeked {got:?}, model {model:?}");
+                assert!(
+                    got.iter().eq(model.iter().take(ready)),
+                    "peeked {got:?}, model {model:?}"
+                );
                 model.drain(..(count as usize).min(ready));
             }
             _ => {

@@ -17,7 +17,12 @@ thread_local! {
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(frame) = parse_udp_frame(data) {
-        let _ = (frame.src(), frame.dst(), frame.eth.vlan_ids(), frame.ip.options());
+        let _ = (
+            frame.src(),
+            frame.dst(),
+            frame.eth.vlan_ids(),
+            frame.ip.options(),
+        );
         assert!(frame.payload().len() <= data.len());
         if let Ok(m) = MarketData::decode(frame.payload()) {
             let mut out = [0u8; 32];
@@ -30,7 +35,12 @@ fuzz_target!(|data: &[u8]| {
         // The same bytes as bare payloads, 32 bytes at a time, through the tracker.
         let src = "198.18.0.1:1".parse().unwrap();
         for chunk in data.chunks(32) {
-            let d = zc_core::Datagram { payload: chunk, src, dst: src, rx_timestamp: None };
+            let d = zc_core::Datagram {
+                payload: chunk,
+                src,
+                dst: src,
+                rx_timestamp: None,
+            };
             h.on_datagram(&d, u64::MAX / 2);
         }
         let r = h.report();

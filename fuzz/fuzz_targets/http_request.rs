@@ -31,35 +31,53 @@ fn reference_decode(raw: &[u8]) -> Option<Vec<u8>> {
 }
 
 fn check_path(target: &[u8]) {
-    let Ok(segments) = decode_path(target) else { return };
+    let Ok(segments) = decode_path(target) else {
+        return;
+    };
     let path = target.split(|&b| b == b'?' || b == b'#').next().unwrap();
-    let raw: Vec<&[u8]> = path.split(|&b| b == b'/').filter(|s| !s.is_empty()).collect();
+    let raw: Vec<&[u8]> = path
+        .split(|&b| b == b'/')
+        .filter(|s| !s.is_empty())
+        .collect();
     assert_eq!(segments.len(), raw.len());
     for (seg, raw) in segments.iter().zip(raw) {
         let b = seg.as_bytes();
         assert!(!b.is_empty(), "empty segment from {raw:?}");
-        assert!(!b.contains(&b'/') && !b.contains(&b'\\') && !b.contains(&0), "separator or NUL in {b:?}");
+        assert!(
+            !b.contains(&b'/') && !b.contains(&b'\\') && !b.contains(&0),
+            "separator or NUL in {b:?}"
+        );
         assert!(b != b"." && b != b"..", "dot segment {b:?} from {raw:?}");
-        assert_eq!(reference_decode(raw).as_deref(), Some(b), "{raw:?} decoded leniently");
+        assert_eq!(
+            reference_decode(raw).as_deref(),
+            Some(b),
+            "{raw:?} decoded leniently"
+        );
     }
 }
 
 fn check_range(value: &[u8], size: u64) {
     match parse_range(value, size) {
-        RangeSpec::Part(start, end) => assert!(start <= end && end < size, "{start}-{end} of {size}"),
+        RangeSpec::Part(start, end) => {
+            assert!(start <= end && end < size, "{start}-{end} of {size}")
+        }
         RangeSpec::Unsatisfiable => {}
         RangeSpec::Full => {}
     }
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((size, rest)) = data.split_first_chunk::<8>() else { return };
+    let Some((size, rest)) = data.split_first_chunk::<8>() else {
+        return;
+    };
     // Small sizes most of the time, so ranges meet the end of the file.
     let size = u64::from_le_bytes(*size) >> (size[7] & 63);
     check_range(rest, size);
     check_path(rest);
     // As the connection does: the head runs to the first blank line.
-    let Some(p) = rest.windows(4).position(|w| w == b"\r\n\r\n") else { return };
+    let Some(p) = rest.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return;
+    };
     let head = &rest[..p + 4];
     let Ok(req) = parse_request(head) else { return };
     let line = head.split(|&b| b == b'\n').next().unwrap();

@@ -20,24 +20,37 @@ fn u32_at(b: &[u8], at: usize) -> u32 {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&flags, buf)) = data.split_first() else { return };
+    let Some((&flags, buf)) = data.split_first() else {
+        return;
+    };
     let mut cfg = RxConfig::new("127.0.0.1:0".parse().unwrap());
     cfg.rx_timestamps = flags & 1 != 0;
     let hdr = recv_msghdr(&cfg);
     let header_len = cfg.header_len();
     let Some(r) = parse_received(buf, &hdr) else {
-        assert!(buf.len() < header_len, "refused a buffer holding a whole header");
+        assert!(
+            buf.len() < header_len,
+            "refused a buffer holding a whole header"
+        );
         return;
     };
     assert!(buf.len() >= header_len);
-    assert!(header_len + r.len as usize <= buf.len(), "payload runs past the bytes written");
+    assert!(
+        header_len + r.len as usize <= buf.len(),
+        "payload runs past the bytes written"
+    );
     let (namelen, payloadlen, msg_flags) = (u32_at(buf, 0), u32_at(buf, 8), u32_at(buf, 12));
-    assert_eq!(r.len as usize, (payloadlen as usize).min(buf.len() - header_len));
+    assert_eq!(
+        r.len as usize,
+        (payloadlen as usize).min(buf.len() - header_len)
+    );
     assert_eq!(r.truncated, msg_flags & libc::MSG_TRUNC as u32 != 0);
 
     let name_room = hdr.msg_namelen as usize;
     let name = &buf[16..16 + (namelen as usize).min(name_room)];
-    let family = name.get(..2).map(|f| i32::from(u16::from_ne_bytes([f[0], f[1]])));
+    let family = name
+        .get(..2)
+        .map(|f| i32::from(u16::from_ne_bytes([f[0], f[1]])));
     let port = |n: &[u8]| u16::from_be_bytes([n[2], n[3]]);
     let expected = match family {
         Some(libc::AF_INET) if name.len() >= 8 => {
@@ -47,7 +60,12 @@ fuzz_target!(|data: &[u8]| {
         Some(libc::AF_INET6) if name.len() >= 28 => {
             let ip: [u8; 16] = name[8..24].try_into().unwrap();
             let flow = u32::from_be_bytes(name[4..8].try_into().unwrap());
-            SocketAddr::V6(SocketAddrV6::new(Ipv6Addr::from(ip), port(name), flow, u32_at(name, 24)))
+            SocketAddr::V6(SocketAddrV6::new(
+                Ipv6Addr::from(ip),
+                port(name),
+                flow,
+                u32_at(name, 24),
+            ))
         }
         _ => SocketAddr::from(([0, 0, 0, 0], 0)),
     };

@@ -19,7 +19,9 @@ struct Sent {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((start, mut ops)) = data.split_first_chunk::<4>() else { return };
+    let Some((start, mut ops)) = data.split_first_chunk::<4>() else {
+        return;
+    };
     let start = u32::from_le_bytes(*start);
     let mut ledger: Ledger<u32> = Ledger::new(start);
     let mut held: VecDeque<Sent> = VecDeque::new();
@@ -38,13 +40,18 @@ fuzz_target!(|data: &[u8]| {
                 for _ in 0..k {
                     ledger.took_id();
                 }
-                held.push_back(Sent { tag, ids: next..next + k });
+                held.push_back(Sent {
+                    tag,
+                    ids: next..next + k,
+                });
                 next += k;
                 tag += 1;
             }
             1 => {
                 // A completion range near the ids in flight.
-                let Some((r, rest)) = ops.split_first_chunk::<4>() else { break };
+                let Some((r, rest)) = ops.split_first_chunk::<4>() else {
+                    break;
+                };
                 ops = rest;
                 let delta = i64::from(i16::from_le_bytes([r[0], r[1]])) >> (op >> 4);
                 let n = 1 + i64::from(u16::from_le_bytes([r[2], r[3]]) >> (op >> 4));
@@ -61,13 +68,23 @@ fuzz_target!(|data: &[u8]| {
             }
             2 => {
                 while let Some(c) = ledger.pop_completed() {
-                    let s = held.pop_front().expect("a buffer came back that was never sent, or came back twice");
+                    let s = held
+                        .pop_front()
+                        .expect("a buffer came back that was never sent, or came back twice");
                     assert_eq!(c.buf, s.tag, "buffers come back in send order");
                     for id in s.ids.clone() {
-                        assert!(reported.contains(&id), "buffer {} came back before id {id} was reported", s.tag);
+                        assert!(
+                            reported.contains(&id),
+                            "buffer {} came back before id {id} was reported",
+                            s.tag
+                        );
                     }
                     if c.copied {
-                        assert!(s.ids.clone().any(|id| copied_ids.contains(&id)), "buffer {} marked copied", s.tag);
+                        assert!(
+                            s.ids.clone().any(|id| copied_ids.contains(&id)),
+                            "buffer {} marked copied",
+                            s.tag
+                        );
                     }
                 }
                 if let Some(s) = held.front() {

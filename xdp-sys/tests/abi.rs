@@ -15,7 +15,12 @@ fn af_xdp_abi_sizes_match_the_kernel() {
 #[test]
 fn libbpf_links_and_reports_its_version() {
     // SAFETY: both functions take no arguments and only return constants.
-    let (major, minor) = unsafe { (xdp_sys::libbpf_major_version(), xdp_sys::libbpf_minor_version()) };
+    let (major, minor) = unsafe {
+        (
+            xdp_sys::libbpf_major_version(),
+            xdp_sys::libbpf_minor_version(),
+        )
+    };
     assert!(major >= 1, "libbpf {major}.{minor}");
 }
 
@@ -23,9 +28,7 @@ fn libbpf_links_and_reports_its_version() {
 fn libxdp_links_and_formats_its_errors() {
     let mut buf = [0i8; 128];
     // SAFETY: buf is writable for its full length, which is passed as the size.
-    let rc = unsafe {
-        xdp_sys::libxdp_strerror(-22, buf.as_mut_ptr(), buf.len())
-    };
+    let rc = unsafe { xdp_sys::libxdp_strerror(-22, buf.as_mut_ptr(), buf.len()) };
     assert_eq!(rc, 0);
     // SAFETY: libxdp_strerror NUL-terminates within the buffer on success.
     let msg = unsafe { std::ffi::CStr::from_ptr(buf.as_ptr()) };

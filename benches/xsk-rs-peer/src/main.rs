@@ -36,7 +36,9 @@ use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use xsk_rs::config::{BindFlags, FrameSize, Interface, QueueSize, SocketConfig, UmemConfig, XdpFlags};
+use xsk_rs::config::{
+    BindFlags, FrameSize, Interface, QueueSize, SocketConfig, UmemConfig, XdpFlags,
+};
 use xsk_rs::{FrameDesc, Socket, Umem};
 use zc_core::backend::Datagram;
 use zc_core::handler::{HandlerConfig, MarketDataHandler};
@@ -98,7 +100,9 @@ fn parse_args() -> Result<Args, String> {
                     _ => return Err(bad(&"must be native or generic")),
                 }
             }
-            _ => return Err(format!("unknown argument {flag}; see the doc comment of benches/xsk-rs-peer/src/main.rs")),
+            _ => return Err(format!(
+                "unknown argument {flag}; see the doc comment of benches/xsk-rs-peer/src/main.rs"
+            )),
         }
     }
     if a.interface.is_empty() || a.port == 0 {
@@ -134,7 +138,10 @@ fn pin_to(cpu: usize) -> Result<(), String> {
         libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set)
     };
     if rc != 0 {
-        return Err(format!("pin to CPU {cpu}: {}", std::io::Error::last_os_error()));
+        return Err(format!(
+            "pin to CPU {cpu}: {}",
+            std::io::Error::last_os_error()
+        ));
     }
     Ok(())
 }
@@ -165,7 +172,11 @@ fn run(args: &Args) -> Result<(), String> {
         .map_err(|e| format!("UMEM config: {e}"))?;
     let frames = NonZeroU32::new(args.frames).ok_or("--frames must be > 0")?;
     let (umem, descs) = Umem::new(umem_cfg, frames, false).map_err(|e| format!("UMEM: {e}"))?;
-    let xdp_flags = if args.generic { XdpFlags::XDP_FLAGS_SKB_MODE } else { XdpFlags::XDP_FLAGS_DRV_MODE };
+    let xdp_flags = if args.generic {
+        XdpFlags::XDP_FLAGS_SKB_MODE
+    } else {
+        XdpFlags::XDP_FLAGS_DRV_MODE
+    };
     let sock_cfg = SocketConfig::builder()
         .rx_queue_size(size(args.rx_ring, "--rx-ring")?)
         .tx_queue_size(size(TX_RING, "tx ring")?)
@@ -173,7 +184,10 @@ fn run(args: &Args) -> Result<(), String> {
         // zc-afxdp on veth: zero-copy is refused (EOPNOTSUPP), so copy mode; need_wakeup on.
         .bind_flags(BindFlags::XDP_COPY | BindFlags::XDP_USE_NEED_WAKEUP)
         .build();
-    let ifname: Interface = args.interface.parse().map_err(|e| format!("--interface: {e}"))?;
+    let ifname: Interface = args
+        .interface
+        .parse()
+        .map_err(|e| format!("--interface: {e}"))?;
     // The kernel frees an (interface, queue) slot in a work item after the
     // previous socket's close returns, so a socket bound right after another
     // run's briefly gets EBUSY: retried for up to a second, as zc-afxdp does.
@@ -183,12 +197,18 @@ fn run(args: &Args) -> Result<(), String> {
         // INHIBIT_PROG_LOAD requirement of a shared (interface, queue) does not apply.
         match unsafe { Socket::new(sock_cfg, &umem, &ifname, args.queue) } {
             Ok(queues) => break queues,
-            Err(e) if tried.elapsed() < Duration::from_secs(1) && errno(&e) == Some(libc::EBUSY) => {
+            Err(e)
+                if tried.elapsed() < Duration::from_secs(1) && errno(&e) == Some(libc::EBUSY) =>
+            {
                 std::thread::sleep(Duration::from_millis(20));
             }
             Err(e) => {
-                let cause = std::error::Error::source(&e).map_or(String::new(), |c| format!(": {c}"));
-                return Err(format!("AF_XDP socket on {} queue {}: {e}{cause}", args.interface, args.queue));
+                let cause =
+                    std::error::Error::source(&e).map_or(String::new(), |c| format!(": {c}"));
+                return Err(format!(
+                    "AF_XDP socket on {} queue {}: {e}{cause}",
+                    args.interface, args.queue
+                ));
             }
         }
     };
@@ -218,7 +238,10 @@ fn run(args: &Args) -> Result<(), String> {
         stop_w.store(true, Ordering::Release);
     });
 
-    let mut h = MarketDataHandler::new(HandlerConfig { feed_port: Some(args.port), ..HandlerConfig::default() });
+    let mut h = MarketDataHandler::new(HandlerConfig {
+        feed_port: Some(args.port),
+        ..HandlerConfig::default()
+    });
     let mut burst = vec![FrameDesc::default(); args.batch];
     let mut pending: Vec<FrameDesc> = Vec::with_capacity(args.frames as usize);
     let (mut other, mut first_ns, mut last_ns) = (0u64, 0u64, 0u64);
@@ -232,7 +255,8 @@ fn run(args: &Args) -> Result<(), String> {
             let back = unsafe { fq.produce(&pending) };
             pending.drain(..back);
             if fq.needs_wakeup() {
-                fq.wakeup(rx.fd_mut(), 0).map_err(|e| format!("fill ring wakeup: {e}"))?;
+                fq.wakeup(rx.fd_mut(), 0)
+                    .map_err(|e| format!("fill ring wakeup: {e}"))?;
             }
         }
         // SAFETY: the descriptors are filled in from this socket's rx ring, whose frames belong to `umem`.
@@ -254,7 +278,12 @@ fn run(args: &Args) -> Result<(), String> {
                 let frame = unsafe { umem.data(d) };
                 match parse_udp_frame(frame.contents()) {
                     Ok(f) => {
-                        let dg = Datagram { payload: f.payload(), src: SocketAddr::V4(f.src()), dst: SocketAddr::V4(f.dst()), rx_timestamp: None };
+                        let dg = Datagram {
+                            payload: f.payload(),
+                            src: SocketAddr::V4(f.src()),
+                            dst: SocketAddr::V4(f.dst()),
+                            rx_timestamp: None,
+                        };
                         h.on_datagram(&dg, now);
                     }
                     Err(_) => other += 1,
@@ -280,10 +309,17 @@ fn run(args: &Args) -> Result<(), String> {
     }
     let (cpu1, sleeps1) = thread_usage();
     let (cpu_ns, sleeps) = (cpu1 - cpu0, sleeps1 - sleeps0);
-    let st = rx.fd().xdp_statistics().map_err(|e| format!("XDP_STATISTICS: {e}"))?;
+    let st = rx
+        .fd()
+        .xdp_statistics()
+        .map_err(|e| format!("XDP_STATISTICS: {e}"))?;
     let received = h.report().messages;
     let span = (last_ns.saturating_sub(first_ns)) as f64 / 1e9;
-    let rate = if span > 0.0 { received as f64 / span / 1e6 } else { 0.0 };
+    let rate = if span > 0.0 {
+        received as f64 / span / 1e6
+    } else {
+        0.0
+    };
     println!(
         "{{\"received\":{received},\"other\":{other},\"rate_mpps\":{rate:.6},\"span_secs\":{span:.6},\"rx_cpu_ns\":{cpu_ns},\"rx_sleeps\":{sleeps},\"rx_dropped\":{},\"rx_ring_full\":{},\"fill_ring_empty\":{},\"rx_invalid_descs\":{}}}",
         st.rx_dropped(),

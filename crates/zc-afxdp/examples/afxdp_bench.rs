@@ -28,13 +28,13 @@
 //!
 //! The testbed is `zcxdpb` on 198.18.229.0/24 unless `--testbed NAME --subnet N`.
 
+use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, SocketAddrV4, UdpSocket};
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use zc_afxdp::{open_receivers, AfXdpConfig, AfXdpSender, AfXdpSenderConfig, BusyPoll, XdpMode};
 use zc_core::backend::{Datagram, Receiver, RxBurst, Sender};
@@ -68,7 +68,12 @@ fn parse_args() -> std::result::Result<Args, String> {
         runs: 5,
         secs: 2.0,
         generator: "afxdp".into(),
-        backends: vec!["recvmmsg".into(), "afxdp".into(), "afxdp-busy".into(), "afxdp-generic".into()],
+        backends: vec![
+            "recvmmsg".into(),
+            "afxdp".into(),
+            "afxdp-busy".into(),
+            "afxdp-generic".into(),
+        ],
         rx_cpu: 0,
         // Decided before any thread is pinned: pinned threads' children inherit
         // the mask, and available_parallelism would then see one CPU.
@@ -78,7 +83,10 @@ fn parse_args() -> std::result::Result<Args, String> {
         napi_cpu: None,
         testbed: "zcxdpb".into(),
         subnet: 229,
-        xsk_rs_peer: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../benches/xsk-rs-peer/target/release/xsk-rs-peer")),
+        xsk_rs_peer: PathBuf::from(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../benches/xsk-rs-peer/target/release/xsk-rs-peer"
+        )),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -90,13 +98,19 @@ fn parse_args() -> std::result::Result<Args, String> {
             "--backends" => a.backends = value()?.split(',').map(str::to_owned).collect(),
             "--frames" => a.frames = value()?.parse().map_err(|e| format!("--frames: {e}"))?,
             "--rx-ring" => a.rx_ring = value()?.parse().map_err(|e| format!("--rx-ring: {e}"))?,
-            "--napi-cpu" => a.napi_cpu = Some(value()?.parse().map_err(|e| format!("--napi-cpu: {e}"))?),
+            "--napi-cpu" => {
+                a.napi_cpu = Some(value()?.parse().map_err(|e| format!("--napi-cpu: {e}"))?)
+            }
             "--rx-cpu" => a.rx_cpu = value()?.parse().map_err(|e| format!("--rx-cpu: {e}"))?,
             "--gen-cpu" => a.gen_cpu = value()?.parse().map_err(|e| format!("--gen-cpu: {e}"))?,
             "--xsk-rs-peer" => a.xsk_rs_peer = PathBuf::from(value()?),
             "--testbed" => a.testbed = value()?,
             "--subnet" => a.subnet = value()?.parse().map_err(|e| format!("--subnet: {e}"))?,
-            other => return Err(format!("unknown argument {other}; see the doc comment at the top of afxdp_bench.rs")),
+            other => {
+                return Err(format!(
+                    "unknown argument {other}; see the doc comment at the top of afxdp_bench.rs"
+                ))
+            }
         }
     }
     if !matches!(a.generator.as_str(), "udp" | "afxdp") {
@@ -148,14 +162,22 @@ fn softirq_ms() -> Vec<u64> {
     let text = std::fs::read_to_string("/proc/stat").unwrap_or_default();
     text.lines()
         .filter(|l| l.starts_with("cpu") && l.as_bytes().get(3).is_some_and(u8::is_ascii_digit))
-        .map(|l| l.split_whitespace().nth(7).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0) * 10)
+        .map(|l| {
+            l.split_whitespace()
+                .nth(7)
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+                * 10
+        })
         .collect()
 }
 
 fn rcvbuf_errors() -> u64 {
     let text = std::fs::read_to_string("/proc/net/snmp").unwrap_or_default();
     let mut udp = text.lines().filter(|l| l.starts_with("Udp:"));
-    let (Some(names), Some(values)) = (udp.next(), udp.next()) else { return 0 };
+    let (Some(names), Some(values)) = (udp.next(), udp.next()) else {
+        return 0;
+    };
     names
         .split_whitespace()
         .zip(values.split_whitespace())
@@ -175,16 +197,26 @@ struct GenShared {
 }
 
 /// Starts the generator in the peer namespace; it runs `secs` seconds.
-fn start_generator(tb: &Testbed, args: &Args, shared: Arc<GenShared>) -> Result<std::thread::JoinHandle<Result<()>>> {
+fn start_generator(
+    tb: &Testbed,
+    args: &Args,
+    shared: Arc<GenShared>,
+) -> Result<std::thread::JoinHandle<Result<()>>> {
     let dst = SocketAddrV4::new(tb.host_addr, PORT);
     let (peer_if, peer_addr, host_mac) = (tb.peer_if.clone(), tb.peer_addr, tb.host_mac);
     let (kind, secs, cpu) = (args.generator.clone(), args.secs, args.gen_cpu);
     tb.spawn_in_peer(move || {
         pin_current_thread(cpu)?;
         let mut template = [0u8; 32];
-        MarketData { seq: 0, symbol: 7, price: 101.5, volume: 10, timestamp_ns: 0 }
-            .encode(&mut template)
-            .map_err(|e| Error::config(e.to_string()))?;
+        MarketData {
+            seq: 0,
+            symbol: 7,
+            price: 101.5,
+            volume: 10,
+            timestamp_ns: 0,
+        }
+        .encode(&mut template)
+        .map_err(|e| Error::config(e.to_string()))?;
         let run_for = Duration::from_secs_f64(secs);
         let cpu_start = thread_cpu_ns();
         let mut seq = 1u32;
@@ -208,8 +240,10 @@ fn start_generator(tb: &Testbed, args: &Args, shared: Arc<GenShared>) -> Result<
                 tx.flush(Duration::from_secs(1))?;
             }
             _ => {
-                let s = UdpSocket::bind((peer_addr, 40000)).map_err(|e| Error::io("bind generator", e))?;
-                s.connect(dst).map_err(|e| Error::io("connect generator", e))?;
+                let s = UdpSocket::bind((peer_addr, 40000))
+                    .map_err(|e| Error::io("bind generator", e))?;
+                s.connect(dst)
+                    .map_err(|e| Error::io("connect generator", e))?;
                 let mut bufs = [[0u8; 32]; BATCH];
                 let mut iov: Vec<libc::iovec> = Vec::with_capacity(BATCH);
                 let mut msgs: Vec<libc::mmsghdr> = Vec::with_capacity(BATCH);
@@ -223,17 +257,25 @@ fn start_generator(tb: &Testbed, args: &Args, shared: Arc<GenShared>) -> Result<
                         b[24..32].copy_from_slice(&now.to_le_bytes());
                     }
                     for b in bufs.iter_mut() {
-                        iov.push(libc::iovec { iov_base: b.as_mut_ptr().cast(), iov_len: 32 });
+                        iov.push(libc::iovec {
+                            iov_base: b.as_mut_ptr().cast(),
+                            iov_len: 32,
+                        });
                     }
                     for v in iov.iter_mut() {
                         // SAFETY: msghdr is plain data; all-zero is valid.
                         let mut h: libc::msghdr = unsafe { std::mem::zeroed() };
                         h.msg_iov = v;
                         h.msg_iovlen = 1;
-                        msgs.push(libc::mmsghdr { msg_hdr: h, msg_len: 0 });
+                        msgs.push(libc::mmsghdr {
+                            msg_hdr: h,
+                            msg_len: 0,
+                        });
                     }
                     // SAFETY: msgs and the buffers they point to live across the call.
-                    let n = unsafe { libc::sendmmsg(s.as_raw_fd(), msgs.as_mut_ptr(), BATCH as u32, 0) };
+                    let n = unsafe {
+                        libc::sendmmsg(s.as_raw_fd(), msgs.as_mut_ptr(), BATCH as u32, 0)
+                    };
                     if n > 0 {
                         seq += n as u32;
                     }
@@ -241,9 +283,15 @@ fn start_generator(tb: &Testbed, args: &Args, shared: Arc<GenShared>) -> Result<
             }
         }
         // SAFETY: no arguments; returns the CPU this thread runs on.
-        shared.cpu.store(unsafe { libc::sched_getcpu() } as u64, Ordering::Relaxed);
-        shared.nanos.store(start.elapsed().as_nanos() as u64, Ordering::Relaxed);
-        shared.cpu_ns.store(thread_cpu_ns() - cpu_start, Ordering::Relaxed);
+        shared
+            .cpu
+            .store(unsafe { libc::sched_getcpu() } as u64, Ordering::Relaxed);
+        shared
+            .nanos
+            .store(start.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        shared
+            .cpu_ns
+            .store(thread_cpu_ns() - cpu_start, Ordering::Relaxed);
         shared.sent.store(u64::from(seq - 1), Ordering::Relaxed);
         shared.done.store(true, Ordering::Release);
         Ok(())
@@ -251,14 +299,20 @@ fn start_generator(tb: &Testbed, args: &Args, shared: Arc<GenShared>) -> Result<
 }
 
 /// Receives until the generator is done and nothing arrived for 100 ms.
-fn drain<F: FnMut(&mut MarketDataHandler) -> Result<usize>>(shared: &GenShared, h: &mut MarketDataHandler, mut step: F) -> Result<()> {
+fn drain<F: FnMut(&mut MarketDataHandler) -> Result<usize>>(
+    shared: &GenShared,
+    h: &mut MarketDataHandler,
+    mut step: F,
+) -> Result<()> {
     let mut idle_since: Option<Instant> = None;
     loop {
         let n = step(h)?;
         if shared.done.load(Ordering::Acquire) {
             if n > 0 {
                 idle_since = None;
-            } else if idle_since.get_or_insert_with(Instant::now).elapsed() > Duration::from_millis(100) {
+            } else if idle_since.get_or_insert_with(Instant::now).elapsed()
+                > Duration::from_millis(100)
+            {
                 return Ok(());
             }
         }
@@ -267,16 +321,31 @@ fn drain<F: FnMut(&mut MarketDataHandler) -> Result<usize>>(shared: &GenShared, 
 
 fn run_recvmmsg(tb: &Testbed, args: &Args, spin: bool) -> Result<RunResult> {
     let sock = UdpSocket::bind((tb.host_addr, PORT)).map_err(|e| Error::io("bind", e))?;
-    sock.set_read_timeout(Some(Duration::from_millis(20))).map_err(|e| Error::io("SO_RCVTIMEO", e))?;
+    sock.set_read_timeout(Some(Duration::from_millis(20)))
+        .map_err(|e| Error::io("SO_RCVTIMEO", e))?;
     let fd = sock.as_raw_fd();
     let size: libc::c_int = 8 << 20;
     // SAFETY: an int option of the right size.
-    unsafe { libc::setsockopt(fd, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, (&size as *const libc::c_int).cast(), 4) };
+    unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUFFORCE,
+            (&size as *const libc::c_int).cast(),
+            4,
+        )
+    };
     let dst = SocketAddr::V4(SocketAddrV4::new(tb.host_addr, PORT));
     let mut bufs = vec![[0u8; 2048]; BATCH];
     // SAFETY: sockaddr_in is plain data; all-zero is valid.
     let mut names: Vec<libc::sockaddr_in> = vec![unsafe { std::mem::zeroed() }; BATCH];
-    let mut iov: Vec<libc::iovec> = bufs.iter_mut().map(|b| libc::iovec { iov_base: b.as_mut_ptr().cast(), iov_len: b.len() }).collect();
+    let mut iov: Vec<libc::iovec> = bufs
+        .iter_mut()
+        .map(|b| libc::iovec {
+            iov_base: b.as_mut_ptr().cast(),
+            iov_len: b.len(),
+        })
+        .collect();
     let mut msgs: Vec<libc::mmsghdr> = iov
         .iter_mut()
         .zip(names.iter_mut())
@@ -287,41 +356,77 @@ fn run_recvmmsg(tb: &Testbed, args: &Args, spin: bool) -> Result<RunResult> {
             h.msg_iovlen = 1;
             h.msg_name = (n as *mut libc::sockaddr_in).cast();
             h.msg_namelen = std::mem::size_of::<libc::sockaddr_in>() as u32;
-            libc::mmsghdr { msg_hdr: h, msg_len: 0 }
+            libc::mmsghdr {
+                msg_hdr: h,
+                msg_len: 0,
+            }
         })
         .collect();
     // With --napi-cpu the socket path gets the same NAPI placement: GRO on
     // makes veth receive through NAPI (as XDP does), then the NAPI thread is pinned.
     let gro = if args.napi_cpu.is_some() { "on" } else { "off" };
-    Command::new("ethtool").args(["-K", &tb.host_if, "gro", gro]).output().map_err(|e| Error::io("ethtool -K gro", e))?;
+    Command::new("ethtool")
+        .args(["-K", &tb.host_if, "gro", gro])
+        .output()
+        .map_err(|e| Error::io("ethtool -K gro", e))?;
     let napi = place_napi(&tb.host_if, args.napi_cpu)?;
     let drops0 = rcvbuf_errors();
-    let shared = Arc::new(GenShared { done: AtomicBool::new(false), sent: AtomicU64::new(0), nanos: AtomicU64::new(0), cpu: AtomicU64::new(0), cpu_ns: AtomicU64::new(0) });
-    let mut h = MarketDataHandler::new(HandlerConfig { feed_port: Some(PORT), ..HandlerConfig::default() });
+    let shared = Arc::new(GenShared {
+        done: AtomicBool::new(false),
+        sent: AtomicU64::new(0),
+        nanos: AtomicU64::new(0),
+        cpu: AtomicU64::new(0),
+        cpu_ns: AtomicU64::new(0),
+    });
+    let mut h = MarketDataHandler::new(HandlerConfig {
+        feed_port: Some(PORT),
+        ..HandlerConfig::default()
+    });
     let (cpu0, sleeps0, soft0) = (thread_cpu_ns(), thread_sleeps(), softirq_ms());
     let gen = start_generator(tb, args, Arc::clone(&shared))?;
     // Spinning: non-blocking calls in a loop, so the socket never has a sleeper to wake.
-    let flags = if spin { libc::MSG_DONTWAIT } else { libc::MSG_WAITFORONE };
+    let flags = if spin {
+        libc::MSG_DONTWAIT
+    } else {
+        libc::MSG_WAITFORONE
+    };
     drain(&shared, &mut h, |h| {
         for m in msgs.iter_mut() {
             m.msg_hdr.msg_namelen = std::mem::size_of::<libc::sockaddr_in>() as u32;
         }
         // SAFETY: msgs point to live buffers and names of the sizes given.
-        let n = unsafe { libc::recvmmsg(fd, msgs.as_mut_ptr(), BATCH as u32, flags, std::ptr::null_mut()) };
+        let n = unsafe {
+            libc::recvmmsg(
+                fd,
+                msgs.as_mut_ptr(),
+                BATCH as u32,
+                flags,
+                std::ptr::null_mut(),
+            )
+        };
         if n <= 0 {
             return Ok(0);
         }
         let now = monotonic_ns();
         for i in 0..n as usize {
             let sin = &names[i];
-            let src = SocketAddr::V4(SocketAddrV4::new(u32::from_be(sin.sin_addr.s_addr).into(), u16::from_be(sin.sin_port)));
-            let d = Datagram { payload: &bufs[i][..msgs[i].msg_len as usize], src, dst, rx_timestamp: None };
+            let src = SocketAddr::V4(SocketAddrV4::new(
+                u32::from_be(sin.sin_addr.s_addr).into(),
+                u16::from_be(sin.sin_port),
+            ));
+            let d = Datagram {
+                payload: &bufs[i][..msgs[i].msg_len as usize],
+                src,
+                dst,
+                rx_timestamp: None,
+            };
             h.on_datagram(&d, now);
         }
         Ok(n as usize)
     })?;
     let (cpu1, sleeps1, soft1) = (thread_cpu_ns(), thread_sleeps(), softirq_ms());
-    gen.join().map_err(|_| Error::config("generator panicked"))??;
+    gen.join()
+        .map_err(|_| Error::config("generator panicked"))??;
     Ok(RunResult {
         sent: shared.sent.load(Ordering::Relaxed),
         received: h.report().messages,
@@ -330,7 +435,10 @@ fn run_recvmmsg(tb: &Testbed, args: &Args, spin: bool) -> Result<RunResult> {
         rx_sleeps: sleeps1 - sleeps0,
         softirq_ms: soft1.iter().zip(&soft0).map(|(a, b)| a - b).collect(),
         kernel_drops: rcvbuf_errors() - drops0,
-        mode: format!("recvmmsg (copy, batch 64, 8 MiB SO_RCVBUF, gro {gro}, {}); {napi}", if spin { "spinning" } else { "blocking" }),
+        mode: format!(
+            "recvmmsg (copy, batch 64, 8 MiB SO_RCVBUF, gro {gro}, {}); {napi}",
+            if spin { "spinning" } else { "blocking" }
+        ),
         gen_cpu: shared.cpu.load(Ordering::Relaxed),
         gen_cpu_ns: shared.cpu_ns.load(Ordering::Relaxed),
         // SAFETY: no arguments.
@@ -343,7 +451,12 @@ fn run_afxdp(tb: &Testbed, args: &Args, variant: &str) -> Result<RunResult> {
     cfg.batch = BATCH;
     match variant {
         "afxdp" => {}
-        "afxdp-busy" => cfg.busy_poll = Some(BusyPoll { usecs: 50, budget: 64 }),
+        "afxdp-busy" => {
+            cfg.busy_poll = Some(BusyPoll {
+                usecs: 50,
+                budget: 64,
+            })
+        }
         "afxdp-generic" => cfg.xdp_mode = XdpMode::Generic,
         "afxdp-nowakeup" => cfg.need_wakeup = false,
         "afxdp-spin" => cfg.spin = true,
@@ -364,8 +477,17 @@ fn run_afxdp(tb: &Testbed, args: &Args, variant: &str) -> Result<RunResult> {
     let mut rxs = open_receivers(&cfg)?;
     let napi = place_napi(&tb.host_if, args.napi_cpu)?;
     let rx = &mut rxs[0];
-    let shared = Arc::new(GenShared { done: AtomicBool::new(false), sent: AtomicU64::new(0), nanos: AtomicU64::new(0), cpu: AtomicU64::new(0), cpu_ns: AtomicU64::new(0) });
-    let mut h = MarketDataHandler::new(HandlerConfig { feed_port: Some(PORT), ..HandlerConfig::default() });
+    let shared = Arc::new(GenShared {
+        done: AtomicBool::new(false),
+        sent: AtomicU64::new(0),
+        nanos: AtomicU64::new(0),
+        cpu: AtomicU64::new(0),
+        cpu_ns: AtomicU64::new(0),
+    });
+    let mut h = MarketDataHandler::new(HandlerConfig {
+        feed_port: Some(PORT),
+        ..HandlerConfig::default()
+    });
     let (cpu0, sleeps0, soft0) = (thread_cpu_ns(), thread_sleeps(), softirq_ms());
     let gen = start_generator(tb, args, Arc::clone(&shared))?;
     drain(&shared, &mut h, |h| {
@@ -377,7 +499,8 @@ fn run_afxdp(tb: &Testbed, args: &Args, variant: &str) -> Result<RunResult> {
         Ok(burst.len())
     })?;
     let (cpu1, sleeps1, soft1) = (thread_cpu_ns(), thread_sleeps(), softirq_ms());
-    gen.join().map_err(|_| Error::config("generator panicked"))??;
+    gen.join()
+        .map_err(|_| Error::config("generator panicked"))??;
     let stats = rx.stats();
     Ok(RunResult {
         sent: shared.sent.load(Ordering::Relaxed),
@@ -398,11 +521,17 @@ fn run_afxdp(tb: &Testbed, args: &Args, variant: &str) -> Result<RunResult> {
 /// The XDP attachment of `ifname` as `ip link show` prints it (`xdp`,
 /// `xdpgeneric`, … and the program id), or `None` when nothing is attached.
 fn xdp_attachment(ifname: &str) -> Result<Option<String>> {
-    let out = Command::new("ip").args(["link", "show", "dev", ifname]).output().map_err(|e| Error::io("ip link show", e))?;
+    let out = Command::new("ip")
+        .args(["link", "show", "dev", ifname])
+        .output()
+        .map_err(|e| Error::io("ip link show", e))?;
     let text = String::from_utf8_lossy(&out.stdout);
     let mut words = text.split_whitespace();
     Ok(words.by_ref().find(|w| w.starts_with("prog/xdp")).map(|w| {
-        let id = words.find(|w| w.starts_with("id")).and_then(|_| words.next()).unwrap_or("?");
+        let id = words
+            .find(|w| w.starts_with("id"))
+            .and_then(|_| words.next())
+            .unwrap_or("?");
         format!("{w} id {id}")
     }))
 }
@@ -422,10 +551,27 @@ fn json_u64(line: &str, key: &str) -> Result<u64> {
 /// `afxdp` variant of the same suffix; it stops when its stdin is closed.
 fn run_xsk_rs(tb: &Testbed, args: &Args, variant: &str) -> Result<RunResult> {
     let mut cmd = Command::new(&args.xsk_rs_peer);
-    cmd.args(["--interface", &tb.host_if, "--queue", "0", "--port", &PORT.to_string()])
-        .args(["--frames", &args.frames.to_string(), "--rx-ring", &args.rx_ring.to_string()])
-        .args(["--batch", &BATCH.to_string(), "--cpu", &args.rx_cpu.to_string()])
-        .args(["--secs", &(args.secs + 30.0).to_string()]);
+    cmd.args([
+        "--interface",
+        &tb.host_if,
+        "--queue",
+        "0",
+        "--port",
+        &PORT.to_string(),
+    ])
+    .args([
+        "--frames",
+        &args.frames.to_string(),
+        "--rx-ring",
+        &args.rx_ring.to_string(),
+    ])
+    .args([
+        "--batch",
+        &BATCH.to_string(),
+        "--cpu",
+        &args.rx_cpu.to_string(),
+    ])
+    .args(["--secs", &(args.secs + 30.0).to_string()]);
     match variant {
         "xsk-rs" => {}
         "xsk-rs-spin" => {
@@ -444,35 +590,67 @@ fn run_xsk_rs(tb: &Testbed, args: &Args, variant: &str) -> Result<RunResult> {
         Error::io(format!("start {}", args.xsk_rs_peer.display()), e)
             .with_fix("build it first: `cargo build --release --manifest-path benches/xsk-rs-peer/Cargo.toml` (build/bench-xsk-rs.sh does)")
     })?;
-    let mut out = BufReader::new(child.stdout.take().ok_or_else(|| Error::config("xsk-rs peer: no stdout"))?);
+    let mut out = BufReader::new(
+        child
+            .stdout
+            .take()
+            .ok_or_else(|| Error::config("xsk-rs peer: no stdout"))?,
+    );
     let mut ready = String::new();
-    out.read_line(&mut ready).map_err(|e| Error::io("read the xsk-rs peer", e))?;
+    out.read_line(&mut ready)
+        .map_err(|e| Error::io("read the xsk-rs peer", e))?;
     if !ready.contains("\"ready\":true") {
-        let status = child.wait().map_err(|e| Error::io("wait for the xsk-rs peer", e))?;
-        return Err(Error::config(format!("xsk-rs peer did not start ({status}): {ready:?}")));
+        let status = child
+            .wait()
+            .map_err(|e| Error::io("wait for the xsk-rs peer", e))?;
+        return Err(Error::config(format!(
+            "xsk-rs peer did not start ({status}): {ready:?}"
+        )));
     }
     let attached = xdp_attachment(&tb.host_if)?.unwrap_or_else(|| "no XDP program?".into());
-    let peer_mode = ready.split("\"mode\":\"").nth(1).and_then(|m| m.split('"').next()).unwrap_or("?").to_owned();
+    let peer_mode = ready
+        .split("\"mode\":\"")
+        .nth(1)
+        .and_then(|m| m.split('"').next())
+        .unwrap_or("?")
+        .to_owned();
     let napi = place_napi(&tb.host_if, args.napi_cpu)?;
-    let shared = Arc::new(GenShared { done: AtomicBool::new(false), sent: AtomicU64::new(0), nanos: AtomicU64::new(0), cpu: AtomicU64::new(0), cpu_ns: AtomicU64::new(0) });
+    let shared = Arc::new(GenShared {
+        done: AtomicBool::new(false),
+        sent: AtomicU64::new(0),
+        nanos: AtomicU64::new(0),
+        cpu: AtomicU64::new(0),
+        cpu_ns: AtomicU64::new(0),
+    });
     let soft0 = softirq_ms();
     let gen = start_generator(tb, args, Arc::clone(&shared))?;
     let gen_result = gen.join().map_err(|_| Error::config("generator panicked"));
     // Closing its stdin ends the peer's run (after 100 ms without a datagram).
     drop(child.stdin.take());
     let mut last = String::new();
-    out.read_line(&mut last).map_err(|e| Error::io("read the xsk-rs peer", e))?;
-    let status = child.wait().map_err(|e| Error::io("wait for the xsk-rs peer", e))?;
+    out.read_line(&mut last)
+        .map_err(|e| Error::io("read the xsk-rs peer", e))?;
+    let status = child
+        .wait()
+        .map_err(|e| Error::io("wait for the xsk-rs peer", e))?;
     let soft1 = softirq_ms();
     // libxdp attached its program through netlink: it outlives a peer that
     // died before deleting its socket, and would block the next run.
     if let Some(left) = xdp_attachment(&tb.host_if)? {
-        Command::new("ip").args(["link", "set", "dev", &tb.host_if, "xdp", "off"]).output().map_err(|e| Error::io("ip link set xdp off", e))?;
-        return Err(Error::config(format!("the xsk-rs peer ({status}) left {left} attached to {} (removed)", tb.host_if)));
+        Command::new("ip")
+            .args(["link", "set", "dev", &tb.host_if, "xdp", "off"])
+            .output()
+            .map_err(|e| Error::io("ip link set xdp off", e))?;
+        return Err(Error::config(format!(
+            "the xsk-rs peer ({status}) left {left} attached to {} (removed)",
+            tb.host_if
+        )));
     }
     gen_result??;
     if !status.success() {
-        return Err(Error::config(format!("xsk-rs peer failed ({status}): {last:?}")));
+        return Err(Error::config(format!(
+            "xsk-rs peer failed ({status}): {last:?}"
+        )));
     }
     Ok(RunResult {
         sent: shared.sent.load(Ordering::Relaxed),
@@ -482,7 +660,10 @@ fn run_xsk_rs(tb: &Testbed, args: &Args, variant: &str) -> Result<RunResult> {
         rx_sleeps: json_u64(&last, "rx_sleeps")?,
         softirq_ms: soft1.iter().zip(&soft0).map(|(a, b)| a - b).collect(),
         kernel_drops: json_u64(&last, "rx_dropped")? + json_u64(&last, "rx_ring_full")?,
-        mode: format!("{peer_mode}; ip link: {attached}; {} non-IPv4/UDP frames; {napi}", json_u64(&last, "other")?),
+        mode: format!(
+            "{peer_mode}; ip link: {attached}; {} non-IPv4/UDP frames; {napi}",
+            json_u64(&last, "other")?
+        ),
         gen_cpu: shared.cpu.load(Ordering::Relaxed),
         gen_cpu_ns: shared.cpu_ns.load(Ordering::Relaxed),
         rx_cpu: args.rx_cpu as i32,
@@ -502,8 +683,13 @@ fn place_napi(ifname: &str, cpu: Option<usize>) -> Result<String> {
     std::fs::write(&path, "1").map_err(|e| Error::io(format!("write {path}"), e))?;
     let prefix = format!("napi/{ifname}-");
     let mut pinned = 0;
-    for entry in std::fs::read_dir("/proc").map_err(|e| Error::io("read /proc", e))?.flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else { continue };
+    for entry in std::fs::read_dir("/proc")
+        .map_err(|e| Error::io("read /proc", e))?
+        .flatten()
+    {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
         let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
         if comm.trim_end().starts_with(&prefix) {
             // SAFETY: cpu_set_t is a plain bit mask; all-zero is valid.
@@ -521,16 +707,24 @@ fn place_napi(ifname: &str, cpu: Option<usize>) -> Result<String> {
 
 /// Sets `napi_defer_hard_irqs` and `gro_flush_timeout` (ns) of `ifname`.
 fn set_napi_defer(ifname: &str, (defer, timeout_ns): (u32, u64)) -> Result<()> {
-    for (knob, value) in [("napi_defer_hard_irqs", u64::from(defer)), ("gro_flush_timeout", timeout_ns)] {
+    for (knob, value) in [
+        ("napi_defer_hard_irqs", u64::from(defer)),
+        ("gro_flush_timeout", timeout_ns),
+    ] {
         let path = format!("/sys/class/net/{ifname}/{knob}");
-        std::fs::write(&path, value.to_string()).map_err(|e| Error::io(format!("write {path}"), e))?;
+        std::fs::write(&path, value.to_string())
+            .map_err(|e| Error::io(format!("write {path}"), e))?;
     }
     Ok(())
 }
 
 fn median(v: &mut [f64]) -> (f64, f64, f64) {
     v.sort_by(|a, b| a.total_cmp(b));
-    let m = if v.len() % 2 == 1 { v[v.len() / 2] } else { (v[v.len() / 2 - 1] + v[v.len() / 2]) / 2.0 };
+    let m = if v.len() % 2 == 1 {
+        v[v.len() / 2]
+    } else {
+        (v[v.len() / 2 - 1] + v[v.len() / 2]) / 2.0
+    };
     (m, v[0], v[v.len() - 1])
 }
 
@@ -551,7 +745,11 @@ fn main() {
 fn run(args: &Args) -> Result<()> {
     let tb = Testbed::create(&TestbedConfig::new(&args.testbed, args.subnet))?;
     pin_current_thread(args.rx_cpu)?;
-    let mut results: Vec<(String, Vec<RunResult>)> = args.backends.iter().map(|b| (b.clone(), Vec::new())).collect();
+    let mut results: Vec<(String, Vec<RunResult>)> = args
+        .backends
+        .iter()
+        .map(|b| (b.clone(), Vec::new()))
+        .collect();
     for run in 0..args.runs {
         for (backend, rs) in results.iter_mut() {
             let r = match backend.as_str() {
@@ -573,7 +771,10 @@ fn run(args: &Args) -> Result<()> {
                 r.softirq_ms,
             );
             if run == 0 {
-                println!("      mode: {}; generator on CPU {}, receiver on CPU {}", r.mode, r.gen_cpu, r.rx_cpu);
+                println!(
+                    "      mode: {}; generator on CPU {}, receiver on CPU {}",
+                    r.mode, r.gen_cpu, r.rx_cpu
+                );
             }
             rs.push(r);
         }
@@ -582,20 +783,58 @@ fn run(args: &Args) -> Result<()> {
     println!("|---|---|---|---|---|---|---|---|---|");
     let rate_of = |name: &str| {
         results.iter().find(|(b, _)| b == name).map(|(_, rs)| {
-            median(&mut rs.iter().map(|r| r.received as f64 / r.gen_secs / 1e6).collect::<Vec<_>>()).0
+            median(
+                &mut rs
+                    .iter()
+                    .map(|r| r.received as f64 / r.gen_secs / 1e6)
+                    .collect::<Vec<_>>(),
+            )
+            .0
         })
     };
     let base = rate_of("recvmmsg");
     for (backend, rs) in &results {
-        let (rate, lo, hi) = median(&mut rs.iter().map(|r| r.received as f64 / r.gen_secs / 1e6).collect::<Vec<_>>());
-        let (sent, _, _) = median(&mut rs.iter().map(|r| r.sent as f64 / r.gen_secs / 1e6).collect::<Vec<_>>());
-        let (loss, _, _) = median(&mut rs.iter().map(|r| 100.0 * (1.0 - r.received as f64 / r.sent.max(1) as f64)).collect::<Vec<_>>());
-        let (cpu, _, _) = median(&mut rs.iter().map(|r| r.rx_cpu_ns as f64 / r.received.max(1) as f64).collect::<Vec<_>>());
-        let (sleeps, _, _) = median(&mut rs.iter().map(|r| 1000.0 * r.rx_sleeps as f64 / r.received.max(1) as f64).collect::<Vec<_>>());
-        let (gcpu, _, _) = median(&mut rs.iter().map(|r| r.gen_cpu_ns as f64 / r.sent.max(1) as f64).collect::<Vec<_>>());
+        let (rate, lo, hi) = median(
+            &mut rs
+                .iter()
+                .map(|r| r.received as f64 / r.gen_secs / 1e6)
+                .collect::<Vec<_>>(),
+        );
+        let (sent, _, _) = median(
+            &mut rs
+                .iter()
+                .map(|r| r.sent as f64 / r.gen_secs / 1e6)
+                .collect::<Vec<_>>(),
+        );
+        let (loss, _, _) = median(
+            &mut rs
+                .iter()
+                .map(|r| 100.0 * (1.0 - r.received as f64 / r.sent.max(1) as f64))
+                .collect::<Vec<_>>(),
+        );
+        let (cpu, _, _) = median(
+            &mut rs
+                .iter()
+                .map(|r| r.rx_cpu_ns as f64 / r.received.max(1) as f64)
+                .collect::<Vec<_>>(),
+        );
+        let (sleeps, _, _) = median(
+            &mut rs
+                .iter()
+                .map(|r| 1000.0 * r.rx_sleeps as f64 / r.received.max(1) as f64)
+                .collect::<Vec<_>>(),
+        );
+        let (gcpu, _, _) = median(
+            &mut rs
+                .iter()
+                .map(|r| r.gen_cpu_ns as f64 / r.sent.max(1) as f64)
+                .collect::<Vec<_>>(),
+        );
         let ratio = base.map_or("-".to_owned(), |b| format!("{:.2}×", rate / b));
         // afxdp-spin is compared with xsk-rs-spin, afxdp with xsk-rs, …
-        let peer = backend.strip_prefix("afxdp").and_then(|mode| rate_of(&format!("xsk-rs{mode}")));
+        let peer = backend
+            .strip_prefix("afxdp")
+            .and_then(|mode| rate_of(&format!("xsk-rs{mode}")));
         let vs_peer = peer.map_or("-".to_owned(), |p| format!("{:.2}×", rate / p));
         println!("| {backend} | {rate:.3} ({lo:.3}–{hi:.3}) | {sent:.3} | {loss:.2} | {cpu:.0} | {sleeps:.1} | {gcpu:.0} | {ratio} | {vs_peer} |");
     }

@@ -123,7 +123,9 @@ impl AfXdpConfig {
 /// Checks that `n` is a power of two in 1..=max, for ring sizes.
 pub(crate) fn ring_size(what: &str, n: u32) -> zc_core::Result<u32> {
     if n == 0 || !n.is_power_of_two() || n > 1 << 20 {
-        return Err(zc_core::Error::config(format!("{what} of {n} entries must be a power of two from 1 to 1048576")));
+        return Err(zc_core::Error::config(format!(
+            "{what} of {n} entries must be a power of two from 1 to 1048576"
+        )));
     }
     Ok(n)
 }

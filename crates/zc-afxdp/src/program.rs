@@ -17,7 +17,10 @@ use zc_core::error::{Error, ErrorKind, Result};
 /// The compiled filter, 8-byte aligned for libelf.
 #[repr(C, align(8))]
 struct Aligned<T: ?Sized>(T);
-static FILTER_OBJECT: &Aligned<[u8]> = &Aligned(*include_bytes!(concat!(env!("OUT_DIR"), "/zc_filter.bpf.o")));
+static FILTER_OBJECT: &Aligned<[u8]> = &Aligned(*include_bytes!(concat!(
+    env!("OUT_DIR"),
+    "/zc_filter.bpf.o"
+)));
 
 /// The program's section name and map names (see the C source).
 const PROG_NAME: &CStr = c"zc_filter";
@@ -117,13 +120,19 @@ impl FilterProgram {
         // SAFETY: obj is a valid, opened object.
         let rc = unsafe { xdp_sys::bpf_object__load(obj) };
         if rc < 0 {
-            return Err(bpf_error("libbpf: load the zc XDP filter into the kernel", rc));
+            return Err(bpf_error(
+                "libbpf: load the zc XDP filter into the kernel",
+                rc,
+            ));
         }
         let map_fd = |name: &CStr| -> Result<RawFd> {
             // SAFETY: obj is loaded; name is NUL-terminated.
             let fd = unsafe { xdp_sys::bpf_object__find_map_fd_by_name(obj, name.as_ptr()) };
             if fd < 0 {
-                return Err(bpf_error(&format!("libbpf: find map {name:?} in the zc XDP filter"), fd));
+                return Err(bpf_error(
+                    &format!("libbpf: find map {name:?} in the zc XDP filter"),
+                    fd,
+                ));
             }
             Ok(fd)
         };
@@ -142,39 +151,68 @@ impl FilterProgram {
                 )
             };
             if rc < 0 {
-                return Err(bpf_error(&format!("set UDP port {port} in the XDP filter"), rc));
+                return Err(bpf_error(
+                    &format!("set UDP port {port} in the XDP filter"),
+                    rc,
+                ));
             }
         }
         // SAFETY: obj is loaded; the name is NUL-terminated.
         let prog = unsafe { xdp_sys::bpf_object__find_program_by_name(obj, PROG_NAME.as_ptr()) };
         if prog.is_null() {
-            return Err(Error::new(ErrorKind::Io, "the zc XDP filter object has no zc_filter program (build error)"));
+            return Err(Error::new(
+                ErrorKind::Io,
+                "the zc XDP filter object has no zc_filter program (build error)",
+            ));
         }
         // SAFETY: prog belongs to the loaded object.
         let prog_fd = unsafe { xdp_sys::bpf_program__fd(prog) };
 
         let (link, mode, native_refused) = match mode {
-            XdpMode::Native => (link_create(prog_fd, ifindex, AttachedMode::Native)?, AttachedMode::Native, None),
-            XdpMode::Generic => (link_create(prog_fd, ifindex, AttachedMode::Generic)?, AttachedMode::Generic, None),
+            XdpMode::Native => (
+                link_create(prog_fd, ifindex, AttachedMode::Native)?,
+                AttachedMode::Native,
+                None,
+            ),
+            XdpMode::Generic => (
+                link_create(prog_fd, ifindex, AttachedMode::Generic)?,
+                AttachedMode::Generic,
+                None,
+            ),
             XdpMode::Auto => match link_create(prog_fd, ifindex, AttachedMode::Native) {
                 Ok(l) => (l, AttachedMode::Native, None),
-                Err(e) if e.kind() == ErrorKind::AddrInUse || e.kind() == ErrorKind::Permission => return Err(e),
+                Err(e) if e.kind() == ErrorKind::AddrInUse || e.kind() == ErrorKind::Permission => {
+                    return Err(e)
+                }
                 Err(native) => {
-                    let l = link_create(prog_fd, ifindex, AttachedMode::Generic).map_err(|generic| {
-                        let fix = generic.fix().map(str::to_owned);
-                        let e = Error::new(generic.kind(), format!("{generic}; before that, {native}"));
-                        match fix {
-                            Some(f) => e.with_fix(f),
-                            None => e,
-                        }
-                    })?;
+                    let l = link_create(prog_fd, ifindex, AttachedMode::Generic).map_err(
+                        |generic| {
+                            let fix = generic.fix().map(str::to_owned);
+                            let e = Error::new(
+                                generic.kind(),
+                                format!("{generic}; before that, {native}"),
+                            );
+                            match fix {
+                                Some(f) => e.with_fix(f),
+                                None => e,
+                            }
+                        },
+                    )?;
                     tracing::info!(%native, "XDP: native mode refused, using generic mode");
                     (l, AttachedMode::Generic, Some(native.to_string()))
                 }
             },
         };
         let obj = loaded.into_inner();
-        Ok(Self { obj, _link: link, xsks_fd, counters_fd, ifindex, mode, native_refused })
+        Ok(Self {
+            obj,
+            _link: link,
+            xsks_fd,
+            counters_fd,
+            ifindex,
+            mode,
+            native_refused,
+        })
     }
 
     /// The attach mode in use.
@@ -196,10 +234,18 @@ impl FilterProgram {
     pub(crate) fn set_socket(&self, queue: u32, fd: RawFd) -> Result<()> {
         // SAFETY: key and value are u32/int as the XSKMAP expects.
         let rc = unsafe {
-            xdp_sys::bpf_map_update_elem(self.xsks_fd, (&queue as *const u32).cast(), (&fd as *const RawFd).cast(), 0)
+            xdp_sys::bpf_map_update_elem(
+                self.xsks_fd,
+                (&queue as *const u32).cast(),
+                (&fd as *const RawFd).cast(),
+                0,
+            )
         };
         if rc < 0 {
-            return Err(bpf_error(&format!("insert the AF_XDP socket of queue {queue} into the XSK map"), rc));
+            return Err(bpf_error(
+                &format!("insert the AF_XDP socket of queue {queue} into the XSK map"),
+                rc,
+            ));
         }
         Ok(())
     }
@@ -215,7 +261,11 @@ impl FilterProgram {
             // SAFETY: `values` holds one u64 per possible CPU, as the kernel
             // writes for a per-CPU array of u64; the key is a u32.
             let rc = unsafe {
-                xdp_sys::bpf_map_lookup_elem(self.counters_fd, (&key as *const u32).cast(), values.as_mut_ptr().cast())
+                xdp_sys::bpf_map_lookup_elem(
+                    self.counters_fd,
+                    (&key as *const u32).cast(),
+                    values.as_mut_ptr().cast(),
+                )
             };
             if rc == 0 {
                 *total = values.iter().sum();
@@ -272,10 +322,22 @@ fn link_create(prog_fd: RawFd, ifindex: Ifindex, mode: AttachedMode) -> Result<O
     // SAFETY: prog_fd is a loaded XDP program; opts is an initialised (all
     // fields zero but the two set above), sized options struct.
     let fd = unsafe {
-        xdp_sys::bpf_link_create(prog_fd, ifindex.get() as i32, xdp_sys::bpf_attach_type_BPF_XDP, opts.as_ptr())
+        xdp_sys::bpf_link_create(
+            prog_fd,
+            ifindex.get() as i32,
+            xdp_sys::bpf_attach_type_BPF_XDP,
+            opts.as_ptr(),
+        )
     };
     if fd < 0 {
-        let e = bpf_error(&format!("attach the XDP filter to ifindex {} in {} mode", ifindex.get(), mode.name()), fd);
+        let e = bpf_error(
+            &format!(
+                "attach the XDP filter to ifindex {} in {} mode",
+                ifindex.get(),
+                mode.name()
+            ),
+            fd,
+        );
         if -fd == libc::EBUSY || -fd == libc::EEXIST {
             return Err(Error::new(ErrorKind::AddrInUse, format!(
                 "another XDP program is already attached to ifindex {} ({} mode refused with {})",

@@ -102,12 +102,20 @@ impl<T: Copy> ProdRing<T> {
         let ring = unsafe { Ring::new(p) };
         let prod = ring.producer().load(Ordering::Relaxed);
         let cons_end = ring.consumer().load(Ordering::Acquire).wrapping_add(size);
-        Self { ring, prod, cons_end }
+        Self {
+            ring,
+            prod,
+            cons_end,
+        }
     }
 
     /// Entries that can be reserved right now (re-reads the consumer).
     pub(crate) fn free(&mut self) -> u32 {
-        self.cons_end = self.ring.consumer().load(Ordering::Acquire).wrapping_add(self.ring.p.size);
+        self.cons_end = self
+            .ring
+            .consumer()
+            .load(Ordering::Acquire)
+            .wrapping_add(self.ring.p.size);
         self.cons_end.wrapping_sub(self.prod)
     }
 
@@ -118,7 +126,12 @@ impl<T: Copy> ProdRing<T> {
             free = self.free();
         }
         let len = free.min(want);
-        Reservation { start: self.prod, len, written: 0, ring: self }
+        Reservation {
+            start: self.prod,
+            len,
+            written: 0,
+            ring: self,
+        }
     }
 
     /// The ring's flags word (`XDP_RING_NEED_WAKEUP`).
@@ -128,7 +141,8 @@ impl<T: Copy> ProdRing<T> {
 
     /// Entries published and not yet taken by the consumer.
     pub(crate) fn outstanding(&self) -> u32 {
-        self.prod.wrapping_sub(self.ring.consumer().load(Ordering::Acquire))
+        self.prod
+            .wrapping_sub(self.ring.consumer().load(Ordering::Acquire))
     }
 }
 
@@ -207,7 +221,11 @@ impl<T: Copy> ConsRing<T> {
             ready = self.available();
         }
         let len = ready.min(want);
-        Peek { start: self.cons, len, ring: self }
+        Peek {
+            start: self.cons,
+            len,
+            ring: self,
+        }
     }
 }
 
@@ -298,7 +316,11 @@ impl<T: Copy + Default> LoopRing<T> {
         let mut mem = HeapRing::new(size, start);
         // The ends point into the boxed memory, which moving the Box does not move.
         let (prod, cons) = mem.ends();
-        Self { prod, cons, _mem: mem }
+        Self {
+            prod,
+            cons,
+            _mem: mem,
+        }
     }
 
     /// Reserves up to `want` entries, writes as many of `values` as fit, and
@@ -374,7 +396,10 @@ mod tests {
         assert_eq!(p.reserve(1).len(), 0, "full");
         assert_eq!(consume(&mut c, 6), vec![0, 1, 2, 3, 4, 5]);
         assert_eq!(produce(&mut p, 100..110), 6);
-        assert_eq!(consume(&mut c, 100), vec![6, 7, 100, 101, 102, 103, 104, 105]);
+        assert_eq!(
+            consume(&mut c, 100),
+            vec![6, 7, 100, 101, 102, 103, 104, 105]
+        );
         assert_eq!(c.peek(1).len(), 0, "empty");
     }
 
@@ -383,8 +408,14 @@ mod tests {
         let mut mem = HeapRing::<u64>::new(4, u32::MAX - 2);
         let (mut p, mut c) = mem.ends();
         for round in 0..10u64 {
-            assert_eq!(produce(&mut p, [round * 10, round * 10 + 1, round * 10 + 2]), 3);
-            assert_eq!(consume(&mut c, 4), vec![round * 10, round * 10 + 1, round * 10 + 2]);
+            assert_eq!(
+                produce(&mut p, [round * 10, round * 10 + 1, round * 10 + 2]),
+                3
+            );
+            assert_eq!(
+                consume(&mut c, 4),
+                vec![round * 10, round * 10 + 1, round * 10 + 2]
+            );
         }
         assert!(mem.producer.load(Ordering::Relaxed) < 100, "wrapped");
     }
@@ -399,7 +430,11 @@ mod tests {
         }
         assert_eq!(c.available(), 0);
         assert_eq!(produce(&mut p, [7]), 1);
-        assert_eq!(consume(&mut c, 8), vec![7], "the rolled-back slots were reused");
+        assert_eq!(
+            consume(&mut c, 8),
+            vec![7],
+            "the rolled-back slots were reused"
+        );
     }
 
     #[test]

@@ -71,7 +71,11 @@ fn collect(
             Ok(f) => {
                 let payload = f.payload();
                 let off = payload.as_ptr() as usize - frame.as_ptr() as usize;
-                entries.push(Entry { payload: start + off..start + off + payload.len(), src: f.src(), dst: f.dst() });
+                entries.push(Entry {
+                    payload: start + off..start + off + payload.len(),
+                    src: f.src(),
+                    dst: f.dst(),
+                });
                 c.bytes += payload.len() as u64;
             }
             Err(_) => c.malformed += 1,
@@ -105,18 +109,45 @@ pub struct Collected {
 /// (address, length) on an rx ring as the kernel would, and collects up to
 /// `want` of them as a burst does.
 #[cfg(feature = "fuzzing")]
-pub fn collect_descriptors(layout: UmemLayout, content: &[u8], descs: &[(u64, u32)], want: u32) -> Collected {
+pub fn collect_descriptors(
+    layout: UmemLayout,
+    content: &[u8],
+    descs: &[(u64, u32)],
+    want: u32,
+) -> Collected {
     let umem = UmemMemory::map(layout, false).expect("map a small UMEM");
     let n = content.len().min(layout.bytes() as usize);
     // SAFETY: 0..n lies inside the mapping (n is at most its size), which is
     // fresh: no socket uses it and no other reference to its bytes exists.
     unsafe { umem.slice_mut(0..n) }.copy_from_slice(&content[..n]);
     let mut ring = crate::ring::LoopRing::<xdp_desc>::new(descs.len() as u32, 0);
-    ring.produce(descs.iter().map(|&(addr, len)| xdp_desc { addr, len, options: 0 }), u32::MAX, true);
+    ring.produce(
+        descs.iter().map(|&(addr, len)| xdp_desc {
+            addr,
+            len,
+            options: 0,
+        }),
+        u32::MAX,
+        true,
+    );
     let (mut held, mut entries, mut c) = (Vec::new(), Vec::new(), Counters::default());
-    let taken = collect(&mut ring.cons, want, layout, &umem, &mut held, &mut entries, &mut c);
+    let taken = collect(
+        &mut ring.cons,
+        want,
+        layout,
+        &umem,
+        &mut held,
+        &mut entries,
+        &mut c,
+    );
     let payloads = entries.into_iter().map(|e| e.payload).collect();
-    Collected { taken, held, payloads, refused: c.refused, malformed: c.malformed }
+    Collected {
+        taken,
+        held,
+        payloads,
+        refused: c.refused,
+        malformed: c.malformed,
+    }
 }
 
 /// An AF_XDP receiver bound to one queue of one interface.
@@ -157,7 +188,12 @@ impl RxBurst for AfXdpBurst<'_> {
         // SAFETY: the range lies in a frame taken off the rx ring by `collect`
         // (checked there) and held until this burst drops, which needs `&mut`.
         let payload = unsafe { self.rx.umem.slice(e.payload.clone()) };
-        Some(Datagram { payload, src: SocketAddr::V4(e.src), dst: SocketAddr::V4(e.dst), rx_timestamp: None })
+        Some(Datagram {
+            payload,
+            src: SocketAddr::V4(e.src),
+            dst: SocketAddr::V4(e.dst),
+            rx_timestamp: None,
+        })
     }
 }
 
@@ -195,8 +231,18 @@ impl AfXdpReceiver {
     }
 
     fn collect(&mut self) -> u32 {
-        let Some(rx) = self.sock.rx.as_mut() else { return 0 };
-        collect(rx, self.batch, self.layout, &self.umem, &mut self.held, &mut self.entries, &mut self.counters)
+        let Some(rx) = self.sock.rx.as_mut() else {
+            return 0;
+        };
+        collect(
+            rx,
+            self.batch,
+            self.layout,
+            &self.umem,
+            &mut self.held,
+            &mut self.entries,
+            &mut self.counters,
+        )
     }
 
     /// Datagram descriptors waiting in the rx ring (re-reads the kernel's index).
@@ -240,7 +286,9 @@ fn wait_slice_ms(deadline: Option<Instant>) -> i32 {
         None => WAIT_SLICE_MS,
         Some(d) => {
             let left = d.saturating_duration_since(Instant::now());
-            i32::try_from(left.as_micros().div_ceil(1000)).unwrap_or(i32::MAX).min(WAIT_SLICE_MS)
+            i32::try_from(left.as_micros().div_ceil(1000))
+                .unwrap_or(i32::MAX)
+                .min(WAIT_SLICE_MS)
         }
     }
 }
@@ -338,9 +386,22 @@ impl AfXdpQueues {
         let rxs = open_receivers(cfg)?;
         let mut mode = rxs[0].mode.clone();
         mode.queue = None;
-        mode.details.push(format!("queues {:?} in turn", cfg.queues));
-        let pollfds = rxs.iter().map(|r| libc::pollfd { fd: r.sock.fd(), events: libc::POLLIN, revents: 0 }).collect();
-        Ok(Self { rxs, next: 0, pollfds, mode })
+        mode.details
+            .push(format!("queues {:?} in turn", cfg.queues));
+        let pollfds = rxs
+            .iter()
+            .map(|r| libc::pollfd {
+                fd: r.sock.fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            })
+            .collect();
+        Ok(Self {
+            rxs,
+            next: 0,
+            pollfds,
+            mode,
+        })
     }
 
     /// The per-queue receivers.
@@ -351,7 +412,9 @@ impl AfXdpQueues {
     /// The first queue, from `next` on, with descriptors waiting.
     fn ready_queue(&mut self) -> Option<usize> {
         let n = self.rxs.len();
-        (0..n).map(|k| (self.next + k) % n).find(|&i| self.rxs[i].rx_ready() > 0)
+        (0..n)
+            .map(|k| (self.next + k) % n)
+            .find(|&i| self.rxs[i].rx_ready() > 0)
     }
 
     /// Waits for any socket, one slice at most; checks every socket's error
@@ -359,7 +422,13 @@ impl AfXdpQueues {
     fn wait_any(&mut self, deadline: Option<Instant>) -> Result<Wait> {
         let ms = wait_slice_ms(deadline);
         // SAFETY: pollfds is a valid array of its length, one entry per socket we own.
-        let rc = unsafe { libc::poll(self.pollfds.as_mut_ptr(), self.pollfds.len() as libc::nfds_t, ms) };
+        let rc = unsafe {
+            libc::poll(
+                self.pollfds.as_mut_ptr(),
+                self.pollfds.len() as libc::nfds_t,
+                ms,
+            )
+        };
         let wait = poll_result(rc, "poll the AF_XDP sockets")?;
         if wait == Wait::TimedOut {
             for rx in &self.rxs {
@@ -441,10 +510,15 @@ fn validate(cfg: &AfXdpConfig) -> Result<()> {
     }
     for (i, q) in cfg.queues.iter().enumerate() {
         if *q >= MAX_QUEUES {
-            return Err(Error::config(format!("AF_XDP: queue {q} is above the filter's limit of {}", MAX_QUEUES - 1)));
+            return Err(Error::config(format!(
+                "AF_XDP: queue {q} is above the filter's limit of {}",
+                MAX_QUEUES - 1
+            )));
         }
         if cfg.queues[..i].contains(q) {
-            return Err(Error::config(format!("AF_XDP: queue {q} is listed twice (one socket per queue)")));
+            return Err(Error::config(format!(
+                "AF_XDP: queue {q} is listed twice (one socket per queue)"
+            )));
         }
     }
     if cfg.batch == 0 || cfg.batch > cfg.frames_per_queue as usize {
@@ -475,20 +549,35 @@ pub fn open_receivers(cfg: &AfXdpConfig) -> Result<Vec<AfXdpReceiver>> {
         check_queue(&cfg.ifname, q)?;
     }
     let per_queue = cfg.frames_per_queue;
-    let total = per_queue.checked_mul(cfg.queues.len() as u32).ok_or_else(|| Error::config("AF_XDP: too many frames"))?;
+    let total = per_queue
+        .checked_mul(cfg.queues.len() as u32)
+        .ok_or_else(|| Error::config("AF_XDP: too many frames"))?;
     let layout = UmemLayout::new(cfg.frame_size, total)?;
-    let fill_size = ring_size("AF_XDP fill ring", per_queue.checked_next_power_of_two().unwrap_or(0))?;
+    let fill_size = ring_size(
+        "AF_XDP fill ring",
+        per_queue.checked_next_power_of_two().unwrap_or(0),
+    )?;
     raise_memlock(layout.bytes());
 
-    let program = Arc::new(FilterProgram::attach(ifidx, &cfg.ports, cfg.xdp_mode).map_err(|e| {
-        if e.kind() == ErrorKind::NotFound {
-            e.with_fix(format!("the interface {} went away while attaching", cfg.ifname))
-        } else {
-            e
-        }
-    })?);
+    let program = Arc::new(
+        FilterProgram::attach(ifidx, &cfg.ports, cfg.xdp_mode).map_err(|e| {
+            if e.kind() == ErrorKind::NotFound {
+                e.with_fix(format!(
+                    "the interface {} went away while attaching",
+                    cfg.ifname
+                ))
+            } else {
+                e
+            }
+        })?,
+    );
     let umem = Arc::new(UmemMemory::map(layout, cfg.hugepages)?);
-    let sizes = RingSizes { fill: fill_size, completion: 64, rx: cfg.rx_ring, tx: 0 };
+    let sizes = RingSizes {
+        fill: fill_size,
+        completion: 64,
+        rx: cfg.rx_ring,
+        tx: 0,
+    };
 
     let mut details = vec![format!("xdp {}", program.mode().name())];
     if let Some(why) = program.native_refused() {
@@ -496,13 +585,51 @@ pub fn open_receivers(cfg: &AfXdpConfig) -> Result<Vec<AfXdpReceiver>> {
     }
     let first_queue = cfg.queues[0];
     let (owner, zc_refused) = match cfg.zero_copy {
-        ZeroCopy::Off => (XskSocket::open_retrying(&umem, UmemRole::Owner, sizes, ifidx, first_queue, false, cfg.need_wakeup)?, None),
-        ZeroCopy::Require => (XskSocket::open_retrying(&umem, UmemRole::Owner, sizes, ifidx, first_queue, true, cfg.need_wakeup)?, None),
-        ZeroCopy::Auto => match XskSocket::open_retrying(&umem, UmemRole::Owner, sizes, ifidx, first_queue, true, cfg.need_wakeup) {
+        ZeroCopy::Off => (
+            XskSocket::open_retrying(
+                &umem,
+                UmemRole::Owner,
+                sizes,
+                ifidx,
+                first_queue,
+                false,
+                cfg.need_wakeup,
+            )?,
+            None,
+        ),
+        ZeroCopy::Require => (
+            XskSocket::open_retrying(
+                &umem,
+                UmemRole::Owner,
+                sizes,
+                ifidx,
+                first_queue,
+                true,
+                cfg.need_wakeup,
+            )?,
+            None,
+        ),
+        ZeroCopy::Auto => match XskSocket::open_retrying(
+            &umem,
+            UmemRole::Owner,
+            sizes,
+            ifidx,
+            first_queue,
+            true,
+            cfg.need_wakeup,
+        ) {
             Ok(s) => (s, None),
             Err(zc) if zc.kind() == ErrorKind::Permission => return Err(zc),
             Err(zc) => (
-                XskSocket::open_retrying(&umem, UmemRole::Owner, sizes, ifidx, first_queue, false, cfg.need_wakeup)?,
+                XskSocket::open_retrying(
+                    &umem,
+                    UmemRole::Owner,
+                    sizes,
+                    ifidx,
+                    first_queue,
+                    false,
+                    cfg.need_wakeup,
+                )?,
                 Some(zero_copy_refusal(&zc)),
             ),
         },
@@ -518,18 +645,34 @@ pub fn open_receivers(cfg: &AfXdpConfig) -> Result<Vec<AfXdpReceiver>> {
         "umem {} frames x {} B on {}",
         total,
         cfg.frame_size,
-        if umem.on_hugepages() { "2 MiB hugepages" } else { "4 KiB pages" }
+        if umem.on_hugepages() {
+            "2 MiB hugepages"
+        } else {
+            "4 KiB pages"
+        }
     ));
     if cfg.queues.len() > 1 {
         details.push(format!("umem shared by {} queues", cfg.queues.len()));
     }
     details.push(format!("rx ring {} fill ring {}", cfg.rx_ring, fill_size));
-    let data_path = if owner.zero_copy() { DataPath::ZeroCopy } else { DataPath::Copy };
+    let data_path = if owner.zero_copy() {
+        DataPath::ZeroCopy
+    } else {
+        DataPath::Copy
+    };
     let owner_fd = owner.fd();
 
     let mut socks = vec![owner];
     for &q in &cfg.queues[1..] {
-        socks.push(XskSocket::open_retrying(&umem, UmemRole::SharedWith(owner_fd), sizes, ifidx, q, false, false)?);
+        socks.push(XskSocket::open_retrying(
+            &umem,
+            UmemRole::SharedWith(owner_fd),
+            sizes,
+            ifidx,
+            q,
+            false,
+            false,
+        )?);
     }
     let mut out = Vec::with_capacity(socks.len());
     for (i, (sock, &q)) in socks.into_iter().zip(&cfg.queues).enumerate() {
@@ -545,17 +688,21 @@ pub fn open_receivers(cfg: &AfXdpConfig) -> Result<Vec<AfXdpReceiver>> {
         mode.queue = Some(q);
         mode.details = details.clone();
         if let Some(bp) = cfg.busy_poll {
-            mode.details.push(format!("busy-poll {} us budget {}", bp.usecs, bp.budget));
+            mode.details
+                .push(format!("busy-poll {} us budget {}", bp.usecs, bp.budget));
         }
         if cfg.spin {
-            mode.details.push("spins on the rx ring (no poll)".to_owned());
+            mode.details
+                .push("spins on the rx ring (no poll)".to_owned());
         }
         let first = i as u32 * per_queue;
         let mut rx = AfXdpReceiver {
             sock,
             held: Vec::with_capacity(cfg.batch),
             entries: Vec::with_capacity(cfg.batch),
-            to_fill: (first..first + per_queue).map(|f| layout.frame_addr(f)).collect(),
+            to_fill: (first..first + per_queue)
+                .map(|f| layout.frame_addr(f))
+                .collect(),
             layout,
             batch: cfg.batch as u32,
             busy_poll,
@@ -616,22 +763,33 @@ mod tests {
         let (mut kernel, mut rx) = unsafe { (ProdRing::new(ptrs()), ConsRing::new(ptrs())) };
         let mut r = kernel.reserve(5);
         for (addr, len) in [
-            (2048 + 256, good_len),   // good
-            (3 * 2048 + 256, 20),     // garbage (zeroes): malformed
-            (4 * 2048, 64),           // out of the UMEM
-            (4 * 2048 - 10, 64),      // straddles its end
-            (256, 2000),              // longer than its frame
+            (2048 + 256, good_len), // good
+            (3 * 2048 + 256, 20),   // garbage (zeroes): malformed
+            (4 * 2048, 64),         // out of the UMEM
+            (4 * 2048 - 10, 64),    // straddles its end
+            (256, 2000),            // longer than its frame
         ] {
-            assert!(r.push(xdp_desc { addr, len, options: 0 }));
+            assert!(r.push(xdp_desc {
+                addr,
+                len,
+                options: 0
+            }));
         }
         r.commit();
 
         let (mut held, mut entries, mut c) = (Vec::new(), Vec::new(), Counters::default());
-        assert_eq!(collect(&mut rx, 64, layout, &umem, &mut held, &mut entries, &mut c), 5);
+        assert_eq!(
+            collect(&mut rx, 64, layout, &umem, &mut held, &mut entries, &mut c),
+            5
+        );
         assert_eq!(c.refused, 3);
         assert_eq!(c.malformed, 1);
         assert_eq!(c.datagrams, 1);
-        assert_eq!(held, vec![2048, 3 * 2048], "only frames inside the UMEM are recycled");
+        assert_eq!(
+            held,
+            vec![2048, 3 * 2048],
+            "only frames inside the UMEM are recycled"
+        );
         // SAFETY: the entry's range was checked by collect; the UMEM is not shared.
         assert_eq!(unsafe { umem.slice(entries[0].payload.clone()) }, b"hello");
         assert_eq!(entries[0].dst.port(), 9000);

@@ -62,7 +62,13 @@ unsafe impl Send for XskSocket {}
 fn setsockopt<T>(fd: RawFd, level: i32, name: u32, value: &T, what: &str) -> Result<()> {
     // SAFETY: value points to a T of the size passed.
     let rc = unsafe {
-        libc::setsockopt(fd, level, name as i32, (value as *const T).cast(), size_of::<T>() as libc::socklen_t)
+        libc::setsockopt(
+            fd,
+            level,
+            name as i32,
+            (value as *const T).cast(),
+            size_of::<T>() as libc::socklen_t,
+        )
     };
     if rc != 0 {
         return Err(Error::last_os(format!("setsockopt {what}")));
@@ -74,7 +80,15 @@ fn getsockopt<T: Default>(fd: RawFd, name: u32, what: &str) -> Result<T> {
     let mut value = T::default();
     let mut len = size_of::<T>() as libc::socklen_t;
     // SAFETY: value is writable for len bytes; len is updated by the kernel.
-    let rc = unsafe { libc::getsockopt(fd, xdp_sys::SOL_XDP as i32, name as i32, (&mut value as *mut T).cast(), &mut len) };
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            xdp_sys::SOL_XDP as i32,
+            name as i32,
+            (&mut value as *mut T).cast(),
+            &mut len,
+        )
+    };
     if rc != 0 {
         return Err(Error::last_os(format!("getsockopt {what}")));
     }
@@ -87,7 +101,13 @@ fn getsockopt<T: Default>(fd: RawFd, name: u32, what: &str) -> Result<T> {
     Ok(value)
 }
 
-fn map_ring<T>(fd: RawFd, off: &xdp_sys::xdp_ring_offset, size: u32, pgoff: u64, maps: &mut Vec<Mapping>) -> Result<RingPtrs<T>> {
+fn map_ring<T>(
+    fd: RawFd,
+    off: &xdp_sys::xdp_ring_offset,
+    size: u32,
+    pgoff: u64,
+    maps: &mut Vec<Mapping>,
+) -> Result<RingPtrs<T>> {
     let len = off.desc as usize + size as usize * size_of::<T>();
     // SAFETY: maps the ring the kernel created for this socket at `pgoff`; the
     // kernel checks the length against the ring.
@@ -139,7 +159,10 @@ impl XskSocket {
         let start = std::time::Instant::now();
         loop {
             match Self::open(umem, role, sizes, ifindex, queue, zero_copy, need_wakeup) {
-                Err(e) if e.kind() == ErrorKind::AddrInUse && start.elapsed() < std::time::Duration::from_secs(1) => {
+                Err(e)
+                    if e.kind() == ErrorKind::AddrInUse
+                        && start.elapsed() < std::time::Duration::from_secs(1) =>
+                {
                     std::thread::sleep(std::time::Duration::from_millis(2));
                 }
                 other => return other,
@@ -165,7 +188,13 @@ impl XskSocket {
         need_wakeup: bool,
     ) -> Result<Self> {
         // SAFETY: plain socket creation.
-        let raw = unsafe { libc::socket(xdp_sys::AF_XDP as i32, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) };
+        let raw = unsafe {
+            libc::socket(
+                xdp_sys::AF_XDP as i32,
+                libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+                0,
+            )
+        };
         if raw < 0 {
             let e = Error::last_os("create an AF_XDP socket");
             return Err(match e.kind() {
@@ -187,29 +216,84 @@ impl XskSocket {
                 headroom: 0,
                 ..Default::default()
             };
-            if let Err(e) = setsockopt(s, xdp_sys::SOL_XDP as i32, xdp_sys::XDP_UMEM_REG, &reg, "XDP_UMEM_REG") {
+            if let Err(e) = setsockopt(
+                s,
+                xdp_sys::SOL_XDP as i32,
+                xdp_sys::XDP_UMEM_REG,
+                &reg,
+                "XDP_UMEM_REG",
+            ) {
                 return Err(memlock_hint(e, layout.bytes()));
             }
         }
-        setsockopt(s, xdp_sys::SOL_XDP as i32, xdp_sys::XDP_UMEM_FILL_RING, &sizes.fill, "XDP_UMEM_FILL_RING")?;
-        setsockopt(s, xdp_sys::SOL_XDP as i32, xdp_sys::XDP_UMEM_COMPLETION_RING, &sizes.completion, "XDP_UMEM_COMPLETION_RING")?;
+        setsockopt(
+            s,
+            xdp_sys::SOL_XDP as i32,
+            xdp_sys::XDP_UMEM_FILL_RING,
+            &sizes.fill,
+            "XDP_UMEM_FILL_RING",
+        )?;
+        setsockopt(
+            s,
+            xdp_sys::SOL_XDP as i32,
+            xdp_sys::XDP_UMEM_COMPLETION_RING,
+            &sizes.completion,
+            "XDP_UMEM_COMPLETION_RING",
+        )?;
         if sizes.rx > 0 {
-            setsockopt(s, xdp_sys::SOL_XDP as i32, xdp_sys::XDP_RX_RING, &sizes.rx, "XDP_RX_RING")?;
+            setsockopt(
+                s,
+                xdp_sys::SOL_XDP as i32,
+                xdp_sys::XDP_RX_RING,
+                &sizes.rx,
+                "XDP_RX_RING",
+            )?;
         }
         if sizes.tx > 0 {
-            setsockopt(s, xdp_sys::SOL_XDP as i32, xdp_sys::XDP_TX_RING, &sizes.tx, "XDP_TX_RING")?;
+            setsockopt(
+                s,
+                xdp_sys::SOL_XDP as i32,
+                xdp_sys::XDP_TX_RING,
+                &sizes.tx,
+                "XDP_TX_RING",
+            )?;
         }
-        let off: xdp_sys::xdp_mmap_offsets = getsockopt(s, xdp_sys::XDP_MMAP_OFFSETS, "XDP_MMAP_OFFSETS")?;
+        let off: xdp_sys::xdp_mmap_offsets =
+            getsockopt(s, xdp_sys::XDP_MMAP_OFFSETS, "XDP_MMAP_OFFSETS")?;
         let mut maps = Vec::with_capacity(4);
-        let fill_p = map_ring::<u64>(s, &off.fr, sizes.fill, xdp_sys::XDP_UMEM_PGOFF_FILL_RING, &mut maps)?;
-        let comp_p = map_ring::<u64>(s, &off.cr, sizes.completion, xdp_sys::XDP_UMEM_PGOFF_COMPLETION_RING, &mut maps)?;
+        let fill_p = map_ring::<u64>(
+            s,
+            &off.fr,
+            sizes.fill,
+            xdp_sys::XDP_UMEM_PGOFF_FILL_RING,
+            &mut maps,
+        )?;
+        let comp_p = map_ring::<u64>(
+            s,
+            &off.cr,
+            sizes.completion,
+            xdp_sys::XDP_UMEM_PGOFF_COMPLETION_RING,
+            &mut maps,
+        )?;
         let rx_p = if sizes.rx > 0 {
-            Some(map_ring::<xdp_desc>(s, &off.rx, sizes.rx, xdp_sys::XDP_PGOFF_RX_RING as u64, &mut maps)?)
+            Some(map_ring::<xdp_desc>(
+                s,
+                &off.rx,
+                sizes.rx,
+                xdp_sys::XDP_PGOFF_RX_RING as u64,
+                &mut maps,
+            )?)
         } else {
             None
         };
         let tx_p = if sizes.tx > 0 {
-            Some(map_ring::<xdp_desc>(s, &off.tx, sizes.tx, xdp_sys::XDP_PGOFF_TX_RING as u64, &mut maps)?)
+            Some(map_ring::<xdp_desc>(
+                s,
+                &off.tx,
+                sizes.tx,
+                xdp_sys::XDP_PGOFF_TX_RING as u64,
+                &mut maps,
+            )?)
         } else {
             None
         };
@@ -228,7 +312,11 @@ impl XskSocket {
         let mut shared_fd = 0u32;
         match role {
             UmemRole::Owner => {
-                flags |= if zero_copy { xdp_sys::XDP_ZEROCOPY } else { xdp_sys::XDP_COPY } as u16;
+                flags |= if zero_copy {
+                    xdp_sys::XDP_ZEROCOPY
+                } else {
+                    xdp_sys::XDP_COPY
+                } as u16;
                 if need_wakeup {
                     flags |= xdp_sys::XDP_USE_NEED_WAKEUP as u16;
                 }
@@ -248,13 +336,23 @@ impl XskSocket {
         };
         // SAFETY: addr is a valid sockaddr_xdp of the size passed.
         let rc = unsafe {
-            libc::bind(s, (&addr as *const xdp_sys::sockaddr_xdp).cast(), size_of::<xdp_sys::sockaddr_xdp>() as libc::socklen_t)
+            libc::bind(
+                s,
+                (&addr as *const xdp_sys::sockaddr_xdp).cast(),
+                size_of::<xdp_sys::sockaddr_xdp>() as libc::socklen_t,
+            )
         };
         if rc != 0 {
             let e = Error::last_os(format!(
                 "bind the AF_XDP socket to ifindex {} queue {queue} ({})",
                 ifindex.get(),
-                if matches!(role, UmemRole::SharedWith(_)) { "shared UMEM" } else if zero_copy { "zero-copy" } else { "copy mode" }
+                if matches!(role, UmemRole::SharedWith(_)) {
+                    "shared UMEM"
+                } else if zero_copy {
+                    "zero-copy"
+                } else {
+                    "copy mode"
+                }
             ));
             return Err(if e.raw_os_error() == Some(libc::EBUSY) {
                 Error::new(ErrorKind::AddrInUse, e.to_string())
@@ -265,7 +363,15 @@ impl XskSocket {
         }
         let opts: xdp_sys::xdp_options = getsockopt(s, xdp_sys::XDP_OPTIONS, "XDP_OPTIONS")?;
         let zero_copy = opts.flags & xdp_sys::XDP_OPTIONS_ZEROCOPY != 0;
-        Ok(Self { fill, completion, rx, tx, _maps: maps, fd, zero_copy })
+        Ok(Self {
+            fill,
+            completion,
+            rx,
+            tx,
+            _maps: maps,
+            fd,
+            zero_copy,
+        })
     }
 
     /// The socket's file descriptor.
@@ -288,9 +394,27 @@ impl XskSocket {
     pub(crate) fn set_busy_poll(&self, usecs: u32, budget: u32) -> Result<()> {
         let s = self.fd();
         let one: i32 = 1;
-        setsockopt(s, libc::SOL_SOCKET, libc::SO_PREFER_BUSY_POLL as u32, &one, "SO_PREFER_BUSY_POLL")?;
-        setsockopt(s, libc::SOL_SOCKET, libc::SO_BUSY_POLL as u32, &(usecs as i32), "SO_BUSY_POLL")?;
-        setsockopt(s, libc::SOL_SOCKET, libc::SO_BUSY_POLL_BUDGET as u32, &(budget as i32), "SO_BUSY_POLL_BUDGET")
+        setsockopt(
+            s,
+            libc::SOL_SOCKET,
+            libc::SO_PREFER_BUSY_POLL as u32,
+            &one,
+            "SO_PREFER_BUSY_POLL",
+        )?;
+        setsockopt(
+            s,
+            libc::SOL_SOCKET,
+            libc::SO_BUSY_POLL as u32,
+            &(usecs as i32),
+            "SO_BUSY_POLL",
+        )?;
+        setsockopt(
+            s,
+            libc::SOL_SOCKET,
+            libc::SO_BUSY_POLL_BUDGET as u32,
+            &(budget as i32),
+            "SO_BUSY_POLL_BUDGET",
+        )
     }
 
     /// Tells the kernel to look at the rx/fill side (`recvfrom`, non-blocking);
@@ -298,11 +422,21 @@ impl XskSocket {
     pub(crate) fn kick_rx(&self) -> Result<()> {
         // SAFETY: a zero-length receive with no buffer and no address.
         let rc = unsafe {
-            libc::recvfrom(self.fd(), std::ptr::null_mut(), 0, libc::MSG_DONTWAIT, std::ptr::null_mut(), std::ptr::null_mut())
+            libc::recvfrom(
+                self.fd(),
+                std::ptr::null_mut(),
+                0,
+                libc::MSG_DONTWAIT,
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+            )
         };
         if rc < 0 {
             let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
-            if !matches!(errno, libc::EAGAIN | libc::EINTR | libc::EBUSY | libc::ENOBUFS) {
+            if !matches!(
+                errno,
+                libc::EAGAIN | libc::EINTR | libc::EBUSY | libc::ENOBUFS
+            ) {
                 return Err(errno_error("recvfrom on the AF_XDP socket", errno));
             }
         }
@@ -313,10 +447,22 @@ impl XskSocket {
     /// non-blocking). In copy mode the frames are sent from this call.
     pub(crate) fn kick_tx(&self) -> Result<()> {
         // SAFETY: a zero-length send with no buffer and no address.
-        let rc = unsafe { libc::sendto(self.fd(), std::ptr::null(), 0, libc::MSG_DONTWAIT, std::ptr::null(), 0) };
+        let rc = unsafe {
+            libc::sendto(
+                self.fd(),
+                std::ptr::null(),
+                0,
+                libc::MSG_DONTWAIT,
+                std::ptr::null(),
+                0,
+            )
+        };
         if rc < 0 {
             let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
-            if !matches!(errno, libc::EAGAIN | libc::EINTR | libc::EBUSY | libc::ENOBUFS) {
+            if !matches!(
+                errno,
+                libc::EAGAIN | libc::EINTR | libc::EBUSY | libc::ENOBUFS
+            ) {
                 return Err(errno_error("sendto on the AF_XDP socket", errno));
             }
         }
@@ -325,7 +471,11 @@ impl XskSocket {
 
     /// Waits until the rx ring has entries, at most `timeout_ms` (-1: forever).
     pub(crate) fn wait_readable(&self, timeout_ms: i32) -> Result<Wait> {
-        let mut pfd = libc::pollfd { fd: self.fd(), events: libc::POLLIN, revents: 0 };
+        let mut pfd = libc::pollfd {
+            fd: self.fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
         // SAFETY: one valid pollfd.
         let rc = unsafe { libc::poll(&mut pfd, 1, timeout_ms) };
         poll_result(rc, "poll the AF_XDP socket")
@@ -340,7 +490,13 @@ impl XskSocket {
         let mut len = size_of::<libc::c_int>() as libc::socklen_t;
         // SAFETY: err is a writable int of the size passed.
         let rc = unsafe {
-            libc::getsockopt(self.fd(), libc::SOL_SOCKET, libc::SO_ERROR, (&mut err as *mut libc::c_int).cast(), &mut len)
+            libc::getsockopt(
+                self.fd(),
+                libc::SOL_SOCKET,
+                libc::SO_ERROR,
+                (&mut err as *mut libc::c_int).cast(),
+                &mut len,
+            )
         };
         if rc != 0 {
             return Err(Error::last_os("getsockopt SO_ERROR on the AF_XDP socket"));
@@ -382,7 +538,9 @@ pub(crate) fn poll_result(rc: libc::c_int, what: &str) -> Result<Wait> {
 /// One line for the mode report on why zero-copy was not used.
 pub(crate) fn zero_copy_refusal(e: &Error) -> String {
     match e.raw_os_error() {
-        Some(libc::EOPNOTSUPP) => "zero-copy unsupported by the driver (EOPNOTSUPP): copy mode".to_owned(),
+        Some(libc::EOPNOTSUPP) => {
+            "zero-copy unsupported by the driver (EOPNOTSUPP): copy mode".to_owned()
+        }
         _ => format!("zero-copy refused ({e}): copy mode"),
     }
 }
@@ -391,10 +549,17 @@ pub(crate) fn zero_copy_refusal(e: &Error) -> String {
 fn memlock_hint(e: Error, bytes: u64) -> Error {
     match e.raw_os_error() {
         Some(libc::ENOBUFS | libc::ENOMEM | libc::EPERM) => {
-            let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+            let mut lim = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
             // SAFETY: lim is a valid out-pointer.
             unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut lim) };
-            let limit = if lim.rlim_cur == libc::RLIM_INFINITY { "unlimited".to_owned() } else { format!("{} KiB", lim.rlim_cur / 1024) };
+            let limit = if lim.rlim_cur == libc::RLIM_INFINITY {
+                "unlimited".to_owned()
+            } else {
+                format!("{} KiB", lim.rlim_cur / 1024)
+            };
             Error::new(ErrorKind::Exhausted, format!(
                 "{e} (registering a {} KiB UMEM; locked-memory limit {limit})",
                 bytes / 1024

@@ -14,7 +14,8 @@ pub(crate) fn errno_error(op: &str, errno: i32) -> Error {
 
 /// The index of interface `name` in this network namespace.
 pub fn ifindex(name: &str) -> Result<Ifindex> {
-    let c = CString::new(name).map_err(|_| Error::config(format!("interface name {name:?} contains a NUL byte")))?;
+    let c = CString::new(name)
+        .map_err(|_| Error::config(format!("interface name {name:?} contains a NUL byte")))?;
     // SAFETY: c is a valid NUL-terminated string.
     let idx = unsafe { libc::if_nametoindex(c.as_ptr()) };
     NonZeroU32::new(idx).ok_or_else(|| {
@@ -84,33 +85,47 @@ fn if_ioctl(name: &str, request: libc::c_ulong, req: &mut IfReq) -> std::io::Res
 }
 
 fn empty_ifreq() -> IfReq {
-    IfReq { name: [0; libc::IFNAMSIZ], data: IfReqData { _size: [0; 24] } }
+    IfReq {
+        name: [0; libc::IFNAMSIZ],
+        data: IfReqData { _size: [0; 24] },
+    }
 }
 
 /// Receive queues of `name` (ethtool channels: rx + combined), or the
 /// `rx-*` entries in sysfs when the driver has no channel report. `None`
 /// when neither can tell.
 pub fn rx_queues(name: &str) -> Result<Option<u32>> {
-    let mut ch = EthtoolChannels { cmd: ETHTOOL_GCHANNELS, ..Default::default() };
+    let mut ch = EthtoolChannels {
+        cmd: ETHTOOL_GCHANNELS,
+        ..Default::default()
+    };
     let mut req = empty_ifreq();
     req.data.ptr = (&mut ch as *mut EthtoolChannels).cast();
     match if_ioctl(name, libc::SIOCETHTOOL, &mut req) {
         Ok(()) => return Ok(Some(ch.rx_count + ch.combined_count)),
         Err(e) if e.raw_os_error() == Some(libc::ENODEV) => {
-            return Err(Error::new(ErrorKind::NotFound, format!("interface {name:?} not found in this network namespace"))
-                .with_fix("list the interfaces with `ip -br link`"));
+            return Err(Error::new(
+                ErrorKind::NotFound,
+                format!("interface {name:?} not found in this network namespace"),
+            )
+            .with_fix("list the interfaces with `ip -br link`"));
         }
         Err(_) => {}
     }
     let dir = format!("/sys/class/net/{name}/queues");
     Ok(std::fs::read_dir(&dir).ok().map(|entries| {
-        entries.filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().starts_with("rx-")).count() as u32
+        entries
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().starts_with("rx-"))
+            .count() as u32
     }))
 }
 
 /// Checks that `queue` exists on `name` (when the driver says how many it has).
 pub fn check_queue(name: &str, queue: u32) -> Result<()> {
-    let Some(n) = rx_queues(name)? else { return Ok(()) };
+    let Some(n) = rx_queues(name)? else {
+        return Ok(());
+    };
     if queue >= n {
         return Err(Error::config(format!(
             "queue {queue} is out of range: {name} has {n} receive queue{} (0..={})",
@@ -125,7 +140,8 @@ pub fn check_queue(name: &str, queue: u32) -> Result<()> {
 /// The MAC address of `name`, in the calling thread's network namespace.
 pub fn mac_address(name: &str) -> Result<[u8; 6]> {
     let mut req = empty_ifreq();
-    if_ioctl(name, libc::SIOCGIFHWADDR, &mut req).map_err(|e| Error::io(format!("read the MAC address of {name}"), e))?;
+    if_ioctl(name, libc::SIOCGIFHWADDR, &mut req)
+        .map_err(|e| Error::io(format!("read the MAC address of {name}"), e))?;
     // SAFETY: SIOCGIFHWADDR filled the hwaddr member.
     let sa = unsafe { req.data.hwaddr };
     let mut mac = [0u8; 6];
@@ -142,7 +158,10 @@ pub fn mac_address(name: &str) -> Result<[u8; 6]> {
 /// and the hard limit too when the process may (CAP_SYS_RESOURCE). Returns the
 /// soft limit in force afterwards, `None` for unlimited.
 pub fn raise_memlock(bytes: u64) -> Option<u64> {
-    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
     // SAFETY: lim is a valid out-pointer.
     if unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut lim) } != 0 {
         return Some(0);
@@ -152,9 +171,18 @@ pub fn raise_memlock(bytes: u64) -> Option<u64> {
         return (lim.rlim_cur != libc::RLIM_INFINITY).then_some(lim.rlim_cur);
     }
     for new in [
-        libc::rlimit { rlim_cur: libc::RLIM_INFINITY, rlim_max: libc::RLIM_INFINITY },
-        libc::rlimit { rlim_cur: want.max(lim.rlim_cur), rlim_max: want.max(lim.rlim_max) },
-        libc::rlimit { rlim_cur: want.min(lim.rlim_max), rlim_max: lim.rlim_max },
+        libc::rlimit {
+            rlim_cur: libc::RLIM_INFINITY,
+            rlim_max: libc::RLIM_INFINITY,
+        },
+        libc::rlimit {
+            rlim_cur: want.max(lim.rlim_cur),
+            rlim_max: want.max(lim.rlim_max),
+        },
+        libc::rlimit {
+            rlim_cur: want.min(lim.rlim_max),
+            rlim_max: lim.rlim_max,
+        },
     ] {
         // SAFETY: new is a valid rlimit.
         if unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &new) } == 0 {
@@ -179,7 +207,11 @@ mod tests {
     fn loopback_has_one_queue_and_queue_one_is_out_of_range() {
         assert!(check_queue("lo", 0).is_ok());
         let e = check_queue("lo", 1).unwrap_err();
-        assert!(e.to_string().contains("queue 1 is out of range: lo has 1 receive queue"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("queue 1 is out of range: lo has 1 receive queue"),
+            "{e}"
+        );
     }
 
     #[test]

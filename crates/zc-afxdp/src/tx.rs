@@ -133,7 +133,10 @@ fn ipv4_of(ifname: &str) -> Result<Ipv4Addr> {
         // SAFETY: ifa_name is a NUL-terminated string owned by the list.
         let name = unsafe { std::ffi::CStr::from_ptr(ifa.ifa_name) };
         // SAFETY: ifa_addr, when not null, points to a sockaddr whose family says its type.
-        if name.to_bytes() == ifname.as_bytes() && !ifa.ifa_addr.is_null() && i32::from(unsafe { (*ifa.ifa_addr).sa_family }) == libc::AF_INET {
+        if name.to_bytes() == ifname.as_bytes()
+            && !ifa.ifa_addr.is_null()
+            && i32::from(unsafe { (*ifa.ifa_addr).sa_family }) == libc::AF_INET
+        {
             // SAFETY: an AF_INET sockaddr is a sockaddr_in.
             let sin = unsafe { &*(ifa.ifa_addr as *const libc::sockaddr_in) };
             found = Some(Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr)));
@@ -144,8 +147,13 @@ fn ipv4_of(ifname: &str) -> Result<Ipv4Addr> {
     // SAFETY: frees the list returned above exactly once; no reference into it survives.
     unsafe { libc::freeifaddrs(list) };
     found.ok_or_else(|| {
-        Error::new(ErrorKind::AddrNotAvailable, format!("{ifname} has no IPv4 address to send from"))
-            .with_fix(format!("add one (`ip addr add ... dev {ifname}`) or set src"))
+        Error::new(
+            ErrorKind::AddrNotAvailable,
+            format!("{ifname} has no IPv4 address to send from"),
+        )
+        .with_fix(format!(
+            "add one (`ip addr add ... dev {ifname}`) or set src"
+        ))
     })
 }
 
@@ -157,7 +165,10 @@ impl AfXdpSender {
         check_queue(&cfg.ifname, cfg.queue)?;
         ring_size("AF_XDP tx ring", cfg.tx_ring)?;
         if cfg.batch == 0 || cfg.batch > cfg.frames as usize {
-            return Err(Error::config(format!("AF_XDP: batch {} must be between 1 and the {} frames", cfg.batch, cfg.frames)));
+            return Err(Error::config(format!(
+                "AF_XDP: batch {} must be between 1 and the {} frames",
+                cfg.batch, cfg.frames
+            )));
         }
         let layout = UmemLayout::new(cfg.frame_size, cfg.frames)?;
         let src = match cfg.src {
@@ -179,10 +190,28 @@ impl AfXdpSender {
         };
         raise_memlock(layout.bytes());
         let umem = UmemMemory::map(layout, cfg.hugepages)?;
-        let completion = ring_size("AF_XDP completion ring", cfg.frames.checked_next_power_of_two().unwrap_or(0))?;
+        let completion = ring_size(
+            "AF_XDP completion ring",
+            cfg.frames.checked_next_power_of_two().unwrap_or(0),
+        )?;
         // The fill ring is required by the kernel even when nothing is received.
-        let sizes = RingSizes { fill: 64, completion, rx: 0, tx: cfg.tx_ring };
-        let open = |zc| XskSocket::open_retrying(&umem, UmemRole::Owner, sizes, ifidx, cfg.queue, zc, cfg.need_wakeup);
+        let sizes = RingSizes {
+            fill: 64,
+            completion,
+            rx: 0,
+            tx: cfg.tx_ring,
+        };
+        let open = |zc| {
+            XskSocket::open_retrying(
+                &umem,
+                UmemRole::Owner,
+                sizes,
+                ifidx,
+                cfg.queue,
+                zc,
+                cfg.need_wakeup,
+            )
+        };
         let mut details = Vec::new();
         let sock = match cfg.zero_copy {
             ZeroCopy::Off => open(false)?,
@@ -197,21 +226,40 @@ impl AfXdpSender {
             },
         };
         let copy_mode = !sock.zero_copy();
-        details.push(format!("need_wakeup {}", if cfg.need_wakeup { "on" } else { "off" }));
+        details.push(format!(
+            "need_wakeup {}",
+            if cfg.need_wakeup { "on" } else { "off" }
+        ));
         details.push(format!(
             "umem {} frames x {} B on {}",
             cfg.frames,
             cfg.frame_size,
-            if umem.on_hugepages() { "2 MiB hugepages" } else { "4 KiB pages" }
+            if umem.on_hugepages() {
+                "2 MiB hugepages"
+            } else {
+                "4 KiB pages"
+            }
         ));
         details.push(format!("{src} -> {}", cfg.dst));
-        let mut mode = Mode::new("afxdp", if copy_mode { DataPath::Copy } else { DataPath::ZeroCopy }, cfg.batch);
+        let mut mode = Mode::new(
+            "afxdp",
+            if copy_mode {
+                DataPath::Copy
+            } else {
+                DataPath::ZeroCopy
+            },
+            cfg.batch,
+        );
         mode.queue = Some(cfg.queue);
         mode.details = details;
-        let max_payload = (cfg.frame_size as usize - spec.header_len()).min(usize::from(u16::MAX) - 28);
+        let max_payload =
+            (cfg.frame_size as usize - spec.header_len()).min(usize::from(u16::MAX) - 28);
         Ok(Self {
             sock,
-            free: (0..cfg.frames).rev().map(|f| layout.frame_addr(f)).collect(),
+            free: (0..cfg.frames)
+                .rev()
+                .map(|f| layout.frame_addr(f))
+                .collect(),
             frames: cfg.frames as usize,
             spec,
             layout,
@@ -245,7 +293,9 @@ impl AfXdpSender {
     /// Asks the kernel to transmit the tx ring: in copy mode each `sendto`
     /// moves at most 32 frames, so it is repeated while frames are waiting.
     fn kick(&mut self) -> Result<()> {
-        let Some(tx) = self.sock.tx.as_ref() else { return Ok(()) };
+        let Some(tx) = self.sock.tx.as_ref() else {
+            return Ok(());
+        };
         if self.copy_mode {
             let mut rounds = tx.outstanding() / COPY_MODE_TX_BATCH + 2;
             while rounds > 0 && self.sock.tx.as_ref().is_some_and(|t| t.outstanding() > 0) {
@@ -299,11 +349,18 @@ impl Sender for AfXdpSender {
         self.max_payload
     }
 
-    fn send_burst(&mut self, count: usize, fill: &mut dyn FnMut(usize, &mut [u8]) -> usize) -> Result<usize> {
+    fn send_burst(
+        &mut self,
+        count: usize,
+        fill: &mut dyn FnMut(usize, &mut [u8]) -> usize,
+    ) -> Result<usize> {
         self.reap();
         let want = count.min(self.batch).min(self.free.len()) as u32;
         let Some(tx) = self.sock.tx.as_mut() else {
-            return Err(Error::new(ErrorKind::Unsupported, "AF_XDP sender has no tx ring"));
+            return Err(Error::new(
+                ErrorKind::Unsupported,
+                "AF_XDP sender has no tx ring",
+            ));
         };
         let mut r = tx.reserve(want);
         let mut sent = 0usize;
@@ -336,7 +393,11 @@ impl Sender for AfXdpSender {
                     break;
                 }
             };
-            r.push(xdp_desc { addr, len: frame_len, options: 0 });
+            r.push(xdp_desc {
+                addr,
+                len: frame_len,
+                options: 0,
+            });
             self.stats.bytes += len as u64;
             sent += 1;
         }
@@ -360,7 +421,10 @@ impl Sender for AfXdpSender {
 
     fn stats(&self) -> TxStats {
         let mut s = self.stats.clone();
-        s.extra = vec![("completed", self.completed), ("in_flight", self.in_flight() as u64)];
+        s.extra = vec![
+            ("completed", self.completed),
+            ("in_flight", self.in_flight() as u64),
+        ];
         if let Ok(k) = self.sock.statistics() {
             s.extra.push(("xdp_tx_invalid_descs", k.tx_invalid_descs));
             s.extra.push(("xdp_tx_ring_empty", k.tx_ring_empty_descs));
@@ -375,7 +439,10 @@ mod tests {
 
     #[test]
     fn macs_parse_strictly() {
-        assert_eq!(parse_mac("02:00:0a:ff:00:01\n"), Some([2, 0, 10, 255, 0, 1]));
+        assert_eq!(
+            parse_mac("02:00:0a:ff:00:01\n"),
+            Some([2, 0, 10, 255, 0, 1])
+        );
         assert_eq!(parse_mac("02:00:0a:ff:00"), None);
         assert_eq!(parse_mac("02:00:0a:ff:00:01:02"), None);
         assert_eq!(parse_mac("zz:00:0a:ff:00:01"), None);

@@ -109,11 +109,19 @@ impl UmemLayout {
         }
         let end = addr + u64::from(len); // addr < umem_len ≤ usize::MAX: no overflow
         if end > umem_len {
-            return Err(DescError::StraddlesEnd { addr, len, umem_len });
+            return Err(DescError::StraddlesEnd {
+                addr,
+                len,
+                umem_len,
+            });
         }
         let frame_end = (addr / u64::from(self.frame_size) + 1) * u64::from(self.frame_size);
         if end > frame_end {
-            return Err(DescError::CrossesFrame { addr, len, frame_size: self.frame_size });
+            return Err(DescError::CrossesFrame {
+                addr,
+                len,
+                frame_size: self.frame_size,
+            });
         }
         // Both fit in usize: checked in `new`.
         Ok(addr as usize..end as usize)
@@ -152,12 +160,22 @@ impl UmemMemory {
             const HUGE: usize = 2 << 20;
             let mapped = len.div_ceil(HUGE) * HUGE;
             if let Some(ptr) = Self::mmap(mapped, libc::MAP_HUGETLB) {
-                return Ok(Self { ptr, layout, mapped, hugepages: true });
+                return Ok(Self {
+                    ptr,
+                    layout,
+                    mapped,
+                    hugepages: true,
+                });
             }
             tracing::info!("AF_XDP UMEM: no free 2 MiB hugepages, using normal pages");
         }
         match Self::mmap(len, 0) {
-            Some(ptr) => Ok(Self { ptr, layout, mapped: len, hugepages: false }),
+            Some(ptr) => Ok(Self {
+                ptr,
+                layout,
+                mapped: len,
+                hugepages: false,
+            }),
             None => Err(Error::last_os(format!("mmap a {len}-byte UMEM"))),
         }
     }
@@ -263,11 +281,26 @@ mod tests {
     fn descriptors_out_of_the_umem_straddling_or_too_long_are_refused() {
         let l = UmemLayout::new(2048, 4).unwrap();
         assert!(matches!(l.check(8192, 1), Err(DescError::OutOfUmem { .. })));
-        assert!(matches!(l.check(u64::MAX, 1), Err(DescError::OutOfUmem { .. })));
-        assert!(matches!(l.check(8000, 500), Err(DescError::StraddlesEnd { .. })));
-        assert!(matches!(l.check(8191, u32::MAX), Err(DescError::StraddlesEnd { .. })));
-        assert!(matches!(l.check(100, 2000), Err(DescError::CrossesFrame { .. })));
-        assert!(matches!(l.check(0, 2049), Err(DescError::CrossesFrame { .. })));
+        assert!(matches!(
+            l.check(u64::MAX, 1),
+            Err(DescError::OutOfUmem { .. })
+        ));
+        assert!(matches!(
+            l.check(8000, 500),
+            Err(DescError::StraddlesEnd { .. })
+        ));
+        assert!(matches!(
+            l.check(8191, u32::MAX),
+            Err(DescError::StraddlesEnd { .. })
+        ));
+        assert!(matches!(
+            l.check(100, 2000),
+            Err(DescError::CrossesFrame { .. })
+        ));
+        assert!(matches!(
+            l.check(0, 2049),
+            Err(DescError::CrossesFrame { .. })
+        ));
         let msg = l.check(100, 2000).unwrap_err().to_string();
         assert!(msg.contains("2048-byte frame"), "{msg}");
     }

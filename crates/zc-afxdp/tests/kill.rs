@@ -16,7 +16,10 @@ const VICTIM_ENV: &str = "ZC_AFXDP_VICTIM_IF";
 const TEST: &str = "a_killed_process_leaves_no_program_attached";
 
 fn xdp_attached(ifname: &str) -> bool {
-    let out = Command::new("ip").args(["link", "show", "dev", ifname]).output().expect("run ip");
+    let out = Command::new("ip")
+        .args(["link", "show", "dev", ifname])
+        .output()
+        .expect("run ip");
     let text = String::from_utf8_lossy(&out.stdout);
     text.contains(" xdp") || text.contains("prog/xdp")
 }
@@ -24,7 +27,8 @@ fn xdp_attached(ifname: &str) -> bool {
 #[test]
 fn a_killed_process_leaves_no_program_attached() {
     if let Ok(ifname) = std::env::var(VICTIM_ENV) {
-        let _rxs = open_receivers(&AfXdpConfig::new(&ifname, 9900)).expect("victim: open receivers");
+        let _rxs =
+            open_receivers(&AfXdpConfig::new(&ifname, 9900)).expect("victim: open receivers");
         println!("READY");
         std::thread::sleep(Duration::from_secs(60));
         return;
@@ -41,8 +45,14 @@ fn a_killed_process_leaves_no_program_attached() {
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(victim.stdout.take().unwrap()).lines();
-    assert!(lines.any(|l| l.is_ok_and(|l| l.contains("READY"))), "the victim did not open its receivers");
-    assert!(xdp_attached(&tb.host_if), "program attached while the victim lives");
+    assert!(
+        lines.any(|l| l.is_ok_and(|l| l.contains("READY"))),
+        "the victim did not open its receivers"
+    );
+    assert!(
+        xdp_attached(&tb.host_if),
+        "program attached while the victim lives"
+    );
 
     victim.kill().unwrap(); // SIGKILL: no destructor runs
     victim.wait().unwrap();
@@ -50,5 +60,9 @@ fn a_killed_process_leaves_no_program_attached() {
     while xdp_attached(&tb.host_if) && Instant::now() < end {
         std::thread::sleep(Duration::from_millis(10));
     }
-    assert!(!xdp_attached(&tb.host_if), "an XDP program was left on {} by a killed process", tb.host_if);
+    assert!(
+        !xdp_attached(&tb.host_if),
+        "an XDP program was left on {} by a killed process",
+        tb.host_if
+    );
 }

@@ -30,10 +30,19 @@ struct CapData {
 
 /// Keeps only the capabilities in `keep` (a 64-bit mask) for the calling thread.
 fn keep_only_caps(keep: u64) {
-    let header = CapHeader { version: LINUX_CAPABILITY_VERSION_3, pid: 0 };
+    let header = CapHeader {
+        version: LINUX_CAPABILITY_VERSION_3,
+        pid: 0,
+    };
     let mut data = [CapData::default(); 2];
     // SAFETY: capget writes two CapData for version 3; both pointers are valid.
-    let rc = unsafe { libc::syscall(libc::SYS_capget, &header as *const CapHeader, data.as_mut_ptr()) };
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_capget,
+            &header as *const CapHeader,
+            data.as_mut_ptr(),
+        )
+    };
     assert_eq!(rc, 0, "capget");
     for (i, d) in data.iter_mut().enumerate() {
         let mask = (keep >> (32 * i)) as u32;
@@ -66,20 +75,41 @@ fn missing_privileges_and_memlock_give_clear_errors() {
     // No capabilities at all: loading the XDP program is refused.
     let e = open_in_thread(cfg.clone(), 0).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Permission, "{e}");
-    assert!(e.fix().is_some_and(|f| f.contains("CAP_BPF") && f.contains("CAP_NET_ADMIN")), "{e}");
+    assert!(
+        e.fix()
+            .is_some_and(|f| f.contains("CAP_BPF") && f.contains("CAP_NET_ADMIN")),
+        "{e}"
+    );
 
     // Everything but CAP_IPC_LOCK and CAP_SYS_RESOURCE, a UMEM above an 8 MiB
     // memlock limit: the UMEM registration is refused and the error says why.
-    let limit = libc::rlimit { rlim_cur: 8 << 20, rlim_max: 8 << 20 };
+    let limit = libc::rlimit {
+        rlim_cur: 8 << 20,
+        rlim_max: 8 << 20,
+    };
     // SAFETY: a valid rlimit; lowering the limit needs no privilege.
     assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &limit) }, 0);
     cfg.frames_per_queue = 8192; // 16 MiB of 2 KiB frames
-    let e = open_in_thread(cfg.clone(), !((1 << CAP_IPC_LOCK) | (1 << CAP_SYS_RESOURCE))).unwrap_err();
+    let e = open_in_thread(
+        cfg.clone(),
+        !((1 << CAP_IPC_LOCK) | (1 << CAP_SYS_RESOURCE)),
+    )
+    .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Exhausted, "{e}");
-    assert!(e.to_string().contains("locked-memory limit 8192 KiB"), "{e}");
-    assert!(e.fix().is_some_and(|f| f.contains("ulimit -l") && f.contains("CAP_IPC_LOCK")), "{e}");
+    assert!(
+        e.to_string().contains("locked-memory limit 8192 KiB"),
+        "{e}"
+    );
+    assert!(
+        e.fix()
+            .is_some_and(|f| f.contains("ulimit -l") && f.contains("CAP_IPC_LOCK")),
+        "{e}"
+    );
 
     // The same UMEM within the limit opens.
     cfg.frames_per_queue = 1024; // 2 MiB
-    assert_eq!(open_in_thread(cfg, !((1 << CAP_IPC_LOCK) | (1 << CAP_SYS_RESOURCE))).unwrap(), 1);
+    assert_eq!(
+        open_in_thread(cfg, !((1 << CAP_IPC_LOCK) | (1 << CAP_SYS_RESOURCE))).unwrap(),
+        1
+    );
 }

@@ -6,7 +6,9 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::net::{SocketAddrV4, UdpSocket};
 use std::time::{Duration, Instant};
-use zc_afxdp::{open_receivers, AfXdpConfig, AfXdpQueues, AfXdpReceiver, AfXdpSender, AfXdpSenderConfig};
+use zc_afxdp::{
+    open_receivers, AfXdpConfig, AfXdpQueues, AfXdpReceiver, AfXdpSender, AfXdpSenderConfig,
+};
 use zc_core::error::{Error, ErrorKind, Result};
 use zc_core::handler::{HandlerConfig, HandlerReport};
 use zc_core::md::MarketData;
@@ -49,9 +51,15 @@ static GLOBAL: Counting = Counting;
 
 fn message(seq: u32) -> [u8; 32] {
     let mut buf = [0u8; 32];
-    MarketData { seq, symbol: seq % 7, price: 100.0 + f64::from(seq), volume: 1, timestamp_ns: monotonic_ns() }
-        .encode(&mut buf)
-        .expect("32-byte buffer");
+    MarketData {
+        seq,
+        symbol: seq % 7,
+        price: 100.0 + f64::from(seq),
+        volume: 1,
+        timestamp_ns: monotonic_ns(),
+    }
+    .encode(&mut buf)
+    .expect("32-byte buffer");
     buf
 }
 
@@ -62,7 +70,8 @@ fn send_from_peer(tb: &Testbed, dst: SocketAddrV4, seqs: Vec<u32>) -> Result<()>
     tb.spawn_in_peer(move || {
         let s = UdpSocket::bind((src, 0)).map_err(|e| Error::io("bind the generator socket", e))?;
         for (i, seq) in seqs.into_iter().enumerate() {
-            s.send_to(&message(seq), dst).map_err(|e| Error::io("send", e))?;
+            s.send_to(&message(seq), dst)
+                .map_err(|e| Error::io("send", e))?;
             if i % 64 == 63 {
                 std::thread::sleep(Duration::from_micros(200));
             }
@@ -74,11 +83,18 @@ fn send_from_peer(tb: &Testbed, dst: SocketAddrV4, seqs: Vec<u32>) -> Result<()>
 }
 
 /// Receives on every receiver until the handler saw `messages` or `limit` passed.
-fn receive(rxs: &mut [AfXdpReceiver], h: &mut MarketDataHandler, messages: u64, limit: Duration) -> HandlerReport {
+fn receive(
+    rxs: &mut [AfXdpReceiver],
+    h: &mut MarketDataHandler,
+    messages: u64,
+    limit: Duration,
+) -> HandlerReport {
     let end = Instant::now() + limit;
     while h.report().messages < messages && Instant::now() < end {
         for rx in rxs.iter_mut() {
-            let burst = rx.recv_burst(Some(Duration::from_millis(2))).expect("recv_burst");
+            let burst = rx
+                .recv_burst(Some(Duration::from_millis(2)))
+                .expect("recv_burst");
             for d in burst.iter() {
                 h.on_datagram(&d, monotonic_ns());
             }
@@ -88,7 +104,11 @@ fn receive(rxs: &mut [AfXdpReceiver], h: &mut MarketDataHandler, messages: u64, 
 }
 
 fn stat(rx: &AfXdpReceiver, name: &str) -> u64 {
-    rx.stats().extra.iter().find(|(n, _)| *n == name).map_or(0, |(_, v)| *v)
+    rx.stats()
+        .extra
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map_or(0, |(_, v)| *v)
 }
 
 #[test]
@@ -96,7 +116,11 @@ fn exact_delivery_with_gaps_and_duplicates_on_two_queues() {
     if !privileged_or_skip("exact_delivery_with_gaps_and_duplicates_on_two_queues") {
         return;
     }
-    let tb = Testbed::create(&TestbedConfig { queues: 2, ..TestbedConfig::new("zcxdp1", 221) }).unwrap();
+    let tb = Testbed::create(&TestbedConfig {
+        queues: 2,
+        ..TestbedConfig::new("zcxdp1", 221)
+    })
+    .unwrap();
     let port = 9100;
     let mut cfg = AfXdpConfig::new(&tb.host_if, port);
     cfg.queues = vec![0, 1];
@@ -106,27 +130,39 @@ fn exact_delivery_with_gaps_and_duplicates_on_two_queues() {
     eprintln!("mode: {}", zc_core::Receiver::mode(&rxs[0]));
 
     // 1..=2000 without 100..=104 and 1500, with 10 and 20 sent twice.
-    let mut seqs: Vec<u32> = (1..=2000).filter(|s| !(100..=104).contains(s) && *s != 1500).collect();
+    let mut seqs: Vec<u32> = (1..=2000)
+        .filter(|s| !(100..=104).contains(s) && *s != 1500)
+        .collect();
     seqs.insert(50, 10);
     seqs.insert(300, 20);
     let sent = seqs.len() as u64;
     send_from_peer(&tb, SocketAddrV4::new(tb.host_addr, port), seqs).unwrap();
 
-    let mut h = MarketDataHandler::new(HandlerConfig { feed_port: Some(port), ..HandlerConfig::default() });
+    let mut h = MarketDataHandler::new(HandlerConfig {
+        feed_port: Some(port),
+        ..HandlerConfig::default()
+    });
     let r = receive(&mut rxs, &mut h, sent, Duration::from_secs(10));
     assert_eq!(r.messages, sent, "every datagram sent arrived: {r:?}");
     assert_eq!(r.seq.received, 1994);
     assert_eq!(r.seq.duplicates, 2);
     assert_eq!(r.seq.gaps, 2);
     assert_eq!(r.seq.missing, 6);
-    assert_eq!(r.drops.malformed + r.drops.not_ours + r.drops.not_market_data, 0);
+    assert_eq!(
+        r.drops.malformed + r.drops.not_ours + r.drops.not_market_data,
+        0
+    );
     let datagrams: u64 = rxs.iter().map(|rx| rx.stats().datagrams).sum();
     assert_eq!(datagrams, sent);
     for rx in &rxs {
         let s = rx.stats();
         assert_eq!(s.kernel_drops, Some(0), "{s:?}");
         assert_eq!(s.malformed, 0);
-        assert_eq!(rx.fill_level(), 2048, "every frame went back to the fill ring");
+        assert_eq!(
+            rx.fill_level(),
+            2048,
+            "every frame went back to the fill ring"
+        );
     }
     drop(rxs);
 
@@ -136,10 +172,13 @@ fn exact_delivery_with_gaps_and_duplicates_on_two_queues() {
     let dst = SocketAddrV4::new(tb.host_addr, port);
     let peer = tb.peer_addr;
     tb.spawn_in_peer(move || {
-        let socks: Vec<UdpSocket> =
-            (0..8).map(|_| UdpSocket::bind((peer, 0)).map_err(|e| Error::io("bind", e))).collect::<Result<_>>()?;
+        let socks: Vec<UdpSocket> = (0..8)
+            .map(|_| UdpSocket::bind((peer, 0)).map_err(|e| Error::io("bind", e)))
+            .collect::<Result<_>>()?;
         for seq in 1..=2000u32 {
-            socks[seq as usize % 8].send_to(&message(seq), dst).map_err(|e| Error::io("send", e))?;
+            socks[seq as usize % 8]
+                .send_to(&message(seq), dst)
+                .map_err(|e| Error::io("send", e))?;
             if seq % 64 == 0 {
                 std::thread::sleep(Duration::from_micros(200));
             }
@@ -164,7 +203,10 @@ fn exact_delivery_with_gaps_and_duplicates_on_two_queues() {
         }
     }
     assert_eq!(got, 2000);
-    assert!(seen[1..].iter().all(|&n| n == 1), "every sequence number exactly once");
+    assert!(
+        seen[1..].iter().all(|&n| n == 1),
+        "every sequence number exactly once"
+    );
     let per_queue: Vec<u64> = all.queues().iter().map(|q| q.stats().datagrams).collect();
     eprintln!("datagrams per queue: {per_queue:?}");
     assert_eq!(all.stats().datagrams, 2000);
@@ -179,24 +221,44 @@ fn other_ports_still_reach_kernel_sockets() {
     let tb = Testbed::create(&TestbedConfig::new("zcxdp2", 222)).unwrap();
     let feed = 9200;
     let other = UdpSocket::bind((tb.host_addr, 9201)).unwrap();
-    other.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    other
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
     let mut rxs = open_receivers(&AfXdpConfig::new(&tb.host_if, feed)).unwrap();
 
-    send_from_peer(&tb, SocketAddrV4::new(tb.host_addr, feed), (1..=100).collect()).unwrap();
-    send_from_peer(&tb, SocketAddrV4::new(tb.host_addr, 9201), (1..=10).collect()).unwrap();
+    send_from_peer(
+        &tb,
+        SocketAddrV4::new(tb.host_addr, feed),
+        (1..=100).collect(),
+    )
+    .unwrap();
+    send_from_peer(
+        &tb,
+        SocketAddrV4::new(tb.host_addr, 9201),
+        (1..=10).collect(),
+    )
+    .unwrap();
 
     let mut buf = [0u8; 64];
     for want in 1..=10u32 {
-        let (n, _) = other.recv_from(&mut buf).expect("the kernel socket on the other port receives");
+        let (n, _) = other
+            .recv_from(&mut buf)
+            .expect("the kernel socket on the other port receives");
         assert_eq!(MarketData::decode(&buf[..n]).unwrap().seq, want);
     }
-    let mut h = MarketDataHandler::new(HandlerConfig { feed_port: Some(feed), ..HandlerConfig::default() });
+    let mut h = MarketDataHandler::new(HandlerConfig {
+        feed_port: Some(feed),
+        ..HandlerConfig::default()
+    });
     let r = receive(&mut rxs, &mut h, 100, Duration::from_secs(5));
     assert_eq!(r.messages, 100);
     assert_eq!(r.seq.received, 100);
     let (matched, passed) = rxs[0].program().counters();
     assert_eq!(matched, 100);
-    assert!(passed >= 10, "the 10 datagrams to the other port were passed to the kernel ({passed})");
+    assert!(
+        passed >= 10,
+        "the 10 datagrams to the other port were passed to the kernel ({passed})"
+    );
 
     // Warm now: receiving and handling 1000 more allocates nothing on this thread.
     let generator = {
@@ -204,7 +266,8 @@ fn other_ports_still_reach_kernel_sockets() {
         tb.spawn_in_peer(move || {
             let s = UdpSocket::bind((peer, 0)).map_err(|e| Error::io("bind", e))?;
             for seq in 101..=1100u32 {
-                s.send_to(&message(seq), dst).map_err(|e| Error::io("send", e))?;
+                s.send_to(&message(seq), dst)
+                    .map_err(|e| Error::io("send", e))?;
                 if seq % 64 == 0 {
                     std::thread::sleep(Duration::from_micros(200));
                 }
@@ -216,7 +279,9 @@ fn other_ports_still_reach_kernel_sockets() {
     let before = ALLOCATIONS.with(Cell::get);
     let (mut got, end) = (0u64, Instant::now() + Duration::from_secs(10));
     while got < 1000 && Instant::now() < end {
-        let burst = rxs[0].recv_burst(Some(Duration::from_millis(5))).expect("recv_burst");
+        let burst = rxs[0]
+            .recv_burst(Some(Duration::from_millis(5)))
+            .expect("recv_burst");
         for d in burst.iter() {
             h.on_datagram(&d, monotonic_ns());
             got += 1;
@@ -225,7 +290,10 @@ fn other_ports_still_reach_kernel_sockets() {
     let allocations = ALLOCATIONS.with(Cell::get) - before;
     generator.join().unwrap().unwrap();
     assert_eq!(got, 1000);
-    assert_eq!(allocations, 0, "the receive path allocated {allocations} times for 1000 datagrams");
+    assert_eq!(
+        allocations, 0,
+        "the receive path allocated {allocations} times for 1000 datagrams"
+    );
 }
 
 #[test]
@@ -242,25 +310,47 @@ fn a_starved_fill_ring_drops_counts_and_recovers() {
     let mut rxs = open_receivers(&cfg).unwrap();
 
     // Nobody receives while 500 datagrams arrive: only 64 frames to put them in.
-    send_from_peer(&tb, SocketAddrV4::new(tb.host_addr, port), (1..=500).collect()).unwrap();
+    send_from_peer(
+        &tb,
+        SocketAddrV4::new(tb.host_addr, port),
+        (1..=500).collect(),
+    )
+    .unwrap();
     std::thread::sleep(Duration::from_millis(100));
-    let mut h = MarketDataHandler::new(HandlerConfig { feed_port: Some(port), ..HandlerConfig::default() });
+    let mut h = MarketDataHandler::new(HandlerConfig {
+        feed_port: Some(port),
+        ..HandlerConfig::default()
+    });
     let r = receive(&mut rxs, &mut h, 64, Duration::from_secs(5));
     assert_eq!(r.messages, 64, "{r:?}");
     let s = rxs[0].stats();
     assert_eq!(s.kernel_drops, Some(500 - 64), "{s:?}");
     assert!(stat(&rxs[0], "xdp_fill_ring_empty") > 0, "{s:?}");
-    assert_eq!(rxs[0].fill_level(), 64, "the frames are back in the fill ring");
+    assert_eq!(
+        rxs[0].fill_level(),
+        64,
+        "the frames are back in the fill ring"
+    );
 
     // Recovery: with frames back, the next datagrams all arrive.
-    send_from_peer(&tb, SocketAddrV4::new(tb.host_addr, port), (501..=540).collect()).unwrap();
+    send_from_peer(
+        &tb,
+        SocketAddrV4::new(tb.host_addr, port),
+        (501..=540).collect(),
+    )
+    .unwrap();
     let r = receive(&mut rxs, &mut h, 64 + 40, Duration::from_secs(5));
     assert_eq!(r.messages, 104, "{r:?}");
     assert_eq!(rxs[0].stats().kernel_drops, Some(500 - 64), "no new drops");
 
     // A burst leaked with mem::forget: its frames return at the next receive,
     // and its datagrams are not handed out a second time.
-    send_from_peer(&tb, SocketAddrV4::new(tb.host_addr, port), (541..=548).collect()).unwrap();
+    send_from_peer(
+        &tb,
+        SocketAddrV4::new(tb.host_addr, port),
+        (541..=548).collect(),
+    )
+    .unwrap();
     std::thread::sleep(Duration::from_millis(50));
     let leaked = rxs[0].recv_burst(Some(Duration::from_secs(2))).unwrap();
     assert!(!leaked.is_empty());
@@ -269,7 +359,11 @@ fn a_starved_fill_ring_drops_counts_and_recovers() {
         rxs[0].recv_burst(Some(Duration::ZERO)).unwrap().is_empty(),
         "a leaked burst's datagrams are not handed out again"
     );
-    assert_eq!(rxs[0].fill_level(), 64, "the leaked burst's frames are back in the fill ring");
+    assert_eq!(
+        rxs[0].fill_level(),
+        64,
+        "the leaked burst's frames are back in the fill ring"
+    );
 }
 
 #[test]
@@ -301,13 +395,18 @@ fn the_sender_reaches_a_kernel_socket_with_valid_checksums() {
             // A payload longer than a frame is refused, and nothing from that slot on is sent.
             let max = tx.max_payload();
             let over = tx.send_burst(2, &mut |i, _| if i == 0 { max + 1 } else { 32 });
-            assert!(over.is_err_and(|e| e.to_string().contains("exceeds")), "over-long payload refused");
+            assert!(
+                over.is_err_and(|e| e.to_string().contains("exceeds")),
+                "over-long payload refused"
+            );
             Ok((next - 1, flushed, tx.stats(), tx.mode().to_string()))
         })
         .unwrap();
     let mut buf = [0u8; 64];
     for want in 1..=n {
-        let (len, from) = sink.recv_from(&mut buf).expect("datagram from the AF_XDP sender");
+        let (len, from) = sink
+            .recv_from(&mut buf)
+            .expect("datagram from the AF_XDP sender");
         assert_eq!(len, 32);
         assert_eq!(MarketData::decode(&buf[..len]).unwrap().seq, want);
         assert_eq!(from, std::net::SocketAddr::from((tb.peer_addr, 40000)));
@@ -324,11 +423,17 @@ fn errors_name_what_is_missing() {
     if !privileged_or_skip("errors_name_what_is_missing") {
         return;
     }
-    let e = open_receivers(&AfXdpConfig::new("zcnosuch9", 9000)).err().unwrap();
+    let e = open_receivers(&AfXdpConfig::new("zcnosuch9", 9000))
+        .err()
+        .unwrap();
     assert_eq!(e.kind(), ErrorKind::NotFound);
     assert!(e.to_string().contains("zcnosuch9"), "{e}");
 
-    let tb = Testbed::create(&TestbedConfig { queues: 2, ..TestbedConfig::new("zcxdp5", 225) }).unwrap();
+    let tb = Testbed::create(&TestbedConfig {
+        queues: 2,
+        ..TestbedConfig::new("zcxdp5", 225)
+    })
+    .unwrap();
     let mut cfg = AfXdpConfig::new(&tb.host_if, 9500);
     cfg.queues = vec![2];
     let e = open_receivers(&cfg).err().unwrap();
@@ -350,13 +455,18 @@ fn errors_name_what_is_missing() {
     let host_if = tb.host_if.clone();
     let remover = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(100));
-        std::process::Command::new("ip").args(["link", "del", &host_if]).status()
+        std::process::Command::new("ip")
+            .args(["link", "del", &host_if])
+            .status()
     });
     let started = Instant::now();
     let e = loop {
         match first[0].recv_burst(None) {
             Err(e) => break e,
-            Ok(b) => assert!(b.is_empty() && started.elapsed() < Duration::from_secs(5), "no traffic expected"),
+            Ok(b) => assert!(
+                b.is_empty() && started.elapsed() < Duration::from_secs(5),
+                "no traffic expected"
+            ),
         }
     };
     assert!(remover.join().unwrap().unwrap().success());

@@ -118,7 +118,11 @@ pub struct BenchArgs {
 }
 
 fn default_generator() -> String {
-    let fastest = if zc::backend("afxdp").is_ok() { "afxdp" } else { "recvmmsg" };
+    let fastest = if zc::backend("afxdp").is_ok() {
+        "afxdp"
+    } else {
+        "recvmmsg"
+    };
     fastest.to_owned()
 }
 
@@ -218,9 +222,16 @@ pub fn run(mut a: BenchArgs) -> Result<ExitCode> {
     let mut testbeds = Vec::new();
     for i in 0..a.backends.len() {
         let subnet = a.subnet.checked_add(i as u8).ok_or_else(|| {
-            Error::config(format!("--subnet {} leaves no room for {} testbeds below 256", a.subnet, a.backends.len()))
+            Error::config(format!(
+                "--subnet {} leaves no room for {} testbeds below 256",
+                a.subnet,
+                a.backends.len()
+            ))
         })?;
-        let cfg = TestbedConfig { queues: a.queues, ..TestbedConfig::new(&format!("{}{i}", a.testbed), subnet) };
+        let cfg = TestbedConfig {
+            queues: a.queues,
+            ..TestbedConfig::new(&format!("{}{i}", a.testbed), subnet)
+        };
         let tb = Testbed::create(&cfg)?;
         eprintln!(
             "zc bench: {:<11} on {} ({}) <-> {} ({}) in namespace {}",
@@ -232,14 +243,23 @@ pub fn run(mut a: BenchArgs) -> Result<ExitCode> {
     let mut results: Vec<BackendResult> = a
         .backends
         .iter()
-        .map(|n| BackendResult { name: n.clone(), mode: String::new(), mode_details: vec![], reps: vec![], latency: None })
+        .map(|n| BackendResult {
+            name: n.clone(),
+            mode: String::new(),
+            mode_details: vec![],
+            reps: vec![],
+            latency: None,
+        })
         .collect();
     let started = Instant::now();
     for rep in 0..a.reps {
         for (r, tb) in results.iter_mut().zip(&testbeds) {
             if stop.load(Ordering::Relaxed) {
                 zc::shutdown();
-                return Err(Error::new(ErrorKind::Io, "interrupted; the testbed was removed"));
+                return Err(Error::new(
+                    ErrorKind::Io,
+                    "interrupted; the testbed was removed",
+                ));
             }
             let one = bench_backend(tb, &a, &r.name, stop).inspect_err(|_| zc::shutdown())?;
             eprintln!(
@@ -282,7 +302,11 @@ fn bench_backend(
 ) -> Result<(Rep, zc_core::Mode, hdrhistogram::Histogram<u64>)> {
     let max = run_once(tb, a, name, None, a.count, stop)?;
     let fixed = run_once(tb, a, name, Some(a.fixed_rate), a.fixed_count, stop)?;
-    let mut good = if fixed.lost() == 0 { fixed.offered_pps } else { 0.0 };
+    let mut good = if fixed.lost() == 0 {
+        fixed.offered_pps
+    } else {
+        0.0
+    };
     let (mut lo, mut hi) = (0.0f64, max.rx.rate().max(max.offered_pps) * 1.2);
     for _ in 0..a.search_steps {
         let mid = (lo + hi) / 2.0;
@@ -375,7 +399,10 @@ fn run_once(
                         return Err(Error::new(ErrorKind::Io, msg));
                     }
                 };
-                let mut h = MarketDataHandler::new(HandlerConfig { feed_port: Some(FEED_PORT), ..Default::default() });
+                let mut h = MarketDataHandler::new(HandlerConfig {
+                    feed_port: Some(FEED_PORT),
+                    ..Default::default()
+                });
                 let when = StopWhen {
                     count: Some(plan.expected().sent),
                     deadline: None,
@@ -389,7 +416,10 @@ fn run_once(
     };
     let ready = match ready_rx.recv() {
         Ok(r) => r,
-        Err(_) => Err(Error::new(ErrorKind::Io, format!("the {name} receive thread died while opening"))),
+        Err(_) => Err(Error::new(
+            ErrorKind::Io,
+            format!("the {name} receive thread died while opening"),
+        )),
     };
     if let Err(e) = ready {
         let _ = receiver.join();
@@ -402,7 +432,13 @@ fn run_once(
     if zc::backend(&a.generator)?.needs_interface {
         tx_spec.interface = Some(tb.peer_if.clone());
     }
-    let gen_cfg = GenConfig { plan, rate, symbols: 64, payload_len: a.payload, batch: a.batch };
+    let gen_cfg = GenConfig {
+        plan,
+        rate,
+        symbols: 64,
+        payload_len: a.payload,
+        batch: a.batch,
+    };
     let tx_cpu = a.tx_cpu;
     let generator = tb
         .spawn_in_peer(move || {
@@ -492,7 +528,11 @@ fn sections(a: &BenchArgs, results: &[BackendResult]) -> (Vec<Section>, Vec<Stri
         out.push(Section {
             title: "latency from intended send time (no coordinated omission), medians".into(),
             header: std::iter::once("backend".to_owned())
-                .chain(a.latency_at.iter().map(|p| format!("{p}% of zero-loss: p50 / p99 µs")))
+                .chain(
+                    a.latency_at
+                        .iter()
+                        .map(|p| format!("{p}% of zero-loss: p50 / p99 µs")),
+                )
                 .collect(),
             rows: results
                 .iter()
@@ -501,7 +541,10 @@ fn sections(a: &BenchArgs, results: &[BackendResult]) -> (Vec<Section>, Vec<Stri
                         .chain(a.latency_at.iter().map(|&p| {
                             let at = |f: fn(&LatencyAt) -> u64| {
                                 Spread::of(r.reps.iter().filter_map(|x| {
-                                    x.latency_at.iter().find(|l| l.percent_of_zero_loss == p).map(|l| f(l) as f64)
+                                    x.latency_at
+                                        .iter()
+                                        .find(|l| l.percent_of_zero_loss == p)
+                                        .map(|l| f(l) as f64)
                                 }))
                             };
                             let (p50, p99) = (at(|l| l.p50_ns), at(|l| l.p99_ns));
@@ -531,7 +574,10 @@ fn sections(a: &BenchArgs, results: &[BackendResult]) -> (Vec<Section>, Vec<Stri
         }
     }
     let w = results.iter().map(|r| r.name.len()).max().unwrap_or(0);
-    let modes = results.iter().map(|r| format!("{:<w$}  {}", r.name, r.mode)).collect();
+    let modes = results
+        .iter()
+        .map(|r| format!("{:<w$}  {}", r.name, r.mode))
+        .collect();
     (out, ratios, modes)
 }
 
@@ -562,7 +608,12 @@ fn markdown(a: &BenchArgs, results: &[BackendResult], m: &Machine) -> String {
         command.join(" ")
     );
     for s in &sections {
-        md.push_str(&format!("\n{}:\n\n| {} |\n|{}\n", s.title, s.header.join(" | "), "---|".repeat(s.header.len())));
+        md.push_str(&format!(
+            "\n{}:\n\n| {} |\n|{}\n",
+            s.title,
+            s.header.join(" | "),
+            "---|".repeat(s.header.len())
+        ));
         for r in &s.rows {
             md.push_str(&format!("| {} |\n", r.join(" | ")));
         }
@@ -583,10 +634,20 @@ fn markdown(a: &BenchArgs, results: &[BackendResult], m: &Machine) -> String {
 fn machine() -> Machine {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|t| t.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned()))
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
         .unwrap_or_else(|| "unknown".into());
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").map(|s| s.trim().to_owned()).unwrap_or_default();
-    Machine { cpu, cores: zc_core::sys::online_cpus(), kernel }
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_default();
+    Machine {
+        cpu,
+        cores: zc_core::sys::online_cpus(),
+        kernel,
+    }
 }
 
 fn write_outputs(a: &BenchArgs, results: &[BackendResult]) -> Result<()> {
@@ -600,7 +661,8 @@ fn write_outputs(a: &BenchArgs, results: &[BackendResult]) -> Result<()> {
             reps: a.reps,
             backends: results,
         };
-        let text = serde_json::to_string_pretty(&out).map_err(|e| Error::new(ErrorKind::Io, format!("encode JSON: {e}")))?;
+        let text = serde_json::to_string_pretty(&out)
+            .map_err(|e| Error::new(ErrorKind::Io, format!("encode JSON: {e}")))?;
         write_file(path, &text)?;
         println!("JSON: {}", path.display());
     }
@@ -612,10 +674,12 @@ fn write_outputs(a: &BenchArgs, results: &[BackendResult]) -> Result<()> {
         .iter()
         .map(|r| {
             let latency = r.latency.as_ref().map_or_else(Vec::new, |h| {
-                [0.0, 10.0, 25.0, 50.0, 75.0, 90.0, 95.0, 99.0, 99.5, 99.9, 99.95, 99.99, 99.999]
-                    .into_iter()
-                    .map(|p| (p, h.value_at_quantile(p / 100.0)))
-                    .collect()
+                [
+                    0.0, 10.0, 25.0, 50.0, 75.0, 90.0, 95.0, 99.0, 99.5, 99.9, 99.95, 99.99, 99.999,
+                ]
+                .into_iter()
+                .map(|p| (p, h.value_at_quantile(p / 100.0)))
+                .collect()
             });
             let sp = |s: Spread| (s.median, s.min, s.max);
             Series {
@@ -635,14 +699,18 @@ fn write_outputs(a: &BenchArgs, results: &[BackendResult]) -> Result<()> {
         a.reps,
         fmt_rate(a.fixed_rate)
     );
-    write_file(&a.svg, &svg::render("zc bench: backends side by side", &subtitle, &series))?;
+    write_file(
+        &a.svg,
+        &svg::render("zc bench: backends side by side", &subtitle, &series),
+    )?;
     println!("chart: {}", a.svg.display());
     Ok(())
 }
 
 fn write_file(path: &std::path::Path, text: &str) -> Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(format!("create {}", dir.display()), e))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Error::io(format!("create {}", dir.display()), e))?;
     }
     std::fs::write(path, text).map_err(|e| Error::io(format!("write {}", path.display()), e))
 }

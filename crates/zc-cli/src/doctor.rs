@@ -19,12 +19,19 @@ struct Check {
 }
 
 fn read(path: &str) -> Option<String> {
-    std::fs::read_to_string(path).ok().map(|s| s.trim().to_owned())
+    std::fs::read_to_string(path)
+        .ok()
+        .map(|s| s.trim().to_owned())
 }
 
 fn pkg_version(lib: &str) -> Option<String> {
-    let out = Command::new("pkg-config").args(["--modversion", lib]).output().ok()?;
-    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    let out = Command::new("pkg-config")
+        .args(["--modversion", lib])
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
 fn meminfo(key: &str) -> Option<u64> {
@@ -78,8 +85,13 @@ fn checks() -> Vec<Check> {
     c.push(Check {
         name: "privileges",
         ok: root,
-        detail: if root { "root".into() } else { "not root".into() },
-        fix: "run as root (the testbed, AF_XDP and DPDK need CAP_NET_ADMIN, CAP_SYS_ADMIN, CAP_BPF)",
+        detail: if root {
+            "root".into()
+        } else {
+            "not root".into()
+        },
+        fix:
+            "run as root (the testbed, AF_XDP and DPDK need CAP_NET_ADMIN, CAP_SYS_ADMIN, CAP_BPF)",
     });
     c.push(Check {
         name: "kernel",
@@ -87,8 +99,15 @@ fn checks() -> Vec<Check> {
         detail: read("/proc/sys/kernel/osrelease").unwrap_or_default(),
         fix: "",
     });
-    c.push(Check { name: "cores", ok: true, detail: zc_core::sys::online_cpus().to_string(), fix: "" });
-    let rmem = read("/proc/sys/net/core/rmem_max").and_then(|s| s.parse::<u64>().ok()).unwrap_or(0);
+    c.push(Check {
+        name: "cores",
+        ok: true,
+        detail: zc_core::sys::online_cpus().to_string(),
+        fix: "",
+    });
+    let rmem = read("/proc/sys/net/core/rmem_max")
+        .and_then(|s| s.parse::<u64>().ok())
+        .unwrap_or(0);
     c.push(Check {
         name: "net.core.rmem_max",
         ok: rmem >= 32 << 20,
@@ -97,20 +116,40 @@ fn checks() -> Vec<Check> {
     });
     let disabled = read("/proc/sys/kernel/io_uring_disabled").unwrap_or_else(|| "0".into());
     let (ok, detail) = match probe_io_uring() {
-        Ok(f) => (true, format!("available, features {f:#x}, io_uring_disabled={disabled}")),
-        Err(e) => (false, format!("io_uring_setup failed: {e}, io_uring_disabled={disabled}")),
+        Ok(f) => (
+            true,
+            format!("available, features {f:#x}, io_uring_disabled={disabled}"),
+        ),
+        Err(e) => (
+            false,
+            format!("io_uring_setup failed: {e}, io_uring_disabled={disabled}"),
+        ),
     };
-    c.push(Check { name: "io_uring", ok, detail, fix: "sysctl -w kernel.io_uring_disabled=0; needs Linux 6.0+ for provided-buffer rings" });
+    c.push(Check {
+        name: "io_uring",
+        ok,
+        detail,
+        fix: "sysctl -w kernel.io_uring_disabled=0; needs Linux 6.0+ for provided-buffer rings",
+    });
     let (ok, detail) = match probe_af_xdp() {
         Ok(()) => (true, "AF_XDP sockets can be created".to_owned()),
         Err(e) => (false, format!("socket(AF_XDP) failed: {e}")),
     };
-    c.push(Check { name: "AF_XDP", ok, detail, fix: "run as root (CAP_NET_RAW); needs CONFIG_XDP_SOCKETS" });
+    c.push(Check {
+        name: "AF_XDP",
+        ok,
+        detail,
+        fix: "run as root (CAP_NET_RAW); needs CONFIG_XDP_SOCKETS",
+    });
     let bpffs = mounted("bpf", "/sys/fs/bpf");
     c.push(Check {
         name: "bpffs",
         ok: bpffs,
-        detail: if bpffs { "mounted on /sys/fs/bpf".into() } else { "not mounted".into() },
+        detail: if bpffs {
+            "mounted on /sys/fs/bpf".into()
+        } else {
+            "not mounted".into()
+        },
         fix: "mount -t bpf bpf /sys/fs/bpf",
     });
     let memlock = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_MEMLOCK)
@@ -120,7 +159,11 @@ fn checks() -> Vec<Check> {
     c.push(Check {
         name: "memlock limit",
         ok: unlimited || memlock >= 512 << 20,
-        detail: if unlimited { "unlimited".into() } else { format!("{} KiB", memlock / 1024) },
+        detail: if unlimited {
+            "unlimited".into()
+        } else {
+            format!("{} KiB", memlock / 1024)
+        },
         fix: "ulimit -l unlimited   (AF_XDP UMEM and DPDK memory are locked)",
     });
     let total = meminfo("HugePages_Total:").unwrap_or(0);
@@ -136,7 +179,9 @@ fn checks() -> Vec<Check> {
     c.push(Check {
         name: "DPDK",
         ok: dpdk.is_some(),
-        detail: dpdk.map_or("libdpdk not found by pkg-config".into(), |v| format!("libdpdk {v}")),
+        detail: dpdk.map_or("libdpdk not found by pkg-config".into(), |v| {
+            format!("libdpdk {v}")
+        }),
         fix: "apt-get install libdpdk-dev dpdk-dev",
     });
     let xdp = pkg_version("libxdp");
@@ -196,5 +241,9 @@ pub fn run(_a: DoctorArgs) -> Result<ExitCode> {
         };
         println!("  {:<10} {:<60} {line}", b.name, b.summary);
     }
-    Ok(if all_ready { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if all_ready {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

@@ -47,14 +47,19 @@ pub fn run(a: ProxyArgs) -> Result<ExitCode> {
     cfg.relay.idle_timeout = a
         .idle_timeout
         .map(|s| {
-            Duration::try_from_secs_f64(s)
-                .map_err(|_| zc_core::Error::config(format!("--idle-timeout {s} is not a duration")))
+            Duration::try_from_secs_f64(s).map_err(|_| {
+                zc_core::Error::config(format!("--idle-timeout {s} is not a duration"))
+            })
         })
         .transpose()?;
     cfg.max_connections = a.max_connections;
     let method = cfg.relay.method;
     let proxy = Proxy::bind(cfg)?.spawn()?;
-    println!("zc proxy: {} -> {} with {method:?}", proxy.local_addr(), a.upstream);
+    println!(
+        "zc proxy: {} -> {} with {method:?}",
+        proxy.local_addr(),
+        a.upstream
+    );
     let _ = std::io::stdout().flush();
     let stop = crate::stop_flag();
     while !stop.load(Ordering::Relaxed) {

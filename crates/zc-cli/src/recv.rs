@@ -123,7 +123,13 @@ pub struct RxRun {
 
 impl RxRun {
     /// What a finished run measured: the handler's and the backend's figures.
-    fn collect(h: &MarketDataHandler, rx: &dyn DynReceiver, (first_ns, last_ns): (u64, u64), cpu_ns: u64, queue_full: u64) -> Self {
+    fn collect(
+        h: &MarketDataHandler,
+        rx: &dyn DynReceiver,
+        (first_ns, last_ns): (u64, u64),
+        cpu_ns: u64,
+        queue_full: u64,
+    ) -> Self {
         RxRun {
             report: h.report(),
             latency: h.latency().histogram().clone(),
@@ -150,7 +156,9 @@ impl RxRun {
 pub fn thread_cpu_ns() -> u64 {
     use nix::sys::resource::{getrusage, UsageWho};
     getrusage(UsageWho::RUSAGE_THREAD).map_or(0, |u| {
-        let t = |tv: nix::sys::time::TimeVal| tv.tv_sec() as u64 * 1_000_000_000 + tv.tv_usec() as u64 * 1000;
+        let t = |tv: nix::sys::time::TimeVal| {
+            tv.tv_sec() as u64 * 1_000_000_000 + tv.tv_usec() as u64 * 1000
+        };
         t(u.user_time()) + t(u.system_time())
     })
 }
@@ -289,7 +297,13 @@ pub fn receive_pipelined(
             let len = d.payload.len().min(MESSAGE_LEN);
             let mut bytes = [0u8; MESSAGE_LEN];
             bytes[..len].copy_from_slice(&d.payload[..len]);
-            let m = Handoff { bytes, len: len as u8, src: d.src, dst: d.dst, now_ns };
+            let m = Handoff {
+                bytes,
+                len: len as u8,
+                src: d.src,
+                dst: d.dst,
+                now_ns,
+            };
             if queue.push(m).is_ok() {
                 pushed += 1;
             } else {
@@ -311,18 +325,27 @@ pub fn receive_pipelined(
             if Instant::now() >= next_status {
                 next_status += Duration::from_secs(1);
                 // The handler is on its thread: report what was received so far.
-                let snapshot = HandlerReport { messages: pushed, ..Default::default() };
+                let snapshot = HandlerReport {
+                    messages: pushed,
+                    ..Default::default()
+                };
                 f(start.elapsed().as_secs_f64(), &snapshot, &rx.stats());
             }
         }
     };
     let cpu_ns = thread_cpu_ns() - cpu0;
     done.store(true, Ordering::Release);
-    let h = worker
-        .join()
-        .map_err(|_| zc_core::Error::new(zc_core::ErrorKind::Io, "the handler thread panicked"))??;
+    let h = worker.join().map_err(|_| {
+        zc_core::Error::new(zc_core::ErrorKind::Io, "the handler thread panicked")
+    })??;
     result?;
-    Ok(RxRun::collect(&h, rx, (first_ns, last_ns), cpu_ns, queue_full))
+    Ok(RxRun::collect(
+        &h,
+        rx,
+        (first_ns, last_ns),
+        cpu_ns,
+        queue_full,
+    ))
 }
 
 pub fn run(a: RecvArgs) -> Result<ExitCode> {
@@ -343,10 +366,15 @@ pub fn run(a: RecvArgs) -> Result<ExitCode> {
         eprintln!("zc recv: holding {secs} s before the first receive");
         std::thread::sleep(Duration::from_secs_f64(secs));
     }
-    let h = MarketDataHandler::new(HandlerConfig { feed_port: Some(a.bind.port()), ..Default::default() });
+    let h = MarketDataHandler::new(HandlerConfig {
+        feed_port: Some(a.bind.port()),
+        ..Default::default()
+    });
     let when = StopWhen {
         count: a.count,
-        deadline: a.duration.map(|s| Instant::now() + Duration::from_secs_f64(s)),
+        deadline: a
+            .duration
+            .map(|s| Instant::now() + Duration::from_secs_f64(s)),
         idle: a.idle_exit.map(Duration::from_secs_f64),
         idle_armed: None,
         stop,
@@ -381,14 +409,21 @@ pub fn run(a: RecvArgs) -> Result<ExitCode> {
     };
     let r = &run.report;
     println!("backend      {}", run.mode);
-    println!("messages     {} ({} distinct) at {}", r.messages, r.seq.received, fmt_rate(run.rate()));
+    println!(
+        "messages     {} ({} distinct) at {}",
+        r.messages,
+        r.seq.received,
+        fmt_rate(run.rate())
+    );
     println!(
         "sequence     gaps {} missing {} duplicates {} late {}",
         r.seq.gaps, r.seq.missing, r.seq.duplicates, r.seq.late
     );
     println!(
         "drops        kernel {} malformed {} not-ours {} not-market-data {} queue-full {}",
-        run.rx_stats.kernel_drops.map_or("n/a".into(), |d| d.to_string()),
+        run.rx_stats
+            .kernel_drops
+            .map_or("n/a".into(), |d| d.to_string()),
         r.drops.malformed,
         r.drops.not_ours,
         r.drops.not_market_data,
@@ -403,7 +438,15 @@ pub fn run(a: RecvArgs) -> Result<ExitCode> {
         r.clock_skew
     );
     let per_pkt = run.cpu_ns.checked_div(r.messages).unwrap_or(0);
-    println!("cpu          {} receive thread, {per_pkt} ns/message", fmt_ns(run.cpu_ns));
-    let lost = r.seq.missing > 0 || run.queue_full > 0 || run.rx_stats.kernel_drops.unwrap_or(0) > 0;
-    Ok(if lost { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    println!(
+        "cpu          {} receive thread, {per_pkt} ns/message",
+        fmt_ns(run.cpu_ns)
+    );
+    let lost =
+        r.seq.missing > 0 || run.queue_full > 0 || run.rx_stats.kernel_drops.unwrap_or(0) > 0;
+    Ok(if lost {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

@@ -77,7 +77,11 @@ impl SendArgs {
         let count = match (self.count, self.duration, self.rate) {
             (Some(c), _, _) => c,
             (None, Some(d), Some(r)) => (d * r) as u64,
-            _ => return Err(Error::config("say how much to send: --count N, or --duration S with --rate R")),
+            _ => {
+                return Err(Error::config(
+                    "say how much to send: --count N, or --duration S with --rate R",
+                ))
+            }
         };
         let plan = FeedPlan {
             count,
@@ -101,7 +105,13 @@ pub fn send_feed(a: &SendArgs, stop: &AtomicBool) -> Result<GenReport> {
     spec.batch = a.batch;
     spec.max_payload = a.payload.max(zc_core::md::MESSAGE_LEN);
     let mut tx = open_sender(&spec)?;
-    let cfg = GenConfig { plan, rate: a.rate, symbols: a.symbols, payload_len: a.payload, batch: a.batch };
+    let cfg = GenConfig {
+        plan,
+        rate: a.rate,
+        symbols: a.symbols,
+        payload_len: a.payload,
+        batch: a.batch,
+    };
     generate(tx.as_mut(), &cfg, stop)
 }
 
@@ -146,5 +156,9 @@ pub fn run(a: SendArgs) -> Result<ExitCode> {
         r.backpressure,
         if r.stopped { ", interrupted" } else { "" }
     );
-    Ok(if r.stopped { ExitCode::from(130) } else { ExitCode::SUCCESS })
+    Ok(if r.stopped {
+        ExitCode::from(130)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

@@ -40,14 +40,22 @@ pub struct ServeArgs {
 
 pub fn run(a: ServeArgs) -> Result<ExitCode> {
     let method: FileMethod = a.method.parse()?;
-    let idle = Duration::try_from_secs_f64(a.idle_timeout)
-        .map_err(|_| zc_core::Error::config(format!("--idle-timeout {} is not a duration", a.idle_timeout)))?;
+    let idle = Duration::try_from_secs_f64(a.idle_timeout).map_err(|_| {
+        zc_core::Error::config(format!(
+            "--idle-timeout {} is not a duration",
+            a.idle_timeout
+        ))
+    })?;
     let mut cfg = ServeConfig::new(&a.root, a.listen);
     cfg.method = method;
     cfg.max_connections = a.max_connections;
     cfg.idle_timeout = idle;
     let server = FileServer::bind(cfg)?.spawn()?;
-    println!("zc serve: {} on http://{} with {method:?}", a.root.display(), server.local_addr());
+    println!(
+        "zc serve: {} on http://{} with {method:?}",
+        a.root.display(),
+        server.local_addr()
+    );
     let _ = std::io::stdout().flush();
     let stop = crate::stop_flag();
     while !stop.load(Ordering::Relaxed) {

@@ -15,7 +15,9 @@ pub struct Series {
     pub zero_loss: (f64, f64, f64),
 }
 
-const COLORS: [&str; 8] = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#7f7f7f"];
+const COLORS: [&str; 8] = [
+    "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#7f7f7f",
+];
 const W: f64 = 1100.0;
 const H: f64 = 460.0;
 
@@ -25,7 +27,9 @@ fn nines(p: f64) -> f64 {
 }
 
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// Renders the chart; `title` goes on top, `subtitle` (machine, settings) under it.
@@ -48,7 +52,12 @@ pub fn render(title: &str, subtitle: &str, series: &[Series]) -> String {
 }
 
 fn latency_panel(s: &mut String, series: &[Series], x0: f64, y0: f64, w: f64, h: f64) {
-    let max_ns = series.iter().flat_map(|b| b.latency.iter().map(|p| p.1)).max().unwrap_or(1).max(1000);
+    let max_ns = series
+        .iter()
+        .flat_map(|b| b.latency.iter().map(|p| p.1))
+        .max()
+        .unwrap_or(1)
+        .max(1000);
     let min_ns = series
         .iter()
         .flat_map(|b| b.latency.iter().map(|p| p.1))
@@ -57,7 +66,10 @@ fn latency_panel(s: &mut String, series: &[Series], x0: f64, y0: f64, w: f64, h:
         .unwrap_or(100)
         .min(max_ns / 10)
         .max(1);
-    let (lo, hi) = ((min_ns as f64).log10().floor(), (max_ns as f64).log10().ceil());
+    let (lo, hi) = (
+        (min_ns as f64).log10().floor(),
+        (max_ns as f64).log10().ceil(),
+    );
     let xmax = nines(99.999);
     let px = |p: f64| x0 + nines(p) / xmax * w;
     let py = |ns: u64| y0 + h - ((ns.max(1) as f64).log10() - lo) / (hi - lo).max(1.0) * h;
@@ -67,8 +79,18 @@ fn latency_panel(s: &mut String, series: &[Series], x0: f64, y0: f64, w: f64, h:
         x0,
         y0 - 10.0
     );
-    let _ = writeln!(s, r##"<rect x="{x0}" y="{y0}" width="{w}" height="{h}" fill="none" stroke="#999"/>"##);
-    for (p, label) in [(0.0, "0"), (90.0, "90"), (99.0, "99"), (99.9, "99.9"), (99.99, "99.99"), (99.999, "99.999")] {
+    let _ = writeln!(
+        s,
+        r##"<rect x="{x0}" y="{y0}" width="{w}" height="{h}" fill="none" stroke="#999"/>"##
+    );
+    for (p, label) in [
+        (0.0, "0"),
+        (90.0, "90"),
+        (99.0, "99"),
+        (99.9, "99.9"),
+        (99.99, "99.99"),
+        (99.999, "99.999"),
+    ] {
         let x = px(p);
         let _ = writeln!(
             s,
@@ -77,7 +99,12 @@ fn latency_panel(s: &mut String, series: &[Series], x0: f64, y0: f64, w: f64, h:
             y0 + h + 16.0
         );
     }
-    let _ = writeln!(s, r#"<text x="{}" y="{}" text-anchor="middle">percentile</text>"#, x0 + w / 2.0, y0 + h + 34.0);
+    let _ = writeln!(
+        s,
+        r#"<text x="{}" y="{}" text-anchor="middle">percentile</text>"#,
+        x0 + w / 2.0,
+        y0 + h + 34.0
+    );
     let mut e = lo as i32;
     while e <= hi as i32 {
         let ns = 10u64.pow(e as u32);
@@ -94,9 +121,17 @@ fn latency_panel(s: &mut String, series: &[Series], x0: f64, y0: f64, w: f64, h:
     }
     for (i, b) in series.iter().enumerate() {
         let c = COLORS[i % COLORS.len()];
-        let pts: Vec<String> = b.latency.iter().map(|&(p, ns)| format!("{:.1},{:.1}", px(p), py(ns))).collect();
+        let pts: Vec<String> = b
+            .latency
+            .iter()
+            .map(|&(p, ns)| format!("{:.1},{:.1}", px(p), py(ns)))
+            .collect();
         if !pts.is_empty() {
-            let _ = writeln!(s, r#"<polyline fill="none" stroke="{c}" stroke-width="2" points="{}"/>"#, pts.join(" "));
+            let _ = writeln!(
+                s,
+                r#"<polyline fill="none" stroke="{c}" stroke-width="2" points="{}"/>"#,
+                pts.join(" ")
+            );
         }
         let ly = y0 + 14.0 + i as f64 * 16.0;
         let _ = writeln!(
@@ -112,7 +147,12 @@ fn latency_panel(s: &mut String, series: &[Series], x0: f64, y0: f64, w: f64, h:
 }
 
 fn rate_panel(s: &mut String, series: &[Series], x0: f64, y0: f64, w: f64, h: f64) {
-    let top = series.iter().map(|b| b.max_rate.2.max(b.zero_loss.2)).fold(0.0f64, f64::max).max(1.0) * 1.1;
+    let top = series
+        .iter()
+        .map(|b| b.max_rate.2.max(b.zero_loss.2))
+        .fold(0.0f64, f64::max)
+        .max(1.0)
+        * 1.1;
     let py = |pps: f64| y0 + h - pps / top * h;
     let _ = writeln!(
         s,
@@ -120,7 +160,10 @@ fn rate_panel(s: &mut String, series: &[Series], x0: f64, y0: f64, w: f64, h: f6
         x0,
         y0 - 10.0
     );
-    let _ = writeln!(s, r##"<rect x="{x0}" y="{y0}" width="{w}" height="{h}" fill="none" stroke="#999"/>"##);
+    let _ = writeln!(
+        s,
+        r##"<rect x="{x0}" y="{y0}" width="{w}" height="{h}" fill="none" stroke="#999"/>"##
+    );
     for k in 0..=4 {
         let v = top * k as f64 / 4.0;
         let y = py(v);
@@ -154,7 +197,12 @@ fn rate_panel(s: &mut String, series: &[Series], x0: f64, y0: f64, w: f64, h: f6
                 py(hi)
             );
         }
-        let _ = writeln!(s, r#"<text x="{cx:.1}" y="{}" text-anchor="middle">{}</text>"#, y0 + h + 16.0, esc(&b.name));
+        let _ = writeln!(
+            s,
+            r#"<text x="{cx:.1}" y="{}" text-anchor="middle">{}</text>"#,
+            y0 + h + 16.0,
+            esc(&b.name)
+        );
     }
     let _ = writeln!(
         s,
@@ -170,8 +218,18 @@ mod tests {
     #[test]
     fn renders_well_formed_svg_with_every_backend() {
         let series = vec![
-            Series { name: "recvfrom".into(), latency: vec![(0.0, 2_000), (50.0, 5_000), (99.9, 90_000)], max_rate: (4e5, 3e5, 5e5), zero_loss: (2e5, 1e5, 3e5) },
-            Series { name: "a<b".into(), latency: vec![], max_rate: (0.0, 0.0, 0.0), zero_loss: (0.0, 0.0, 0.0) },
+            Series {
+                name: "recvfrom".into(),
+                latency: vec![(0.0, 2_000), (50.0, 5_000), (99.9, 90_000)],
+                max_rate: (4e5, 3e5, 5e5),
+                zero_loss: (2e5, 1e5, 3e5),
+            },
+            Series {
+                name: "a<b".into(),
+                latency: vec![],
+                max_rate: (0.0, 0.0, 0.0),
+                zero_loss: (0.0, 0.0, 0.0),
+            },
         ];
         let svg = render("t", "s", &series);
         assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));

@@ -9,15 +9,25 @@ fn zc() -> Command {
 }
 
 fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 #[test]
 fn an_unknown_backend_is_a_clear_error() {
-    let o = zc().args(["recv", "--backend", "rdma", "--bind", "127.0.0.1:0"]).output().unwrap();
+    let o = zc()
+        .args(["recv", "--backend", "rdma", "--bind", "127.0.0.1:0"])
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(2));
     let t = text(&o);
-    assert!(t.contains("unknown backend \"rdma\"") && t.contains("use one of: recvfrom, recvmmsg"), "{t}");
+    assert!(
+        t.contains("unknown backend \"rdma\"") && t.contains("use one of: recvfrom, recvmmsg"),
+        "{t}"
+    );
 }
 
 #[test]
@@ -29,14 +39,27 @@ fn help_teaches() {
         assert!(t.contains("Usage: zc"), "{sub}: {t}");
     }
     let t = text(&zc().args(["bench", "--help"]).output().unwrap());
-    assert!(t.contains("zero-loss search") && t.contains("Examples:"), "{t}");
+    assert!(
+        t.contains("zero-loss search") && t.contains("Examples:"),
+        "{t}"
+    );
 }
 
 #[test]
 fn doctor_reports_every_backend() {
     let o = zc().arg("doctor").output().unwrap();
     let t = text(&o);
-    for word in ["kernel", "io_uring", "AF_XDP", "bpffs", "hugepages", "DPDK", "memlock", "recvfrom", "recvmmsg"] {
+    for word in [
+        "kernel",
+        "io_uring",
+        "AF_XDP",
+        "bpffs",
+        "hugepages",
+        "DPDK",
+        "memlock",
+        "recvfrom",
+        "recvmmsg",
+    ] {
         assert!(t.contains(word), "missing {word}: {t}");
     }
 }
@@ -45,17 +68,30 @@ fn doctor_reports_every_backend() {
 fn a_port_in_use_is_a_clear_error() {
     let held = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     let addr = held.local_addr().unwrap().to_string();
-    let o = zc().args(["recv", "--bind", &addr, "--duration", "0.1"]).output().unwrap();
+    let o = zc()
+        .args(["recv", "--bind", &addr, "--duration", "0.1"])
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(2));
     let t = text(&o);
-    assert!(t.contains("Address already in use") && t.contains("fix:"), "{t}");
+    assert!(
+        t.contains("Address already in use") && t.contains("fix:"),
+        "{t}"
+    );
 }
 
 #[test]
 fn an_address_not_on_this_host_is_a_clear_error() {
-    let o = zc().args(["recv", "--bind", "198.19.255.254:9000", "--duration", "0.1"]).output().unwrap();
+    let o = zc()
+        .args(["recv", "--bind", "198.19.255.254:9000", "--duration", "0.1"])
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(2));
-    assert!(text(&o).contains("not assigned to any interface"), "{}", text(&o));
+    assert!(
+        text(&o).contains("not assigned to any interface"),
+        "{}",
+        text(&o)
+    );
 }
 
 #[test]
@@ -65,14 +101,30 @@ fn the_testbed_without_privileges_is_a_clear_error() {
     }
     // Run the command as nobody, without capabilities.
     let o = Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all"])
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+            "--bounding-set=-all",
+        ])
         .arg(env!("CARGO_BIN_EXE_zc"))
-        .args(["bench", "--quick", "--testbed", "zcclinp", "--subnet", "131"])
+        .args([
+            "bench",
+            "--quick",
+            "--testbed",
+            "zcclinp",
+            "--subnet",
+            "131",
+        ])
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     let t = text(&o);
-    assert!(t.contains("cannot create the veth testbed") && t.contains("run as root"), "{t}");
+    assert!(
+        t.contains("cannot create the veth testbed") && t.contains("run as root"),
+        "{t}"
+    );
     assert!(!zc_testbed::netns_exists("zcclinp-ns"));
 }
 
@@ -85,7 +137,18 @@ fn send_and_recv_report_exact_gaps_and_duplicates_through_the_testbed() {
     let bind = format!("{}:9100", tb.host_addr);
     for (backend, pipeline) in [("recvfrom", false), ("recvmmsg", false), ("recvmmsg", true)] {
         let mut rx = zc();
-        rx.args(["recv", "--backend", backend, "--bind", &bind, "--count", "10151", "--idle-exit", "2", "--quiet"]);
+        rx.args([
+            "recv",
+            "--backend",
+            backend,
+            "--bind",
+            &bind,
+            "--count",
+            "10151",
+            "--idle-exit",
+            "2",
+            "--quiet",
+        ]);
         if pipeline {
             rx.arg("--pipeline");
         }
@@ -100,8 +163,25 @@ fn send_and_recv_report_exact_gaps_and_duplicates_through_the_testbed() {
         let send = Command::new("ip")
             .args(["netns", "exec", &tb.netns])
             .arg(env!("CARGO_BIN_EXE_zc"))
-            .args(["send", "--backend", backend, "--dst", &bind, "--bind", &format!("{}:0", tb.peer_addr)])
-            .args(["--count", "10000", "--rate", "50000", "--skip-every", "100", "--duplicate-every", "40"])
+            .args([
+                "send",
+                "--backend",
+                backend,
+                "--dst",
+                &bind,
+                "--bind",
+                &format!("{}:0", tb.peer_addr),
+            ])
+            .args([
+                "--count",
+                "10000",
+                "--rate",
+                "50000",
+                "--skip-every",
+                "100",
+                "--duplicate-every",
+                "40",
+            ])
             .args(["--reorder-every", "30"])
             .output()
             .unwrap();
@@ -109,9 +189,18 @@ fn send_and_recv_report_exact_gaps_and_duplicates_through_the_testbed() {
         let out = rx.wait_with_output().unwrap();
         let t = text(&out);
         // 10000 - 99 skipped = 9901 distinct; duplicates: multiples of 40 not skipped = 250.
-        assert!(t.contains("messages     10151 (9901 distinct)"), "{backend}: {t}");
-        assert!(t.contains("sequence     gaps 399 missing 99 duplicates 250 late 300"), "{backend}: {t}");
-        assert!(t.contains("drops        kernel 0 malformed 0 not-ours 0 not-market-data 0"), "{backend}: {t}");
+        assert!(
+            t.contains("messages     10151 (9901 distinct)"),
+            "{backend}: {t}"
+        );
+        assert!(
+            t.contains("sequence     gaps 399 missing 99 duplicates 250 late 300"),
+            "{backend}: {t}"
+        );
+        assert!(
+            t.contains("drops        kernel 0 malformed 0 not-ours 0 not-market-data 0"),
+            "{backend}: {t}"
+        );
         assert_eq!(out.status.code(), Some(1), "gaps make the exit code 1: {t}");
     }
 }
@@ -125,8 +214,24 @@ fn bench_compares_the_socket_backends_and_writes_json_and_svg() {
     let json = dir.join("out.json");
     let svg = dir.join("chart.svg");
     let o = zc()
-        .args(["bench", "--quick", "--backends", "recvfrom,recvmmsg", "--testbed", "zccli2", "--subnet", "133"])
-        .args(["--count", "20000", "--fixed-count", "5000", "--search-count", "5000"])
+        .args([
+            "bench",
+            "--quick",
+            "--backends",
+            "recvfrom,recvmmsg",
+            "--testbed",
+            "zccli2",
+            "--subnet",
+            "133",
+        ])
+        .args([
+            "--count",
+            "20000",
+            "--fixed-count",
+            "5000",
+            "--search-count",
+            "5000",
+        ])
         .arg("--json")
         .arg(&json)
         .arg("--svg")
@@ -135,8 +240,12 @@ fn bench_compares_the_socket_backends_and_writes_json_and_svg() {
         .unwrap();
     let t = text(&o);
     assert!(o.status.success(), "{t}");
-    assert!(t.contains("max rx Mpps") && t.contains("recvmmsg / recvfrom:"), "{t}");
-    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert!(
+        t.contains("max rx Mpps") && t.contains("recvmmsg / recvfrom:"),
+        "{t}"
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     let backends = v["backends"].as_array().unwrap();
     assert_eq!(backends.len(), 2);
     for b in backends {
@@ -146,6 +255,9 @@ fn bench_compares_the_socket_backends_and_writes_json_and_svg() {
     }
     let chart = std::fs::read_to_string(&svg).unwrap();
     assert!(chart.starts_with("<svg") && chart.contains("recvmmsg"));
-    assert!(!zc_testbed::netns_exists("zccli2-ns"), "the testbed is removed");
+    assert!(
+        !zc_testbed::netns_exists("zccli2-ns"),
+        "the testbed is removed"
+    );
     let _ = std::fs::remove_dir_all(dir);
 }

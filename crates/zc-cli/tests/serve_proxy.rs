@@ -20,7 +20,12 @@ impl Drop for Running {
 
 /// Starts `zc args..` and returns it with the first line it prints.
 fn start(args: &[&str]) -> (Running, String) {
-    let mut child = zc().args(args).stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().unwrap();
+    let mut child = zc()
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
     let out = child.stdout.take().unwrap();
     let running = Running(child);
     let mut line = String::new();
@@ -34,29 +39,82 @@ fn curl_gets_a_file_from_zc_serve_through_zc_proxy() {
     let body: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
     std::fs::write(dir.path().join("data.bin"), &body).unwrap();
 
-    let (_server, line) = start(&["serve", "--root", dir.path().to_str().unwrap(), "--listen", "127.0.0.1:0"]);
-    let server_addr = line.split("http://").nth(1).and_then(|r| r.split(' ').next()).unwrap_or_else(|| panic!("{line}"));
-    let (_proxy, line) = start(&["proxy", "--listen", "127.0.0.1:0", "--upstream", server_addr]);
-    let proxy_addr = line.strip_prefix("zc proxy: ").and_then(|r| r.split(' ').next()).unwrap_or_else(|| panic!("{line}"));
+    let (_server, line) = start(&[
+        "serve",
+        "--root",
+        dir.path().to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    let server_addr = line
+        .split("http://")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .unwrap_or_else(|| panic!("{line}"));
+    let (_proxy, line) = start(&[
+        "proxy",
+        "--listen",
+        "127.0.0.1:0",
+        "--upstream",
+        server_addr,
+    ]);
+    let proxy_addr = line
+        .strip_prefix("zc proxy: ")
+        .and_then(|r| r.split(' ').next())
+        .unwrap_or_else(|| panic!("{line}"));
 
     let out_file = dir.path().join("got");
     let o = Command::new("curl")
-        .args(["-s", "-S", "--max-time", "20", "-o", out_file.to_str().unwrap(), "-w", "%{http_code}"])
+        .args([
+            "-s",
+            "-S",
+            "--max-time",
+            "20",
+            "-o",
+            out_file.to_str().unwrap(),
+            "-w",
+            "%{http_code}",
+        ])
         .arg(format!("http://{proxy_addr}/data.bin"))
         .output()
         .expect("curl must be installed (build/install-deps.sh)");
-    assert_eq!(String::from_utf8_lossy(&o.stdout), "200", "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "200",
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     assert_eq!(std::fs::read(&out_file).unwrap(), body);
 }
 
 #[test]
 fn an_unknown_method_is_a_clear_error() {
-    let o = zc().args(["serve", "--listen", "127.0.0.1:0", "--method", "carrier-pigeon"]).output().unwrap();
+    let o = zc()
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--method",
+            "carrier-pigeon",
+        ])
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(2));
     let t = String::from_utf8_lossy(&o.stderr);
-    assert!(t.contains("unknown file method `carrier-pigeon`") && t.contains("sendfile"), "{t}");
+    assert!(
+        t.contains("unknown file method `carrier-pigeon`") && t.contains("sendfile"),
+        "{t}"
+    );
     let o = zc()
-        .args(["proxy", "--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:1", "--method", "teleport"])
+        .args([
+            "proxy",
+            "--listen",
+            "127.0.0.1:0",
+            "--upstream",
+            "127.0.0.1:1",
+            "--method",
+            "teleport",
+        ])
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(2));

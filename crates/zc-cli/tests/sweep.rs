@@ -34,12 +34,21 @@ fn feed(tb: &Testbed, rx: &mut dyn DynReceiver, plan: FeedPlan, rate: f64) -> Ha
         .spawn_in_peer(move || {
             pin_current_thread(0)?;
             let mut tx = open_sender(&TxSpec::new("recvmmsg", SocketAddrV4::new(peer, 0), dst))?;
-            let cfg = GenConfig { plan, rate: Some(rate), symbols: 32, payload_len: 32, batch: 32 };
+            let cfg = GenConfig {
+                plan,
+                rate: Some(rate),
+                symbols: 32,
+                payload_len: 32,
+                batch: 32,
+            };
             generate(tx.as_mut(), &cfg, &AtomicBool::new(false))
         })
         .unwrap();
     let want = plan.expected().sent;
-    let mut h = MarketDataHandler::new(HandlerConfig { feed_port: Some(PORT), ..Default::default() });
+    let mut h = MarketDataHandler::new(HandlerConfig {
+        feed_port: Some(PORT),
+        ..Default::default()
+    });
     let mut last = Instant::now();
     while h.messages() < want && last.elapsed() < Duration::from_secs(2) {
         // The clock is read when the burst arrives (a busy-polling backend
@@ -74,18 +83,27 @@ fn rss_kib() -> u64 {
 }
 
 fn pools(rx: &dyn DynReceiver) -> Vec<(&'static str, u64)> {
-    rx.stats().extra.into_iter().filter(|(k, _)| k.contains("free") || k.contains("avail")).collect()
+    rx.stats()
+        .extra
+        .into_iter()
+        .filter(|(k, _)| k.contains("free") || k.contains("avail"))
+        .collect()
 }
 
 #[test]
 fn every_backend_counts_injected_loss_duplication_and_reordering_then_soaks_flat() {
-    if !privileged_or_skip("every_backend_counts_injected_loss_duplication_and_reordering_then_soaks_flat") {
+    if !privileged_or_skip(
+        "every_backend_counts_injected_loss_duplication_and_reordering_then_soaks_flat",
+    ) {
         return;
     }
     // Receiver on CPU 1, generator on CPU 0, as in zc bench.
     pin_current_thread(1).unwrap();
     let soak = Duration::from_secs(
-        std::env::var("ZC_SOAK_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(5),
+        std::env::var("ZC_SOAK_SECONDS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(5),
     );
     for (i, b) in enabled_backends().enumerate() {
         let tb = Testbed::create(&TestbedConfig::new(&format!("zcsw{i}"), 140 + i as u8)).unwrap();
@@ -100,8 +118,20 @@ fn every_backend_counts_injected_loss_duplication_and_reordering_then_soaks_flat
         };
         let r = feed(&tb, rx.as_mut(), plan, 20_000.0);
         let e = plan.expected();
-        let got = (r.messages, r.seq.received, r.seq.duplicates, r.seq.gaps, r.seq.late, r.seq.missing);
-        assert_eq!(got, (e.sent, e.received, e.duplicates, e.gaps, e.late, e.missing), "{}: {r:?}", b.name);
+        let got = (
+            r.messages,
+            r.seq.received,
+            r.seq.duplicates,
+            r.seq.gaps,
+            r.seq.late,
+            r.seq.missing,
+        );
+        assert_eq!(
+            got,
+            (e.sent, e.received, e.duplicates, e.gaps, e.late, e.missing),
+            "{}: {r:?}",
+            b.name
+        );
 
         // Soak: after a warm-up run, fds, RSS and pools must not grow.
         let fds = open_fds();
@@ -114,10 +144,24 @@ fn every_backend_counts_injected_loss_duplication_and_reordering_then_soaks_flat
             assert_eq!(r.seq.received, 10_000, "{} soak run {runs}: {r:?}", b.name);
             runs += 1;
         }
-        assert_eq!(open_fds(), fds, "{}: open files grew over {runs} soak runs", b.name);
+        assert_eq!(
+            open_fds(),
+            fds,
+            "{}: open files grew over {runs} soak runs",
+            b.name
+        );
         let grown = rss_kib().saturating_sub(rss);
-        assert!(grown < 8 * 1024, "{}: RSS grew {grown} KiB over {runs} soak runs", b.name);
-        assert_eq!(pools(rx.as_ref()), pools0, "{}: buffer pools changed over the soak", b.name);
+        assert!(
+            grown < 8 * 1024,
+            "{}: RSS grew {grown} KiB over {runs} soak runs",
+            b.name
+        );
+        assert_eq!(
+            pools(rx.as_ref()),
+            pools0,
+            "{}: buffer pools changed over the soak",
+            b.name
+        );
         drop(rx);
         drop(tb);
     }

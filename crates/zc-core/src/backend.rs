@@ -63,7 +63,10 @@ pub trait RxBurst {
     where
         Self: Sized,
     {
-        BurstIter { burst: self, next: 0 }
+        BurstIter {
+            burst: self,
+            next: 0,
+        }
     }
 }
 

@@ -59,7 +59,9 @@ impl Error {
     /// A [`crate::Sender::send_burst`] fill callback returned `len` bytes for
     /// a slot of `max`: the one wording every backend uses.
     pub fn oversized_payload(slot: usize, len: usize, max: usize) -> Self {
-        Self::config(format!("slot {slot}: payload of {len} bytes exceeds the {max}-byte slot"))
+        Self::config(format!(
+            "slot {slot}: payload of {len} bytes exceeds the {max}-byte slot"
+        ))
     }
 
     /// A failed system call `op`. The kind and the remedy are derived from the
@@ -155,7 +157,10 @@ mod tests {
 
     #[test]
     fn errno_gives_kind_and_fix() {
-        let e = Error::io("bind 198.18.0.1:9000", io::Error::from_raw_os_error(libc_eaddrinuse()));
+        let e = Error::io(
+            "bind 198.18.0.1:9000",
+            io::Error::from_raw_os_error(libc_eaddrinuse()),
+        );
         assert_eq!(e.kind(), ErrorKind::AddrInUse);
         let msg = e.to_string();
         assert!(msg.starts_with("bind 198.18.0.1:9000: "), "{msg}");

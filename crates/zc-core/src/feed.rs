@@ -66,7 +66,9 @@ impl FeedPlan {
     /// Refuses settings that make gaps invisible or meaningless.
     pub fn validate(&self) -> Result<()> {
         if self.skip_every.is_some_and(|k| k < 2) {
-            return Err(Error::config("skip-every must be 2 or more (1 would skip everything)"));
+            return Err(Error::config(
+                "skip-every must be 2 or more (1 would skip everything)",
+            ));
         }
         if self.duplicate_every == Some(0) {
             return Err(Error::config("duplicate-every must be 1 or more"));
@@ -132,11 +134,16 @@ impl FeedPlan {
             Some(k) if self.count > 0 => {
                 let s = self.count / k;
                 // The last number is never skipped.
-                if self.count % k == 0 { s - 1 } else { s }
+                if self.count % k == 0 {
+                    s - 1
+                } else {
+                    s
+                }
             }
             _ => 0,
         };
-        let count_where = |f: &dyn Fn(u64) -> bool| (0..self.count).filter(|&i| f(i)).count() as u64;
+        let count_where =
+            |f: &dyn Fn(u64) -> bool| (0..self.count).filter(|&i| f(i)).count() as u64;
         let duplicates = match self.duplicate_every {
             Some(_) => count_where(&|i| self.duplicated(i) && !self.skipped(i)),
             None => 0,
@@ -199,7 +206,9 @@ pub fn generate(tx: &mut dyn Sender, cfg: &GenConfig, stop: &AtomicBool) -> Resu
         )));
     }
     if cfg.rate.is_some_and(|r| !(r > 0.0 && r.is_finite())) {
-        return Err(Error::config("rate must be a positive number of messages per second"));
+        return Err(Error::config(
+            "rate must be a positive number of messages per second",
+        ));
     }
     let batch = cfg.batch.clamp(1, MAX_GEN_BATCH);
     let symbols = cfg.symbols.max(1);
@@ -244,7 +253,11 @@ pub fn generate(tx: &mut dyn Sender, cfg: &GenConfig, stop: &AtomicBool) -> Resu
         let payload_len = cfg.payload_len;
         let sent = tx.send_burst(n, &mut |i, buf| {
             let seq = pending[i];
-            let ts = if ns_per_msg.is_some() { intended(first_k + i as u64) } else { now };
+            let ts = if ns_per_msg.is_some() {
+                intended(first_k + i as u64)
+            } else {
+                now
+            };
             let msg = MarketData {
                 seq,
                 symbol: seq % symbols,
@@ -293,8 +306,20 @@ mod tests {
     fn expected_counts_match_the_sends() {
         for count in [0u64, 1, 2, 9, 10, 11, 100, 1001] {
             for skip in [None, Some(2), Some(3), Some(10)] {
-                for (dup, reorder) in [(None, None), (Some(1), Some(2)), (Some(4), Some(3)), (Some(7), None), (None, Some(5))] {
-                    let p = FeedPlan { count, first: u32::MAX - 3, skip_every: skip, duplicate_every: dup, reorder_every: reorder };
+                for (dup, reorder) in [
+                    (None, None),
+                    (Some(1), Some(2)),
+                    (Some(4), Some(3)),
+                    (Some(7), None),
+                    (None, Some(5)),
+                ] {
+                    let p = FeedPlan {
+                        count,
+                        first: u32::MAX - 3,
+                        skip_every: skip,
+                        duplicate_every: dup,
+                        reorder_every: reorder,
+                    };
                     let sends: Vec<u32> = p.sends().collect();
                     let e = p.expected();
                     assert_eq!(sends.len() as u64, e.sent, "{p:?}");
@@ -315,8 +340,23 @@ mod tests {
 
     #[test]
     fn nonsense_plans_are_refused() {
-        assert!(FeedPlan { skip_every: Some(1), ..FeedPlan::new(5) }.validate().is_err());
-        assert!(FeedPlan { duplicate_every: Some(0), ..FeedPlan::new(5) }.validate().is_err());
-        assert!(FeedPlan { reorder_every: Some(1), ..FeedPlan::new(5) }.validate().is_err());
+        assert!(FeedPlan {
+            skip_every: Some(1),
+            ..FeedPlan::new(5)
+        }
+        .validate()
+        .is_err());
+        assert!(FeedPlan {
+            duplicate_every: Some(0),
+            ..FeedPlan::new(5)
+        }
+        .validate()
+        .is_err());
+        assert!(FeedPlan {
+            reorder_every: Some(1),
+            ..FeedPlan::new(5)
+        }
+        .validate()
+        .is_err());
     }
 }

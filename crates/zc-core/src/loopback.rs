@@ -122,7 +122,10 @@ impl Sender for LoopbackSender {
         {
             let mut q = self.shared.lock();
             if !q.receiver_alive {
-                return Err(Error::new(ErrorKind::PeerGone, "loopback receiver was dropped"));
+                return Err(Error::new(
+                    ErrorKind::PeerGone,
+                    "loopback receiver was dropped",
+                ));
             }
             let take = count.min(q.free.len());
             let from = q.free.len() - take;
@@ -219,7 +222,10 @@ impl Receiver for LoopbackReceiver {
         let mut q = self.shared.lock();
         while q.ready.is_empty() {
             if !q.sender_alive {
-                return Err(Error::new(ErrorKind::PeerGone, "loopback sender was dropped"));
+                return Err(Error::new(
+                    ErrorKind::PeerGone,
+                    "loopback sender was dropped",
+                ));
             }
             q = match deadline {
                 None => self.shared.ready.wait(q).unwrap_or_else(|p| p.into_inner()),

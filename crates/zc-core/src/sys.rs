@@ -35,8 +35,10 @@ pub fn pin_current_thread(cpu: usize) -> Result<()> {
         ))
     })?;
     sched_setaffinity(Pid::from_raw(0), &set).map_err(|e| {
-        Error::io(format!("pin thread to CPU {cpu}"), e.into())
-            .with_fix(format!("choose a CPU this process may use (0..{})", online_cpus()))
+        Error::io(format!("pin thread to CPU {cpu}"), e.into()).with_fix(format!(
+            "choose a CPU this process may use (0..{})",
+            online_cpus()
+        ))
     })
 }
 
@@ -59,7 +61,9 @@ pub fn privileged_or_skip(test: &str) -> bool {
     if std::env::var_os(REQUIRE_PRIVILEGED_ENV).is_some() {
         panic!("{test} needs root and {REQUIRE_PRIVILEGED_ENV} is set: run the tests as root");
     }
-    eprintln!("skipped {test}: needs root (network namespaces, raw devices); run `sudo ./build/test.sh`");
+    eprintln!(
+        "skipped {test}: needs root (network namespaces, raw devices); run `sudo ./build/test.sh`"
+    );
     false
 }
 
@@ -82,6 +86,9 @@ mod tests {
 
     #[test]
     fn pinning_to_cpu_zero_works() {
-        std::thread::spawn(|| pin_current_thread(0)).join().unwrap().unwrap();
+        std::thread::spawn(|| pin_current_thread(0))
+            .join()
+            .unwrap()
+            .unwrap();
     }
 }

@@ -257,12 +257,26 @@ impl<'a> EthernetFrame<'a> {
 
     /// Destination MAC address.
     pub fn dst_mac(&self) -> [u8; 6] {
-        [self.buf[0], self.buf[1], self.buf[2], self.buf[3], self.buf[4], self.buf[5]]
+        [
+            self.buf[0],
+            self.buf[1],
+            self.buf[2],
+            self.buf[3],
+            self.buf[4],
+            self.buf[5],
+        ]
     }
 
     /// Source MAC address.
     pub fn src_mac(&self) -> [u8; 6] {
-        [self.buf[6], self.buf[7], self.buf[8], self.buf[9], self.buf[10], self.buf[11]]
+        [
+            self.buf[6],
+            self.buf[7],
+            self.buf[8],
+            self.buf[9],
+            self.buf[10],
+            self.buf[11],
+        ]
     }
 
     /// VLAN IDs, outermost first.
@@ -404,7 +418,11 @@ pub struct UdpDatagram<'a> {
 impl<'a> UdpDatagram<'a> {
     /// Validates the UDP length against `ip_payload` and, when the checksum field is
     /// not zero, the checksum over the pseudo-header of `src`/`dst`.
-    pub fn new_checked(ip_payload: &'a [u8], src: Ipv4Addr, dst: Ipv4Addr) -> Result<Self, WireError> {
+    pub fn new_checked(
+        ip_payload: &'a [u8],
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+    ) -> Result<Self, WireError> {
         let mut addrs = [0u8; 8];
         addrs[..4].copy_from_slice(&src.octets());
         addrs[4..].copy_from_slice(&dst.octets());
@@ -607,7 +625,10 @@ mod tests {
     #[test]
     fn checksum_of_rfc1071_example() {
         // RFC 1071 §3 example words: 0001 f203 f4f5 f6f7 → sum ddf2, checksum 220d.
-        assert_eq!(internet_checksum(&[0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7]), 0x220d);
+        assert_eq!(
+            internet_checksum(&[0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7]),
+            0x220d
+        );
     }
 
     #[test]

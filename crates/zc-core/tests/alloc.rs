@@ -43,17 +43,27 @@ fn handler_allocates_nothing_per_packet_once_warm() {
         ttl: 64,
         udp_checksum: true,
     };
-    let cfg = HandlerConfig { feed_port: Some(9000), max_symbols: 64, max_gaps: 128 };
+    let cfg = HandlerConfig {
+        feed_port: Some(9000),
+        max_symbols: 64,
+        max_gaps: 128,
+    };
     // Frames: in-order, gaps, duplicates, late fills, many symbols, malformed.
     let mut frames = Vec::new();
     for i in 0..20_000u32 {
         let seq = match i % 10 {
-            3 => i + 1,      // skip → gap
-            4 => i - 1,      // late fill
-            7 => i - 1,      // duplicate
+            3 => i + 1, // skip → gap
+            4 => i - 1, // late fill
+            7 => i - 1, // duplicate
             _ => i,
         };
-        let m = MarketData { seq, symbol: i % 200, price: 10.0 + f64::from(i % 13), volume: 5, timestamp_ns: 1 };
+        let m = MarketData {
+            seq,
+            symbol: i % 200,
+            price: 10.0 + f64::from(i % 13),
+            volume: 5,
+            timestamp_ns: 1,
+        };
         let mut buf = vec![0u8; 128];
         m.encode(spec.payload_mut(&mut buf)).unwrap();
         let n = spec.finish(&mut buf, MESSAGE_LEN).unwrap();

@@ -149,7 +149,11 @@ fn the_oldest_gap_is_forgotten_when_memory_is_full() {
     t.observe(6); // gap {5}: {1} is forgotten
     let st = t.stats();
     assert_eq!((st.missing, st.forgotten), (3, 1));
-    assert_eq!(t.observe(1), SeqOutcome::Duplicate, "a forgotten number cannot be told from a duplicate");
+    assert_eq!(
+        t.observe(1),
+        SeqOutcome::Duplicate,
+        "a forgotten number cannot be told from a duplicate"
+    );
     assert_eq!(t.observe(3), SeqOutcome::Late);
 }
 

@@ -17,7 +17,13 @@ fn spec(vlan: Option<u16>, udp_checksum: bool) -> UdpFrameSpec {
 }
 
 fn msg(seq: u32) -> MarketData {
-    MarketData { seq, symbol: 7, price: 101.25, volume: -300, timestamp_ns: 123_456_789 }
+    MarketData {
+        seq,
+        symbol: 7,
+        price: 101.25,
+        volume: -300,
+        timestamp_ns: 123_456_789,
+    }
 }
 
 fn frame_with(spec: &UdpFrameSpec, payload: &[u8]) -> Vec<u8> {
@@ -81,7 +87,11 @@ fn every_prefix_of_a_valid_frame_is_truncated_not_a_panic() {
             // Cut inside a header: Truncated at that layer. Cut in the payload:
             // the IPv4 total length now exceeds what arrived.
             match e {
-                WireError::Truncated { layer, needed, available } => {
+                WireError::Truncated {
+                    layer,
+                    needed,
+                    available,
+                } => {
                     assert!(needed > available, "prefix {n}: {e}");
                     let eth = if vlan.is_some() { 18 } else { 14 };
                     let expect = if n < 14 {
@@ -107,7 +117,10 @@ fn ihl_below_five_is_refused() {
     for ihl in 0..5u8 {
         let mut f = valid();
         f[IP] = 0x40 | ihl;
-        assert_eq!(parse_udp_frame(&f).unwrap_err(), WireError::Ipv4HeaderLength(ihl));
+        assert_eq!(
+            parse_udp_frame(&f).unwrap_err(),
+            WireError::Ipv4HeaderLength(ihl)
+        );
     }
 }
 
@@ -125,7 +138,11 @@ fn ihl_beyond_the_buffer_is_truncated() {
     f[IP] = 0x4f; // 60-byte header in a 24-byte buffer
     assert!(matches!(
         parse_udp_frame(&f).unwrap_err(),
-        WireError::Truncated { layer: Layer::Ipv4, needed: 60, available: 24 }
+        WireError::Truncated {
+            layer: Layer::Ipv4,
+            needed: 60,
+            available: 24
+        }
     ));
 }
 
@@ -136,7 +153,10 @@ fn total_length_beyond_the_buffer_is_refused() {
     fix_ip_checksum(&mut f, IP);
     assert_eq!(
         parse_udp_frame(&f).unwrap_err(),
-        WireError::Ipv4TotalLengthBeyondBuffer { total: 200, available: 60 }
+        WireError::Ipv4TotalLengthBeyondBuffer {
+            total: 200,
+            available: 60
+        }
     );
 }
 
@@ -147,7 +167,10 @@ fn total_length_below_the_header_is_refused() {
     fix_ip_checksum(&mut f, IP);
     assert_eq!(
         parse_udp_frame(&f).unwrap_err(),
-        WireError::Ipv4TotalLengthBelowHeader { total: 12, header: 20 }
+        WireError::Ipv4TotalLengthBelowHeader {
+            total: 12,
+            header: 20
+        }
     );
 }
 
@@ -163,7 +186,10 @@ fn ethernet_padding_after_total_length_is_ignored() {
 fn udp_length_below_eight_is_refused() {
     let mut f = valid();
     f[IP + 24..IP + 26].copy_from_slice(&7u16.to_be_bytes());
-    assert_eq!(parse_udp_frame(&f).unwrap_err(), WireError::UdpLengthTooSmall(7));
+    assert_eq!(
+        parse_udp_frame(&f).unwrap_err(),
+        WireError::UdpLengthTooSmall(7)
+    );
 }
 
 #[test]
@@ -172,7 +198,10 @@ fn udp_length_beyond_the_ip_payload_is_refused() {
     f[IP + 24..IP + 26].copy_from_slice(&41u16.to_be_bytes());
     assert_eq!(
         parse_udp_frame(&f).unwrap_err(),
-        WireError::UdpLengthBeyondPayload { udp: 41, ip_payload: 40 }
+        WireError::UdpLengthBeyondPayload {
+            udp: 41,
+            ip_payload: 40
+        }
     );
 }
 
@@ -187,11 +216,18 @@ fn udp_length_shorter_than_ip_payload_cuts_the_payload() {
 
 #[test]
 fn fragments_are_refused() {
-    for (field, offset, more) in [(0x2000u16, 0u16, true), (0x0001, 8, false), (0x2002, 16, true)] {
+    for (field, offset, more) in [
+        (0x2000u16, 0u16, true),
+        (0x0001, 8, false),
+        (0x2002, 16, true),
+    ] {
         let mut f = valid();
         f[IP + 6..IP + 8].copy_from_slice(&field.to_be_bytes());
         fix_ip_checksum(&mut f, IP);
-        assert_eq!(parse_udp_frame(&f).unwrap_err(), WireError::Ipv4Fragment { offset, more });
+        assert_eq!(
+            parse_udp_frame(&f).unwrap_err(),
+            WireError::Ipv4Fragment { offset, more }
+        );
     }
 }
 
@@ -200,7 +236,10 @@ fn unknown_ethertype_is_refused() {
     for et in [0x86ddu16, 0x0806, 0x0000] {
         let mut f = valid();
         f[12..14].copy_from_slice(&et.to_be_bytes());
-        assert_eq!(parse_udp_frame(&f).unwrap_err(), WireError::UnknownEtherType(et));
+        assert_eq!(
+            parse_udp_frame(&f).unwrap_err(),
+            WireError::UnknownEtherType(et)
+        );
     }
 }
 
@@ -219,7 +258,13 @@ fn bad_ip_checksum_is_refused_with_the_right_value() {
     let mut f = good.clone();
     f[IP + 10] ^= 0x55;
     let found = u16::from_be_bytes([f[IP + 10], f[IP + 11]]);
-    assert_eq!(parse_udp_frame(&f).unwrap_err(), WireError::Ipv4Checksum { found, expected: right });
+    assert_eq!(
+        parse_udp_frame(&f).unwrap_err(),
+        WireError::Ipv4Checksum {
+            found,
+            expected: right
+        }
+    );
 }
 
 #[test]
@@ -229,11 +274,20 @@ fn bad_udp_checksum_is_refused_with_the_right_value() {
     let mut f = good.clone();
     *f.last_mut().unwrap() ^= 1; // corrupt the payload
     let e = parse_udp_frame(&f).unwrap_err();
-    assert!(matches!(e, WireError::UdpChecksum { found, .. } if found == right), "{e}");
+    assert!(
+        matches!(e, WireError::UdpChecksum { found, .. } if found == right),
+        "{e}"
+    );
     let mut f = good;
     f[IP + 26] ^= 0xff;
     let found = u16::from_be_bytes([f[IP + 26], f[IP + 27]]);
-    assert_eq!(parse_udp_frame(&f).unwrap_err(), WireError::UdpChecksum { found, expected: right });
+    assert_eq!(
+        parse_udp_frame(&f).unwrap_err(),
+        WireError::UdpChecksum {
+            found,
+            expected: right
+        }
+    );
 }
 
 #[test]
@@ -257,7 +311,10 @@ fn one_and_two_vlan_tags_parse() {
     let mut three = two[..12].to_vec();
     three.extend_from_slice(&[0x81, 0x00, 0x00, 0x01]);
     three.extend_from_slice(&two[12..]);
-    assert_eq!(parse_udp_frame(&three).unwrap_err(), WireError::TooManyVlanTags);
+    assert_eq!(
+        parse_udp_frame(&three).unwrap_err(),
+        WireError::TooManyVlanTags
+    );
 }
 
 #[test]
@@ -284,10 +341,16 @@ fn builder_refuses_a_small_buffer() {
     let mut buf = [0u8; 50];
     assert_eq!(
         spec(None, true).finish(&mut buf, 32).unwrap_err(),
-        WireError::BufferTooSmall { needed: 74, available: 50 }
+        WireError::BufferTooSmall {
+            needed: 74,
+            available: 50
+        }
     );
     let mut big = vec![0u8; 70_000];
-    assert_eq!(spec(None, true).finish(&mut big, 65_508).unwrap_err(), WireError::PayloadTooLarge(65_508));
+    assert_eq!(
+        spec(None, true).finish(&mut big, 65_508).unwrap_err(),
+        WireError::PayloadTooLarge(65_508)
+    );
 }
 
 #[test]
@@ -304,7 +367,13 @@ fn builder_and_parser_agree_on_every_payload_size() {
 
 #[test]
 fn market_data_round_trips_at_any_alignment() {
-    let m = MarketData { seq: u32::MAX, symbol: 0xdead_beef, price: -0.0, volume: i64::MIN, timestamp_ns: u64::MAX };
+    let m = MarketData {
+        seq: u32::MAX,
+        symbol: 0xdead_beef,
+        price: -0.0,
+        volume: i64::MIN,
+        timestamp_ns: u64::MAX,
+    };
     let mut buf = [0u8; 40];
     for at in 0..8 {
         m.encode(&mut buf[at..]).unwrap();

@@ -97,7 +97,13 @@ fn run(a: &Args) -> zc_core::Result<()> {
     let eal = Eal::start(&cfg)?;
     let pool = Mempool::new(&eal, MempoolConfig::default())?;
     let port = Port::open(&a.vdev, &pool, PortConfig::default())?;
-    let mut rx = port.receiver(0, RxConfig { batch: a.batch, ..RxConfig::default() })?;
+    let mut rx = port.receiver(
+        0,
+        RxConfig {
+            batch: a.batch,
+            ..RxConfig::default()
+        },
+    )?;
 
     let frames_mode = a.frames;
     let poll_for = |rx: &mut zc_dpdk::DpdkReceiver, d: Duration| -> zc_core::Result<u64> {
@@ -160,6 +166,9 @@ fn run(a: &Args) -> zc_core::Result<()> {
     // time-shared core does not distort (testpmd's is read the same way).
     let cpu_s = (thread_cpu_ns() - cpu_start) as f64 / 1e9;
     let total = before.ipackets - stats_start.ipackets;
-    println!("per CPU-second: {:.3} Mpps ({total} frames in {cpu_s:.2} s of thread CPU time)", total as f64 / cpu_s / 1e6);
+    println!(
+        "per CPU-second: {:.3} Mpps ({total} frames in {cpu_s:.2} s of thread CPU time)",
+        total as f64 / cpu_s / 1e6
+    );
     Ok(())
 }

@@ -12,7 +12,9 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 use zc_core::handler::{HandlerConfig, MarketDataHandler};
 use zc_dpdk::market_data::{self, LoopConfig};
-use zc_dpdk::{open_interface, Eal, EalConfig, IfaceDriver, Mempool, MempoolConfig, PortConfig, RxConfig};
+use zc_dpdk::{
+    open_interface, Eal, EalConfig, IfaceDriver, Mempool, MempoolConfig, PortConfig, RxConfig,
+};
 
 struct Args {
     iface: String,
@@ -75,7 +77,13 @@ fn run(a: &Args) -> zc_core::Result<()> {
     let pool = Mempool::new(&eal, MempoolConfig::default())?;
     let port = open_interface(&eal, &a.iface, a.driver, &pool, PortConfig::default())?;
     let accept = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, a.port);
-    let mut rx = port.receiver(0, RxConfig { batch: 32, accept: Some(accept) })?;
+    let mut rx = port.receiver(
+        0,
+        RxConfig {
+            batch: 32,
+            accept: Some(accept),
+        },
+    )?;
     let mut handler = MarketDataHandler::new(HandlerConfig {
         feed_port: Some(a.port),
         ..HandlerConfig::default()
@@ -85,7 +93,14 @@ fn run(a: &Args) -> zc_core::Result<()> {
         duration: Some(Duration::from_secs(a.seconds)),
         ..LoopConfig::default()
     };
-    let s = market_data::run(&eal, &mut rx, &mut handler, &cfg, &AtomicBool::new(false), &mut std::io::stderr())?;
+    let s = market_data::run(
+        &eal,
+        &mut rx,
+        &mut handler,
+        &cfg,
+        &AtomicBool::new(false),
+        &mut std::io::stderr(),
+    )?;
     let r = &s.report;
     println!(
         "md_receiver: {} messages in {:.2} s, {} distinct, {} gaps ({} missing), {} duplicates, {} late; latency p50 {} ns p99 {} ns max {} ns; {} polls",

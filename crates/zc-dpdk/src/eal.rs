@@ -114,13 +114,18 @@ impl EalConfig {
 
     fn check(&self) -> Result<()> {
         if self.cores.is_empty() {
-            return Err(Error::config("EAL needs at least one core (EalConfig::cores is empty)"));
+            return Err(Error::config(
+                "EAL needs at least one core (EalConfig::cores is empty)",
+            ));
         }
         let allowed = sched_getaffinity(Pid::from_raw(0))
             .map_err(|e| Error::io("read this process's CPU affinity", e.into()))?;
         for (i, &c) in self.cores.iter().enumerate() {
             if c >= sys::RTE_MAX_LCORE as usize || c >= CpuSet::count() {
-                return Err(Error::config(format!("EAL core {c} is beyond DPDK's RTE_MAX_LCORE ({})", sys::RTE_MAX_LCORE)));
+                return Err(Error::config(format!(
+                    "EAL core {c} is beyond DPDK's RTE_MAX_LCORE ({})",
+                    sys::RTE_MAX_LCORE
+                )));
             }
             if !allowed.is_set(c).unwrap_or(false) {
                 return Err(Error::config(format!(
@@ -139,7 +144,9 @@ impl EalConfig {
             check_vdev(v)?;
         }
         for p in &self.pci {
-            let ok = !p.is_empty() && p.bytes().all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.');
+            let ok = !p.is_empty()
+                && p.bytes()
+                    .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.');
             if !ok {
                 return Err(Error::config(format!(
                     "PCI address {p:?} is not of the form 0000:01:00.0"
@@ -147,7 +154,9 @@ impl EalConfig {
             }
         }
         match &self.memory {
-            Memory::NoHuge { mb } | Memory::Hugepages { mb: Some(mb) } if !(64..=MAX_MB).contains(mb) => {
+            Memory::NoHuge { mb } | Memory::Hugepages { mb: Some(mb) }
+                if !(64..=MAX_MB).contains(mb) =>
+            {
                 return Err(Error::config(format!(
                     "EAL memory of {mb} MB must be 64 to {MAX_MB} MB"
                 )))
@@ -156,7 +165,9 @@ impl EalConfig {
             Memory::Hugepages { mb } => check_hugepages(*mb)?,
         }
         if let Files::Prefix(p) = &self.files {
-            let ok = !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+            let ok = !p.is_empty()
+                && p.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
             if !ok {
                 return Err(Error::config(format!(
                     "file prefix {p:?} must be letters, digits, '_' and '-'"
@@ -232,14 +243,18 @@ impl EalConfig {
 /// CPUs this process may run on (just CPU 0 when the mask cannot be read).
 fn allowed_cpus() -> Vec<usize> {
     match sched_getaffinity(Pid::from_raw(0)) {
-        Ok(set) => (0..CpuSet::count()).filter(|&c| set.is_set(c).unwrap_or(false)).collect(),
+        Ok(set) => (0..CpuSet::count())
+            .filter(|&c| set.is_set(c).unwrap_or(false))
+            .collect(),
         Err(_) => vec![0],
     }
 }
 
 fn check_vdev(v: &Vdev) -> Result<()> {
     let name_ok = !v.name.is_empty()
-        && v.name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        && v.name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_')
         && v.name.as_bytes()[0].is_ascii_alphabetic();
     if !name_ok {
         return Err(Error::config(format!(
@@ -262,7 +277,16 @@ const MAX_MB: u32 = 1 << 20;
 /// DPDK only warns about a log level it cannot parse and goes on with the
 /// default: check it fully here so a typo is an error, not a silent default.
 fn check_log_level(l: &str) -> Result<()> {
-    const LEVELS: [&str; 8] = ["emergency", "alert", "critical", "error", "warning", "notice", "info", "debug"];
+    const LEVELS: [&str; 8] = [
+        "emergency",
+        "alert",
+        "critical",
+        "error",
+        "warning",
+        "notice",
+        "info",
+        "debug",
+    ];
     let (pattern, level) = match l.rsplit_once(':') {
         Some((p, lv)) => (Some(p), lv),
         None => (None, l),
@@ -270,7 +294,11 @@ fn check_log_level(l: &str) -> Result<()> {
     let level_ok = LEVELS.contains(&level) || matches!(level.parse::<u8>(), Ok(1..=8));
     let pattern_ok = match pattern {
         None => true,
-        Some(p) => !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric() || b"._*".contains(&b)),
+        Some(p) => {
+            !p.is_empty()
+                && p.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"._*".contains(&b))
+        }
     };
     if !(level_ok && pattern_ok) {
         return Err(Error::config(format!(
@@ -282,8 +310,8 @@ fn check_log_level(l: &str) -> Result<()> {
 }
 
 fn meminfo_kb(key: &str) -> Result<u64> {
-    let meminfo = std::fs::read_to_string("/proc/meminfo")
-        .map_err(|e| Error::io("read /proc/meminfo", e))?;
+    let meminfo =
+        std::fs::read_to_string("/proc/meminfo").map_err(|e| Error::io("read /proc/meminfo", e))?;
     Ok(meminfo
         .lines()
         .find_map(|l| l.strip_prefix(key))
@@ -479,11 +507,14 @@ impl Eal {
     /// or a bad argument is an error naming the device; the EAL stays up.
     pub fn add_vdev(&self, v: &Vdev) -> Result<()> {
         check_vdev(v)?;
-        let name = CString::new(v.name.as_str()).map_err(|_| Error::config("vdev name contains a NUL byte"))?;
-        let args = CString::new(v.args.as_str()).map_err(|_| Error::config("vdev arguments contain a NUL byte"))?;
+        let name = CString::new(v.name.as_str())
+            .map_err(|_| Error::config("vdev name contains a NUL byte"))?;
+        let args = CString::new(v.args.as_str())
+            .map_err(|_| Error::config("vdev arguments contain a NUL byte"))?;
         // SAFETY: the EAL is running (self exists); all three strings are
         // NUL-terminated and live for the call.
-        let rc = unsafe { sys::rte_eal_hotplug_add(c"vdev".as_ptr(), name.as_ptr(), args.as_ptr()) };
+        let rc =
+            unsafe { sys::rte_eal_hotplug_add(c"vdev".as_ptr(), name.as_ptr(), args.as_ptr()) };
         if rc < 0 {
             let errno = -rc;
             let what = if v.args.is_empty() {
@@ -501,7 +532,10 @@ impl Eal {
             };
             return Err(Error::new(
                 ErrorKind::NotFound,
-                format!("{what}: no driver took it (rte_eal_hotplug_add: {}, rc {rc})", rte_strerror(errno)),
+                format!(
+                    "{what}: no driver took it (rte_eal_hotplug_add: {}, rc {rc})",
+                    rte_strerror(errno)
+                ),
             )
             .with_fix(fix));
         }
@@ -516,7 +550,10 @@ impl Eal {
     /// Names of the vdevs attached now.
     pub fn vdevs(&self) -> Vec<String> {
         let vdevs = self.inner.vdevs.lock().unwrap_or_else(|p| p.into_inner());
-        vdevs.iter().map(|v| v.to_string_lossy().into_owned()).collect()
+        vdevs
+            .iter()
+            .map(|v| v.to_string_lossy().into_owned())
+            .collect()
     }
 
     /// Detaches a vdev [`Eal::add_vdev`] attached. Its port must be closed.
@@ -625,20 +662,31 @@ mod tests {
         );
         cfg.pin_main = false;
         let all: Vec<String> = allowed_cpus().iter().map(usize::to_string).collect();
-        assert!(cfg.args().join(" ").starts_with(&format!("zc-dpdk --lcores=0@({}) --main-lcore 0 ", all.join(","))));
+        assert!(cfg.args().join(" ").starts_with(&format!(
+            "zc-dpdk --lcores=0@({}) --main-lcore 0 ",
+            all.join(",")
+        )));
     }
 
     #[test]
     fn bad_values_are_refused_before_dpdk_sees_them() {
         let mut cfg = EalConfig::no_huge(0);
         cfg.cores = vec![];
-        assert!(cfg.check().unwrap_err().to_string().contains("at least one core"));
+        assert!(cfg
+            .check()
+            .unwrap_err()
+            .to_string()
+            .contains("at least one core"));
         let cfg = EalConfig::no_huge(100_000);
         assert!(cfg.check().is_err());
         let cfg = EalConfig::no_huge(0).vdev("net ring0", "");
         assert!(cfg.check().unwrap_err().to_string().contains("vdev name"));
         let cfg = EalConfig::no_huge(0).vdev("net_ring0", "a b");
-        assert!(cfg.check().unwrap_err().to_string().contains("without spaces"));
+        assert!(cfg
+            .check()
+            .unwrap_err()
+            .to_string()
+            .contains("without spaces"));
         let mut cfg = EalConfig::no_huge(0);
         cfg.log_level = Some("--help".to_owned());
         assert!(cfg.check().is_err());

@@ -40,12 +40,22 @@ static NEXT_INSTANCE: AtomicU32 = AtomicU32::new(0);
 /// Attaches `driver` to the kernel interface `interface` and opens its port
 /// with `cfg` (`cfg.rx_queues` and `cfg.tx_queues` both become `queues` of the
 /// device). The vdev is detached again when the port closes.
-pub fn open_interface(eal: &Eal, interface: &str, driver: IfaceDriver, pool: &Mempool, cfg: PortConfig) -> Result<Port> {
+pub fn open_interface(
+    eal: &Eal,
+    interface: &str,
+    driver: IfaceDriver,
+    pool: &Mempool,
+    cfg: PortConfig,
+) -> Result<Port> {
     let valid = !interface.is_empty()
         && interface.len() < 16
-        && interface.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+        && interface
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
     if !valid {
-        return Err(Error::config(format!("{interface:?} is not an interface name")));
+        return Err(Error::config(format!(
+            "{interface:?} is not an interface name"
+        )));
     }
     if !std::path::Path::new(&format!("/sys/class/net/{interface}")).exists() {
         return Err(Error::new(
@@ -55,12 +65,17 @@ pub fn open_interface(eal: &Eal, interface: &str, driver: IfaceDriver, pool: &Me
         .with_fix("check `ip -br link`; the testbed's host end is `<name>h`"));
     }
     let queues = cfg.rx_queues.max(cfg.tx_queues);
-    let name = format!("{}{}", driver.driver(), NEXT_INSTANCE.fetch_add(1, Ordering::Relaxed));
+    let name = format!(
+        "{}{}",
+        driver.driver(),
+        NEXT_INSTANCE.fetch_add(1, Ordering::Relaxed)
+    );
     eal.add_vdev(&Vdev::new(&name, &driver.args(interface, queues)))?;
     let cfg = PortConfig {
         rx_queues: queues,
         tx_queues: queues,
         ..cfg
     };
-    Port::open_detaching(&name, pool, cfg, Some(name.clone())).inspect_err(|_| eal.remove_vdev(&name))
+    Port::open_detaching(&name, pool, cfg, Some(name.clone()))
+        .inspect_err(|_| eal.remove_vdev(&name))
 }

@@ -70,7 +70,9 @@ pub fn run(
     let _lcore = eal.register_thread()?;
     let start = monotonic_ns();
     let status_ns = cfg.status_every.as_nanos().max(1) as u64;
-    let end = cfg.duration.map(|d| start.saturating_add(d.as_nanos() as u64));
+    let end = cfg
+        .duration
+        .map(|d| start.saturating_add(d.as_nanos() as u64));
     let mut next_status = start + status_ns;
     let mut last = (start, 0u64);
     let mut polls = 0u64;

@@ -119,7 +119,8 @@ impl Mempool {
             )));
         }
         let name = format!("zc_pool_{}", NEXT_POOL.fetch_add(1, Ordering::Relaxed));
-        let cname = CString::new(name.as_str()).map_err(|_| Error::config("pool name has a NUL byte"))?;
+        let cname =
+            CString::new(name.as_str()).map_err(|_| Error::config("pool name has a NUL byte"))?;
         let (ptr, packed) = match create_packed(&cname, cfg)? {
             Some(ptr) => (ptr, true),
             None => (create_paged(&cname, cfg)?, false),
@@ -179,7 +180,9 @@ impl Mempool {
             if first.is_null() {
                 return 0;
             }
-            let frame = u64::from((*mp).header_size) + u64::from((*mp).elt_size) + u64::from((*mp).trailer_size);
+            let frame = u64::from((*mp).header_size)
+                + u64::from((*mp).elt_size)
+                + u64::from((*mp).trailer_size);
             ((*first).addr as u64, frame, u64::from((*mp).populated_size))
         };
         let mut span = UmemSpan {
@@ -189,7 +192,13 @@ impl Mempool {
         };
         // SAFETY: count_outside_umem matches rte_mempool_obj_cb_t and only
         // reads the object addresses it is given; span outlives the call.
-        unsafe { sys::rte_mempool_obj_iter(mp, Some(count_outside_umem), (&mut span as *mut UmemSpan).cast()) };
+        unsafe {
+            sys::rte_mempool_obj_iter(
+                mp,
+                Some(count_outside_umem),
+                (&mut span as *mut UmemSpan).cast(),
+            )
+        };
         span.outside
     }
 }
@@ -260,7 +269,13 @@ fn create_packed(name: &CString, cfg: MempoolConfig) -> Result<Option<NonNull<sy
         unsafe { sys::rte_mempool_free(mp.as_ptr()) };
     };
     // SAFETY: mp is a new empty pool; the ops name is DPDK's static string.
-    let rc = unsafe { sys::rte_mempool_set_ops_byname(mp.as_ptr(), sys::rte_mbuf_best_mempool_ops(), std::ptr::null_mut()) };
+    let rc = unsafe {
+        sys::rte_mempool_set_ops_byname(
+            mp.as_ptr(),
+            sys::rte_mbuf_best_mempool_ops(),
+            std::ptr::null_mut(),
+        )
+    };
     if rc < 0 {
         discard();
         return Err(Error::new(
@@ -275,7 +290,12 @@ fn create_packed(name: &CString, cfg: MempoolConfig) -> Result<Option<NonNull<sy
     };
     // SAFETY: mp is an empty pool created with room for this private struct,
     // which rte_pktmbuf_pool_init copies.
-    unsafe { sys::rte_pktmbuf_pool_init(mp.as_ptr(), (&mut private as *mut sys::rte_pktmbuf_pool_private).cast()) };
+    unsafe {
+        sys::rte_pktmbuf_pool_init(
+            mp.as_ptr(),
+            (&mut private as *mut sys::rte_pktmbuf_pool_private).cast(),
+        )
+    };
     // SAFETY: mp is live; the size fields are set by rte_mempool_create_empty.
     let frame = unsafe {
         let m = mp.as_ref();
@@ -317,18 +337,34 @@ fn create_packed(name: &CString, cfg: MempoolConfig) -> Result<Option<NonNull<sy
         unsafe { sys::rte_memzone_free(mz) };
     }
     if added != cfg.mbufs as i32 {
-        let why = if added < 0 { rte_strerror(-added) } else { format!("{added} of {} mbufs placed", cfg.mbufs) };
+        let why = if added < 0 {
+            rte_strerror(-added)
+        } else {
+            format!("{added} of {} mbufs placed", cfg.mbufs)
+        };
         discard();
-        return Err(Error::new(ErrorKind::Exhausted, format!("populate mempool {name:?}: {why}")));
+        return Err(Error::new(
+            ErrorKind::Exhausted,
+            format!("populate mempool {name:?}: {why}"),
+        ));
     }
     // SAFETY: the pool is populated; rte_pktmbuf_init initialises each mbuf
     // from the pool's private data (set above) and takes no argument.
-    unsafe { sys::rte_mempool_obj_iter(mp.as_ptr(), Some(sys::rte_pktmbuf_init), std::ptr::null_mut()) };
+    unsafe {
+        sys::rte_mempool_obj_iter(
+            mp.as_ptr(),
+            Some(sys::rte_pktmbuf_init),
+            std::ptr::null_mut(),
+        )
+    };
     Ok(Some(mp))
 }
 
 /// Memory-chunk free callback of [`create_packed`]'s pools: frees the zone.
-unsafe extern "C" fn free_zone(_memhdr: *mut sys::rte_mempool_memhdr, opaque: *mut std::os::raw::c_void) {
+unsafe extern "C" fn free_zone(
+    _memhdr: *mut sys::rte_mempool_memhdr,
+    opaque: *mut std::os::raw::c_void,
+) {
     // SAFETY: opaque is the memzone create_packed reserved for this chunk,
     // freed once, when the pool releases the chunk.
     unsafe { sys::rte_memzone_free(opaque as *const sys::rte_memzone) };
@@ -339,7 +375,14 @@ fn create_paged(name: &CString, cfg: MempoolConfig) -> Result<NonNull<sys::rte_m
     // SAFETY: the EAL is running (the caller holds an Eal); the name is
     // NUL-terminated and DPDK copies it. rte_socket_id has no precondition.
     let ptr = unsafe {
-        sys::rte_pktmbuf_pool_create(name.as_ptr(), cfg.mbufs, cfg.cache, 0, cfg.data_room, sys::rte_socket_id() as i32)
+        sys::rte_pktmbuf_pool_create(
+            name.as_ptr(),
+            cfg.mbufs,
+            cfg.cache,
+            0,
+            cfg.data_room,
+            sys::rte_socket_id() as i32,
+        )
     };
     NonNull::new(ptr).ok_or_else(|| create_error(cfg))
 }

@@ -121,7 +121,11 @@ impl PortInner {
     }
 
     fn claim(&self, rx: bool, queue: u16) -> Result<()> {
-        let (set, kind) = if rx { (&self.rx_claimed, "receive") } else { (&self.tx_claimed, "transmit") };
+        let (set, kind) = if rx {
+            (&self.rx_claimed, "receive")
+        } else {
+            (&self.tx_claimed, "transmit")
+        };
         let Some(flag) = set.get(usize::from(queue)) else {
             return Err(Error::config(format!(
                 "port {} has {} {kind} queues; queue {queue} does not exist",
@@ -132,7 +136,10 @@ impl PortInner {
         if flag.swap(true, Ordering::AcqRel) {
             return Err(Error::new(
                 ErrorKind::AddrInUse,
-                format!("{kind} queue {queue} of port {} already has an owner", self.name),
+                format!(
+                    "{kind} queue {queue} of port {} already has an owner",
+                    self.name
+                ),
             )
             .with_fix("one queue, one owner: drop the other handle first, or use another queue"));
         }
@@ -140,7 +147,11 @@ impl PortInner {
     }
 
     pub(crate) fn release(&self, rx: bool, queue: u16) {
-        let set = if rx { &self.rx_claimed } else { &self.tx_claimed };
+        let set = if rx {
+            &self.rx_claimed
+        } else {
+            &self.tx_claimed
+        };
         if let Some(flag) = set.get(usize::from(queue)) {
             flag.store(false, Ordering::Release);
         }
@@ -156,7 +167,10 @@ pub(crate) fn port_error(port: &str, what: &str, rc: i32) -> Error {
         libc::EINVAL => ErrorKind::Config,
         _ => ErrorKind::Io,
     };
-    Error::new(kind, format!("port {port}: {what}: {} (rc {rc})", rte_strerror(errno)))
+    Error::new(
+        kind,
+        format!("port {port}: {what}: {} (rc {rc})", rte_strerror(errno)),
+    )
 }
 
 /// Whether frames are copied on their way into mbufs, by driver. Never a
@@ -199,11 +213,19 @@ impl Port {
     }
 
     /// [`Port::open`], and detach the vdev `detach` when the port closes.
-    pub(crate) fn open_detaching(device: &str, pool: &Mempool, cfg: PortConfig, detach: Option<String>) -> Result<Port> {
+    pub(crate) fn open_detaching(
+        device: &str,
+        pool: &Mempool,
+        cfg: PortConfig,
+        detach: Option<String>,
+    ) -> Result<Port> {
         if cfg.rx_queues == 0 || cfg.tx_queues == 0 {
-            return Err(Error::config("a port needs at least one receive and one transmit queue"));
+            return Err(Error::config(
+                "a port needs at least one receive and one transmit queue",
+            ));
         }
-        let cname = CString::new(device).map_err(|_| Error::config("device name has a NUL byte"))?;
+        let cname =
+            CString::new(device).map_err(|_| Error::config("device name has a NUL byte"))?;
         let mut id = 0u16;
         // SAFETY: the EAL runs (pool holds it); name is NUL-terminated; id is writable.
         let rc = unsafe { sys::rte_eth_dev_get_port_by_name(cname.as_ptr(), &mut id) };
@@ -214,7 +236,9 @@ impl Port {
                 ErrorKind::NotFound,
                 format!("no DPDK port named {device:?} ({ports} ports available)"),
             )
-            .with_fix("attach the device first: EalConfig::vdevs, Eal::add_vdev, or EalConfig::pci"));
+            .with_fix(
+                "attach the device first: EalConfig::vdevs, Eal::add_vdev, or EalConfig::pci",
+            ));
         }
 
         let mut info = sys::rte_eth_dev_info::default();
@@ -227,7 +251,9 @@ impl Port {
             "unknown".to_owned()
         } else {
             // SAFETY: driver_name points to the driver's static NUL-terminated name.
-            unsafe { CStr::from_ptr(info.driver_name) }.to_string_lossy().into_owned()
+            unsafe { CStr::from_ptr(info.driver_name) }
+                .to_string_lossy()
+                .into_owned()
         };
         if cfg.rx_queues > info.max_rx_queues || cfg.tx_queues > info.max_tx_queues {
             return Err(Error::config(format!(
@@ -263,7 +289,11 @@ impl Port {
         }
 
         let (data_path, how) = data_path_of(&driver, device);
-        let mut details = vec![format!("driver {driver}"), format!("port {id}"), how.to_owned()];
+        let mut details = vec![
+            format!("driver {driver}"),
+            format!("port {id}"),
+            how.to_owned(),
+        ];
         let mut conf = sys::rte_eth_conf::default();
         conf.rxmode.mtu = u32::from(mtu);
         if cfg.rx_queues > 1 {
@@ -290,7 +320,8 @@ impl Port {
         let setup = || -> Result<(u16, u16)> {
             let (mut rx_desc, mut tx_desc) = (cfg.rx_desc, cfg.tx_desc);
             // SAFETY: id is valid; both pointers are writable.
-            let rc = unsafe { sys::rte_eth_dev_adjust_nb_rx_tx_desc(id, &mut rx_desc, &mut tx_desc) };
+            let rc =
+                unsafe { sys::rte_eth_dev_adjust_nb_rx_tx_desc(id, &mut rx_desc, &mut tx_desc) };
             if rc < 0 {
                 return Err(port_error(device, "adjust descriptor counts", rc));
             }
@@ -302,16 +333,31 @@ impl Port {
                 // SAFETY: the port is configured and stopped; a null rx_conf means
                 // the device defaults; the pool outlives the port (PortInner holds
                 // it, and a failed setup closes the port before returning).
-                let rc = unsafe { sys::rte_eth_rx_queue_setup(id, q, rx_desc, socket, std::ptr::null(), pool.as_ptr()) };
+                let rc = unsafe {
+                    sys::rte_eth_rx_queue_setup(
+                        id,
+                        q,
+                        rx_desc,
+                        socket,
+                        std::ptr::null(),
+                        pool.as_ptr(),
+                    )
+                };
                 if rc < 0 {
                     return Err(port_error(device, &format!("set up receive queue {q}"), rc));
                 }
             }
             for q in 0..cfg.tx_queues {
                 // SAFETY: as above; a null tx_conf means the device defaults.
-                let rc = unsafe { sys::rte_eth_tx_queue_setup(id, q, tx_desc, socket, std::ptr::null()) };
+                let rc = unsafe {
+                    sys::rte_eth_tx_queue_setup(id, q, tx_desc, socket, std::ptr::null())
+                };
                 if rc < 0 {
-                    return Err(port_error(device, &format!("set up transmit queue {q}"), rc));
+                    return Err(port_error(
+                        device,
+                        &format!("set up transmit queue {q}"),
+                        rc,
+                    ));
                 }
             }
             // SAFETY: configured with all queues set up.
@@ -354,27 +400,36 @@ impl Port {
             // SAFETY: id is a started port.
             let rc = unsafe { sys::rte_eth_promiscuous_enable(id) };
             if rc < 0 {
-                inner.details.push(format!("promiscuous mode unavailable ({})", rte_strerror(-rc)));
+                inner.details.push(format!(
+                    "promiscuous mode unavailable ({})",
+                    rte_strerror(-rc)
+                ));
             } else {
                 inner.details.push("promiscuous".to_owned());
             }
         }
-        inner.details.push(format!("mtu {mtu}, {rx_desc}/{tx_desc} descriptors"));
+        inner
+            .details
+            .push(format!("mtu {mtu}, {rx_desc}/{tx_desc} descriptors"));
         tracing::info!(port = device, driver = %inner.driver, details = ?inner.details, "DPDK port started");
-        Ok(Port { inner: Arc::new(inner) })
+        Ok(Port {
+            inner: Arc::new(inner),
+        })
     }
 
     /// The receive queue `queue` as a [`zc_core::Receiver`] (one owner per queue).
     pub fn receiver(&self, queue: u16, cfg: RxConfig) -> Result<DpdkReceiver> {
         self.inner.claim(true, queue)?;
-        DpdkReceiver::new(Arc::clone(&self.inner), queue, cfg).inspect_err(|_| self.inner.release(true, queue))
+        DpdkReceiver::new(Arc::clone(&self.inner), queue, cfg)
+            .inspect_err(|_| self.inner.release(true, queue))
     }
 
     /// The transmit queue `queue` as a [`zc_core::Sender`] of frames built
     /// from `cfg.frame` (one owner per queue).
     pub fn sender(&self, queue: u16, cfg: TxConfig) -> Result<DpdkSender> {
         self.inner.claim(false, queue)?;
-        DpdkSender::new(Arc::clone(&self.inner), queue, cfg).inspect_err(|_| self.inner.release(false, queue))
+        DpdkSender::new(Arc::clone(&self.inner), queue, cfg)
+            .inspect_err(|_| self.inner.release(false, queue))
     }
 
     /// Port and mempool counters.

@@ -27,7 +27,10 @@ pub struct RxConfig {
 
 impl Default for RxConfig {
     fn default() -> Self {
-        Self { batch: 32, accept: None }
+        Self {
+            batch: 32,
+            accept: None,
+        }
     }
 }
 
@@ -128,7 +131,12 @@ impl DpdkReceiver {
     fn rx_burst(&mut self) -> usize {
         // SAFETY: mbufs has room for `batch` pointers; the queue is ours and set up.
         let got = unsafe {
-            sys::zc_eth_rx_burst(self.port.id, self.queue, self.mbufs.as_mut_ptr(), self.batch)
+            sys::zc_eth_rx_burst(
+                self.port.id,
+                self.queue,
+                self.mbufs.as_mut_ptr(),
+                self.batch,
+            )
         };
         usize::from(got)
     }

@@ -70,7 +70,10 @@ impl std::fmt::Debug for DpdkSender {
 impl DpdkSender {
     pub(crate) fn new(port: Arc<PortInner>, queue: u16, cfg: TxConfig) -> Result<Self> {
         if cfg.batch == 0 || cfg.batch > MAX_TX_BURST {
-            return Err(Error::config(format!("send batch {} must be 1 to {MAX_TX_BURST}", cfg.batch)));
+            return Err(Error::config(format!(
+                "send batch {} must be 1 to {MAX_TX_BURST}",
+                cfg.batch
+            )));
         }
         let header = cfg.frame.header_len();
         // An IPv4 packet of at most the MTU, in one mbuf with its Ethernet header.
@@ -129,7 +132,9 @@ impl DpdkSender {
     fn free(&mut self, from: usize, to: usize) {
         if to > from {
             // SAFETY: those mbufs are ours: allocated here and not taken by tx_burst.
-            unsafe { sys::zc_pktmbuf_free_bulk(self.mbufs[from..].as_mut_ptr(), (to - from) as u32) };
+            unsafe {
+                sys::zc_pktmbuf_free_bulk(self.mbufs[from..].as_mut_ptr(), (to - from) as u32)
+            };
         }
     }
 
@@ -179,7 +184,9 @@ impl Sender for DpdkSender {
                 Ok(l) => l,
                 Err(e) => {
                     self.free(0, got);
-                    return Err(Error::config(format!("slot {built}: cannot build the frame: {e}")));
+                    return Err(Error::config(format!(
+                        "slot {built}: cannot build the frame: {e}"
+                    )));
                 }
             };
             // SAFETY: frame_len <= tailroom (finish checked it against `room`),
@@ -187,7 +194,9 @@ impl Sender for DpdkSender {
             let tail = unsafe { sys::zc_pktmbuf_append(m, frame_len as u16) };
             if tail.is_null() {
                 self.free(0, got);
-                return Err(Error::config(format!("slot {built}: a {frame_len}-byte frame does not fit its mbuf")));
+                return Err(Error::config(format!(
+                    "slot {built}: a {frame_len}-byte frame does not fit its mbuf"
+                )));
             }
             // len <= max_payload < 64 KiB.
             self.lens[built] = len as u16;
@@ -203,7 +212,12 @@ impl Sender for DpdkSender {
             // SAFETY: mbufs[sent..built] are complete frames we own; the device
             // takes ownership of the first `k` it returns.
             let k = unsafe {
-                sys::zc_eth_tx_burst(self.port.id, self.queue, self.mbufs[sent..].as_mut_ptr(), left)
+                sys::zc_eth_tx_burst(
+                    self.port.id,
+                    self.queue,
+                    self.mbufs[sent..].as_mut_ptr(),
+                    left,
+                )
             };
             sent += usize::from(k);
             if k == 0 {

@@ -17,21 +17,54 @@ fn af_packet_exact_delivery_on_the_testbed() {
         "net_af_packet",
         &|tb| {
             let eal = Eal::shared(&EalConfig::no_huge(0)).unwrap();
-            let pool = Mempool::new(&eal, MempoolConfig { mbufs: 4095, cache: 128, ..Default::default() }).unwrap();
-            open_interface(&eal, &tb.host_if, IfaceDriver::AfPacket, &pool, PortConfig::default()).unwrap()
+            let pool = Mempool::new(
+                &eal,
+                MempoolConfig {
+                    mbufs: 4095,
+                    cache: 128,
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+            open_interface(
+                &eal,
+                &tb.host_if,
+                IfaceDriver::AfPacket,
+                &pool,
+                PortConfig::default(),
+            )
+            .unwrap()
         },
         false,
     );
     // The shared EAL is still up; a second EAL config is refused, not applied.
     let mut other = EalConfig::no_huge(0);
     other.memory = zc_dpdk::Memory::NoHuge { mb: 512 };
-    assert!(Eal::shared(&other).unwrap_err().to_string().contains("already runs with"));
+    assert!(Eal::shared(&other)
+        .unwrap_err()
+        .to_string()
+        .contains("already runs with"));
     // The port's vdev was detached when it closed; a missing interface is a
     // clear error and leaves nothing attached.
     let eal = Eal::shared(&EalConfig::no_huge(0)).unwrap();
     assert_eq!(eal.vdevs(), Vec::<String>::new());
-    let pool = Mempool::new(&eal, MempoolConfig { mbufs: 511, cache: 0, ..Default::default() }).unwrap();
-    let e = open_interface(&eal, "zcnosuchif0", IfaceDriver::AfPacket, &pool, PortConfig::default()).unwrap_err();
+    let pool = Mempool::new(
+        &eal,
+        MempoolConfig {
+            mbufs: 511,
+            cache: 0,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let e = open_interface(
+        &eal,
+        "zcnosuchif0",
+        IfaceDriver::AfPacket,
+        &pool,
+        PortConfig::default(),
+    )
+    .unwrap_err();
     assert_eq!(e.kind(), zc_core::ErrorKind::NotFound, "{e}");
     assert!(e.to_string().contains("zcnosuchif0"), "{e}");
     assert_eq!(eal.vdevs(), Vec::<String>::new());

@@ -17,7 +17,15 @@ fn af_xdp_exact_delivery_on_the_testbed() {
         &|tb| {
             let args = format!("iface={},start_queue=0,queue_count=1", tb.host_if);
             let eal = Eal::start(&EalConfig::no_huge(0).vdev("net_af_xdp0", &args)).unwrap();
-            let pool = Mempool::new(&eal, MempoolConfig { mbufs: 4095, cache: 128, ..Default::default() }).unwrap();
+            let pool = Mempool::new(
+                &eal,
+                MempoolConfig {
+                    mbufs: 4095,
+                    cache: 128,
+                    ..Default::default()
+                },
+            )
+            .unwrap();
             Port::open("net_af_xdp0", &pool, PortConfig::default()).unwrap()
         },
         true,

@@ -39,11 +39,16 @@ fn bad_arguments_and_missing_vdevs_are_clear_errors() {
 
     // A missing vdev at start: the EAL came up, the device did not; the error
     // names it, and the EAL is cleaned up.
-    let cfg = EalConfig::no_huge(0).vdev("net_ring0", "").vdev("net_nosuchdriver0", "x=1");
+    let cfg = EalConfig::no_huge(0)
+        .vdev("net_ring0", "")
+        .vdev("net_nosuchdriver0", "x=1");
     let e = Eal::start(&cfg).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
     let msg = e.to_string();
-    assert!(msg.contains("net_nosuchdriver0 (x=1)") && msg.contains("fix:"), "{msg}");
+    assert!(
+        msg.contains("net_nosuchdriver0 (x=1)") && msg.contains("fix:"),
+        "{msg}"
+    );
     eprintln!("missing vdev: {msg}");
 
     // After that, a start is refused with the reason.

@@ -5,7 +5,9 @@ use std::time::Duration;
 use zc_core::backend::{Receiver, RxBurst, Sender};
 use zc_core::sys::privileged_or_skip;
 use zc_core::wire::UdpFrameSpec;
-use zc_dpdk::{Eal, EalConfig, Files, Memory, Mempool, MempoolConfig, Port, PortConfig, RxConfig, TxConfig};
+use zc_dpdk::{
+    Eal, EalConfig, Files, Memory, Mempool, MempoolConfig, Port, PortConfig, RxConfig, TxConfig,
+};
 
 #[test]
 fn hugepages_in_memory_round_trip() {
@@ -16,7 +18,15 @@ fn hugepages_in_memory_round_trip() {
     cfg.memory = Memory::Hugepages { mb: Some(64) };
     cfg.files = Files::InMemory;
     let eal = Eal::start(&cfg).unwrap();
-    let pool = Mempool::new(&eal, MempoolConfig { mbufs: 1023, cache: 32, ..Default::default() }).unwrap();
+    let pool = Mempool::new(
+        &eal,
+        MempoolConfig {
+            mbufs: 1023,
+            cache: 32,
+            ..Default::default()
+        },
+    )
+    .unwrap();
     let port = Port::open("net_ring0", &pool, PortConfig::default()).unwrap();
     let spec = UdpFrameSpec {
         src_mac: [0x02, 0, 0, 0, 0, 1],
@@ -39,7 +49,11 @@ fn hugepages_in_memory_round_trip() {
     let burst = rx.recv_burst(Some(Duration::from_secs(1))).unwrap();
     assert_eq!(burst.len(), 16);
     for (i, d) in burst.iter().enumerate() {
-        assert_eq!(d.payload, &(i as u32).to_le_bytes(), "VLAN-tagged frame {i}");
+        assert_eq!(
+            d.payload,
+            &(i as u32).to_le_bytes(),
+            "VLAN-tagged frame {i}"
+        );
     }
     drop(burst);
     drop((tx, rx, port));

@@ -12,7 +12,10 @@ use zc_dpdk::market_data::{self, LoopConfig};
 use zc_dpdk::{Eal, EalConfig, Mempool, MempoolConfig, Port, PortConfig, RxConfig};
 
 fn extra(s: &zc_core::RxStats, key: &str) -> u64 {
-    s.extra.iter().find(|(k, _)| *k == key).map_or(0, |(_, v)| *v)
+    s.extra
+        .iter()
+        .find(|(k, _)| *k == key)
+        .map_or(0, |(_, v)| *v)
 }
 
 #[test]
@@ -21,10 +24,26 @@ fn null_receive_path_counts_and_the_loop_reports() {
         return;
     }
     let eal = Eal::start(&EalConfig::no_huge(0).vdev("net_null0", "")).unwrap();
-    let pool = Mempool::new(&eal, MempoolConfig { mbufs: 2047, cache: 64, ..Default::default() }).unwrap();
+    let pool = Mempool::new(
+        &eal,
+        MempoolConfig {
+            mbufs: 2047,
+            cache: 64,
+            ..Default::default()
+        },
+    )
+    .unwrap();
     let port = Port::open("net_null0", &pool, PortConfig::default()).unwrap();
     assert_eq!(port.driver(), "net_null");
-    let mut rx = port.receiver(0, RxConfig { batch: 64, ..RxConfig::default() }).unwrap();
+    let mut rx = port
+        .receiver(
+            0,
+            RxConfig {
+                batch: 64,
+                ..RxConfig::default()
+            },
+        )
+        .unwrap();
     for _ in 0..100 {
         let burst = rx.recv_burst(Some(Duration::ZERO)).unwrap();
         assert!(burst.is_empty(), "net_null frames are not UDP");
@@ -43,10 +62,21 @@ fn null_receive_path_counts_and_the_loop_reports() {
         duration: Some(Duration::from_millis(1500)),
         ..LoopConfig::default()
     };
-    let summary = market_data::run(&eal, &mut rx, &mut handler, &cfg, &AtomicBool::new(false), &mut out).unwrap();
+    let summary = market_data::run(
+        &eal,
+        &mut rx,
+        &mut handler,
+        &cfg,
+        &AtomicBool::new(false),
+        &mut out,
+    )
+    .unwrap();
     let text = String::from_utf8(out).unwrap();
     assert_eq!(text.lines().count(), 1, "{text}");
-    assert!(text.starts_with("dpdk (in-process, batch 64, busy-poll on, queue 0, driver net_null"), "{text}");
+    assert!(
+        text.starts_with("dpdk (in-process, batch 64, busy-poll on, queue 0, driver net_null"),
+        "{text}"
+    );
     eprintln!("status line: {text}");
     assert!(extra(&summary.rx, "not_udp") > 100 * 64);
     assert_eq!(summary.report.messages, 0);
@@ -58,12 +88,25 @@ fn null_receive_path_counts_and_the_loop_reports() {
     // Several queues with RSS: net_null reports IP/UDP hash types, so RSS is on
     // with the types masked by what it reports; each queue has its own owner.
     eal.add_vdev(&zc_dpdk::Vdev::new("net_null1", "")).unwrap();
-    let cfg = PortConfig { rx_queues: 2, tx_queues: 2, ..PortConfig::default() };
+    let cfg = PortConfig {
+        rx_queues: 2,
+        tx_queues: 2,
+        ..PortConfig::default()
+    };
     let port = Port::open("net_null1", &pool, cfg).unwrap();
-    assert!(port.details().iter().any(|d| d.starts_with("rss on (hash types 0x")), "{:?}", port.details());
+    assert!(
+        port.details()
+            .iter()
+            .any(|d| d.starts_with("rss on (hash types 0x")),
+        "{:?}",
+        port.details()
+    );
     let mut q0 = port.receiver(0, RxConfig::default()).unwrap();
     let mut q1 = port.receiver(1, RxConfig::default()).unwrap();
-    assert!(port.receiver(2, RxConfig::default()).is_err(), "no third queue");
+    assert!(
+        port.receiver(2, RxConfig::default()).is_err(),
+        "no third queue"
+    );
     let worker = std::thread::spawn(move || {
         for _ in 0..10 {
             drop(q1.recv_burst(Some(Duration::ZERO)).unwrap());

@@ -18,7 +18,9 @@ use std::net::{SocketAddrV4, UdpSocket};
 use std::time::{Duration, Instant};
 use zc_core::backend::{Receiver, RxBurst};
 use zc_core::Error;
-use zc_dpdk::{open_interface, Eal, EalConfig, IfaceDriver, Mempool, MempoolConfig, Port, PortConfig, RxConfig};
+use zc_dpdk::{
+    open_interface, Eal, EalConfig, IfaceDriver, Mempool, MempoolConfig, Port, PortConfig, RxConfig,
+};
 use zc_testbed::{Testbed, TestbedConfig};
 
 /// Datagrams per run.
@@ -32,16 +34,30 @@ fn run(tb: &Testbed, port: &Port, dst: SocketAddrV4) -> u64 {
     let port = port.clone();
     let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel(1);
     let rx_thread = std::thread::spawn(move || {
-        let mut rx = port.receiver(0, RxConfig { batch: 64, accept: Some(dst) }).unwrap();
+        let mut rx = port
+            .receiver(
+                0,
+                RxConfig {
+                    batch: 64,
+                    accept: Some(dst),
+                },
+            )
+            .unwrap();
         ready_tx.send(()).unwrap();
         let mut got = 0u64;
         let deadline = Instant::now() + Duration::from_secs(10);
         while got < N && Instant::now() < deadline {
-            got += rx.recv_burst(Some(Duration::from_millis(20))).unwrap().len() as u64;
+            got += rx
+                .recv_burst(Some(Duration::from_millis(20)))
+                .unwrap()
+                .len() as u64;
         }
         // Anything beyond N (a datagram delivered twice) would show up now.
         for _ in 0..5 {
-            got += rx.recv_burst(Some(Duration::from_millis(10))).unwrap().len() as u64;
+            got += rx
+                .recv_burst(Some(Duration::from_millis(10)))
+                .unwrap()
+                .len() as u64;
         }
         got
     });
@@ -51,7 +67,8 @@ fn run(tb: &Testbed, port: &Port, dst: SocketAddrV4) -> u64 {
         .spawn_in_peer(move || {
             let s = UdpSocket::bind((peer, 0)).map_err(|e| Error::io("bind the generator", e))?;
             for i in 0..N {
-                s.send_to(&i.to_le_bytes(), dst).map_err(|e| Error::io("send a datagram", e))?;
+                s.send_to(&i.to_le_bytes(), dst)
+                    .map_err(|e| Error::io("send a datagram", e))?;
                 // At most 16 kpps, so that a receiver descheduled on a busy
                 // machine for up to ~100 ms overflows no ring: exact counts.
                 if i % 16 == 15 {
@@ -83,17 +100,32 @@ fn every_run_gets_everything(name: &str, subnet: u8, driver: IfaceDriver) {
     .join()
     .unwrap();
     let pool = port.mempool().clone();
-    assert!(RUNS * N > u64::from(pool.config().mbufs), "the runs must cycle through the whole pool");
-    assert!(pool.packed(), "--no-huge gives one IOVA-contiguous zone for the pool");
+    assert!(
+        RUNS * N > u64::from(pool.config().mbufs),
+        "the runs must cycle through the whole pool"
+    );
+    assert!(
+        pool.packed(),
+        "--no-huge gives one IOVA-contiguous zone for the pool"
+    );
     assert_eq!(pool.outside_af_xdp_umem(), 0);
     let in_use = pool.in_use();
 
     let got: Vec<u64> = (0..RUNS).map(|_| run(&tb, &port, dst)).collect();
     let stats = port.stats().unwrap();
     eprintln!("{}: received per run {got:?}; {stats:?}", driver.driver());
-    assert!(got.iter().all(|&g| g == N), "{}: every run gets all {N}: {got:?}", driver.driver());
+    assert!(
+        got.iter().all(|&g| g == N),
+        "{}: every run gets all {N}: {got:?}",
+        driver.driver()
+    );
     assert_eq!(stats.imissed, 0, "{}: no frame dropped", driver.driver());
-    assert_eq!(pool.in_use(), in_use, "{}: receivers gave back every mbuf", driver.driver());
+    assert_eq!(
+        pool.in_use(),
+        in_use,
+        "{}: receivers gave back every mbuf",
+        driver.driver()
+    );
 }
 
 #[test]

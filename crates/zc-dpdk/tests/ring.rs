@@ -50,21 +50,37 @@ fn ring_round_trip_exhaustion_teardown_and_errors() {
     }
     let cpus = || {
         let set = nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0)).unwrap();
-        (0..nix::sched::CpuSet::count()).filter(|&c| set.is_set(c).unwrap()).collect::<Vec<_>>()
+        (0..nix::sched::CpuSet::count())
+            .filter(|&c| set.is_set(c).unwrap())
+            .collect::<Vec<_>>()
     };
     let before = cpus();
     let eal = Eal::start(&EalConfig::no_huge(0).vdev("net_ring0", "")).unwrap();
-    assert_eq!(cpus(), before, "the EAL leaves the caller's affinity alone unless pin_main");
+    assert_eq!(
+        cpus(),
+        before,
+        "the EAL leaves the caller's affinity alone unless pin_main"
+    );
 
     // A missing driver is an error naming the device; the EAL stays up.
-    let e = eal.add_vdev(&Vdev::new("net_nosuchdriver0", "")).unwrap_err();
+    let e = eal
+        .add_vdev(&Vdev::new("net_nosuchdriver0", ""))
+        .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::NotFound);
     assert!(e.to_string().contains("net_nosuchdriver0"), "{e}");
     // A second start is refused before DPDK sees it.
     let e = Eal::start(&EalConfig::no_huge(0)).unwrap_err();
     assert!(e.to_string().contains("once per process"), "{e}");
     // A port that does not exist.
-    let pool = Mempool::new(&eal, MempoolConfig { mbufs: 1023, cache: 0, ..Default::default() }).unwrap();
+    let pool = Mempool::new(
+        &eal,
+        MempoolConfig {
+            mbufs: 1023,
+            cache: 0,
+            ..Default::default()
+        },
+    )
+    .unwrap();
     let e = Port::open("net_ring9", &pool, PortConfig::default()).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
 
@@ -72,7 +88,10 @@ fn ring_round_trip_exhaustion_teardown_and_errors() {
     assert_eq!(port.driver(), "net_ring");
     let mut tx = port.sender(0, TxConfig::new(spec())).unwrap();
     let mut rx = port.receiver(0, RxConfig::default()).unwrap();
-    assert!(port.receiver(0, RxConfig::default()).is_err(), "a queue has one owner");
+    assert!(
+        port.receiver(0, RxConfig::default()).is_err(),
+        "a queue has one owner"
+    );
 
     // Round trip: N frames come back byte-identical, in order.
     const N: usize = 1000;
@@ -81,7 +100,9 @@ fn ring_round_trip_exhaustion_teardown_and_errors() {
     while received < N {
         if next < N {
             let base = next;
-            next += tx.send_burst((N - next).min(32), &mut |i, buf| payload(base + i, buf)).unwrap();
+            next += tx
+                .send_burst((N - next).min(32), &mut |i, buf| payload(base + i, buf))
+                .unwrap();
         }
         let burst = rx.recv_burst(Some(Duration::from_millis(100))).unwrap();
         for i in 0..burst.len() {
@@ -111,7 +132,13 @@ fn ring_round_trip_exhaustion_teardown_and_errors() {
     }
     assert_eq!(pool.available(), 0, "{queued} frames queued");
     assert_eq!(tx.send_burst(8, &mut |i, buf| payload(i, buf)).unwrap(), 0);
-    let alloc_failures = tx.stats().extra.iter().find(|(k, _)| *k == "mbuf_alloc_failures").unwrap().1;
+    let alloc_failures = tx
+        .stats()
+        .extra
+        .iter()
+        .find(|(k, _)| *k == "mbuf_alloc_failures")
+        .unwrap()
+        .1;
     assert!(alloc_failures >= 1, "{:?}", tx.stats());
     assert!(tx.stats().backpressure >= 1);
     // Recovery: receiving frees mbufs, and sending works again.
@@ -136,22 +163,45 @@ fn ring_round_trip_exhaustion_teardown_and_errors() {
 
     // A destination filter: datagrams to another port are freed and counted.
     drop(rx);
-    let other = RxConfig { accept: Some("0.0.0.0:9001".parse().unwrap()), ..RxConfig::default() };
+    let other = RxConfig {
+        accept: Some("0.0.0.0:9001".parse().unwrap()),
+        ..RxConfig::default()
+    };
     let mut rx = port.receiver(0, other).unwrap();
     assert_eq!(tx.send_burst(8, &mut |i, buf| payload(i, buf)).unwrap(), 8);
-    assert!(rx.recv_burst(Some(Duration::from_millis(50))).unwrap().is_empty());
-    let not_for_us = rx.stats().extra.iter().find(|(k, _)| *k == "not_for_us").unwrap().1;
+    assert!(rx
+        .recv_burst(Some(Duration::from_millis(50)))
+        .unwrap()
+        .is_empty());
+    let not_for_us = rx
+        .stats()
+        .extra
+        .iter()
+        .find(|(k, _)| *k == "not_for_us")
+        .unwrap()
+        .1;
     assert_eq!(not_for_us, 8);
     drop(rx);
-    let ours = RxConfig { accept: Some(spec().dst), ..RxConfig::default() };
+    let ours = RxConfig {
+        accept: Some(spec().dst),
+        ..RxConfig::default()
+    };
     let mut rx = port.receiver(0, ours).unwrap();
     assert_eq!(tx.send_burst(8, &mut |i, buf| payload(i, buf)).unwrap(), 8);
-    assert_eq!(rx.recv_burst(Some(Duration::from_millis(50))).unwrap().len(), 8);
+    assert_eq!(
+        rx.recv_burst(Some(Duration::from_millis(50)))
+            .unwrap()
+            .len(),
+        8
+    );
     // A burst leaked with mem::forget: its mbufs go back at the next receive
     // (the pool count after teardown below would show them missing).
     assert_eq!(tx.send_burst(8, &mut |i, buf| payload(i, buf)).unwrap(), 8);
     std::mem::forget(rx.recv_burst(Some(Duration::from_millis(50))).unwrap());
-    assert!(rx.recv_burst(Some(Duration::from_millis(20))).unwrap().is_empty());
+    assert!(rx
+        .recv_burst(Some(Duration::from_millis(20)))
+        .unwrap()
+        .is_empty());
 
     drop(tx);
     drop(rx);

@@ -8,9 +8,7 @@ use socket2::Socket;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::{Duration, Instant};
-use zc_core::backend::{
-    Clock, DataPath, Datagram, Mode, Receiver, RxBurst, RxStats, RxTimestamp,
-};
+use zc_core::backend::{Clock, DataPath, Datagram, Mode, Receiver, RxBurst, RxStats, RxTimestamp};
 use zc_core::error::{Error, Result};
 
 /// Room for one `SCM_TIMESTAMPNS` and one `SO_RXQ_OVFL` control message.
@@ -83,7 +81,13 @@ impl SocketReceiver {
         if cfg.api == SocketApi::Recvmmsg {
             setsockopt_int(&sock, libc::SOL_SOCKET, libc::SO_RXQ_OVFL, 1, "SO_RXQ_OVFL")?;
             if cfg.timestamps {
-                setsockopt_int(&sock, libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, 1, "SO_TIMESTAMPNS")?;
+                setsockopt_int(
+                    &sock,
+                    libc::SOL_SOCKET,
+                    libc::SO_TIMESTAMPNS,
+                    1,
+                    "SO_TIMESTAMPNS",
+                )?;
                 mode.details.push("SO_TIMESTAMPNS".into());
             }
             match cfg.busy_poll {
@@ -91,14 +95,21 @@ impl SocketReceiver {
                 BusyPoll::Kernel(us) => {
                     let us_i32 = i32::try_from(us)
                         .map_err(|_| Error::config(format!("SO_BUSY_POLL {us} µs is too large")))?;
-                    setsockopt_int(&sock, libc::SOL_SOCKET, libc::SO_BUSY_POLL, us_i32, "SO_BUSY_POLL")
-                        .map_err(|e| e.with_fix("SO_BUSY_POLL needs CAP_NET_ADMIN: run as root"))?;
+                    setsockopt_int(
+                        &sock,
+                        libc::SOL_SOCKET,
+                        libc::SO_BUSY_POLL,
+                        us_i32,
+                        "SO_BUSY_POLL",
+                    )
+                    .map_err(|e| e.with_fix("SO_BUSY_POLL needs CAP_NET_ADMIN: run as root"))?;
                     mode.busy_poll = true;
                     mode.details.push(format!("SO_BUSY_POLL {us} µs"));
                 }
                 BusyPoll::Spin => {
                     mode.busy_poll = true;
-                    mode.details.push("spinning on recvmmsg(MSG_DONTWAIT)".into());
+                    mode.details
+                        .push("spinning on recvmmsg(MSG_DONTWAIT)".into());
                 }
             }
         } else if cfg.timestamps {
@@ -123,7 +134,9 @@ impl SocketReceiver {
         let epoll = if cfg.api == SocketApi::Recvmmsg {
             sock.set_nonblocking(true)
                 .map_err(|e| Error::io("set O_NONBLOCK", e))?;
-            (cfg.busy_poll != BusyPoll::Spin).then(|| epoll_for(&sock)).transpose()?
+            (cfg.busy_poll != BusyPoll::Spin)
+                .then(|| epoll_for(&sock))
+                .transpose()?
         } else {
             None
         };
@@ -165,13 +178,25 @@ impl SocketReceiver {
         for (i, h) in self.hdrs.iter_mut().enumerate().take(batch) {
             // SAFETY: i < batch, and bufs has batch × slot bytes, names and iovs
             // batch entries, ctrl batch × CTRL_WORDS words: every offset is in bounds.
-            let (buf, name, iov, control) =
-                unsafe { (bufs.add(i * self.slot), names.add(i), iovs.add(i), ctrl.add(i * CTRL_WORDS)) };
+            let (buf, name, iov, control) = unsafe {
+                (
+                    bufs.add(i * self.slot),
+                    names.add(i),
+                    iovs.add(i),
+                    ctrl.add(i * CTRL_WORDS),
+                )
+            };
             // SAFETY: `iov` points at entry i of our own iovec slice (above).
-            unsafe { iov.write(libc::iovec { iov_base: buf.cast(), iov_len: self.slot }) };
+            unsafe {
+                iov.write(libc::iovec {
+                    iov_base: buf.cast(),
+                    iov_len: self.slot,
+                })
+            };
             h.msg_len = 0;
             h.msg_hdr.msg_name = name.cast();
-            h.msg_hdr.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+            h.msg_hdr.msg_namelen =
+                std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
             h.msg_hdr.msg_iov = iov;
             h.msg_hdr.msg_iovlen = 1;
             h.msg_hdr.msg_control = control.cast();
@@ -331,7 +356,14 @@ fn epoll_for(sock: &Socket) -> Result<OwnedFd> {
         u64: 0,
     };
     // SAFETY: both fds are open; `ev` is a valid event for the call.
-    let rc = unsafe { libc::epoll_ctl(ep.as_raw_fd(), libc::EPOLL_CTL_ADD, sock.as_raw_fd(), &mut ev) };
+    let rc = unsafe {
+        libc::epoll_ctl(
+            ep.as_raw_fd(),
+            libc::EPOLL_CTL_ADD,
+            sock.as_raw_fd(),
+            &mut ev,
+        )
+    };
     if rc != 0 {
         return Err(Error::last_os("epoll_ctl ADD"));
     }

@@ -133,7 +133,13 @@ pub(crate) fn bind(sock: &Socket, addr: SocketAddr) -> Result<()> {
 }
 
 /// Sets an integer socket option the standard wrappers do not cover.
-pub(crate) fn setsockopt_int(sock: &Socket, level: i32, name: i32, value: i32, what: &str) -> Result<()> {
+pub(crate) fn setsockopt_int(
+    sock: &Socket,
+    level: i32,
+    name: i32,
+    value: i32,
+    what: &str,
+) -> Result<()> {
     // SAFETY: `value` is a live i32 and we pass its exact size; the fd is open.
     let rc = unsafe {
         libc::setsockopt(
@@ -184,7 +190,8 @@ pub(crate) fn socket_drops(sock: &Socket) -> Option<u64> {
             &mut len,
         )
     };
-    (rc == 0 && len as usize >= (SK_MEMINFO_DROPS + 1) * 4).then(|| u64::from(info[SK_MEMINFO_DROPS]))
+    (rc == 0 && len as usize >= (SK_MEMINFO_DROPS + 1) * 4)
+        .then(|| u64::from(info[SK_MEMINFO_DROPS]))
 }
 
 pub(crate) fn not_ipv4_multicast(group: Ipv4Addr) -> Error {

@@ -124,7 +124,12 @@ impl SocketSender {
         // SAFETY: the first `count` headers point into our buffers with their
         // lengths set by the caller's fill; `count` ≤ hdrs.len().
         let n = unsafe {
-            libc::sendmmsg(self.sock.as_raw_fd(), self.hdrs.as_mut_ptr(), count as libc::c_uint, 0)
+            libc::sendmmsg(
+                self.sock.as_raw_fd(),
+                self.hdrs.as_mut_ptr(),
+                count as libc::c_uint,
+                0,
+            )
         };
         if n < 0 {
             let err = std::io::Error::last_os_error();

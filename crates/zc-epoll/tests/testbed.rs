@@ -17,17 +17,33 @@ const GROUP_PORT: u16 = 9400;
 
 /// Sends `plan` from the peer namespace to `dst` and receives with `rx` until
 /// everything arrived or nothing came for a second.
-fn run_feed(tb: &Testbed, mut rx: SocketReceiver, dst: SocketAddr, tx_api: SocketApi, plan: FeedPlan) -> HandlerReport {
+fn run_feed(
+    tb: &Testbed,
+    mut rx: SocketReceiver,
+    dst: SocketAddr,
+    tx_api: SocketApi,
+    plan: FeedPlan,
+) -> HandlerReport {
     let peer = tb.peer_addr;
     let gen = tb
         .spawn_in_peer(move || {
-            let mut tx = SocketSender::open(SendConfig::new(tx_api, SocketAddr::from((peer, 0)), dst))?;
-            let cfg = GenConfig { plan, rate: Some(50_000.0), symbols: 16, payload_len: 32, batch: 32 };
+            let mut tx =
+                SocketSender::open(SendConfig::new(tx_api, SocketAddr::from((peer, 0)), dst))?;
+            let cfg = GenConfig {
+                plan,
+                rate: Some(50_000.0),
+                symbols: 16,
+                payload_len: 32,
+                batch: 32,
+            };
             generate(&mut tx, &cfg, &AtomicBool::new(false))
         })
         .unwrap();
     let expected = plan.expected();
-    let mut h = MarketDataHandler::new(HandlerConfig { feed_port: Some(dst.port()), ..Default::default() });
+    let mut h = MarketDataHandler::new(HandlerConfig {
+        feed_port: Some(dst.port()),
+        ..Default::default()
+    });
     let mut last = Instant::now();
     while h.report().messages < expected.sent && last.elapsed() < Duration::from_secs(2) {
         let burst = rx.recv_burst(Some(Duration::from_millis(100))).unwrap();
@@ -42,7 +58,11 @@ fn run_feed(tb: &Testbed, mut rx: SocketReceiver, dst: SocketAddr, tx_api: Socke
     let sent = gen.join().unwrap().unwrap();
     assert_eq!(sent.sent, expected.sent);
     let stats = Receiver::stats(&rx);
-    assert_eq!(stats.kernel_drops, Some(0), "the kernel dropped datagrams: {stats:?}");
+    assert_eq!(
+        stats.kernel_drops,
+        Some(0),
+        "the kernel dropped datagrams: {stats:?}"
+    );
     h.report()
 }
 
@@ -67,7 +87,10 @@ fn exact_delivery(name: &str, subnet: u8, api: SocketApi, busy: BusyPoll) {
     assert_eq!(r.seq.missing, e.missing);
     assert_eq!(r.seq.late, e.late);
     assert_eq!(r.latency.count, e.received);
-    assert_eq!(r.drops.not_ours + r.drops.not_market_data + r.drops.malformed, 0);
+    assert_eq!(
+        r.drops.not_ours + r.drops.not_market_data + r.drops.malformed,
+        0
+    );
 }
 
 #[test]
@@ -98,13 +121,26 @@ fn a_receiver_that_joined_a_group_gets_its_traffic() {
     }
     let tb = Testbed::create(&TestbedConfig::new("zcep4", 4)).unwrap();
     let group = Ipv4Addr::new(239, 18, 4, 1);
-    let mut cfg = RecvConfig::new(SocketApi::Recvmmsg, SocketAddr::from((Ipv4Addr::UNSPECIFIED, GROUP_PORT)));
+    let mut cfg = RecvConfig::new(
+        SocketApi::Recvmmsg,
+        SocketAddr::from((Ipv4Addr::UNSPECIFIED, GROUP_PORT)),
+    );
     cfg.multicast = Some((group, tb.host_addr));
     cfg.timestamps = true;
     let rx = SocketReceiver::open(cfg).unwrap();
-    assert!(rx.mode().details.iter().any(|d| d.contains("joined 239.18.4.1")));
+    assert!(rx
+        .mode()
+        .details
+        .iter()
+        .any(|d| d.contains("joined 239.18.4.1")));
     let plan = FeedPlan::new(2_000);
-    let r = run_feed(&tb, rx, SocketAddr::from((group, GROUP_PORT)), SocketApi::Recvmmsg, plan);
+    let r = run_feed(
+        &tb,
+        rx,
+        SocketAddr::from((group, GROUP_PORT)),
+        SocketApi::Recvmmsg,
+        plan,
+    );
     assert_eq!(r.seq.received, 2_000);
     assert_eq!(r.seq.gaps, 0);
 }
@@ -120,7 +156,11 @@ fn kernel_timestamps_and_addresses_come_with_each_datagram() {
     let mut rx = SocketReceiver::open(cfg).unwrap();
     let (peer, dst) = (tb.peer_addr, SocketAddr::from((tb.host_addr, PORT)));
     tb.spawn_in_peer(move || {
-        let mut tx = SocketSender::open(SendConfig::new(SocketApi::Recvmmsg, SocketAddr::from((peer, 40_000)), dst))?;
+        let mut tx = SocketSender::open(SendConfig::new(
+            SocketApi::Recvmmsg,
+            SocketAddr::from((peer, 40_000)),
+            dst,
+        ))?;
         tx_send(&mut tx, 5)
     })
     .unwrap()
@@ -137,7 +177,11 @@ fn kernel_timestamps_and_addresses_come_with_each_datagram() {
             assert_eq!(d.payload, b"tick");
             let ts = d.rx_timestamp.expect("SO_TIMESTAMPNS timestamp");
             let now = zc_core::sys::realtime_ns();
-            assert!(ts.ns <= now && now - ts.ns < 5_000_000_000, "timestamp {} vs now {now}", ts.ns);
+            assert!(
+                ts.ns <= now && now - ts.ns < 5_000_000_000,
+                "timestamp {} vs now {now}",
+                ts.ns
+            );
             got += 1;
         }
     }
@@ -156,12 +200,21 @@ fn tx_send(tx: &mut SocketSender, n: usize) -> zc_core::Result<()> {
 
 #[test]
 fn a_port_in_use_is_a_clear_error() {
-    let first = SocketReceiver::open(RecvConfig::new(SocketApi::Recvmmsg, "127.0.0.1:0".parse().unwrap())).unwrap();
+    let first = SocketReceiver::open(RecvConfig::new(
+        SocketApi::Recvmmsg,
+        "127.0.0.1:0".parse().unwrap(),
+    ))
+    .unwrap();
     let taken = first.local_addr();
-    let e = SocketReceiver::open(RecvConfig::new(SocketApi::Recvmmsg, taken)).err().unwrap();
+    let e = SocketReceiver::open(RecvConfig::new(SocketApi::Recvmmsg, taken))
+        .err()
+        .unwrap();
     assert_eq!(e.kind(), ErrorKind::AddrInUse);
     let msg = e.to_string();
-    assert!(msg.contains(&format!("bind UDP {taken}")) && msg.contains("fix:"), "{msg}");
+    assert!(
+        msg.contains(&format!("bind UDP {taken}")) && msg.contains("fix:"),
+        "{msg}"
+    );
     // With SO_REUSEPORT on both, sharing the port works.
     let mut cfg = RecvConfig::new(SocketApi::Recvmmsg, "127.0.0.1:0".parse().unwrap());
     cfg.reuse_port = true;
@@ -172,9 +225,12 @@ fn a_port_in_use_is_a_clear_error() {
 
 #[test]
 fn an_address_not_on_this_host_is_a_clear_error() {
-    let e = SocketReceiver::open(RecvConfig::new(SocketApi::Recvfrom, "198.19.255.254:9000".parse().unwrap()))
-        .err()
-        .unwrap();
+    let e = SocketReceiver::open(RecvConfig::new(
+        SocketApi::Recvfrom,
+        "198.19.255.254:9000".parse().unwrap(),
+    ))
+    .err()
+    .unwrap();
     assert_eq!(e.kind(), ErrorKind::AddrNotAvailable);
     assert!(e.to_string().contains("ip -br addr"), "{e}");
 }
@@ -183,13 +239,25 @@ fn an_address_not_on_this_host_is_a_clear_error() {
 fn options_the_path_cannot_honour_are_refused() {
     let mut cfg = RecvConfig::new(SocketApi::Recvfrom, "127.0.0.1:0".parse().unwrap());
     cfg.busy_poll = BusyPoll::Spin;
-    assert!(SocketReceiver::open(cfg.clone()).err().unwrap().to_string().contains("busy polling"));
+    assert!(SocketReceiver::open(cfg.clone())
+        .err()
+        .unwrap()
+        .to_string()
+        .contains("busy polling"));
     cfg.busy_poll = BusyPoll::Off;
     cfg.timestamps = true;
-    assert!(SocketReceiver::open(cfg).err().unwrap().to_string().contains("control messages"));
+    assert!(SocketReceiver::open(cfg)
+        .err()
+        .unwrap()
+        .to_string()
+        .contains("control messages"));
     let mut cfg = RecvConfig::new(SocketApi::Recvmmsg, "127.0.0.1:0".parse().unwrap());
     cfg.batch = 0;
-    assert!(SocketReceiver::open(cfg).err().unwrap().to_string().contains("batch 0"));
+    assert!(SocketReceiver::open(cfg)
+        .err()
+        .unwrap()
+        .to_string()
+        .contains("batch 0"));
 }
 
 #[test]

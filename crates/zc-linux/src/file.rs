@@ -70,7 +70,13 @@ pub fn is_truncated(e: &Error) -> bool {
 ///
 /// `timeout` is how long the peer may accept nothing before the call gives up.
 /// Returns the bytes sent (always `len`).
-pub fn send_file(sock: BorrowedFd<'_>, file: &File, offset: u64, len: u64, timeout: Option<Duration>) -> Result<u64> {
+pub fn send_file(
+    sock: BorrowedFd<'_>,
+    file: &File,
+    offset: u64,
+    len: u64,
+    timeout: Option<Duration>,
+) -> Result<u64> {
     let end = offset
         .checked_add(len)
         .filter(|e| *e <= i64::MAX as u64)
@@ -112,7 +118,14 @@ pub fn copy_file(
     while off < end {
         let want = (end - off).min(buf.len() as u64) as usize;
         // SAFETY: buf has at least `want` writable bytes; the file is open.
-        let r = unsafe { libc::pread(file.as_raw_fd(), buf.as_mut_ptr().cast(), want, off as libc::off_t) };
+        let r = unsafe {
+            libc::pread(
+                file.as_raw_fd(),
+                buf.as_mut_ptr().cast(),
+                want,
+                off as libc::off_t,
+            )
+        };
         match cvt(r) {
             Ok(0) => return Err(truncated("pread", off, end)),
             Ok(n) => {
@@ -165,10 +178,15 @@ impl MappedFile {
     pub fn new(file: File) -> Result<Self> {
         let len = file.metadata().map_err(|e| Error::io("fstat", e))?.len();
         if len == 0 {
-            return Ok(Self { file, ptr: None, len });
+            return Ok(Self {
+                file,
+                ptr: None,
+                len,
+            });
         }
-        let map_len = usize::try_from(len)
-            .map_err(|_| Error::config(format!("a {len}-byte file does not fit the address space")))?;
+        let map_len = usize::try_from(len).map_err(|_| {
+            Error::config(format!("a {len}-byte file does not fit the address space"))
+        })?;
         // SAFETY: a fresh read-only shared mapping chosen by the kernel; no
         // existing memory is affected.
         let p = unsafe {
@@ -184,7 +202,11 @@ impl MappedFile {
         if p == libc::MAP_FAILED {
             return Err(Error::last_os("mmap"));
         }
-        Ok(Self { file, ptr: NonNull::new(p.cast()), len })
+        Ok(Self {
+            file,
+            ptr: NonNull::new(p.cast()),
+            len,
+        })
     }
 
     /// Length of the mapping: the file's length when it was mapped.
@@ -199,17 +221,33 @@ impl MappedFile {
 
     /// Sends `len` bytes from `offset`, checking before every 1 MB piece that
     /// the file still holds them. Returns the bytes sent (always `len`).
-    pub fn send_range(&self, sock: BorrowedFd<'_>, offset: u64, len: u64, timeout: Option<Duration>) -> Result<u64> {
-        let end = offset.checked_add(len).filter(|e| *e <= self.len).ok_or_else(|| {
-            Error::config(format!("range {offset}+{len} is beyond the {}-byte mapping", self.len))
-        })?;
+    pub fn send_range(
+        &self,
+        sock: BorrowedFd<'_>,
+        offset: u64,
+        len: u64,
+        timeout: Option<Duration>,
+    ) -> Result<u64> {
+        let end = offset
+            .checked_add(len)
+            .filter(|e| *e <= self.len)
+            .ok_or_else(|| {
+                Error::config(format!(
+                    "range {offset}+{len} is beyond the {}-byte mapping",
+                    self.len
+                ))
+            })?;
         let Some(base) = self.ptr else {
             return Ok(0);
         };
         let mut off = offset;
         while off < end {
             let piece_end = (off + MMAP_CHUNK).min(end);
-            let size = self.file.metadata().map_err(|e| Error::io("fstat", e))?.len();
+            let size = self
+                .file
+                .metadata()
+                .map_err(|e| Error::io("fstat", e))?
+                .len();
             if size < piece_end {
                 return Err(truncated("mmap send", off, end));
             }
@@ -272,4 +310,3 @@ pub fn send_with(
         }
     }
 }
-

@@ -81,7 +81,12 @@ impl FileServer {
         let c = CString::new(cfg.root.as_os_str().as_encoded_bytes())
             .map_err(|_| Error::config(format!("root {:?} contains a NUL byte", cfg.root)))?;
         // SAFETY: a NUL-terminated path; the returned descriptor is owned below.
-        let fd = unsafe { libc::open(c.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC) };
+        let fd = unsafe {
+            libc::open(
+                c.as_ptr(),
+                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+            )
+        };
         if fd < 0 {
             return Err(Error::last_os(format!("open served folder {:?}", cfg.root)));
         }
@@ -90,7 +95,11 @@ impl FileServer {
         let acceptor = Acceptor::bind(cfg.listen, cfg.max_connections, "zc-serve")?;
         Ok(Self {
             acceptor,
-            shared: Arc::new(Shared { root, method: cfg.method, idle_timeout: cfg.idle_timeout }),
+            shared: Arc::new(Shared {
+                root,
+                method: cfg.method,
+                idle_timeout: cfg.idle_timeout,
+            }),
         })
     }
 
@@ -137,8 +146,10 @@ struct Conn<'a> {
 
 impl<'a> Conn<'a> {
     fn new(sock: TcpStream, shared: &'a Shared) -> Result<Self> {
-        sock.set_nonblocking(true).map_err(|e| Error::io("set non-blocking", e))?;
-        sock.set_nodelay(true).map_err(|e| Error::io("TCP_NODELAY", e))?;
+        sock.set_nonblocking(true)
+            .map_err(|e| Error::io("set non-blocking", e))?;
+        sock.set_nodelay(true)
+            .map_err(|e| Error::io("TCP_NODELAY", e))?;
         Ok(Self {
             sock,
             shared,
@@ -177,12 +188,20 @@ impl<'a> Conn<'a> {
             }
             let buf = &mut self.head[self.filled..];
             // SAFETY: buf is a live, writable slice of buf.len() bytes.
-            let r = unsafe { libc::recv(self.sock.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+            let r =
+                unsafe { libc::recv(self.sock.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
             match cvt(r) {
                 Ok(0) => return Ok(None),
                 Ok(n) => self.filled += n,
                 Err(e) if would_block(&e) => {
-                    if wait(self.sock.as_fd(), libc::POLLIN, Some(self.shared.idle_timeout), "read request").is_err() {
+                    if wait(
+                        self.sock.as_fd(),
+                        libc::POLLIN,
+                        Some(self.shared.idle_timeout),
+                        "read request",
+                    )
+                    .is_err()
+                    {
                         return Ok(None);
                     }
                 }
@@ -226,19 +245,32 @@ impl<'a> Conn<'a> {
                     "HTTP/1.1 416 Range Not Satisfiable\r\nContent-Range: bytes */{size}\r\nContent-Length: 0\r\n{}\r\n",
                     conn_header(keep_alive)
                 );
-                send_all(self.sock.as_fd(), self.out.as_bytes(), 0, Some(self.shared.idle_timeout))?;
+                send_all(
+                    self.sock.as_fd(),
+                    self.out.as_bytes(),
+                    0,
+                    Some(self.shared.idle_timeout),
+                )?;
                 return Ok(keep_alive);
             }
         };
         self.out.clear();
-        let reason = if status == 200 { "OK" } else { "Partial Content" };
+        let reason = if status == 200 {
+            "OK"
+        } else {
+            "Partial Content"
+        };
         let _ = write!(
             self.out,
             "HTTP/1.1 {status} {reason}\r\nContent-Length: {len}\r\nContent-Type: {}\r\nAccept-Ranges: bytes\r\n",
             content_type(req.target)
         );
         if status == 206 {
-            let _ = write!(self.out, "Content-Range: bytes {start}-{}/{size}\r\n", start + len - 1);
+            let _ = write!(
+                self.out,
+                "Content-Range: bytes {start}-{}/{size}\r\n",
+                start + len - 1
+            );
         }
         let _ = write!(self.out, "{}\r\n", conn_header(keep_alive));
         let body_follows = !head_only && len > 0;
@@ -252,7 +284,15 @@ impl<'a> Conn<'a> {
             }
             // An error here leaves the client with a short body: the caller
             // closes the connection, which is how HTTP/1.1 signals that.
-            send_with(self.shared.method, self.sock.as_fd(), &file, start, len, &mut self.copy_buf, timeout)?;
+            send_with(
+                self.shared.method,
+                self.sock.as_fd(),
+                &file,
+                start,
+                len,
+                &mut self.copy_buf,
+                timeout,
+            )?;
         }
         Ok(keep_alive)
     }
@@ -273,7 +313,12 @@ impl<'a> Conn<'a> {
         if !head_only {
             let _ = writeln!(self.out, "{} {reason}", status.0);
         }
-        send_all(self.sock.as_fd(), self.out.as_bytes(), 0, Some(self.shared.idle_timeout))
+        send_all(
+            self.sock.as_fd(),
+            self.out.as_bytes(),
+            0,
+            Some(self.shared.idle_timeout),
+        )
     }
 }
 
@@ -317,7 +362,8 @@ fn open_below(root: BorrowedFd<'_>, target: &[u8]) -> std::result::Result<File, 
         // No O_DIRECTORY even for folders: with it a symbolic link would fail
         // as ENOTDIR (404) instead of ELOOP (403). O_NONBLOCK: opening a FIFO
         // must not hang the connection.
-        let flags = libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK | libc::O_NOCTTY;
+        let flags =
+            libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK | libc::O_NOCTTY;
         // SAFETY: a NUL-terminated name relative to a directory descriptor
         // that stays open for the call.
         let fd = unsafe { libc::openat(parent.as_raw_fd(), name.as_ptr(), flags) };

@@ -30,6 +30,8 @@ pub use zerocopy::{send_plain, Completion, SendError, StableBuf, ZeroCopySender,
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing {
-    pub use crate::http::request::{decode_path, parse_range, parse_request, RangeSpec, Request, Status};
+    pub use crate::http::request::{
+        decode_path, parse_range, parse_request, RangeSpec, Request, Status,
+    };
     pub use crate::zerocopy::ledger::{Applied, Ledger};
 }

@@ -22,19 +22,31 @@ pub(crate) struct Acceptor {
 }
 
 impl Acceptor {
-    pub(crate) fn bind(addr: SocketAddr, max_connections: usize, name: &'static str) -> Result<Self> {
+    pub(crate) fn bind(
+        addr: SocketAddr,
+        max_connections: usize,
+        name: &'static str,
+    ) -> Result<Self> {
         if max_connections == 0 {
             return Err(Error::config("max_connections must be at least 1"));
         }
-        let listener = TcpListener::bind(addr).map_err(|e| Error::io(format!("{name}: bind {addr}"), e))?;
+        let listener =
+            TcpListener::bind(addr).map_err(|e| Error::io(format!("{name}: bind {addr}"), e))?;
         listener
             .set_nonblocking(true)
             .map_err(|e| Error::io(format!("{name}: set listener non-blocking"), e))?;
-        Ok(Self { listener, stop: Arc::new(AtomicBool::new(false)), max_connections, name })
+        Ok(Self {
+            listener,
+            stop: Arc::new(AtomicBool::new(false)),
+            max_connections,
+            name,
+        })
     }
 
     pub(crate) fn local_addr(&self) -> Result<SocketAddr> {
-        self.listener.local_addr().map_err(|e| Error::io("getsockname", e))
+        self.listener
+            .local_addr()
+            .map_err(|e| Error::io("getsockname", e))
     }
 
     /// Accepts until stopped, running `handle` on a thread per connection.
@@ -47,7 +59,11 @@ impl Acceptor {
         let active = Arc::new(AtomicUsize::new(0));
         let fd = self.listener.as_raw_fd();
         while !self.stop.load(Ordering::Relaxed) {
-            let mut pfd = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+            let mut pfd = libc::pollfd {
+                fd,
+                events: libc::POLLIN,
+                revents: 0,
+            };
             // SAFETY: one valid pollfd on the listener this function owns.
             let r = unsafe { libc::poll(&mut pfd, 1, STOP_POLL.as_millis() as i32) };
             if r < 0 {
@@ -72,16 +88,22 @@ impl Acceptor {
                 }
             };
             if active.load(Ordering::Relaxed) >= self.max_connections {
-                tracing::warn!("{}: {} connections open, refusing one more", self.name, self.max_connections);
+                tracing::warn!(
+                    "{}: {} connections open, refusing one more",
+                    self.name,
+                    self.max_connections
+                );
                 continue;
             }
             active.fetch_add(1, Ordering::Relaxed);
             let guard = ActiveGuard(active.clone());
             let h = handle.clone();
-            let spawned = std::thread::Builder::new().name(format!("{}-conn", self.name)).spawn(move || {
-                let _guard = guard;
-                h(stream);
-            });
+            let spawned = std::thread::Builder::new()
+                .name(format!("{}-conn", self.name))
+                .spawn(move || {
+                    let _guard = guard;
+                    h(stream);
+                });
             if let Err(e) = spawned {
                 tracing::warn!("{}: cannot start a connection thread: {e}", self.name);
             }
@@ -101,7 +123,11 @@ impl Acceptor {
             .name(name.into())
             .spawn(move || self.run(handle))
             .map_err(|e| Error::io(format!("{name}: start accept thread"), e))?;
-        Ok(RunningService { addr, stop, thread: Some(thread) })
+        Ok(RunningService {
+            addr,
+            stop,
+            thread: Some(thread),
+        })
     }
 }
 
@@ -136,9 +162,9 @@ impl RunningService {
     fn stop_inner(&mut self) -> Result<()> {
         self.stop.store(true, Ordering::Relaxed);
         match self.thread.take() {
-            Some(t) => t
-                .join()
-                .unwrap_or_else(|_| Err(Error::new(zc_core::ErrorKind::Io, "accept thread panicked"))),
+            Some(t) => t.join().unwrap_or_else(|_| {
+                Err(Error::new(zc_core::ErrorKind::Io, "accept thread panicked"))
+            }),
             None => Ok(()),
         }
     }

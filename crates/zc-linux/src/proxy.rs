@@ -39,7 +39,9 @@ impl std::str::FromStr for ProxyMethod {
         match s {
             "splice" => Ok(Self::Splice),
             "read-write" | "readwrite" => Ok(Self::ReadWrite),
-            other => Err(Error::config(format!("unknown proxy method `{other}`: use splice or read-write"))),
+            other => Err(Error::config(format!(
+                "unknown proxy method `{other}`: use splice or read-write"
+            ))),
         }
     }
 }
@@ -60,7 +62,11 @@ pub struct RelayOptions {
 
 impl Default for RelayOptions {
     fn default() -> Self {
-        Self { method: ProxyMethod::Splice, buffer: 256 * 1024, idle_timeout: None }
+        Self {
+            method: ProxyMethod::Splice,
+            buffer: 256 * 1024,
+            idle_timeout: None,
+        }
     }
 }
 
@@ -105,11 +111,13 @@ impl Direction {
             ProxyMethod::Splice => {
                 let mut fds = [0 as RawFd; 2];
                 // SAFETY: pipe2 writes two descriptors into the array.
-                if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC) } < 0 {
+                if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC) } < 0
+                {
                     return Err(Error::last_os("pipe2"));
                 }
                 // SAFETY: two fresh descriptors nobody else owns.
-                let (r, w) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+                let (r, w) =
+                    unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
                 let want = opts.buffer.min(i32::MAX as usize) as libc::c_int;
                 // SAFETY: fcntl on a live pipe. A refusal (EPERM above the
                 // unprivileged cap) keeps the default size, which still works.
@@ -119,11 +127,27 @@ impl Direction {
                 if cap <= 0 {
                     return Err(Error::last_os("fcntl(F_GETPIPE_SZ)"));
                 }
-                Chan::Pipe { r, w, cap: cap as usize }
+                Chan::Pipe {
+                    r,
+                    w,
+                    cap: cap as usize,
+                }
             }
-            ProxyMethod::ReadWrite => Chan::Buf { buf: vec![0u8; opts.buffer].into_boxed_slice(), start: 0 },
+            ProxyMethod::ReadWrite => Chan::Buf {
+                buf: vec![0u8; opts.buffer].into_boxed_slice(),
+                start: 0,
+            },
         };
-        Ok(Self { src, dst, chan, pending: 0, eof: false, shut: false, moved: 0, name })
+        Ok(Self {
+            src,
+            dst,
+            chan,
+            pending: 0,
+            eof: false,
+            shut: false,
+            moved: 0,
+            name,
+        })
     }
 
     /// Moves bytes until the next move would block, or this direction is done.
@@ -183,7 +207,9 @@ impl Direction {
                 )
             },
             // SAFETY: buf is a live, writable slice of buf.len() bytes.
-            Chan::Buf { buf, .. } => unsafe { libc::read(self.src, buf.as_mut_ptr().cast(), buf.len()) },
+            Chan::Buf { buf, .. } => unsafe {
+                libc::read(self.src, buf.as_mut_ptr().cast(), buf.len())
+            },
         };
         cvt(r)
     }
@@ -203,7 +229,12 @@ impl Direction {
             },
             // SAFETY: buf[start..start + pending] lies inside the buffer.
             Chan::Buf { buf, start } => unsafe {
-                libc::send(self.dst, buf.as_ptr().add(*start).cast(), self.pending, libc::MSG_NOSIGNAL)
+                libc::send(
+                    self.dst,
+                    buf.as_ptr().add(*start).cast(),
+                    self.pending,
+                    libc::MSG_NOSIGNAL,
+                )
             },
         };
         cvt(r)
@@ -216,14 +247,17 @@ impl Direction {
 /// (after resetting both sockets).
 pub fn relay(a: TcpStream, b: TcpStream, opts: &RelayOptions) -> Result<RelayStats> {
     for s in [&a, &b] {
-        s.set_nonblocking(true).map_err(|e| Error::io("relay: set non-blocking", e))?;
+        s.set_nonblocking(true)
+            .map_err(|e| Error::io("relay: set non-blocking", e))?;
     }
     let mut ab = Direction::new(a.as_raw_fd(), b.as_raw_fd(), opts, "relay a→b")?;
     let mut ba = Direction::new(b.as_raw_fd(), a.as_raw_fd(), opts, "relay b→a")?;
     let ep = Epoll::new()?;
     ep.add(a.as_fd())?;
     ep.add(b.as_fd())?;
-    let timeout_ms = opts.idle_timeout.map_or(-1, |t| t.as_millis().min(i32::MAX as u128) as i32);
+    let timeout_ms = opts
+        .idle_timeout
+        .map_or(-1, |t| t.as_millis().min(i32::MAX as u128) as i32);
     let result = loop {
         let r1 = ab.step();
         let r2 = ba.step();
@@ -235,12 +269,18 @@ pub fn relay(a: TcpStream, b: TcpStream, opts: &RelayOptions) -> Result<RelaySta
         match ep.wait(timeout_ms) {
             Ok(true) => {}
             Ok(false) => {
-                break Err(crate::sys::timed_out("relay", opts.idle_timeout.unwrap_or_default()))
+                break Err(crate::sys::timed_out(
+                    "relay",
+                    opts.idle_timeout.unwrap_or_default(),
+                ))
             }
             Err(e) => break Err(e),
         }
     };
-    let stats = RelayStats { a_to_b: ab.moved, b_to_a: ba.moved };
+    let stats = RelayStats {
+        a_to_b: ab.moved,
+        b_to_a: ba.moved,
+    };
     match result {
         Ok(()) => Ok(stats),
         Err(e) => {
@@ -254,7 +294,10 @@ pub fn relay(a: TcpStream, b: TcpStream, opts: &RelayOptions) -> Result<RelaySta
 
 /// Makes the coming close send RST instead of FIN.
 fn reset_on_close(s: &TcpStream) {
-    let l = libc::linger { l_onoff: 1, l_linger: 0 };
+    let l = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
     // SAFETY: setsockopt with a valid linger value on a live socket; failure
     // only means a FIN instead of a RST.
     unsafe {
@@ -288,7 +331,15 @@ impl Epoll {
             u64: fd.as_raw_fd() as u64,
         };
         // SAFETY: a valid event for a live descriptor; the kernel copies it.
-        if unsafe { libc::epoll_ctl(self.0.as_raw_fd(), libc::EPOLL_CTL_ADD, fd.as_raw_fd(), &mut ev) } < 0 {
+        if unsafe {
+            libc::epoll_ctl(
+                self.0.as_raw_fd(),
+                libc::EPOLL_CTL_ADD,
+                fd.as_raw_fd(),
+                &mut ev,
+            )
+        } < 0
+        {
             return Err(Error::last_os("epoll_ctl(ADD)"));
         }
         Ok(())
@@ -299,7 +350,8 @@ impl Epoll {
         let mut evs = [libc::epoll_event { events: 0, u64: 0 }; 4];
         loop {
             // SAFETY: evs has room for the 4 events asked for.
-            let n = unsafe { libc::epoll_wait(self.0.as_raw_fd(), evs.as_mut_ptr(), 4, timeout_ms) };
+            let n =
+                unsafe { libc::epoll_wait(self.0.as_raw_fd(), evs.as_mut_ptr(), 4, timeout_ms) };
             if n >= 0 {
                 return Ok(n > 0);
             }
@@ -349,7 +401,10 @@ impl Proxy {
     /// Binds the listener.
     pub fn bind(cfg: ProxyConfig) -> Result<Self> {
         let acceptor = Acceptor::bind(cfg.listen, cfg.max_connections, "zc-proxy")?;
-        Ok(Self { acceptor, cfg: Arc::new(cfg) })
+        Ok(Self {
+            acceptor,
+            cfg: Arc::new(cfg),
+        })
     }
 
     /// The address it listens on.
@@ -380,7 +435,10 @@ fn connection(client: TcpStream, cfg: &ProxyConfig) {
     let up = match TcpStream::connect_timeout(&cfg.upstream, cfg.connect_timeout) {
         Ok(s) => s,
         Err(e) => {
-            tracing::warn!("{}", Error::io(format!("zc-proxy: connect upstream {}", cfg.upstream), e));
+            tracing::warn!(
+                "{}",
+                Error::io(format!("zc-proxy: connect upstream {}", cfg.upstream), e)
+            );
             // Dropping the client with linger 0 resets it: it learns at once
             // that nothing is behind the proxy.
             reset_on_close(&client);
@@ -390,7 +448,11 @@ fn connection(client: TcpStream, cfg: &ProxyConfig) {
     let _ = client.set_nodelay(true);
     let _ = up.set_nodelay(true);
     match relay(client, up, &cfg.relay) {
-        Ok(s) => tracing::debug!("zc-proxy: closed after {} bytes up, {} down", s.a_to_b, s.b_to_a),
+        Ok(s) => tracing::debug!(
+            "zc-proxy: closed after {} bytes up, {} down",
+            s.a_to_b,
+            s.b_to_a
+        ),
         Err(e) if e.kind() == ErrorKind::PeerGone => tracing::debug!("zc-proxy: {e}"),
         Err(e) => tracing::info!("zc-proxy: {e}"),
     }

@@ -37,7 +37,12 @@ pub(crate) fn interrupted(e: &io::Error) -> bool {
 /// Waits until `fd` reports one of `events` (POLLIN/POLLOUT), or an error or
 /// hang-up (the next syscall on it then says what happened). `timeout` is the
 /// longest the peer may make no progress; `None` waits forever.
-pub(crate) fn wait(fd: BorrowedFd<'_>, events: libc::c_short, timeout: Option<Duration>, what: &str) -> Result<()> {
+pub(crate) fn wait(
+    fd: BorrowedFd<'_>,
+    events: libc::c_short,
+    timeout: Option<Duration>,
+    what: &str,
+) -> Result<()> {
     let deadline = timeout.map(|t| Instant::now() + t);
     loop {
         let ms = match deadline {
@@ -51,7 +56,11 @@ pub(crate) fn wait(fd: BorrowedFd<'_>, events: libc::c_short, timeout: Option<Du
                 left.as_millis().min(i32::MAX as u128 - 1) as i32 + 1
             }
         };
-        let mut pfd = libc::pollfd { fd: fd.as_raw_fd(), events, revents: 0 };
+        let mut pfd = libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events,
+            revents: 0,
+        };
         // SAFETY: one valid pollfd that lives across the call.
         let r = unsafe { libc::poll(&mut pfd, 1, ms) };
         if r > 0 {
@@ -92,7 +101,10 @@ impl CpuTime {
         // SAFETY: RUSAGE_THREAD with a valid out pointer cannot fail.
         unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut ru) };
         let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-        Self { user: tv(ru.ru_utime), system: tv(ru.ru_stime) }
+        Self {
+            user: tv(ru.ru_utime),
+            system: tv(ru.ru_stime),
+        }
     }
 
     /// User plus system time.
@@ -111,11 +123,21 @@ impl CpuTime {
 
 /// Sends all of `buf` on the socket with `send(MSG_NOSIGNAL | flags)`, waiting
 /// out `EAGAIN` and looping over short writes.
-pub(crate) fn send_all(sock: BorrowedFd<'_>, mut buf: &[u8], flags: libc::c_int, timeout: Option<Duration>) -> Result<()> {
+pub(crate) fn send_all(
+    sock: BorrowedFd<'_>,
+    mut buf: &[u8],
+    flags: libc::c_int,
+    timeout: Option<Duration>,
+) -> Result<()> {
     while !buf.is_empty() {
         // SAFETY: buf is a live slice of buf.len() readable bytes.
         let r = unsafe {
-            libc::send(sock.as_raw_fd(), buf.as_ptr().cast(), buf.len(), flags | libc::MSG_NOSIGNAL)
+            libc::send(
+                sock.as_raw_fd(),
+                buf.as_ptr().cast(),
+                buf.len(),
+                flags | libc::MSG_NOSIGNAL,
+            )
         };
         match cvt(r) {
             Ok(n) => buf = &buf[n..],

@@ -199,7 +199,9 @@ impl<B: StableBuf> ZeroCopySender<B> {
         // SAFETY: fcntl on a socket we own.
         let fl = unsafe { libc::fcntl(sock.as_raw_fd(), libc::F_GETFL) };
         // SAFETY: as above, with plain integer flags.
-        if fl < 0 || unsafe { libc::fcntl(sock.as_raw_fd(), libc::F_SETFL, fl | libc::O_NONBLOCK) } < 0 {
+        if fl < 0
+            || unsafe { libc::fcntl(sock.as_raw_fd(), libc::F_SETFL, fl | libc::O_NONBLOCK) } < 0
+        {
             return Err(Error::last_os("fcntl(O_NONBLOCK)"));
         }
         Ok(Self {
@@ -260,7 +262,10 @@ impl<B: StableBuf> ZeroCopySender<B> {
                 }
                 Err(error) => {
                     if let Some(buf) = self.ledger.unsend_last() {
-                        return Err(SendError { error, buf: Some(buf) });
+                        return Err(SendError {
+                            error,
+                            buf: Some(buf),
+                        });
                     }
                     // Part of it is with the kernel: it comes back completed.
                     return Err(SendError { error, buf: None });
@@ -277,7 +282,9 @@ impl<B: StableBuf> ZeroCopySender<B> {
     fn send_piece(&mut self, ptr: *const u8, len: usize) -> Result<(usize, bool)> {
         let mut plain = false;
         loop {
-            let flags = libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT | if plain { 0 } else { libc::MSG_ZEROCOPY };
+            let flags = libc::MSG_NOSIGNAL
+                | libc::MSG_DONTWAIT
+                | if plain { 0 } else { libc::MSG_ZEROCOPY };
             // SAFETY: ptr..ptr+len is readable (see send); the kernel may read
             // it after return, and may: the StableBuf stays in in_flight until
             // the completion of every id it took (see the struct's docs).
@@ -287,7 +294,12 @@ impl<B: StableBuf> ZeroCopySender<B> {
                 Err(e) if interrupted(&e) => {}
                 Err(e) if would_block(&e) => {
                     self.poll_completions()?;
-                    wait(self.sock.as_fd(), libc::POLLOUT, self.timeout, "zerocopy send")?;
+                    wait(
+                        self.sock.as_fd(),
+                        libc::POLLOUT,
+                        self.timeout,
+                        "zerocopy send",
+                    )?;
                 }
                 Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) && !plain => {
                     self.stats.enobufs += 1;
@@ -327,7 +339,13 @@ impl<B: StableBuf> ZeroCopySender<B> {
             msg.msg_control = control.as_mut_ptr().cast();
             msg.msg_controllen = std::mem::size_of_val(&control) as _;
             // SAFETY: msg points at a live control buffer of the stated size.
-            let r = unsafe { libc::recvmsg(self.sock.as_raw_fd(), &mut msg, libc::MSG_ERRQUEUE | libc::MSG_DONTWAIT) };
+            let r = unsafe {
+                libc::recvmsg(
+                    self.sock.as_raw_fd(),
+                    &mut msg,
+                    libc::MSG_ERRQUEUE | libc::MSG_DONTWAIT,
+                )
+            };
             if r < 0 {
                 let e = errno();
                 if would_block(&e) {
@@ -356,7 +374,11 @@ impl<B: StableBuf> ZeroCopySender<B> {
                         self.complete_range(ee.ee_info, ee.ee_data, copied);
                     } else {
                         self.stats.queue_errors += 1;
-                        tracing::debug!("error queue: origin {} errno {}", ee.ee_origin, ee.ee_errno);
+                        tracing::debug!(
+                            "error queue: origin {} errno {}",
+                            ee.ee_origin,
+                            ee.ee_errno
+                        );
                     }
                 }
                 // SAFETY: advances within the same control buffer.
@@ -400,7 +422,10 @@ impl<B: StableBuf> ZeroCopySender<B> {
         while self.ids_pending() > 0 {
             let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
             if left.is_some_and(|l| l.is_zero()) {
-                return Err(crate::sys::timed_out("zerocopy flush", self.timeout.unwrap_or_default()));
+                return Err(crate::sys::timed_out(
+                    "zerocopy flush",
+                    self.timeout.unwrap_or_default(),
+                ));
             }
             self.wait_completion(left)?;
         }

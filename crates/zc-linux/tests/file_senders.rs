@@ -10,11 +10,22 @@ use std::os::fd::AsFd;
 use std::time::Duration;
 use zc_linux::{is_truncated, send_with, FileMethod, MappedFile};
 
-const METHODS: [FileMethod; 3] = [FileMethod::Sendfile, FileMethod::ReadWrite, FileMethod::Mmap];
+const METHODS: [FileMethod; 3] = [
+    FileMethod::Sendfile,
+    FileMethod::ReadWrite,
+    FileMethod::Mmap,
+];
 const TIMEOUT: Option<Duration> = Some(Duration::from_secs(20));
 
 /// Sends `path[offset..offset+len]` with `method` and returns what the receiver hashed.
-fn send_and_hash(method: FileMethod, path: &std::path::Path, offset: u64, len: u64, pace: Pace, nonblocking: bool) -> (u64, u64) {
+fn send_and_hash(
+    method: FileMethod,
+    path: &std::path::Path,
+    offset: u64,
+    len: u64,
+    pace: Pace,
+    nonblocking: bool,
+) -> (u64, u64) {
     let (tx, rx) = tcp_pair();
     if matches!(pace, Pace::Slow { .. }) {
         set_buf(&tx, libc::SO_SNDBUF, 4096);
@@ -40,7 +51,10 @@ fn small_files_arrive_byte_identical_with_every_method() {
         for method in METHODS {
             for nonblocking in [false, true] {
                 let got = send_and_hash(method, &path, 0, size as u64, Pace::Fast, nonblocking);
-                assert_eq!(got, want, "{method:?} size {size} nonblocking {nonblocking}");
+                assert_eq!(
+                    got, want,
+                    "{method:?} size {size} nonblocking {nonblocking}"
+                );
             }
         }
     }
@@ -53,7 +67,16 @@ fn a_slow_receiver_forces_short_writes_and_every_byte_still_arrives() {
         let path = make_file(dir.path(), &format!("s{size}"), size, 100 + i as u64);
         let want = digest_file_range(&path, 0, size as u64);
         for method in METHODS {
-            let got = send_and_hash(method, &path, 0, size as u64, Pace::Slow { slow_bytes: 256 * 1024 }, true);
+            let got = send_and_hash(
+                method,
+                &path,
+                0,
+                size as u64,
+                Pace::Slow {
+                    slow_bytes: 256 * 1024,
+                },
+                true,
+            );
             assert_eq!(got, want, "{method:?} size {size}");
         }
     }
@@ -78,7 +101,11 @@ fn a_range_in_the_middle_arrives_exactly() {
     let (off, len) = (4097u64, (3 * MB) as u64 + 5);
     let want = digest_file_range(&path, off, len);
     for method in METHODS {
-        assert_eq!(send_and_hash(method, &path, off, len, Pace::Fast, true), want, "{method:?}");
+        assert_eq!(
+            send_and_hash(method, &path, off, len, Pace::Fast, true),
+            want,
+            "{method:?}"
+        );
     }
 }
 
@@ -101,7 +128,12 @@ fn truncate_during_send(method: FileMethod) {
                 Ok(n) => got += n as u64,
             }
             if !truncated && got >= 2 * MB as u64 {
-                OpenOptions::new().write(true).open(&truncator_path).unwrap().set_len(4096).unwrap();
+                OpenOptions::new()
+                    .write(true)
+                    .open(&truncator_path)
+                    .unwrap()
+                    .set_len(4096)
+                    .unwrap();
                 truncated = true;
             }
         }
@@ -123,7 +155,10 @@ fn truncating_the_file_during_an_mmap_send_is_an_error_not_a_crash() {
     let dir = tempfile::tempdir().unwrap();
     let path = make_file(dir.path(), "after", 4097, 1);
     let want = digest_file_range(&path, 0, 4097);
-    assert_eq!(send_and_hash(FileMethod::Mmap, &path, 0, 4097, Pace::Fast, false), want);
+    assert_eq!(
+        send_and_hash(FileMethod::Mmap, &path, 0, 4097, Pace::Fast, false),
+        want
+    );
 }
 
 #[test]
@@ -139,10 +174,17 @@ fn the_mmap_sender_reports_truncation_that_races_past_its_size_check() {
     let dir = tempfile::tempdir().unwrap();
     let path = make_file(dir.path(), "shrunk", 8 * MB, 3);
     let mapped = MappedFile::new(File::open(&path).unwrap()).unwrap();
-    OpenOptions::new().write(true).open(&path).unwrap().set_len(MB as u64).unwrap();
+    OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(MB as u64)
+        .unwrap();
     let (tx, rx) = tcp_pair();
     let reader = std::thread::spawn(move || drain(rx, Pace::Fast));
-    let err = mapped.send_range(tx.as_fd(), 0, 8 * MB as u64, TIMEOUT).unwrap_err();
+    let err = mapped
+        .send_range(tx.as_fd(), 0, 8 * MB as u64, TIMEOUT)
+        .unwrap_err();
     assert!(is_truncated(&err), "{err}");
     drop(tx);
     let (_, got) = reader.join().unwrap();

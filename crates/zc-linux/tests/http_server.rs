@@ -35,7 +35,11 @@ fn site() -> Site {
     std::os::unix::fs::symlink("../secret.txt", root.join("link")).unwrap();
     std::os::unix::fs::symlink("..", root.join("updir")).unwrap();
     std::os::unix::fs::symlink("a.bin", root.join("inner-link")).unwrap();
-    Site { _dir: dir, root, out }
+    Site {
+        _dir: dir,
+        root,
+        out,
+    }
 }
 
 fn start(root: &Path, method: FileMethod, listen: &str) -> RunningService {
@@ -59,7 +63,11 @@ fn curl(args: &[&str]) -> String {
         .args(args)
         .output()
         .expect("curl must be installed (build/install-deps.sh)");
-    assert!(out.status.success(), "curl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "curl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -84,26 +92,62 @@ fn check_site(method: FileMethod, listen: &str) {
         let (code, body) = get(addr, &format!("/{name}"), &s.out, &[]);
         assert_eq!(code, 200, "{method:?} {name}");
         let want = std::fs::read(s.root.join(name)).unwrap();
-        assert_eq!(digest_bytes(&body), digest_bytes(&want), "{method:?} {name}");
+        assert_eq!(
+            digest_bytes(&body),
+            digest_bytes(&want),
+            "{method:?} {name}"
+        );
     }
-    assert_eq!(get(addr, "/sub/b.txt", &s.out, &[]), (200, b"bee\n".to_vec()));
-    assert_eq!(get(addr, "/sub/", &s.out, &[]), (200, b"<p>index</p>\n".to_vec()));
-    assert_eq!(get(addr, "/my%20file.txt?x=1", &s.out, &[]), (200, b"spaced\n".to_vec()));
+    assert_eq!(
+        get(addr, "/sub/b.txt", &s.out, &[]),
+        (200, b"bee\n".to_vec())
+    );
+    assert_eq!(
+        get(addr, "/sub/", &s.out, &[]),
+        (200, b"<p>index</p>\n".to_vec())
+    );
+    assert_eq!(
+        get(addr, "/my%20file.txt?x=1", &s.out, &[]),
+        (200, b"spaced\n".to_vec())
+    );
 
     // Ranges.
     let a = std::fs::read(s.root.join("a.bin")).unwrap();
-    assert_eq!(get(addr, "/a.bin", &s.out, &["-r", "0-99"]), (206, a[..100].to_vec()));
-    assert_eq!(get(addr, "/a.bin", &s.out, &["-r", "4095-4097"]), (206, a[4095..4098].to_vec()));
-    assert_eq!(get(addr, "/a.bin", &s.out, &["-r", "100000-"]), (206, a[100000..].to_vec()));
-    assert_eq!(get(addr, "/a.bin", &s.out, &["-H", "Range: bytes=-10"]), (206, a[a.len() - 10..].to_vec()));
-    assert_eq!(get(addr, "/a.bin", &s.out, &["-r", "0-1,5-6"]), (200, a.clone()));
+    assert_eq!(
+        get(addr, "/a.bin", &s.out, &["-r", "0-99"]),
+        (206, a[..100].to_vec())
+    );
+    assert_eq!(
+        get(addr, "/a.bin", &s.out, &["-r", "4095-4097"]),
+        (206, a[4095..4098].to_vec())
+    );
+    assert_eq!(
+        get(addr, "/a.bin", &s.out, &["-r", "100000-"]),
+        (206, a[100000..].to_vec())
+    );
+    assert_eq!(
+        get(addr, "/a.bin", &s.out, &["-H", "Range: bytes=-10"]),
+        (206, a[a.len() - 10..].to_vec())
+    );
+    assert_eq!(
+        get(addr, "/a.bin", &s.out, &["-r", "0-1,5-6"]),
+        (200, a.clone())
+    );
     let big = std::fs::read(s.root.join("big.bin")).unwrap();
     let (code, body) = get(addr, "/big.bin", &s.out, &["-r", "1000000-5000000"]);
-    assert_eq!((code, digest_bytes(&body)), (206, digest_bytes(&big[1_000_000..=5_000_000])));
+    assert_eq!(
+        (code, digest_bytes(&body)),
+        (206, digest_bytes(&big[1_000_000..=5_000_000]))
+    );
 
     // 416 with the size, 404.
     let hdrs = s.out.join("h");
-    let (code, _) = get(addr, "/a.bin", &s.out, &["-r", "102400-", "-D", hdrs.to_str().unwrap()]);
+    let (code, _) = get(
+        addr,
+        "/a.bin",
+        &s.out,
+        &["-r", "102400-", "-D", hdrs.to_str().unwrap()],
+    );
     assert_eq!(code, 416);
     let h = std::fs::read_to_string(&hdrs).unwrap().to_ascii_lowercase();
     assert!(h.contains("content-range: bytes */102400"), "{h}");
@@ -115,17 +159,30 @@ fn check_site(method: FileMethod, listen: &str) {
     // HEAD: the length of the body, and no body.
     let head = curl(&["-I", &url(addr, "/big.bin")]).to_ascii_lowercase();
     assert!(head.starts_with("http/1.1 200"), "{head}");
-    assert!(head.contains(&format!("content-length: {}", 8 * MB + 3)), "{head}");
+    assert!(
+        head.contains(&format!("content-length: {}", 8 * MB + 3)),
+        "{head}"
+    );
     let head = curl(&["-I", "-r", "10-19", &url(addr, "/a.bin")]).to_ascii_lowercase();
-    assert!(head.contains("content-range: bytes 10-19/102400") && head.contains("content-length: 10"), "{head}");
+    assert!(
+        head.contains("content-range: bytes 10-19/102400") && head.contains("content-length: 10"),
+        "{head}"
+    );
 
     // Keep-alive: three requests, one connection.
     let (o1, o2, o3) = (s.out.join("k1"), s.out.join("k2"), s.out.join("k3"));
     let w = curl(&[
-        "-w", "%{http_code} %{num_connects}\n",
-        "-o", o1.to_str().unwrap(), &url(addr, "/a.bin"),
-        "-o", o2.to_str().unwrap(), &url(addr, "/nope"),
-        "-o", o3.to_str().unwrap(), &url(addr, "/sub/b.txt"),
+        "-w",
+        "%{http_code} %{num_connects}\n",
+        "-o",
+        o1.to_str().unwrap(),
+        &url(addr, "/a.bin"),
+        "-o",
+        o2.to_str().unwrap(),
+        &url(addr, "/nope"),
+        "-o",
+        o3.to_str().unwrap(),
+        &url(addr, "/sub/b.txt"),
     ]);
     assert_eq!(w, "200 1\n404 0\n200 0\n", "{method:?}");
     assert_eq!(std::fs::read(&o1).unwrap(), a);
@@ -150,7 +207,10 @@ fn check_site(method: FileMethod, listen: &str) {
     ] {
         let (code, body) = get(addr, path, &s.out, &[]);
         assert_eq!(code, 403, "{method:?} {path}");
-        assert!(!body.windows(SECRET.len()).any(|w| w == SECRET), "{path} leaked the secret");
+        assert!(
+            !body.windows(SECRET.len()).any(|w| w == SECRET),
+            "{path} leaked the secret"
+        );
     }
     srv.stop().unwrap();
 }
@@ -215,13 +275,17 @@ fn raw_clients_get_strict_answers_and_cannot_hurt_the_server() {
     // A client that leaves in the middle of a big body.
     for _ in 0..3 {
         let mut c = TcpStream::connect(addr).unwrap();
-        c.write_all(b"GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        c.write_all(b"GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
         let mut buf = [0u8; 1000];
         c.read_exact(&mut buf).unwrap();
     }
     // HTTP/1.0 closes by default; the server is still fine.
     let r = raw(addr, b"GET /sub/b.txt HTTP/1.0\r\n\r\n");
-    assert!(r.starts_with("HTTP/1.1 200 OK") && r.contains("Connection: close") && r.ends_with("bee\n"), "{r}");
+    assert!(
+        r.starts_with("HTTP/1.1 200 OK") && r.contains("Connection: close") && r.ends_with("bee\n"),
+        "{r}"
+    );
     srv.stop().unwrap();
 }
 

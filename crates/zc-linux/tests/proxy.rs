@@ -15,7 +15,13 @@ const TOTAL: u64 = 100 * MB as u64;
 
 /// Writes `len` bytes of the stream seeded `seed` in random chunk sizes,
 /// pausing at `pause_at` until `gate` opens. Returns the stream's digest.
-fn write_stream(s: &mut TcpStream, seed: u64, len: u64, pause_at: u64, gate: Option<mpsc::Receiver<()>>) -> (u64, u64) {
+fn write_stream(
+    s: &mut TcpStream,
+    seed: u64,
+    len: u64,
+    pause_at: u64,
+    gate: Option<mpsc::Receiver<()>>,
+) -> (u64, u64) {
     let mut rng = fastrand::Rng::with_seed(seed);
     let mut chunk_rng = fastrand::Rng::with_seed(seed ^ 0xabcdef);
     let mut d = Digest::default();
@@ -52,7 +58,11 @@ fn read_stream(s: &mut TcpStream, seed: u64) -> (u64, u64) {
 
 fn start_proxy(upstream: SocketAddr, method: ProxyMethod, buffer: usize) -> RunningService {
     let mut cfg = ProxyConfig::new("127.0.0.1:0".parse().unwrap(), upstream);
-    cfg.relay = RelayOptions { method, buffer, idle_timeout: Some(Duration::from_secs(30)) };
+    cfg.relay = RelayOptions {
+        method,
+        buffer,
+        idle_timeout: Some(Duration::from_secs(30)),
+    };
     Proxy::bind(cfg).unwrap().spawn().unwrap()
 }
 
@@ -117,7 +127,10 @@ fn a_reset_upstream_resets_the_client_and_the_proxy_lives_on() {
         let mut five = [0u8; 5];
         s.read_exact(&mut five).unwrap();
         assert_eq!(&five, b"hello");
-        let l = libc::linger { l_onoff: 1, l_linger: 0 };
+        let l = libc::linger {
+            l_onoff: 1,
+            l_linger: 0,
+        };
         // SAFETY: setsockopt with a valid linger on a live socket.
         unsafe {
             libc::setsockopt(
@@ -156,7 +169,10 @@ fn no_upstream_resets_the_client() {
     c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let mut buf = [0u8; 4];
     let r = c.read(&mut buf);
-    assert!(matches!(&r, Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset), "{r:?}");
+    assert!(
+        matches!(&r, Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset),
+        "{r:?}"
+    );
     proxy.stop().unwrap();
 }
 

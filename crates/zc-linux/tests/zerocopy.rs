@@ -26,7 +26,10 @@ fn check_exactly_once(stats: ZeroCopyStats, returned: &[u64], sent: u64) {
     assert_eq!(unique.len(), returned.len(), "no buffer comes back twice");
     assert_eq!(stats.ids_completed, stats.ids_issued, "{stats:?}");
     assert_eq!(stats.ids_unexpected, 0, "{stats:?}");
-    assert!(stats.notifications >= 1 && stats.notifications <= stats.ids_issued, "{stats:?}");
+    assert!(
+        stats.notifications >= 1 && stats.notifications <= stats.ids_issued,
+        "{stats:?}"
+    );
 }
 
 fn tcp(bind: &str) -> Option<(TcpStream, TcpStream)> {
@@ -78,13 +81,21 @@ fn tcp_round(bind: &str) {
     assert_eq!(zc.in_flight(), 0);
     let stats = zc.stats();
     check_exactly_once(stats, &returned, N);
-    assert_eq!(returned, (0..N).collect::<Vec<_>>(), "buffers come back in send order");
+    assert_eq!(
+        returned,
+        (0..N).collect::<Vec<_>>(),
+        "buffers come back in send order"
+    );
     // Loopback: the receive path copies, and the kernel says so.
     assert_eq!(stats.ids_copied, stats.ids_completed, "{stats:?}");
     assert_eq!(copied, N);
     eprintln!("{bind}: {stats:?}");
     drop(zc);
-    assert_eq!(reader.join().unwrap(), want.finish(), "the receiver got every byte in order");
+    assert_eq!(
+        reader.join().unwrap(),
+        want.finish(),
+        "the receiver got every byte in order"
+    );
 }
 
 #[test]
@@ -104,7 +115,8 @@ fn udp_round(bind: &str) {
     };
     let tx = UdpSocket::bind(bind).unwrap();
     tx.connect(rx.local_addr().unwrap()).unwrap();
-    rx.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+    rx.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
     const N: u64 = 4000;
     let reader = std::thread::spawn(move || {
         let mut buf = vec![0u8; 65536];
@@ -112,7 +124,11 @@ fn udp_round(bind: &str) {
         while let Ok(n) = rx.recv(&mut buf) {
             let i = u64::from_le_bytes(buf[..8].try_into().unwrap());
             let len = 64 + (i as usize * 37) % 8000;
-            assert_eq!(&buf[..n], &buffer(i, len)[..], "datagram {i} arrived intact");
+            assert_eq!(
+                &buf[..n],
+                &buffer(i, len)[..],
+                "datagram {i} arrived intact"
+            );
             seen += 1;
         }
         seen
@@ -121,7 +137,8 @@ fn udp_round(bind: &str) {
     let mut returned = Vec::new();
     for i in 0..N {
         // Boxed slices: any StableBuf works.
-        zc.send(buffer(i, 64 + (i as usize * 37) % 8000).into_boxed_slice()).unwrap();
+        zc.send(buffer(i, 64 + (i as usize * 37) % 8000).into_boxed_slice())
+            .unwrap();
         if i % 64 == 0 {
             zc.poll_completions().unwrap();
         }
@@ -168,7 +185,10 @@ fn a_buffer_sent_in_many_pieces_is_found_by_completions_that_arrive_between_them
     }
     let stats = zc.stats();
     eprintln!("{stats:?}");
-    assert!(stats.ids_issued > 2 * N, "buffers must have needed several sends: {stats:?}");
+    assert!(
+        stats.ids_issued > 2 * N,
+        "buffers must have needed several sends: {stats:?}"
+    );
     check_exactly_once(stats, &returned, N);
     drop(zc);
     assert_eq!(reader.join().unwrap(), want.finish());
@@ -227,13 +247,24 @@ fn a_peer_that_goes_away_is_an_error_and_the_buffers_still_come_back() {
     while zc.pop_completed().is_some() {
         n += 1;
     }
-    assert!(n >= 1 && zc.in_flight() == 0, "{n} came back, {} held", zc.in_flight());
+    assert!(
+        n >= 1 && zc.in_flight() == 0,
+        "{n} came back, {} held",
+        zc.in_flight()
+    );
 }
 
 #[test]
 fn the_plain_twin_sends_everything() {
     let (tx, rx) = tcp("127.0.0.1:0").unwrap();
-    let reader = std::thread::spawn(move || drain(rx, Pace::Slow { slow_bytes: 64 * 1024 }));
+    let reader = std::thread::spawn(move || {
+        drain(
+            rx,
+            Pace::Slow {
+                slow_bytes: 64 * 1024,
+            },
+        )
+    });
     tx.set_nonblocking(true).unwrap();
     let data = buffer(1, 3 * MB);
     send_plain(tx.as_fd(), &data, Some(Duration::from_secs(10))).unwrap();
@@ -244,16 +275,24 @@ fn the_plain_twin_sends_everything() {
 /// Runs `f` on a thread of its own in a fresh network namespace (gone when
 /// the thread ends) whose `net.core.optmem_max` is `optmem`; None when this
 /// kernel or process cannot do that.
-fn in_netns_with_optmem<T: Send + 'static>(optmem: u32, f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+fn in_netns_with_optmem<T: Send + 'static>(
+    optmem: u32,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Option<T> {
     std::thread::spawn(move || {
         // SAFETY: unshare(CLONE_NEWNET) moves only this thread into a new
         // network namespace; no memory is involved.
         if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
-            eprintln!("skipped: unshare(CLONE_NEWNET): {}", std::io::Error::last_os_error());
+            eprintln!(
+                "skipped: unshare(CLONE_NEWNET): {}",
+                std::io::Error::last_os_error()
+            );
             return None;
         }
         // A child started from this thread inherits its namespace.
-        let up = std::process::Command::new("ip").args(["link", "set", "lo", "up"]).status();
+        let up = std::process::Command::new("ip")
+            .args(["link", "set", "lo", "up"])
+            .status();
         if !up.as_ref().is_ok_and(|s| s.success()) {
             eprintln!("skipped: `ip link set lo up` failed in the new namespace: {up:?}");
             return None;
@@ -292,12 +331,19 @@ fn enobufs_from_a_full_optmem_is_waited_out_and_every_buffer_still_completes_onc
     }
     // Room for one notification: the second send finds optmem full until
     // the first notification is read off the error queue.
-    let Some((stats, returned)) = in_netns_with_optmem(1000, || udp_burst_without_reaping(2000)) else {
+    let Some((stats, returned)) = in_netns_with_optmem(1000, || udp_burst_without_reaping(2000))
+    else {
         return;
     };
     eprintln!("{stats:?}");
-    assert!(stats.enobufs > 0, "optmem_max 1000 must produce ENOBUFS: {stats:?}");
-    assert_eq!(stats.copy_fallbacks, 0, "reading the queue frees optmem, no copy needed: {stats:?}");
+    assert!(
+        stats.enobufs > 0,
+        "optmem_max 1000 must produce ENOBUFS: {stats:?}"
+    );
+    assert_eq!(
+        stats.copy_fallbacks, 0,
+        "reading the queue frees optmem, no copy needed: {stats:?}"
+    );
     check_exactly_once(stats, &returned, 2000);
     assert_eq!(returned, (0..2000).collect::<Vec<_>>());
 }

@@ -66,12 +66,19 @@ pub struct Testbed {
 }
 
 fn run(args: &[&str]) -> Result<String> {
-    let out = Command::new(args[0]).args(&args[1..]).output().map_err(|e| {
-        Error::io(format!("run `{}`", args[0]), e).with_fix(format!(
-            "install it: `apt-get install {}` (or run ./build/install-deps.sh)",
-            if args[0] == "ethtool" { "ethtool" } else { "iproute2" }
-        ))
-    })?;
+    let out = Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .map_err(|e| {
+            Error::io(format!("run `{}`", args[0]), e).with_fix(format!(
+                "install it: `apt-get install {}` (or run ./build/install-deps.sh)",
+                if args[0] == "ethtool" {
+                    "ethtool"
+                } else {
+                    "iproute2"
+                }
+            ))
+        })?;
     if out.status.success() {
         return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
     }
@@ -84,7 +91,10 @@ fn run(args: &[&str]) -> Result<String> {
         )
         .with_fix("the testbed creates a network namespace and a veth pair: run as root (CAP_SYS_ADMIN and CAP_NET_ADMIN)"));
     }
-    Err(Error::new(ErrorKind::Io, format!("`{cmd}` failed: {stderr}")))
+    Err(Error::new(
+        ErrorKind::Io,
+        format!("`{cmd}` failed: {stderr}"),
+    ))
 }
 
 fn parse_mac(text: &str) -> Option<[u8; 6]> {
@@ -99,15 +109,22 @@ fn parse_mac(text: &str) -> Option<[u8; 6]> {
 fn mac_of(netns: Option<&str>, ifname: &str) -> Result<[u8; 6]> {
     let path = format!("/sys/class/net/{ifname}/address");
     let text = match netns {
-        None => std::fs::read_to_string(&path)
-            .map_err(|e| Error::io(format!("read {path}"), e))?,
+        None => std::fs::read_to_string(&path).map_err(|e| Error::io(format!("read {path}"), e))?,
         Some(ns) => run(&["ip", "netns", "exec", ns, "cat", &path])?,
     };
-    parse_mac(&text).ok_or_else(|| Error::new(ErrorKind::Io, format!("unreadable MAC address {text:?} in {path}")))
+    parse_mac(&text).ok_or_else(|| {
+        Error::new(
+            ErrorKind::Io,
+            format!("unreadable MAC address {text:?} in {path}"),
+        )
+    })
 }
 
 fn mac_string(mac: &[u8; 6]) -> String {
-    mac.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
+    mac.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
 }
 
 impl Testbed {
@@ -115,7 +132,10 @@ impl Testbed {
     pub fn create(cfg: &TestbedConfig) -> Result<Self> {
         let valid = !cfg.name.is_empty()
             && cfg.name.len() <= 10
-            && cfg.name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+            && cfg
+                .name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
         if !valid {
             return Err(Error::config(format!(
                 "testbed name {:?} must be 1 to 10 characters of a-z and 0-9",
@@ -123,7 +143,10 @@ impl Testbed {
             )));
         }
         if cfg.queues == 0 || cfg.queues > 64 {
-            return Err(Error::config(format!("testbed queues {} must be 1 to 64", cfg.queues)));
+            return Err(Error::config(format!(
+                "testbed queues {} must be 1 to 64",
+                cfg.queues
+            )));
         }
         if !nix::unistd::geteuid().is_root() {
             return Err(Error::new(ErrorKind::Permission, "cannot create the veth testbed without privileges")
@@ -153,10 +176,32 @@ impl Testbed {
 
     fn configure(&mut self) -> Result<()> {
         let q = self.queues.to_string();
-        let (ns, host, peer) = (self.netns.as_str(), self.host_if.as_str(), self.peer_if.as_str());
+        let (ns, host, peer) = (
+            self.netns.as_str(),
+            self.host_if.as_str(),
+            self.peer_if.as_str(),
+        );
         run(&[
-            "ip", "link", "add", "name", host, "numrxqueues", &q, "numtxqueues", &q, "type", "veth",
-            "peer", "name", peer, "numrxqueues", &q, "numtxqueues", &q, "netns", ns,
+            "ip",
+            "link",
+            "add",
+            "name",
+            host,
+            "numrxqueues",
+            &q,
+            "numtxqueues",
+            &q,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            peer,
+            "numrxqueues",
+            &q,
+            "numtxqueues",
+            &q,
+            "netns",
+            ns,
         ])?;
         let host_cidr = format!("{}/24", self.host_addr);
         let peer_cidr = format!("{}/24", self.peer_addr);
@@ -167,13 +212,39 @@ impl Testbed {
         run(&["ip", "-n", ns, "link", "set", "lo", "up"])?;
         // Full checksums in every frame: raw receivers verify them.
         run(&["ethtool", "-K", host, "tx", "off"])?;
-        run(&["ip", "netns", "exec", ns, "ethtool", "-K", peer, "tx", "off"])?;
+        run(&[
+            "ip", "netns", "exec", ns, "ethtool", "-K", peer, "tx", "off",
+        ])?;
         self.host_mac = mac_of(None, host)?;
         self.peer_mac = mac_of(Some(ns), peer)?;
         let (hm, pm) = (mac_string(&self.host_mac), mac_string(&self.peer_mac));
         let (ha, pa) = (self.host_addr.to_string(), self.peer_addr.to_string());
-        run(&["ip", "neigh", "replace", &pa, "lladdr", &pm, "dev", host, "nud", "permanent"])?;
-        run(&["ip", "-n", ns, "neigh", "replace", &ha, "lladdr", &hm, "dev", peer, "nud", "permanent"])?;
+        run(&[
+            "ip",
+            "neigh",
+            "replace",
+            &pa,
+            "lladdr",
+            &pm,
+            "dev",
+            host,
+            "nud",
+            "permanent",
+        ])?;
+        run(&[
+            "ip",
+            "-n",
+            ns,
+            "neigh",
+            "replace",
+            &ha,
+            "lladdr",
+            &hm,
+            "dev",
+            peer,
+            "nud",
+            "permanent",
+        ])?;
         // Multicast feeds: route the benchmarking multicast range via the veth.
         run(&["ip", "-n", ns, "route", "add", "239.0.0.0/8", "dev", peer])?;
         Ok(())

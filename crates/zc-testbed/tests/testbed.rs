@@ -10,7 +10,10 @@ fn a_datagram_crosses_and_everything_is_removed_after() {
     if !privileged_or_skip("a_datagram_crosses_and_everything_is_removed_after") {
         return;
     }
-    let cfg = TestbedConfig { queues: 2, ..TestbedConfig::new("zctb1", 201) };
+    let cfg = TestbedConfig {
+        queues: 2,
+        ..TestbedConfig::new("zctb1", 201)
+    };
     let (ns, host_if) = {
         let tb = Testbed::create(&cfg).unwrap();
         assert_eq!(tb.host_addr.octets(), [198, 18, 201, 1]);
@@ -20,7 +23,8 @@ fn a_datagram_crosses_and_everything_is_removed_after() {
         let peer = tb.peer_addr;
         tb.spawn_in_peer(move || {
             let s = UdpSocket::bind((peer, 0)).map_err(|e| zc_core::Error::io("bind", e))?;
-            s.send_to(b"hello", dst).map_err(|e| zc_core::Error::io("send", e))?;
+            s.send_to(b"hello", dst)
+                .map_err(|e| zc_core::Error::io("send", e))?;
             Ok(())
         })
         .unwrap()
@@ -33,7 +37,13 @@ fn a_datagram_crosses_and_everything_is_removed_after() {
         assert_eq!(from.ip(), std::net::IpAddr::V4(tb.peer_addr));
         let queues = std::fs::read_dir(format!("/sys/class/net/{}/queues", tb.host_if))
             .unwrap()
-            .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with("rx-"))
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with("rx-")
+            })
             .count();
         assert_eq!(queues, 2);
         (tb.netns.clone(), tb.host_if.clone())

@@ -18,14 +18,14 @@
 //! ```
 
 use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 use zc_core::backend::{Receiver, RxBurst, RxStats};
+use zc_core::feed::{generate, FeedPlan, GenConfig, GenReport};
 use zc_core::handler::{HandlerConfig, MarketDataHandler};
 use zc_core::md::MarketData;
 use zc_core::sys::{monotonic_ns, pin_current_thread, privileged_or_skip};
 use zc_core::{Error, Result};
-use std::sync::atomic::AtomicBool;
-use zc_core::feed::{generate, FeedPlan, GenConfig, GenReport};
 use zc_epoll::{RecvConfig, SendConfig, SocketApi, SocketReceiver, SocketSender};
 use zc_testbed::{Testbed, TestbedConfig};
 use zc_uring::{RxConfig, UringReceiver};
@@ -50,7 +50,17 @@ struct Args {
 }
 
 fn parse() -> std::result::Result<Args, String> {
-    let mut a = Args { runs: 7, count: 100_000, batch: 64, cpu: 1, spin: false, only: None, batch_wait_us: 0, rate: None, buffers: 4096 };
+    let mut a = Args {
+        runs: 7,
+        count: 100_000,
+        batch: 64,
+        cpu: 1,
+        spin: false,
+        only: None,
+        batch_wait_us: 0,
+        rate: None,
+        buffers: 4096,
+    };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
         if k == "--spin" {
@@ -91,7 +101,13 @@ fn thread_cpu_ns() -> u64 {
 
 /// Traffic for one run: without a rate, fills the socket before returning;
 /// with one, starts a paced generator (pinned to `cpu`) and returns its handle.
-fn traffic(tb: &Testbed, dst: SocketAddr, count: u64, rate: Option<f64>, cpu: usize) -> Result<Option<std::thread::JoinHandle<Result<GenReport>>>> {
+fn traffic(
+    tb: &Testbed,
+    dst: SocketAddr,
+    count: u64,
+    rate: Option<f64>,
+    cpu: usize,
+) -> Result<Option<std::thread::JoinHandle<Result<GenReport>>>> {
     let Some(rate) = rate else {
         fill(tb, dst, count)?;
         return Ok(None);
@@ -101,8 +117,18 @@ fn traffic(tb: &Testbed, dst: SocketAddr, count: u64, rate: Option<f64>, cpu: us
     };
     let gen = tb.spawn_in_peer(move || {
         pin_current_thread(cpu)?;
-        let mut tx = SocketSender::open(SendConfig::new(SocketApi::Recvmmsg, SocketAddr::from((peer, 0)), SocketAddr::V4(dst4)))?;
-        let cfg = GenConfig { plan: FeedPlan::new(count), rate: Some(rate), symbols: 64, payload_len: 32, batch: 64 };
+        let mut tx = SocketSender::open(SendConfig::new(
+            SocketApi::Recvmmsg,
+            SocketAddr::from((peer, 0)),
+            SocketAddr::V4(dst4),
+        ))?;
+        let cfg = GenConfig {
+            plan: FeedPlan::new(count),
+            rate: Some(rate),
+            symbols: 64,
+            payload_len: 32,
+            batch: 64,
+        };
         generate(&mut tx, &cfg, &AtomicBool::new(false))
     })?;
     Ok(Some(gen))
@@ -115,8 +141,15 @@ fn fill(tb: &Testbed, dst: SocketAddr, count: u64) -> Result<()> {
         let s = UdpSocket::bind((peer, 0)).map_err(|e| Error::io("bind", e))?;
         let mut buf = [0u8; 32];
         for seq in 0..count {
-            let m = MarketData { seq: seq as u32, symbol: (seq % 64) as u32, price: 1.0, volume: 1, timestamp_ns: monotonic_ns() };
-            m.encode(&mut buf).map_err(|e| Error::config(e.to_string()))?;
+            let m = MarketData {
+                seq: seq as u32,
+                symbol: (seq % 64) as u32,
+                price: 1.0,
+                volume: 1,
+                timestamp_ns: monotonic_ns(),
+            };
+            m.encode(&mut buf)
+                .map_err(|e| Error::config(e.to_string()))?;
             s.send_to(&buf, dst).map_err(|e| Error::io("send", e))?;
         }
         Ok(())
@@ -139,7 +172,9 @@ fn drain<R: Receiver>(rx: &mut R, count: u64) -> Result<(Run, RxStats)> {
     while got < count {
         let burst = rx.recv_burst(Some(Duration::from_millis(500)))?;
         if burst.is_empty() {
-            return Err(Error::config(format!("drain stalled after {got} of {count} datagrams")));
+            return Err(Error::config(format!(
+                "drain stalled after {got} of {count} datagrams"
+            )));
         }
         let now = monotonic_ns();
         for d in burst.iter() {
@@ -151,14 +186,24 @@ fn drain<R: Receiver>(rx: &mut R, count: u64) -> Result<(Run, RxStats)> {
     let cpu = thread_cpu_ns() - cpu0;
     let r = h.report();
     if r.seq.received != count || r.seq.gaps != 0 {
-        return Err(Error::config(format!("expected {count} in order, got {:?}", r.seq)));
+        return Err(Error::config(format!(
+            "expected {count} in order, got {:?}",
+            r.seq
+        )));
     }
-    Ok((Run { pps: count as f64 / secs, cpu_ns: cpu as f64 / count as f64 }, rx.stats()))
+    Ok((
+        Run {
+            pps: count as f64 / secs,
+            cpu_ns: cpu as f64 / count as f64,
+        },
+        rx.stats(),
+    ))
 }
 
 fn join(gen: Option<std::thread::JoinHandle<Result<GenReport>>>) -> Result<()> {
     if let Some(g) = gen {
-        g.join().map_err(|_| Error::config("the generator panicked"))??;
+        g.join()
+            .map_err(|_| Error::config("the generator panicked"))??;
     }
     Ok(())
 }
@@ -224,7 +269,8 @@ fn run(a: &Args) -> Result<()> {
                 cfg.buffer_size = 128;
                 cfg.buffers = a.buffers;
                 cfg.spin = a.spin;
-                cfg.batch_wait = (a.batch_wait_us > 0).then(|| Duration::from_micros(a.batch_wait_us));
+                cfg.batch_wait =
+                    (a.batch_wait_us > 0).then(|| Duration::from_micros(a.batch_wait_us));
                 let mut rx = UringReceiver::open(&cfg)?;
                 modes[1] = Receiver::mode(&rx).to_string();
                 let gen = traffic(&tb, rx.local_addr(), a.count, a.rate, gen_cpu)?;
@@ -238,7 +284,10 @@ fn run(a: &Args) -> Result<()> {
                     names[b], st.kernel_drops
                 )));
             }
-            eprintln!("run {run} {:<8} {:>8.0} pps  {:>6.0} ns CPU/msg", names[b], r.pps, r.cpu_ns);
+            eprintln!(
+                "run {run} {:<8} {:>8.0} pps  {:>6.0} ns CPU/msg",
+                names[b], r.pps, r.cpu_ns
+            );
             rates[b].push(r.pps);
             cpus[b].push(r.cpu_ns);
         }
@@ -259,10 +308,23 @@ fn run(a: &Args) -> Result<()> {
         let (c, clo, chi) = median(&mut cpus[b]);
         med[b] = m;
         cpu_med[b] = c;
-        println!("| {:<8} | {:>7.1} [{:.1}–{:.1}] | {:>5.0} [{:.0}–{:.0}] |", names[b], m / 1e3, lo / 1e3, hi / 1e3, c, clo, chi);
+        println!(
+            "| {:<8} | {:>7.1} [{:.1}–{:.1}] | {:>5.0} [{:.0}–{:.0}] |",
+            names[b],
+            m / 1e3,
+            lo / 1e3,
+            hi / 1e3,
+            c,
+            clo,
+            chi
+        );
     }
     if a.only.is_none() {
-        println!("\nuring / recvmmsg: {:.2}x rate, {:.2}x CPU per message", med[1] / med[0], cpu_med[1] / cpu_med[0]);
+        println!(
+            "\nuring / recvmmsg: {:.2}x rate, {:.2}x CPU per message",
+            med[1] / med[0],
+            cpu_med[1] / cpu_med[0]
+        );
     }
     println!("\nmodes:");
     for m in modes.iter().filter(|m| !m.is_empty()) {

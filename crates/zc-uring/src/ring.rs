@@ -67,18 +67,40 @@ impl Attempt {
 pub(crate) fn build(opts: RingOptions, details: &mut Vec<String>) -> Result<Ring> {
     let mut attempts = Vec::with_capacity(4);
     if opts.sqpoll_idle.is_some() {
-        attempts.push(Attempt { sqpoll: true, single_issuer: true, defer_taskrun: false, coop_taskrun: false });
+        attempts.push(Attempt {
+            sqpoll: true,
+            single_issuer: true,
+            defer_taskrun: false,
+            coop_taskrun: false,
+        });
     }
-    attempts.push(Attempt { sqpoll: false, single_issuer: true, defer_taskrun: true, coop_taskrun: false });
-    attempts.push(Attempt { sqpoll: false, single_issuer: false, defer_taskrun: false, coop_taskrun: true });
-    attempts.push(Attempt { sqpoll: false, single_issuer: false, defer_taskrun: false, coop_taskrun: false });
+    attempts.push(Attempt {
+        sqpoll: false,
+        single_issuer: true,
+        defer_taskrun: true,
+        coop_taskrun: false,
+    });
+    attempts.push(Attempt {
+        sqpoll: false,
+        single_issuer: false,
+        defer_taskrun: false,
+        coop_taskrun: true,
+    });
+    attempts.push(Attempt {
+        sqpoll: false,
+        single_issuer: false,
+        defer_taskrun: false,
+        coop_taskrun: false,
+    });
 
     let mut last_err = None;
     for a in &attempts {
         let mut b = IoUring::builder();
         b.setup_cqsize(opts.cq_entries);
         if a.sqpoll {
-            let idle = opts.sqpoll_idle.map_or(0, |d| d.as_millis().min(u32::MAX as u128) as u32);
+            let idle = opts
+                .sqpoll_idle
+                .map_or(0, |d| d.as_millis().min(u32::MAX as u128) as u32);
             b.setup_sqpoll(idle.max(1));
         }
         if a.single_issuer {
@@ -95,13 +117,24 @@ pub(crate) fn build(opts: RingOptions, details: &mut Vec<String>) -> Result<Ring
         }
         match b.build(opts.sq_entries) {
             Ok(ring) => {
-                details.push(format!("ring: {} (SQ {}, CQ {})", a.describe(), ring.params().sq_entries(), ring.params().cq_entries()));
+                details.push(format!(
+                    "ring: {} (SQ {}, CQ {})",
+                    a.describe(),
+                    ring.params().sq_entries(),
+                    ring.params().cq_entries()
+                ));
                 if a.sqpoll {
                     details.push(format!("SQPOLL on (kernel thread idles after {} ms); DEFER_TASKRUN off: the kernel does not combine it with SQPOLL", ring.params().sq_thread_idle()));
                 } else if opts.sqpoll_idle.is_some() {
                     details.push("SQPOLL requested but refused by this kernel: submitting with io_uring_enter instead".to_owned());
                 }
-                return Ok(Ring { ring, disabled: a.single_issuer, single_issuer: a.single_issuer && !a.sqpoll, sqpoll: a.sqpoll, taskrun_flag: a.defer_taskrun || a.coop_taskrun });
+                return Ok(Ring {
+                    ring,
+                    disabled: a.single_issuer,
+                    single_issuer: a.single_issuer && !a.sqpoll,
+                    sqpoll: a.sqpoll,
+                    taskrun_flag: a.defer_taskrun || a.coop_taskrun,
+                });
             }
             Err(e) => {
                 details.push(format!("{} refused: {e}", a.describe()));
@@ -118,13 +151,17 @@ pub(crate) fn build(opts: RingOptions, details: &mut Vec<String>) -> Result<Ring
 /// Checks that the kernel knows every opcode in `ops` (name, code).
 pub(crate) fn require_opcodes(ring: &IoUring, ops: &[(&str, u8)]) -> Result<Probe> {
     let mut probe = Probe::new();
-    ring.submitter()
-        .register_probe(&mut probe)
-        .map_err(|e| Error::io("io_uring_register(IORING_REGISTER_PROBE)", e).with_fix("the kernel is older than 5.6: use the recvmmsg backend"))?;
+    ring.submitter().register_probe(&mut probe).map_err(|e| {
+        Error::io("io_uring_register(IORING_REGISTER_PROBE)", e)
+            .with_fix("the kernel is older than 5.6: use the recvmmsg backend")
+    })?;
     for (name, code) in ops {
         if !probe.is_supported(*code) {
-            return Err(Error::new(ErrorKind::Unsupported, format!("this kernel's io_uring lacks {name}"))
-                .with_fix("upgrade to Linux 6.0 or newer, or use the recvmmsg/sendmmsg backends"));
+            return Err(Error::new(
+                ErrorKind::Unsupported,
+                format!("this kernel's io_uring lacks {name}"),
+            )
+            .with_fix("upgrade to Linux 6.0 or newer, or use the recvmmsg/sendmmsg backends"));
         }
     }
     Ok(probe)
@@ -133,7 +170,8 @@ pub(crate) fn require_opcodes(ring: &IoUring, ops: &[(&str, u8)]) -> Result<Prob
 /// Opcode numbers for the probe.
 pub(crate) const OP_RECVMSG: (&str, u8) = ("IORING_OP_RECVMSG", opcode::RecvMsgMulti::CODE);
 pub(crate) const OP_SEND: (&str, u8) = ("IORING_OP_SEND", opcode::Send::CODE);
-pub(crate) const OP_ASYNC_CANCEL: (&str, u8) = ("IORING_OP_ASYNC_CANCEL", opcode::AsyncCancel::CODE);
+pub(crate) const OP_ASYNC_CANCEL: (&str, u8) =
+    ("IORING_OP_ASYNC_CANCEL", opcode::AsyncCancel::CODE);
 
 /// Enables a ring created disabled, making the calling thread its single issuer.
 pub(crate) fn enable(ring: &IoUring) -> Result<()> {
@@ -153,13 +191,20 @@ pub(crate) fn enable(ring: &IoUring) -> Result<()> {
 /// `min_wait_us` (kernels with `IORING_FEAT_MIN_TIMEOUT`): wait up to this
 /// long for all `want` completions, and after that return as soon as one is
 /// there; without it the wait ends at the first completion.
-pub(crate) fn wait(ring: &mut IoUring, want: usize, timeout: Option<Duration>, min_wait_us: Option<u32>) -> io::Result<bool> {
+pub(crate) fn wait(
+    ring: &mut IoUring,
+    want: usize,
+    timeout: Option<Duration>,
+    min_wait_us: Option<u32>,
+) -> io::Result<bool> {
     let (want, min_wait) = match min_wait_us {
         Some(us) if want > 1 => (want, us),
         _ => (want.min(1), 0),
     };
     let res = match timeout {
-        None if min_wait > 0 => ring.submitter().submit_with_args(want, &types::SubmitArgs::new().min_wait_usec(min_wait)),
+        None if min_wait > 0 => ring
+            .submitter()
+            .submit_with_args(want, &types::SubmitArgs::new().min_wait_usec(min_wait)),
         None => ring.submitter().submit_and_wait(want),
         Some(t) if t.is_zero() => {
             let sq = ring.submission();
@@ -171,8 +216,12 @@ pub(crate) fn wait(ring: &mut IoUring, want: usize, timeout: Option<Duration>, m
             ring.submitter().submit_and_wait(0)
         }
         Some(t) => {
-            let ts = types::Timespec::new().sec(t.as_secs()).nsec(t.subsec_nanos());
-            let args = types::SubmitArgs::new().timespec(&ts).min_wait_usec(min_wait);
+            let ts = types::Timespec::new()
+                .sec(t.as_secs())
+                .nsec(t.subsec_nanos());
+            let args = types::SubmitArgs::new()
+                .timespec(&ts)
+                .min_wait_usec(min_wait);
             ring.submitter().submit_with_args(want, &args)
         }
     };

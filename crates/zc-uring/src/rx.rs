@@ -24,7 +24,9 @@ use std::os::fd::{AsFd, AsRawFd};
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::thread::ThreadId;
 use std::time::{Duration, Instant};
-use zc_core::{DataPath, Datagram, Error, ErrorKind, Mode, Receiver, Result, RxBurst, RxStats, RxTimestamp};
+use zc_core::{
+    DataPath, Datagram, Error, ErrorKind, Mode, Receiver, Result, RxBurst, RxStats, RxTimestamp,
+};
 
 /// user_data of the multishot receive.
 const RECV_TAG: u64 = 1;
@@ -164,10 +166,17 @@ struct BufRing {
 impl BufRing {
     fn new(entries: u16, buf_size: u32) -> Result<Self> {
         let page = 4096;
-        let ring_bytes = (usize::from(entries) * std::mem::size_of::<PbufEntry>()).div_ceil(page) * page;
+        let ring_bytes =
+            (usize::from(entries) * std::mem::size_of::<PbufEntry>()).div_ceil(page) * page;
         let data = usize::from(entries) * buf_size as usize;
         let region = Region::new(ring_bytes + data, "io_uring provided-buffer ring")?;
-        let mut r = Self { region, entries, buf_size, data_off: ring_bytes, tail: 0 };
+        let mut r = Self {
+            region,
+            entries,
+            buf_size,
+            data_off: ring_bytes,
+            tail: 0,
+        };
         for bid in 0..entries {
             r.push(bid);
         }
@@ -184,7 +193,11 @@ impl BufRing {
         debug_assert!(bid < self.entries);
         // SAFETY: bid < entries, so the offset stays inside the data part of
         // the region (data_off + entries * buf_size == region.len()).
-        unsafe { self.region.as_ptr().add(self.data_off + usize::from(bid) * self.buf_size as usize) }
+        unsafe {
+            self.region
+                .as_ptr()
+                .add(self.data_off + usize::from(bid) * self.buf_size as usize)
+        }
     }
 
     /// Writes `bid` into the slot after the last one published; visible to the
@@ -213,7 +226,11 @@ impl BufRing {
         // mapping that lives as long as self; the kernel reads it with an
         // acquire load and never writes it, so an atomic store is the only
         // access from our side.
-        let tail = unsafe { AtomicU16::from_ptr(std::ptr::addr_of_mut!((*self.region.as_ptr().cast::<PbufEntry>()).resv)) };
+        let tail = unsafe {
+            AtomicU16::from_ptr(std::ptr::addr_of_mut!(
+                (*self.region.as_ptr().cast::<PbufEntry>()).resv
+            ))
+        };
         tail.store(self.tail, Ordering::Release);
     }
 }
@@ -257,8 +274,17 @@ pub fn parse_received(buf: &[u8], hdr: &libc::msghdr) -> Option<Received> {
     // An undecodable name (never for UDP over IPv4/IPv6) is reported as the
     // unspecified address, not guessed.
     let src = sockaddr::decode(out.name_data()).unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0)));
-    let ts = if hdr.msg_controllen > 0 { sockaddr::timestamp(out.control_data()) } else { None };
-    Some(Received { len: out.payload_data().len() as u32, src, ts, truncated: out.is_payload_truncated() })
+    let ts = if hdr.msg_controllen > 0 {
+        sockaddr::timestamp(out.control_data())
+    } else {
+        None
+    };
+    Some(Received {
+        len: out.payload_data().len() as u32,
+        src,
+        ts,
+        truncated: out.is_payload_truncated(),
+    })
 }
 
 /// One datagram handed out in the current burst.
@@ -313,17 +339,23 @@ impl UringReceiver {
     /// first [`Receiver::recv_burst`].
     pub fn open(cfg: &RxConfig) -> Result<Self> {
         cfg.validate()?;
-        let socket = UdpSocket::bind(cfg.bind).map_err(|e| Error::io(format!("bind UDP {}", cfg.bind), e))?;
-        let local = socket.local_addr().map_err(|e| Error::io("getsockname", e))?;
+        let socket = UdpSocket::bind(cfg.bind)
+            .map_err(|e| Error::io(format!("bind UDP {}", cfg.bind), e))?;
+        let local = socket
+            .local_addr()
+            .map_err(|e| Error::io("getsockname", e))?;
         let mut details = vec!["multishot recvmsg".to_owned()];
         if let Some(bytes) = cfg.rcvbuf {
             let got = sockopt::set_rcvbuf(socket.as_fd(), bytes)?;
             details.push(format!("SO_RCVBUF {got} B"));
         }
         if let Some((group, iface)) = cfg.multicast {
-            socket
-                .join_multicast_v4(&group, &iface)
-                .map_err(|e| Error::io(format!("join multicast group {group} on the interface with {iface}"), e))?;
+            socket.join_multicast_v4(&group, &iface).map_err(|e| {
+                Error::io(
+                    format!("join multicast group {group} on the interface with {iface}"),
+                    e,
+                )
+            })?;
             details.push(format!("multicast {group} joined on {iface}"));
         }
         if cfg.rx_timestamps {
@@ -333,8 +365,20 @@ impl UringReceiver {
 
         // Only the receive and, on drop, one cancel are ever queued.
         let sq_entries = 8;
-        let cq_entries = if cfg.cq_entries == 0 { u32::from(cfg.buffers) * 2 } else { cfg.cq_entries }.max(sq_entries);
-        let built = ring::build(RingOptions { sq_entries, cq_entries, sqpoll_idle: cfg.sqpoll_idle }, &mut details)?;
+        let cq_entries = if cfg.cq_entries == 0 {
+            u32::from(cfg.buffers) * 2
+        } else {
+            cfg.cq_entries
+        }
+        .max(sq_entries);
+        let built = ring::build(
+            RingOptions {
+                sq_entries,
+                cq_entries,
+                sqpoll_idle: cfg.sqpoll_idle,
+            },
+            &mut details,
+        )?;
         ring::require_opcodes(&built.ring, &[OP_RECVMSG, OP_ASYNC_CANCEL])?;
 
         let bufs = BufRing::new(cfg.buffers, cfg.buffer_size)?;
@@ -356,7 +400,9 @@ impl UringReceiver {
         let mut busy_poll = false;
         if let Some(t) = cfg.napi_busy_poll {
             let us = u32::try_from(t.as_micros()).unwrap_or(u32::MAX);
-            let mut napi = types::Napi::new().set_busy_poll_timeout(us).set_prefer_busy_poll(true);
+            let mut napi = types::Napi::new()
+                .set_busy_poll_timeout(us)
+                .set_prefer_busy_poll(true);
             match built.ring.submitter().register_napi(&mut napi) {
                 Ok(()) => {
                     busy_poll = true;
@@ -364,13 +410,18 @@ impl UringReceiver {
                         "NAPI busy poll {us} µs registered (acts only on devices with NAPI: see the napi_id counter; veth has it only with GRO or XDP)"
                     ));
                 }
-                Err(e) => details.push(format!("NAPI busy poll unavailable ({e}; needs Linux 6.9): waiting on interrupts")),
+                Err(e) => details.push(format!(
+                    "NAPI busy poll unavailable ({e}; needs Linux 6.9): waiting on interrupts"
+                )),
             }
         }
 
         let hdr = Box::new(MsgHdr(recv_msghdr(cfg)));
 
-        let batch_wait_us = cfg.batch_wait.map(|d| u32::try_from(d.as_micros()).unwrap_or(u32::MAX)).filter(|&us| us > 0 && cfg.batch > 1);
+        let batch_wait_us = cfg
+            .batch_wait
+            .map(|d| u32::try_from(d.as_micros()).unwrap_or(u32::MAX))
+            .filter(|&us| us > 0 && cfg.batch > 1);
         let batch_wait_us = match batch_wait_us {
             Some(us) if built.ring.params().is_feature_min_timeout() => {
                 details.push(format!("batch wait under backlog: up to {us} µs for a full batch, then the first datagram (IORING_FEAT_MIN_TIMEOUT)"));
@@ -427,19 +478,23 @@ impl UringReceiver {
             self.owner = Some(std::thread::current().id());
         }
         if !self.armed {
-            let entry = opcode::RecvMsgMulti::new(types::Fd(self.socket.as_raw_fd()), &self.hdr.0, BGID)
-                .build()
-                .user_data(RECV_TAG);
+            let entry =
+                opcode::RecvMsgMulti::new(types::Fd(self.socket.as_raw_fd()), &self.hdr.0, BGID)
+                    .build()
+                    .user_data(RECV_TAG);
             // SAFETY: the entry points at `self.hdr`, boxed and alive for the
             // receiver's life; its buffers come from the registered ring.
             let pushed = unsafe { self.ring.submission().push(&entry) };
             if pushed.is_err() {
                 // Only the receive and one cancel are ever queued; a full SQ
                 // means the kernel has not consumed them yet: submit, retry.
-                self.ring.submit().map_err(|e| ring::enter_error("io_uring_enter (submit)", e))?;
+                self.ring
+                    .submit()
+                    .map_err(|e| ring::enter_error("io_uring_enter (submit)", e))?;
                 // SAFETY: as above.
-                unsafe { self.ring.submission().push(&entry) }
-                    .map_err(|_| Error::new(ErrorKind::Exhausted, "io_uring submission queue stays full"))?;
+                unsafe { self.ring.submission().push(&entry) }.map_err(|_| {
+                    Error::new(ErrorKind::Exhausted, "io_uring submission queue stays full")
+                })?;
             }
             self.counters.arms += 1;
             self.armed = true;
@@ -498,7 +553,12 @@ impl UringReceiver {
                     if r.truncated {
                         self.stats.truncated += 1;
                     }
-                    self.held.push(Held { bid, len: r.len, src: r.src, ts: r.ts });
+                    self.held.push(Held {
+                        bid,
+                        len: r.len,
+                        src: r.src,
+                        ts: r.ts,
+                    });
                 }
                 None => {
                     self.stats.malformed += 1;
@@ -523,14 +583,23 @@ impl UringReceiver {
             // Spinning polls without waiting: the zero-timeout wait enters the
             // kernel only when the SQ ring flags say there is deferred work
             // (a datagram arrived) or something to submit.
-            let wait_for = if self.spin { Some(Duration::ZERO) } else { left };
+            let wait_for = if self.spin {
+                Some(Duration::ZERO)
+            } else {
+                left
+            };
             let want = self.mode.batch - self.held.len();
             // Batch waits only while there is a backlog: otherwise the
             // min-wait timer fires on most waits, a timer interrupt and a
             // wakeup for nothing (48k timer expiries for 300k datagrams at
             // 300 kpps when any wait returning 2 counted as backlog).
-            let min_wait = if self.backlog { self.batch_wait_us } else { None };
-            let got = ring::wait(&mut self.ring, want, wait_for, min_wait).map_err(|e| ring::enter_error("io_uring_enter (wait for datagrams)", e))?;
+            let min_wait = if self.backlog {
+                self.batch_wait_us
+            } else {
+                None
+            };
+            let got = ring::wait(&mut self.ring, want, wait_for, min_wait)
+                .map_err(|e| ring::enter_error("io_uring_enter (wait for datagrams)", e))?;
             self.reap();
             // Half a batch or more from one wait: the kernel's multishot loop
             // (32 datagrams a round) had to come back for more.
@@ -544,7 +613,8 @@ impl UringReceiver {
                 }
                 self.pending_error = Some(errno);
             }
-            let timed_out = left.is_some_and(|l| l.is_zero()) || (!got && deadline.is_some_and(|d| Instant::now() >= d));
+            let timed_out = left.is_some_and(|l| l.is_zero())
+                || (!got && deadline.is_some_and(|d| Instant::now() >= d));
             if !self.held.is_empty() || timed_out {
                 return Ok(());
             }
@@ -567,11 +637,15 @@ impl UringReceiver {
         // them so the cancel finds them.
         let mut in_flight = self.armed;
         if in_flight {
-            let cancel = opcode::AsyncCancel::new(RECV_TAG).build().user_data(CANCEL_TAG);
+            let cancel = opcode::AsyncCancel::new(RECV_TAG)
+                .build()
+                .user_data(CANCEL_TAG);
             // SAFETY: a cancel entry carries no pointers.
             if unsafe { self.ring.submission().push(&cancel) }.is_err() {
                 // SAFETY: as above; the queue was full, submit makes room.
-                if self.ring.submit().is_err() || unsafe { self.ring.submission().push(&cancel) }.is_err() {
+                if self.ring.submit().is_err()
+                    || unsafe { self.ring.submission().push(&cancel) }.is_err()
+                {
                     return false;
                 }
             }
@@ -579,7 +653,15 @@ impl UringReceiver {
         let deadline = Instant::now() + DROP_DEADLINE;
         while in_flight {
             let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() || ring::wait(&mut self.ring, 1, Some(left.min(Duration::from_millis(100))), None).is_err() {
+            if left.is_zero()
+                || ring::wait(
+                    &mut self.ring,
+                    1,
+                    Some(left.min(Duration::from_millis(100))),
+                    None,
+                )
+                .is_err()
+            {
                 return false;
             }
             for cqe in self.ring.completion() {
@@ -594,7 +676,10 @@ impl UringReceiver {
 
 impl std::fmt::Debug for UringReceiver {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("UringReceiver").field("local", &self.local).field("mode", &self.mode).finish_non_exhaustive()
+        f.debug_struct("UringReceiver")
+            .field("local", &self.local)
+            .field("mode", &self.mode)
+            .finish_non_exhaustive()
     }
 }
 
@@ -615,8 +700,18 @@ impl RxBurst for UringBurst<'_> {
         // SAFETY: `h.bid` came from a completion and stays out of the kernel's
         // ring until this burst is dropped, which the borrow on the receiver
         // outlives; header_len + len <= buf_size was checked when parsing.
-        let payload = unsafe { std::slice::from_raw_parts(self.rx.bufs.buf_ptr(h.bid).add(self.rx.header_len), h.len as usize) };
-        Some(Datagram { payload, src: h.src, dst: self.rx.local, rx_timestamp: h.ts })
+        let payload = unsafe {
+            std::slice::from_raw_parts(
+                self.rx.bufs.buf_ptr(h.bid).add(self.rx.header_len),
+                h.len as usize,
+            )
+        };
+        Some(Datagram {
+            payload,
+            src: h.src,
+            dst: self.rx.local,
+            rx_timestamp: h.ts,
+        })
     }
 }
 
@@ -669,7 +764,10 @@ impl Receiver for UringReceiver {
             ("multishot_rearms", self.counters.arms.saturating_sub(1)),
             ("cq_overflow", self.counters.cq_overflow),
             ("recv_errors", self.counters.recv_errors),
-            ("napi_id", u64::from(sockopt::incoming_napi_id(self.socket.as_fd()).unwrap_or(0))),
+            (
+                "napi_id",
+                u64::from(sockopt::incoming_napi_id(self.socket.as_fd()).unwrap_or(0)),
+            ),
         ];
         s
     }

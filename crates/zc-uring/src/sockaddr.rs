@@ -40,7 +40,12 @@ pub(crate) fn decode(name: &[u8]) -> Option<SocketAddr> {
             let flow = u32::from_be_bytes(name.get(4..8)?.try_into().ok()?);
             let ip: [u8; 16] = name.get(8..24)?.try_into().ok()?;
             let scope = u32_ne(name, 24)?;
-            Some(SocketAddr::V6(SocketAddrV6::new(Ipv6Addr::from(ip), port, flow, scope)))
+            Some(SocketAddr::V6(SocketAddrV6::new(
+                Ipv6Addr::from(ip),
+                port,
+                flow,
+                scope,
+            )))
         }
         _ => None,
     }
@@ -72,8 +77,14 @@ pub(crate) fn timestamp(control: &[u8]) -> Option<RxTimestamp> {
         if level == libc::SOL_SOCKET && kind == libc::SCM_TIMESTAMPNS {
             let sec = i64_ne(control, at + hdr)?;
             let nsec = i64_ne(control, at + hdr + 8)?;
-            let ns = u64::try_from(sec).ok()?.checked_mul(1_000_000_000)?.checked_add(u64::try_from(nsec).ok()?)?;
-            return Some(RxTimestamp { ns, clock: Clock::Realtime });
+            let ns = u64::try_from(sec)
+                .ok()?
+                .checked_mul(1_000_000_000)?
+                .checked_add(u64::try_from(nsec).ok()?)?;
+            return Some(RxTimestamp {
+                ns,
+                clock: Clock::Realtime,
+            });
         }
         at = at.checked_add(len.checked_add(align - 1)? & !(align - 1))?;
     }
@@ -114,7 +125,13 @@ mod tests {
         c[12..16].copy_from_slice(&(libc::SCM_TIMESTAMPNS as u32).to_ne_bytes());
         c[hdr..hdr + 8].copy_from_slice(&3i64.to_ne_bytes());
         c[hdr + 8..hdr + 16].copy_from_slice(&5i64.to_ne_bytes());
-        assert_eq!(timestamp(&c), Some(RxTimestamp { ns: 3_000_000_005, clock: Clock::Realtime }));
+        assert_eq!(
+            timestamp(&c),
+            Some(RxTimestamp {
+                ns: 3_000_000_005,
+                clock: Clock::Realtime
+            })
+        );
         assert_eq!(timestamp(&c[..20]), None);
         c[0..8].copy_from_slice(&3usize.to_ne_bytes());
         assert_eq!(timestamp(&c), None);

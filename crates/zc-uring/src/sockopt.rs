@@ -27,7 +27,15 @@ fn get_int(fd: BorrowedFd<'_>, level: i32, name: i32) -> std::io::Result<i32> {
     let mut len = std::mem::size_of::<i32>() as libc::socklen_t;
     // SAFETY: the kernel writes at most `len` bytes into `value`, which is
     // a live i32 of exactly that size.
-    let rc = unsafe { libc::getsockopt(fd.as_raw_fd(), level, name, (&mut value as *mut i32).cast(), &mut len) };
+    let rc = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            level,
+            name,
+            (&mut value as *mut i32).cast(),
+            &mut len,
+        )
+    };
     if rc == 0 {
         Ok(value)
     } else {
@@ -38,17 +46,21 @@ fn get_int(fd: BorrowedFd<'_>, level: i32, name: i32) -> std::io::Result<i32> {
 /// Sets the receive buffer, beyond `net.core.rmem_max` when privileged, and
 /// returns what the kernel granted (it doubles the request for bookkeeping).
 pub(crate) fn set_rcvbuf(fd: BorrowedFd<'_>, bytes: usize) -> Result<usize> {
-    let want = i32::try_from(bytes).map_err(|_| Error::config(format!("receive buffer of {bytes} bytes is beyond 2 GiB")))?;
+    let want = i32::try_from(bytes)
+        .map_err(|_| Error::config(format!("receive buffer of {bytes} bytes is beyond 2 GiB")))?;
     if set_int(fd, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, want).is_err() {
-        set_int(fd, libc::SOL_SOCKET, libc::SO_RCVBUF, want).map_err(|e| Error::io("setsockopt(SO_RCVBUF)", e))?;
+        set_int(fd, libc::SOL_SOCKET, libc::SO_RCVBUF, want)
+            .map_err(|e| Error::io("setsockopt(SO_RCVBUF)", e))?;
     }
-    let got = get_int(fd, libc::SOL_SOCKET, libc::SO_RCVBUF).map_err(|e| Error::io("getsockopt(SO_RCVBUF)", e))?;
+    let got = get_int(fd, libc::SOL_SOCKET, libc::SO_RCVBUF)
+        .map_err(|e| Error::io("getsockopt(SO_RCVBUF)", e))?;
     Ok(usize::try_from(got).unwrap_or(0))
 }
 
 /// Asks for `SCM_TIMESTAMPNS` (CLOCK_REALTIME) on every datagram.
 pub(crate) fn enable_timestamps(fd: BorrowedFd<'_>) -> Result<()> {
-    set_int(fd, libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, 1).map_err(|e| Error::io("setsockopt(SO_TIMESTAMPNS)", e))
+    set_int(fd, libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, 1)
+        .map_err(|e| Error::io("setsockopt(SO_TIMESTAMPNS)", e))
 }
 
 /// Datagrams the socket dropped (full receive buffer), from `SO_MEMINFO`.
@@ -58,7 +70,15 @@ pub(crate) fn socket_drops(fd: BorrowedFd<'_>) -> Option<u64> {
     let mut len = std::mem::size_of_val(&info) as libc::socklen_t;
     // SAFETY: the kernel writes at most `len` bytes into `info`, a live array
     // of exactly that size, and updates `len` to what it wrote.
-    let rc = unsafe { libc::getsockopt(fd.as_raw_fd(), libc::SOL_SOCKET, libc::SO_MEMINFO, info.as_mut_ptr().cast(), &mut len) };
+    let rc = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_MEMINFO,
+            info.as_mut_ptr().cast(),
+            &mut len,
+        )
+    };
     let written = usize::try_from(len).ok()? / std::mem::size_of::<u32>();
     (rc == 0 && written > SK_MEMINFO_DROPS).then(|| u64::from(info[SK_MEMINFO_DROPS]))
 }
@@ -66,5 +86,7 @@ pub(crate) fn socket_drops(fd: BorrowedFd<'_>) -> Option<u64> {
 /// NAPI id of the device queue the latest datagram came from (0: none, e.g.
 /// veth without GRO or XDP), from `SO_INCOMING_NAPI_ID`.
 pub(crate) fn incoming_napi_id(fd: BorrowedFd<'_>) -> Option<u32> {
-    get_int(fd, libc::SOL_SOCKET, libc::SO_INCOMING_NAPI_ID).ok().map(|v| v as u32)
+    get_int(fd, libc::SOL_SOCKET, libc::SO_INCOMING_NAPI_ID)
+        .ok()
+        .map(|v| v as u32)
 }

@@ -55,7 +55,14 @@ impl TxConfig {
     /// Defaults: 256 slots of 1472 bytes, `SEND_ZC` from 4096 bytes (so never
     /// at this payload size), no SQPOLL.
     pub fn new(dest: SocketAddr) -> Self {
-        Self { dest, bind: None, slots: 256, max_payload: 1472, zc_min_payload: Some(4096), sqpoll_idle: None }
+        Self {
+            dest,
+            bind: None,
+            slots: 256,
+            max_payload: 1472,
+            zc_min_payload: Some(4096),
+            sqpoll_idle: None,
+        }
     }
 }
 
@@ -100,7 +107,10 @@ impl UringSender {
     /// memory as a fixed buffer when the kernel allows.
     pub fn open(cfg: &TxConfig) -> Result<Self> {
         if cfg.slots == 0 || cfg.slots > 32768 {
-            return Err(Error::config(format!("uring sender: slots = {} must be 1 to 32768", cfg.slots)));
+            return Err(Error::config(format!(
+                "uring sender: slots = {} must be 1 to 32768",
+                cfg.slots
+            )));
         }
         if cfg.max_payload == 0 || cfg.max_payload > 65507 {
             return Err(Error::config(format!(
@@ -113,12 +123,23 @@ impl UringSender {
             SocketAddr::V6(_) => SocketAddr::from(([0u16; 8], 0)),
         });
         let socket = UdpSocket::bind(bind).map_err(|e| Error::io(format!("bind UDP {bind}"), e))?;
-        socket.connect(cfg.dest).map_err(|e| Error::io(format!("connect UDP to {}", cfg.dest), e))?;
+        socket
+            .connect(cfg.dest)
+            .map_err(|e| Error::io(format!("connect UDP to {}", cfg.dest), e))?;
 
         let mut details = Vec::new();
         let sq_entries = u32::from(cfg.slots).next_power_of_two().clamp(64, 4096);
-        let cq_entries = (u32::from(cfg.slots) * 2).next_power_of_two().max(sq_entries * 2);
-        let built = ring::build(RingOptions { sq_entries, cq_entries, sqpoll_idle: cfg.sqpoll_idle }, &mut details)?;
+        let cq_entries = (u32::from(cfg.slots) * 2)
+            .next_power_of_two()
+            .max(sq_entries * 2);
+        let built = ring::build(
+            RingOptions {
+                sq_entries,
+                cq_entries,
+                sqpoll_idle: cfg.sqpoll_idle,
+            },
+            &mut details,
+        )?;
         let probe = ring::require_opcodes(&built.ring, &[OP_SEND, OP_ASYNC_CANCEL])?;
 
         let slot_size = cfg.max_payload.next_multiple_of(64);
@@ -128,7 +149,10 @@ impl UringSender {
         let mut zc_flags = 0;
         let mut fixed = false;
         if zc_min.is_some() && !probe.is_supported(opcode::SendZc::CODE) {
-            details.push("SEND_ZC unavailable (needs Linux 6.0): every payload goes by plain send".to_owned());
+            details.push(
+                "SEND_ZC unavailable (needs Linux 6.0): every payload goes by plain send"
+                    .to_owned(),
+            );
             zc_min = None;
         }
         if let Some(min) = zc_min {
@@ -137,17 +161,26 @@ impl UringSender {
             } else {
                 details.push("IORING_SEND_ZC_REPORT_USAGE unavailable (needs Linux 6.2): sends the kernel copied anyway cannot be told apart".to_owned());
             }
-            let iov = libc::iovec { iov_base: slots.as_ptr().cast(), iov_len: slots.len() };
+            let iov = libc::iovec {
+                iov_base: slots.as_ptr().cast(),
+                iov_len: slots.len(),
+            };
             // SAFETY: the iovec covers exactly the slot mapping, which lives
             // until after the ring is closed (Drop closes the ring first).
             match unsafe { built.ring.submitter().register_buffers(&[iov]) } {
                 Ok(()) => fixed = true,
-                Err(e) => details.push(format!("fixed buffer registration refused ({e}): SEND_ZC pins pages on every send")),
+                Err(e) => details.push(format!(
+                    "fixed buffer registration refused ({e}): SEND_ZC pins pages on every send"
+                )),
             }
             if min <= cfg.max_payload {
                 details.push(format!(
                     "SEND_ZC for payloads ≥ {min} B{}, plain send below",
-                    if fixed { " from a registered fixed buffer" } else { "" }
+                    if fixed {
+                        " from a registered fixed buffer"
+                    } else {
+                        ""
+                    }
                 ));
             } else {
                 details.push(format!(
@@ -159,7 +192,15 @@ impl UringSender {
             details.push("plain send only (SEND_ZC off)".to_owned());
         }
         let zero_copy = zc_min.is_some_and(|m| m <= cfg.max_payload);
-        let mut mode = Mode::new("uring", if zero_copy { DataPath::ZeroCopy } else { DataPath::Copy }, usize::from(cfg.slots));
+        let mut mode = Mode::new(
+            "uring",
+            if zero_copy {
+                DataPath::ZeroCopy
+            } else {
+                DataPath::Copy
+            },
+            usize::from(cfg.slots),
+        );
         mode.details = details;
 
         Ok(Self {
@@ -203,10 +244,14 @@ impl UringSender {
             if left.is_zero() {
                 return Err(Error::new(
                     ErrorKind::Exhausted,
-                    format!("uring sender: {} buffers still lent to the kernel after {timeout:?}", self.in_flight()),
+                    format!(
+                        "uring sender: {} buffers still lent to the kernel after {timeout:?}",
+                        self.in_flight()
+                    ),
                 ));
             }
-            ring::wait(&mut self.ring, 1, Some(left), None).map_err(|e| ring::enter_error("io_uring_enter (flush)", e))?;
+            ring::wait(&mut self.ring, 1, Some(left), None)
+                .map_err(|e| ring::enter_error("io_uring_enter (flush)", e))?;
             self.reap();
         }
         Ok(())
@@ -292,7 +337,8 @@ impl UringSender {
 
     /// Runs deferred completion work and reaps, without waiting.
     fn poll(&mut self) -> Result<()> {
-        ring::wait(&mut self.ring, 0, Some(Duration::ZERO), None).map_err(|e| ring::enter_error("io_uring_enter (reap)", e))?;
+        ring::wait(&mut self.ring, 0, Some(Duration::ZERO), None)
+            .map_err(|e| ring::enter_error("io_uring_enter (reap)", e))?;
         self.reap();
         Ok(())
     }
@@ -308,7 +354,9 @@ impl UringSender {
             return true;
         }
         // Sends stuck behind a full socket buffer: cancel them, then wait again.
-        let cancel = opcode::AsyncCancel2::new(types::CancelBuilder::any()).build().user_data(CANCEL_TAG);
+        let cancel = opcode::AsyncCancel2::new(types::CancelBuilder::any())
+            .build()
+            .user_data(CANCEL_TAG);
         // SAFETY: a cancel entry carries no pointers.
         if unsafe { self.ring.submission().push(&cancel) }.is_err() {
             return false;
@@ -319,7 +367,10 @@ impl UringSender {
 
 impl std::fmt::Debug for UringSender {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("UringSender").field("mode", &self.mode).field("in_flight", &self.in_flight()).finish_non_exhaustive()
+        f.debug_struct("UringSender")
+            .field("mode", &self.mode)
+            .field("in_flight", &self.in_flight())
+            .finish_non_exhaustive()
     }
 }
 
@@ -328,7 +379,11 @@ impl Sender for UringSender {
         self.max_payload
     }
 
-    fn send_burst(&mut self, count: usize, fill: &mut dyn FnMut(usize, &mut [u8]) -> usize) -> Result<usize> {
+    fn send_burst(
+        &mut self,
+        count: usize,
+        fill: &mut dyn FnMut(usize, &mut [u8]) -> usize,
+    ) -> Result<usize> {
         self.start()?;
         self.poll()?;
         if self.free.is_empty() && count > 0 {
@@ -351,7 +406,9 @@ impl Sender for UringSender {
             let at = usize::from(slot) * self.slot_size;
             // SAFETY: the slot is free (no SQE points at it), lies inside the
             // mapping, and is borrowed only for this call of `fill`.
-            let buf = unsafe { std::slice::from_raw_parts_mut(self.slots.as_ptr().add(at), self.max_payload) };
+            let buf = unsafe {
+                std::slice::from_raw_parts_mut(self.slots.as_ptr().add(at), self.max_payload)
+            };
             let len = fill(sent, buf);
             if len > self.max_payload {
                 bad = Some((sent, len));
@@ -374,7 +431,13 @@ impl Sender for UringSender {
             self.state[usize::from(slot)] = SENDING;
             // SAFETY: the entry points into slot `slot`, which stays marked
             // SENDING (not reusable, mapping alive) until its last completion.
-            if unsafe { self.ring.submission().push(&entry.user_data(u64::from(slot))) }.is_err() {
+            if unsafe {
+                self.ring
+                    .submission()
+                    .push(&entry.user_data(u64::from(slot)))
+            }
+            .is_err()
+            {
                 // Cannot happen (n <= room), but never lose a slot if it does.
                 self.release(usize::from(slot));
                 break;
@@ -383,7 +446,9 @@ impl Sender for UringSender {
             sent += 1;
         }
         if sent > 0 {
-            self.ring.submit().map_err(|e| ring::enter_error("io_uring_enter (submit sends)", e))?;
+            self.ring
+                .submit()
+                .map_err(|e| ring::enter_error("io_uring_enter (submit sends)", e))?;
         }
         self.reap();
         self.stats.datagrams += sent as u64;

@@ -51,7 +51,11 @@ fn loopback_exact_delivery_with_napi_registered() {
     loopback_exact_delivery(
         |c| c.napi_busy_poll = Some(Duration::from_micros(20)),
         |m| {
-            let napi = m.details.iter().find(|d| d.starts_with("NAPI busy poll")).expect("NAPI is reported");
+            let napi = m
+                .details
+                .iter()
+                .find(|d| d.starts_with("NAPI busy poll"))
+                .expect("NAPI is reported");
             if napi.contains("registered") {
                 assert!(m.busy_poll, "{m}");
             } else {
@@ -69,8 +73,16 @@ fn loopback_exact_delivery(tweak: impl Fn(&mut RxConfig), check_mode: impl Fn(&z
     eprintln!("mode: {mode}");
     assert_eq!(mode.backend, "uring");
     assert_eq!(mode.data_path, DataPath::Copy);
-    assert!(mode.details.iter().any(|d| d.contains("IORING_REGISTER_PBUF_RING")), "{mode}");
-    assert!(mode.details.iter().any(|d| d.starts_with("ring: ")), "{mode}");
+    assert!(
+        mode.details
+            .iter()
+            .any(|d| d.contains("IORING_REGISTER_PBUF_RING")),
+        "{mode}"
+    );
+    assert!(
+        mode.details.iter().any(|d| d.starts_with("ring: ")),
+        "{mode}"
+    );
     check_mode(&mode);
     let dst = rx.local_addr();
     let p = plan(20_000);
@@ -103,8 +115,13 @@ fn testbed_exact_delivery_with_gaps_and_duplicates() {
     let gen = tb
         .spawn_in_peer(move || {
             let s = UdpSocket::bind((peer, 0)).map_err(|e| zc_core::Error::io("bind", e))?;
-            let sent = send_paced(&s, dst, &seqs, 256, Duration::from_micros(200)).map_err(|e| zc_core::Error::io("send", e))?;
-            Ok((sent, s.local_addr().map_err(|e| zc_core::Error::io("getsockname", e))?))
+            let sent = send_paced(&s, dst, &seqs, 256, Duration::from_micros(200))
+                .map_err(|e| zc_core::Error::io("send", e))?;
+            Ok((
+                sent,
+                s.local_addr()
+                    .map_err(|e| zc_core::Error::io("getsockname", e))?,
+            ))
         })
         .unwrap();
     let mut h = zc_core::MarketDataHandler::new(Default::default());
@@ -118,14 +135,20 @@ fn testbed_exact_delivery_with_gaps_and_duplicates() {
         let now = zc_core::sys::monotonic_ns();
         for d in burst.iter() {
             src_ok &= d.src.ip() == std::net::IpAddr::V4(peer) && d.dst == dst;
-            stamped += u64::from(d.rx_timestamp.is_some_and(|t| t.clock == zc_core::Clock::Realtime && t.ns > 0));
+            stamped += u64::from(
+                d.rx_timestamp
+                    .is_some_and(|t| t.clock == zc_core::Clock::Realtime && t.ns > 0),
+            );
             h.on_datagram(&d, now);
             got += 1;
         }
     }
     let (sent, _from) = gen.join().unwrap().unwrap();
     assert_eq!(sent, p.seqs.len() as u64);
-    assert!(src_ok, "every source is the peer's address, every destination ours");
+    assert!(
+        src_ok,
+        "every source is the peer's address, every destination ours"
+    );
     assert_eq!(stamped, got, "every datagram has a kernel timestamp");
     check(&rx, &h, &p);
 }

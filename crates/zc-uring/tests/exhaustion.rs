@@ -30,13 +30,23 @@ fn tiny_buffer_ring_loses_nothing_and_counts_enobufs() {
     let r = h.report();
     let s = Receiver::stats(&rx);
     let drops = s.kernel_drops.expect("SO_MEMINFO drop counter");
-    assert_eq!(s.datagrams + drops, sent, "everything sent was either received or counted as dropped by the socket: {s:?}");
+    assert_eq!(
+        s.datagrams + drops,
+        sent,
+        "everything sent was either received or counted as dropped by the socket: {s:?}"
+    );
     assert_eq!(drops, 0, "the paced sender never overran the socket: {s:?}");
     assert_eq!(r.seq.received, p.distinct);
     assert_eq!(r.seq.duplicates, p.duplicates);
-    assert!(extra(&s.extra, "enobufs") > 0, "an 8-buffer ring runs dry under 256-datagram bursts: {s:?}");
+    assert!(
+        extra(&s.extra, "enobufs") > 0,
+        "an 8-buffer ring runs dry under 256-datagram bursts: {s:?}"
+    );
     assert!(extra(&s.extra, "multishot_rearms") > 0, "{s:?}");
-    assert!(s.bursts as usize >= p.seqs.len() / 8, "no burst holds more than the 8 buffers: {s:?}");
+    assert!(
+        s.bursts as usize >= p.seqs.len() / 8,
+        "no burst holds more than the 8 buffers: {s:?}"
+    );
 
     // Recovered: a second feed on the same receiver arrives whole.
     let p2 = plan(2_000);
@@ -68,14 +78,23 @@ fn completion_queue_overflow_is_counted_and_survived() {
     let first = &p.seqs[..600];
     send_paced(&s, dst, first, 600, Duration::ZERO).unwrap();
     let h = receive(&mut rx, first.len() as u64, Duration::from_secs(3));
-    assert_eq!(h.report().messages, first.len() as u64, "all 600 arrive despite the 16-entry CQ");
+    assert_eq!(
+        h.report().messages,
+        first.len() as u64,
+        "all 600 arrive despite the 16-entry CQ"
+    );
     let st = Receiver::stats(&rx);
     eprintln!("after the overflow: {st:?}");
-    assert!(extra(&st.extra, "cq_overflow") > 0, "overflow was seen and counted: {st:?}");
+    assert!(
+        extra(&st.extra, "cq_overflow") > 0,
+        "overflow was seen and counted: {st:?}"
+    );
     assert_eq!(st.kernel_drops, Some(0));
     // And the rest of the feed still flows.
     let rest = p.seqs[600..].to_vec();
-    let gen = std::thread::spawn(move || send_paced(&s, dst, &rest, 64, Duration::from_micros(100)).unwrap());
+    let gen = std::thread::spawn(move || {
+        send_paced(&s, dst, &rest, 64, Duration::from_micros(100)).unwrap()
+    });
     let h2 = receive(&mut rx, (p.seqs.len() - 600) as u64, Duration::from_secs(3));
     gen.join().unwrap();
     assert_eq!(h2.report().messages, (p.seqs.len() - 600) as u64);
@@ -98,7 +117,8 @@ fn testbed_burst_into_tiny_ring_is_accounted_exactly() {
     let gen = tb
         .spawn_in_peer(move || {
             let s = UdpSocket::bind((peer, 0)).map_err(|e| zc_core::Error::io("bind", e))?;
-            send_paced(&s, dst, &seqs, 128, Duration::from_micros(100)).map_err(|e| zc_core::Error::io("send", e))
+            send_paced(&s, dst, &seqs, 128, Duration::from_micros(100))
+                .map_err(|e| zc_core::Error::io("send", e))
         })
         .unwrap();
     let h = receive(&mut rx, p.seqs.len() as u64, Duration::from_secs(3));

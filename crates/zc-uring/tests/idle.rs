@@ -16,19 +16,35 @@ fn thread_cpu() -> Duration {
 
 #[test]
 fn idle_waits_sleep_and_time_out() {
-    let mut rx = UringReceiver::open(&RxConfig::new(SocketAddr::from(([127, 0, 0, 1], 0)))).unwrap();
+    let mut rx =
+        UringReceiver::open(&RxConfig::new(SocketAddr::from(([127, 0, 0, 1], 0)))).unwrap();
     let dst = rx.local_addr();
     // One datagram first, so the receive has run and re-armed its poll.
-    UdpSocket::bind("127.0.0.1:0").unwrap().send_to(&[1u8; 32], dst).unwrap();
-    assert_eq!(rx.recv_burst(Some(Duration::from_secs(2))).unwrap().len(), 1);
+    UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .send_to(&[1u8; 32], dst)
+        .unwrap();
+    assert_eq!(
+        rx.recv_burst(Some(Duration::from_secs(2))).unwrap().len(),
+        1
+    );
     let cpu0 = thread_cpu();
     let t0 = Instant::now();
     let mut calls = 0;
     while t0.elapsed() < Duration::from_millis(300) {
-        assert!(rx.recv_burst(Some(Duration::from_millis(20))).unwrap().is_empty());
+        assert!(rx
+            .recv_burst(Some(Duration::from_millis(20)))
+            .unwrap()
+            .is_empty());
         calls += 1;
     }
     let cpu = thread_cpu() - cpu0;
-    assert!(calls <= 16, "each empty wait lasted its 20 ms timeout ({calls} calls in 300 ms)");
-    assert!(cpu < Duration::from_millis(30), "an idle receiver slept: {cpu:?} CPU in 300 ms");
+    assert!(
+        calls <= 16,
+        "each empty wait lasted its 20 ms timeout ({calls} calls in 300 ms)"
+    );
+    assert!(
+        cpu < Duration::from_millis(30),
+        "an idle receiver slept: {cpu:?} CPU in 300 ms"
+    );
 }

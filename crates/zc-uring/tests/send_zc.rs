@@ -38,7 +38,8 @@ fn send_all(tx: &mut UringSender, seqs: &[u32], len: impl Fn(u32) -> usize) -> u
 fn every_send_zc_buffer_comes_back_exactly_once() {
     // The sink is an io_uring receiver with a large socket buffer, draining
     // on its own thread while the sender runs.
-    let mut sink = UringReceiver::open(&RxConfig::new(SocketAddr::from(([127, 0, 0, 1], 0)))).unwrap();
+    let mut sink =
+        UringReceiver::open(&RxConfig::new(SocketAddr::from(([127, 0, 0, 1], 0)))).unwrap();
     let dst = sink.local_addr();
     let mut cfg = TxConfig::new(dst);
     cfg.slots = 32;
@@ -47,13 +48,26 @@ fn every_send_zc_buffer_comes_back_exactly_once() {
     let mut tx = UringSender::open(&cfg).unwrap();
     let before = Sender::mode(&tx).clone();
     eprintln!("sender mode: {before}");
-    assert_eq!(before.data_path, DataPath::ZeroCopy, "zero-copy is what was asked and what the kernel offers: {before}");
-    assert!(before.details.iter().any(|d| d.contains("SEND_ZC for payloads ≥ 512 B")), "{before}");
+    assert_eq!(
+        before.data_path,
+        DataPath::ZeroCopy,
+        "zero-copy is what was asked and what the kernel offers: {before}"
+    );
+    assert!(
+        before
+            .details
+            .iter()
+            .any(|d| d.contains("SEND_ZC for payloads ≥ 512 B")),
+        "{before}"
+    );
     // Odd sequence numbers are large (SEND_ZC), even ones small (plain send).
     let seqs: Vec<u32> = (0..4000).collect();
     let drain = std::thread::spawn(move || {
         let h = receive(&mut sink, 4000, Duration::from_secs(2));
-        (h.report().messages, zc_core::backend::Receiver::stats(&sink).kernel_drops)
+        (
+            h.report().messages,
+            zc_core::backend::Receiver::stats(&sink).kernel_drops,
+        )
     });
     send_all(&mut tx, &seqs, |s| if s % 2 == 1 { 1024 } else { 32 });
     tx.flush(Duration::from_secs(5)).unwrap();
@@ -63,17 +77,36 @@ fn every_send_zc_buffer_comes_back_exactly_once() {
     assert_eq!(extra(&st.extra, "zc_sends"), 2000);
     assert_eq!(extra(&st.extra, "plain_sends"), 2000);
     assert_eq!(extra(&st.extra, "send_errors"), 0);
-    assert_eq!(extra(&st.extra, "zc_notifs"), 2000, "one notification per SEND_ZC");
-    assert_eq!(extra(&st.extra, "unexpected_completions"), 0, "no completion for a buffer not lent out");
-    assert_eq!(extra(&st.extra, "buffers_returned"), 4000, "every buffer came back once");
+    assert_eq!(
+        extra(&st.extra, "zc_notifs"),
+        2000,
+        "one notification per SEND_ZC"
+    );
+    assert_eq!(
+        extra(&st.extra, "unexpected_completions"),
+        0,
+        "no completion for a buffer not lent out"
+    );
+    assert_eq!(
+        extra(&st.extra, "buffers_returned"),
+        4000,
+        "every buffer came back once"
+    );
     assert_eq!(tx.in_flight(), 0);
     // Loopback always copies: the kernel says so and the mode follows.
     assert_eq!(extra(&st.extra, "zc_copied"), 2000, "{st:?}");
     let after = Sender::mode(&tx);
     assert_eq!(after.data_path, DataPath::Copy, "{after}");
-    assert!(after.details.iter().any(|d| d.contains("ZC_COPIED")), "{after}");
+    assert!(
+        after.details.iter().any(|d| d.contains("ZC_COPIED")),
+        "{after}"
+    );
     let (got, drops) = drain.join().unwrap();
-    assert_eq!((got, drops), (4000, Some(0)), "the sink received every datagram");
+    assert_eq!(
+        (got, drops),
+        (4000, Some(0)),
+        "the sink received every datagram"
+    );
 }
 
 #[test]
@@ -83,12 +116,24 @@ fn oversized_payload_is_an_error_and_loses_no_slot() {
     cfg.slots = 8;
     cfg.max_payload = 64;
     let mut tx = UringSender::open(&cfg).unwrap();
-    let e = tx.send_burst(4, &mut |i, _| if i == 2 { 65 } else { 32 }).unwrap_err();
-    assert!(e.to_string().contains("payload of 65 bytes exceeds the 64-byte slot"), "{e}");
+    let e = tx
+        .send_burst(4, &mut |i, _| if i == 2 { 65 } else { 32 })
+        .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("payload of 65 bytes exceeds the 64-byte slot"),
+        "{e}"
+    );
     assert_eq!(Sender::stats(&tx).datagrams, 2);
     tx.flush(Duration::from_secs(2)).unwrap();
     assert_eq!(tx.in_flight(), 0);
-    assert!(UringSender::open(&TxConfig { slots: 0, ..cfg.clone() }).unwrap_err().to_string().contains("slots = 0"));
+    assert!(UringSender::open(&TxConfig {
+        slots: 0,
+        ..cfg.clone()
+    })
+    .unwrap_err()
+    .to_string()
+    .contains("slots = 0"));
 }
 
 #[test]

@@ -49,18 +49,27 @@ fn hundred_cycles_with_operations_in_flight_leak_nothing() {
         tcfg.max_payload = 64;
         tcfg.zc_min_payload = Some(0);
         let mut tx = UringSender::open(&tcfg).unwrap();
-        let n = tx.send_burst(16, &mut |i, buf| {
-            buf[..32].copy_from_slice(&payload(i as u32));
-            32
-        })
-        .unwrap();
+        let n = tx
+            .send_burst(16, &mut |i, buf| {
+                buf[..32].copy_from_slice(&payload(i as u32));
+                32
+            })
+            .unwrap();
         assert!(n > 0);
         drop(tx);
         drop(rx);
     }
     assert!(received > 0, "the receivers did receive");
-    assert_eq!(open_fds(), before, "open descriptors after 100 setup/teardown cycles");
-    assert_eq!(leaked_regions(), leaked, "every buffer region was unmapped, none had to be leaked");
+    assert_eq!(
+        open_fds(),
+        before,
+        "open descriptors after 100 setup/teardown cycles"
+    );
+    assert_eq!(
+        leaked_regions(),
+        leaked,
+        "every buffer region was unmapped, none had to be leaked"
+    );
 }
 
 #[test]
@@ -69,7 +78,8 @@ fn dropping_on_another_thread_leaks_memory_but_no_descriptor() {
     // cancel the receive, so the memory is kept (counted) rather than freed.
     let _serial = serial();
     let before = open_fds();
-    let mut rx = UringReceiver::open(&RxConfig::new(SocketAddr::from(([127, 0, 0, 1], 0)))).unwrap();
+    let mut rx =
+        UringReceiver::open(&RxConfig::new(SocketAddr::from(([127, 0, 0, 1], 0)))).unwrap();
     drop(rx.recv_burst(Some(Duration::ZERO)).unwrap());
     let leaked = leaked_regions();
     std::thread::spawn(move || drop(rx)).join().unwrap();
@@ -95,12 +105,17 @@ fn after_drop_no_receive_is_left_holding_the_socket() {
     let _serial = serial();
     let gen = UdpSocket::bind("127.0.0.1:0").unwrap();
     for cycle in 0..200u32 {
-        let mut rx = UringReceiver::open(&RxConfig::new(SocketAddr::from(([127, 0, 0, 1], 0)))).unwrap();
+        let mut rx =
+            UringReceiver::open(&RxConfig::new(SocketAddr::from(([127, 0, 0, 1], 0)))).unwrap();
         let addr = rx.local_addr();
         drop(rx.recv_burst(Some(Duration::ZERO)).unwrap());
         gen.send_to(&payload(cycle), addr).unwrap();
         drop(rx);
         let again = UdpSocket::bind(addr);
-        assert!(again.is_ok(), "cycle {cycle}: {addr} still bound after drop: {:?}", again.err());
+        assert!(
+            again.is_ok(),
+            "cycle {cycle}: {addr} still bound after drop: {:?}",
+            again.err()
+        );
     }
 }

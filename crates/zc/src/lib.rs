@@ -19,10 +19,10 @@
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 
-pub use zc_core;
-pub use zc_core::{DynReceiver, Error, ErrorKind, Result, Sender};
 #[cfg(feature = "afxdp")]
 pub use zc_afxdp;
+pub use zc_core;
+pub use zc_core::{DynReceiver, Error, ErrorKind, Result, Sender};
 #[cfg(feature = "dpdk")]
 pub use zc_dpdk;
 #[cfg(feature = "epoll")]
@@ -107,13 +107,19 @@ pub fn backend(name: &str) -> Result<&'static BackendInfo> {
             ErrorKind::Unsupported,
             format!("backend {:?} is not compiled into this build", b.name),
         )
-        .with_fix(format!("rebuild with the `{}` feature of the zc crate", b.feature))),
-        None => Err(Error::new(ErrorKind::NotFound, format!("unknown backend {name:?}")).with_fix(
-            format!(
+        .with_fix(format!(
+            "rebuild with the `{}` feature of the zc crate",
+            b.feature
+        ))),
+        None => Err(
+            Error::new(ErrorKind::NotFound, format!("unknown backend {name:?}")).with_fix(format!(
                 "use one of: {}",
-                enabled_backends().map(|b| b.name).collect::<Vec<_>>().join(", ")
-            ),
-        )),
+                enabled_backends()
+                    .map(|b| b.name)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+        ),
     }
 }
 

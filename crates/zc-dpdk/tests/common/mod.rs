@@ -74,8 +74,10 @@ pub fn exact_delivery(
                     volume: 10,
                     timestamp_ns: monotonic_ns(),
                 };
-                msg.encode(&mut buf).map_err(|e| Error::config(e.to_string()))?;
-                s.send_to(&buf, dst).map_err(|e| Error::io("send a message", e))?;
+                msg.encode(&mut buf)
+                    .map_err(|e| Error::config(e.to_string()))?;
+                s.send_to(&buf, dst)
+                    .map_err(|e| Error::io("send a message", e))?;
                 // Paced so that the vdev's ring never overflows: exact counts.
                 if i % 32 == 31 {
                     std::thread::sleep(Duration::from_micros(500));
@@ -114,9 +116,17 @@ pub fn exact_delivery(
     eprintln!("{driver}: {r:?}\n{driver}: {s:?}");
     assert_eq!(r.messages, sent, "every message sent was received once");
     assert_eq!(r.seq.received, u64::from(N - N / 100));
-    assert_eq!(r.seq.gaps, u64::from(N / 100 - 1), "the last skipped number (N) is not a gap yet");
+    assert_eq!(
+        r.seq.gaps,
+        u64::from(N / 100 - 1),
+        "the last skipped number (N) is not a gap yet"
+    );
     assert_eq!(r.seq.missing, u64::from(N / 100 - 1));
-    assert_eq!(r.seq.duplicates, u64::from(N / 250) - u64::from(N / 500), "multiples of 250 not of 100");
+    assert_eq!(
+        r.seq.duplicates,
+        u64::from(N / 250) - u64::from(N / 500),
+        "multiples of 250 not of 100"
+    );
     assert_eq!(r.drops.not_market_data, 0);
     assert_eq!(s.kernel_drops, Some(0));
 
@@ -125,6 +135,13 @@ pub fn exact_delivery(
     drop(rx);
     drop(port);
     let expected = if pmd_keeps_fill_ring { held_by_pmd } else { 0 };
-    eprintln!("{driver}: {held_by_pmd} mbufs held by the PMD while running, {} out after close", pool.in_use());
-    assert_eq!(pool.in_use(), expected, "every mbuf the receiver had is back in the pool");
+    eprintln!(
+        "{driver}: {held_by_pmd} mbufs held by the PMD while running, {} out after close",
+        pool.in_use()
+    );
+    assert_eq!(
+        pool.in_use(),
+        expected,
+        "every mbuf the receiver had is back in the pool"
+    );
 }

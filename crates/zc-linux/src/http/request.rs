@@ -40,10 +40,13 @@ fn trim(mut b: &[u8]) -> &[u8] {
 /// line (`\r\n\r\n`), as the connection buffers it.
 pub fn parse_request(head: &[u8]) -> std::result::Result<Request<'_>, Status> {
     let head = &head[..head.len() - 4];
-    let mut lines = head.split(|&b| b == b'\n').map(|l| l.strip_suffix(b"\r").unwrap_or(l));
+    let mut lines = head
+        .split(|&b| b == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l));
     let line = lines.next().ok_or(Status(400))?;
     let mut parts = line.split(|&b| b == b' ');
-    let (Some(method), Some(target), Some(version), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    let (Some(method), Some(target), Some(version), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return Err(Status(400));
     };
@@ -90,17 +93,28 @@ pub fn parse_request(head: &[u8]) -> std::result::Result<Request<'_>, Status> {
     if http11 && !host {
         return Err(Status(400));
     }
-    Ok(Request { head_only, target, range, keep_alive })
+    Ok(Request {
+        head_only,
+        target,
+        range,
+        keep_alive,
+    })
 }
 
 /// The percent-decoded segments of a request target's path (query and
 /// fragment cut off, empty segments skipped), or the status to answer with.
 pub fn decode_path(target: &[u8]) -> std::result::Result<Vec<CString>, Status> {
-    let path = target.split(|&b| b == b'?' || b == b'#').next().unwrap_or_default();
+    let path = target
+        .split(|&b| b == b'?' || b == b'#')
+        .next()
+        .unwrap_or_default();
     if path.first() != Some(&b'/') {
         return Err(Status(400));
     }
-    path.split(|&b| b == b'/').filter(|s| !s.is_empty()).map(decode_segment).collect()
+    path.split(|&b| b == b'/')
+        .filter(|s| !s.is_empty())
+        .map(decode_segment)
+        .collect()
 }
 
 /// Percent-decodes one path segment, refusing anything that could climb out
@@ -116,7 +130,9 @@ fn decode_segment(raw: &[u8]) -> std::result::Result<CString, Status> {
             // Exactly two hex digits: `u8::from_str_radix` alone would also
             // take a sign, decoding `%+a` as a newline.
             let v = match raw.get(i + 1..i + 3) {
-                Some(&[h, l]) if h.is_ascii_hexdigit() && l.is_ascii_hexdigit() => hex_value(h) << 4 | hex_value(l),
+                Some(&[h, l]) if h.is_ascii_hexdigit() && l.is_ascii_hexdigit() => {
+                    hex_value(h) << 4 | hex_value(l)
+                }
                 _ => return Err(Status(400)),
             };
             if matches!(v, b'.' | b'/' | b'\\' | 0) {
@@ -153,7 +169,11 @@ pub enum RangeSpec {
 
 /// Reads a `Range` value against a file of `size` bytes.
 pub fn parse_range(value: &[u8], size: u64) -> RangeSpec {
-    let Some(spec) = value.get(..6).filter(|p| p.eq_ignore_ascii_case(b"bytes=")).map(|_| trim(&value[6..])) else {
+    let Some(spec) = value
+        .get(..6)
+        .filter(|p| p.eq_ignore_ascii_case(b"bytes="))
+        .map(|_| trim(&value[6..]))
+    else {
         return RangeSpec::Full;
     };
     if spec.contains(&b',') {
@@ -212,13 +232,30 @@ mod tests {
         assert_eq!(parse_range(b"bytes=0-1,3-4", 10), RangeSpec::Full);
         assert_eq!(parse_range(b"items=0-1", 10), RangeSpec::Full);
         assert_eq!(parse_range(b"bytes=x-1", 10), RangeSpec::Full);
-        assert_eq!(parse_range(b"bytes=99999999999999999999999-", 10), RangeSpec::Full);
+        assert_eq!(
+            parse_range(b"bytes=99999999999999999999999-", 10),
+            RangeSpec::Full
+        );
     }
 
     #[test]
     fn segments_that_could_climb_out_are_refused() {
-        for bad in [&b".."[..], b".", b"%2e%2e", b"%2E.", b"a%2fb", b"a%5cb", b"a\\b", b"%00"] {
-            assert_eq!(decode_segment(bad), Err(Status(403)), "{:?}", String::from_utf8_lossy(bad));
+        for bad in [
+            &b".."[..],
+            b".",
+            b"%2e%2e",
+            b"%2E.",
+            b"a%2fb",
+            b"a%5cb",
+            b"a\\b",
+            b"%00",
+        ] {
+            assert_eq!(
+                decode_segment(bad),
+                Err(Status(403)),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
         }
         assert_eq!(decode_segment(b"%zz"), Err(Status(400)));
         assert_eq!(decode_segment(b"%4"), Err(Status(400)));
@@ -226,7 +263,10 @@ mod tests {
         assert_eq!(decode_segment(b"%+a"), Err(Status(400)));
         assert_eq!(decode_segment(b"%-0"), Err(Status(400)));
         assert_eq!(decode_segment(b"a%2Fb"), Err(Status(403)));
-        assert_eq!(decode_segment(b"%C3%A9").unwrap().as_bytes(), "é".as_bytes());
+        assert_eq!(
+            decode_segment(b"%C3%A9").unwrap().as_bytes(),
+            "é".as_bytes()
+        );
         assert_eq!(decode_segment(b"a%20b").unwrap().as_bytes(), b"a b");
         assert_eq!(decode_segment(b"...").unwrap().as_bytes(), b"...");
     }
@@ -236,7 +276,8 @@ mod tests {
         // The http_request corpus: 8 bytes of file size, then the request. Its
         // valid seeds must stay valid, so the fuzzer keeps reaching the path
         // and Range parsers.
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/http_request");
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/http_request");
         let mut valid = 0;
         for entry in std::fs::read_dir(&dir).unwrap() {
             let path = entry.unwrap().path();
@@ -257,15 +298,38 @@ mod tests {
     #[test]
     fn request_heads_parse_strictly() {
         let r = parse_request(b"GET /a HTTP/1.1\r\nHost: x\r\nRange: bytes=1-2\r\n\r\n").unwrap();
-        assert!(r.keep_alive && !r.head_only && r.range == Some(&b"bytes=1-2"[..]) && r.target == b"/a");
+        assert!(
+            r.keep_alive && !r.head_only && r.range == Some(&b"bytes=1-2"[..]) && r.target == b"/a"
+        );
         let r = parse_request(b"HEAD /a HTTP/1.0\r\n\r\n").unwrap();
         assert!(!r.keep_alive && r.head_only);
-        assert!(parse_request(b"GET /a HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").is_ok_and(|r| !r.keep_alive));
-        assert_eq!(parse_request(b"GET /a HTTP/1.1\r\n\r\n").err(), Some(Status(400)));
-        assert_eq!(parse_request(b"POST /a HTTP/1.1\r\nHost: x\r\n\r\n").err(), Some(Status(405)));
-        assert_eq!(parse_request(b"GET /a HTTP/2.0\r\nHost: x\r\n\r\n").err(), Some(Status(505)));
-        assert_eq!(parse_request(b"GET /a HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n").err(), Some(Status(400)));
-        assert_eq!(parse_request(b"GET  /a HTTP/1.1\r\nHost: x\r\n\r\n").err(), Some(Status(400)));
-        assert_eq!(parse_request(b"GET /a HTTP/1.1\r\nbroken\r\n\r\n").err(), Some(Status(400)));
+        assert!(
+            parse_request(b"GET /a HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                .is_ok_and(|r| !r.keep_alive)
+        );
+        assert_eq!(
+            parse_request(b"GET /a HTTP/1.1\r\n\r\n").err(),
+            Some(Status(400))
+        );
+        assert_eq!(
+            parse_request(b"POST /a HTTP/1.1\r\nHost: x\r\n\r\n").err(),
+            Some(Status(405))
+        );
+        assert_eq!(
+            parse_request(b"GET /a HTTP/2.0\r\nHost: x\r\n\r\n").err(),
+            Some(Status(505))
+        );
+        assert_eq!(
+            parse_request(b"GET /a HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n").err(),
+            Some(Status(400))
+        );
+        assert_eq!(
+            parse_request(b"GET  /a HTTP/1.1\r\nHost: x\r\n\r\n").err(),
+            Some(Status(400))
+        );
+        assert_eq!(
+            parse_request(b"GET /a HTTP/1.1\r\nbroken\r\n\r\n").err(),
+            Some(Status(400))
+        );
     }
 }

@@ -66,7 +66,10 @@ pub struct Applied {
 impl<B> Ledger<B> {
     /// An empty ledger whose next send takes id `next_id` (0 on a fresh socket).
     pub fn new(next_id: u32) -> Self {
-        Self { next_id, in_flight: VecDeque::new() }
+        Self {
+            next_id,
+            in_flight: VecDeque::new(),
+        }
     }
 
     /// Takes `buf` before its first send; it has no ids yet.
@@ -114,7 +117,10 @@ impl<B> Ledger<B> {
         if end > 1 << 32 {
             matched += self.apply(0, (end - (1 << 32)).min(issued), copied);
         }
-        Applied { matched, unexpected: n - matched }
+        Applied {
+            matched,
+            unexpected: n - matched,
+        }
     }
 
     /// Marks relative ids `start..end` complete; returns how many were not
@@ -149,7 +155,10 @@ impl<B> Ledger<B> {
     pub fn pop_completed(&mut self) -> Option<Completion<B>> {
         if self.in_flight.front().is_some_and(|f| f.done == f.ids) {
             let f = self.in_flight.pop_front()?;
-            return Some(Completion { buf: f.buf, copied: f.copied });
+            return Some(Completion {
+                buf: f.buf,
+                copied: f.copied,
+            });
         }
         None
     }
@@ -189,7 +198,9 @@ mod tests {
     }
 
     fn popped(l: &mut Ledger<Vec<u8>>) -> Vec<u8> {
-        std::iter::from_fn(|| l.pop_completed()).map(|c| c.buf[0]).collect()
+        std::iter::from_fn(|| l.pop_completed())
+            .map(|c| c.buf[0])
+            .collect()
     }
 
     #[test]
@@ -199,9 +210,21 @@ mod tests {
         assert_eq!(l.complete(u32::MAX - 1, u32::MAX, false).matched, 2); // buffer 0
         assert_eq!(popped(&mut l), vec![0]);
         l.complete(2, 3, true); // most of buffer 3, out of order
-        assert_eq!(popped(&mut l), Vec::<u8>::new(), "buffer 1 is still pending");
-        assert_eq!(l.complete(0, 1, false), Applied { matched: 2, unexpected: 0 }); // buffer 1 and the first id of buffer 3
-        let c: Vec<_> = std::iter::from_fn(|| l.pop_completed()).map(|c| (c.buf[0], c.copied)).collect();
+        assert_eq!(
+            popped(&mut l),
+            Vec::<u8>::new(),
+            "buffer 1 is still pending"
+        );
+        assert_eq!(
+            l.complete(0, 1, false),
+            Applied {
+                matched: 2,
+                unexpected: 0
+            }
+        ); // buffer 1 and the first id of buffer 3
+        let c: Vec<_> = std::iter::from_fn(|| l.pop_completed())
+            .map(|c| (c.buf[0], c.copied))
+            .collect();
         assert_eq!(c, vec![(1, false), (2, false), (3, true)]);
         assert_eq!(l.held(), 0);
     }
@@ -209,11 +232,32 @@ mod tests {
     #[test]
     fn repeated_or_unknown_ids_are_counted_not_applied() {
         let mut l = ledger_with(10, &[1, 1]);
-        assert_eq!(l.complete(10, 10, false), Applied { matched: 1, unexpected: 0 });
-        assert_eq!(l.complete(10, 10, false), Applied { matched: 0, unexpected: 1 }); // again
-        assert_eq!(l.complete(12, 20, false), Applied { matched: 0, unexpected: 9 }); // never issued
+        assert_eq!(
+            l.complete(10, 10, false),
+            Applied {
+                matched: 1,
+                unexpected: 0
+            }
+        );
+        assert_eq!(
+            l.complete(10, 10, false),
+            Applied {
+                matched: 0,
+                unexpected: 1
+            }
+        ); // again
+        assert_eq!(
+            l.complete(12, 20, false),
+            Applied {
+                matched: 0,
+                unexpected: 9
+            }
+        ); // never issued
         assert_eq!(popped(&mut l), vec![0]);
-        assert!(l.pop_completed().is_none(), "buffer 1 must not come back early");
+        assert!(
+            l.pop_completed().is_none(),
+            "buffer 1 must not come back early"
+        );
         l.complete(11, 11, false);
         assert_eq!(popped(&mut l), vec![1]);
         assert_eq!(l.leak_pending(), 0);
@@ -225,10 +269,28 @@ mod tests {
         // per buffer, id 0 reported twice returned a 2-id buffer while id 1
         // was still with the kernel.
         let mut l = ledger_with(0, &[2]);
-        assert_eq!(l.complete(0, 0, false), Applied { matched: 1, unexpected: 0 });
-        assert_eq!(l.complete(0, 0, false), Applied { matched: 0, unexpected: 1 });
+        assert_eq!(
+            l.complete(0, 0, false),
+            Applied {
+                matched: 1,
+                unexpected: 0
+            }
+        );
+        assert_eq!(
+            l.complete(0, 0, false),
+            Applied {
+                matched: 0,
+                unexpected: 1
+            }
+        );
         assert!(l.pop_completed().is_none(), "id 1 is still pending");
-        assert_eq!(l.complete(0, 1, false), Applied { matched: 1, unexpected: 1 });
+        assert_eq!(
+            l.complete(0, 1, false),
+            Applied {
+                matched: 1,
+                unexpected: 1
+            }
+        );
         assert_eq!(popped(&mut l), vec![0]);
     }
 
@@ -239,13 +301,25 @@ mod tests {
         let mut l = ledger_with(10, &[1, 2]);
         l.complete(10, 10, false);
         assert_eq!(popped(&mut l), vec![0]);
-        assert_eq!(l.complete(5, 12, false), Applied { matched: 2, unexpected: 6 });
+        assert_eq!(
+            l.complete(5, 12, false),
+            Applied {
+                matched: 2,
+                unexpected: 6
+            }
+        );
         assert_eq!(popped(&mut l), vec![1]);
         // The same across the u32 wrap.
         let mut l = ledger_with(u32::MAX, &[1, 2]);
         l.complete(u32::MAX, u32::MAX, false);
         assert_eq!(popped(&mut l), vec![0]);
-        assert_eq!(l.complete(u32::MAX - 3, 1, false), Applied { matched: 2, unexpected: 4 });
+        assert_eq!(
+            l.complete(u32::MAX - 3, 1, false),
+            Applied {
+                matched: 2,
+                unexpected: 4
+            }
+        );
         assert_eq!(popped(&mut l), vec![1]);
     }
 
@@ -253,7 +327,13 @@ mod tests {
     fn buffers_with_more_than_64_ids_track_each_one() {
         let mut l = ledger_with(5, &[200]);
         assert_eq!(l.complete(5 + 150, 5 + 199, false).matched, 50);
-        assert_eq!(l.complete(5 + 150, 5 + 160, false), Applied { matched: 0, unexpected: 11 });
+        assert_eq!(
+            l.complete(5 + 150, 5 + 160, false),
+            Applied {
+                matched: 0,
+                unexpected: 11
+            }
+        );
         assert_eq!(l.complete(5, 5 + 149, false).matched, 150);
         assert_eq!(popped(&mut l), vec![0]);
     }

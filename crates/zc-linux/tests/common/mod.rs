@@ -94,7 +94,9 @@ pub enum Pace {
     Fast,
     /// Small reads with a pause every few reads, for the first `slow_bytes`:
     /// the sender's socket buffer fills and its writes come back short.
-    Slow { slow_bytes: u64 },
+    Slow {
+        slow_bytes: u64,
+    },
 }
 
 /// Reads until EOF, hashing everything.

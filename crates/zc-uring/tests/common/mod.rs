@@ -35,19 +35,36 @@ pub fn plan(n: u32) -> Plan {
             duplicates += 1;
         }
     }
-    Plan { seqs, distinct, gaps, duplicates }
+    Plan {
+        seqs,
+        distinct,
+        gaps,
+        duplicates,
+    }
 }
 
 pub fn payload(seq: u32) -> [u8; MESSAGE_LEN] {
     let mut b = [0u8; MESSAGE_LEN];
-    let m = MarketData { seq, symbol: seq % 7, price: 100.5, volume: 2, timestamp_ns: monotonic_ns() };
+    let m = MarketData {
+        seq,
+        symbol: seq % 7,
+        price: 100.5,
+        volume: 2,
+        timestamp_ns: monotonic_ns(),
+    };
     m.encode(&mut b).expect("32-byte buffer");
     b
 }
 
 /// Sends `seqs` from `sock` to `dst`, pausing `pause` after every `chunk`
 /// datagrams so that a slow receiver is not overrun. Returns datagrams sent.
-pub fn send_paced(sock: &UdpSocket, dst: SocketAddr, seqs: &[u32], chunk: usize, pause: Duration) -> std::io::Result<u64> {
+pub fn send_paced(
+    sock: &UdpSocket,
+    dst: SocketAddr,
+    seqs: &[u32],
+    chunk: usize,
+    pause: Duration,
+) -> std::io::Result<u64> {
     let mut sent = 0;
     for part in seqs.chunks(chunk) {
         for &s in part {
@@ -62,10 +79,15 @@ pub fn send_paced(sock: &UdpSocket, dst: SocketAddr, seqs: &[u32], chunk: usize,
 /// Receives into a fresh handler until `want` messages (duplicates included)
 /// arrived, or nothing came for `idle`.
 pub fn receive(rx: &mut UringReceiver, want: u64, idle: Duration) -> MarketDataHandler {
-    let mut h = MarketDataHandler::new(HandlerConfig { feed_port: Some(rx.local_addr().port()), ..Default::default() });
+    let mut h = MarketDataHandler::new(HandlerConfig {
+        feed_port: Some(rx.local_addr().port()),
+        ..Default::default()
+    });
     let mut last = Instant::now();
     while h.report().messages < want && last.elapsed() < idle {
-        let burst = rx.recv_burst(Some(Duration::from_millis(50))).expect("recv_burst");
+        let burst = rx
+            .recv_burst(Some(Duration::from_millis(50)))
+            .expect("recv_burst");
         if burst.is_empty() {
             continue;
         }
@@ -79,9 +101,15 @@ pub fn receive(rx: &mut UringReceiver, want: u64, idle: Duration) -> MarketDataH
 }
 
 pub fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd").expect("/proc/self/fd").count()
+    std::fs::read_dir("/proc/self/fd")
+        .expect("/proc/self/fd")
+        .count()
 }
 
 pub fn extra(stats: &[(&'static str, u64)], name: &str) -> u64 {
-    stats.iter().find(|(n, _)| *n == name).map(|(_, v)| *v).unwrap_or_else(|| panic!("no counter {name}"))
+    stats
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, v)| *v)
+        .unwrap_or_else(|| panic!("no counter {name}"))
 }

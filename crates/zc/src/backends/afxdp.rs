@@ -20,7 +20,8 @@ const XDP_HEADROOM: usize = 256;
 /// The smallest frame size (2048 or 4096) that holds `payload` bytes plus
 /// headers (and, on receive, the kernel's headroom).
 fn frame_size(payload: usize, headroom: usize) -> Result<u32> {
-    let overhead = ETH_HEADER_LEN + 2 * VLAN_TAG_LEN + IPV4_MIN_HEADER_LEN + UDP_HEADER_LEN + headroom;
+    let overhead =
+        ETH_HEADER_LEN + 2 * VLAN_TAG_LEN + IPV4_MIN_HEADER_LEN + UDP_HEADER_LEN + headroom;
     let need = payload.saturating_add(overhead);
     match need {
         0..=2048 => Ok(2048),
@@ -34,15 +35,20 @@ fn frame_size(payload: usize, headroom: usize) -> Result<u32> {
 
 fn interface<'a>(interface: &'a Option<String>, side: &str) -> Result<&'a str> {
     interface.as_deref().ok_or_else(|| {
-        Error::config(format!("afxdp {side} attaches to a network device: give the interface (and queue)"))
+        Error::config(format!(
+            "afxdp {side} attaches to a network device: give the interface (and queue)"
+        ))
     })
 }
 
 pub(super) fn open_receiver(spec: &RxSpec) -> Result<Box<dyn DynReceiver + Send>> {
     let ifname = interface(&spec.interface, "receiver")?;
     if spec.timestamps {
-        return Err(Error::new(ErrorKind::Unsupported, "afxdp has no receive timestamps (no XDP metadata support yet)")
-            .with_fix("drop the timestamp option, or use recvmmsg for kernel timestamps"));
+        return Err(Error::new(
+            ErrorKind::Unsupported,
+            "afxdp has no receive timestamps (no XDP metadata support yet)",
+        )
+        .with_fix("drop the timestamp option, or use recvmmsg for kernel timestamps"));
     }
     let mut cfg = AfXdpConfig::new(ifname, spec.bind.port());
     cfg.queues = vec![spec.queue];
@@ -62,7 +68,10 @@ pub(super) fn open_receiver(spec: &RxSpec) -> Result<Box<dyn DynReceiver + Send>
     let mut rxs = open_receivers(&cfg)?;
     match rxs.pop() {
         Some(rx) => Ok(Box::new(rx)),
-        None => Err(Error::new(ErrorKind::Io, "afxdp opened no receiver for one queue")),
+        None => Err(Error::new(
+            ErrorKind::Io,
+            "afxdp opened no receiver for one queue",
+        )),
     }
 }
 
@@ -74,7 +83,11 @@ pub(super) fn open_sender(spec: &TxSpec) -> Result<Box<dyn Sender + Send>> {
     cfg.dst_mac = spec.dst_mac;
     cfg.frame_size = frame_size(spec.max_payload, 0)?;
     if !spec.bind.ip().is_unspecified() {
-        let port = if spec.bind.port() == 0 { 40000 } else { spec.bind.port() };
+        let port = if spec.bind.port() == 0 {
+            40000
+        } else {
+            spec.bind.port()
+        };
         cfg.src = Some(SocketAddrV4::new(*spec.bind.ip(), port));
     }
     Ok(Box::new(AfXdpSender::open(&cfg)?))

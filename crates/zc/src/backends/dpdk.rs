@@ -12,10 +12,13 @@
 use crate::{RxSpec, TxSpec};
 use std::sync::Mutex;
 use std::time::Duration;
-use zc_core::Receiver;
 use zc_core::wire::UdpFrameSpec;
+use zc_core::Receiver;
 use zc_core::{DynReceiver, Error, Result, RxBurst, Sender};
-use zc_dpdk::{open_interface, Eal, EalConfig, IfaceDriver, Mempool, MempoolConfig, Port, PortConfig, RxConfig, TxConfig};
+use zc_dpdk::{
+    open_interface, Eal, EalConfig, IfaceDriver, Mempool, MempoolConfig, Port, PortConfig,
+    RxConfig, TxConfig,
+};
 
 fn driver(name: &str) -> IfaceDriver {
     if name == "dpdk-packet" {
@@ -36,7 +39,9 @@ pub(crate) fn close_ports() {
 
 fn port(name: &str, interface: Option<&str>) -> Result<Port> {
     let iface = interface.ok_or_else(|| {
-        Error::config(format!("{name} attaches to a network device: give its interface (--interface)"))
+        Error::config(format!(
+            "{name} attaches to a network device: give its interface (--interface)"
+        ))
     })?;
     let mut ports = PORTS.lock().unwrap_or_else(|p| p.into_inner());
     if let Some((_, _, port)) = ports.iter().find(|(n, i, _)| n == name && i == iface) {
@@ -52,21 +57,37 @@ fn port(name: &str, interface: Option<&str>) -> Result<Port> {
     // scheduling stall of ~80 ms at 50 kpps (the socket backends get 64 MiB of
     // socket buffer for the same reason). The pool holds the rx ring, the
     // af_xdp fill ring and bursts in flight.
-    let pool = Mempool::new(&eal, MempoolConfig { mbufs: 16_383, ..MempoolConfig::default() })?;
-    let port_cfg = PortConfig { rx_desc: 4096, ..PortConfig::default() };
+    let pool = Mempool::new(
+        &eal,
+        MempoolConfig {
+            mbufs: 16_383,
+            ..MempoolConfig::default()
+        },
+    )?;
+    let port_cfg = PortConfig {
+        rx_desc: 4096,
+        ..PortConfig::default()
+    };
     let port = open_interface(&eal, iface, driver(name), &pool, port_cfg)?;
     ports.push((name.to_owned(), iface.to_owned(), port.clone()));
     Ok(port)
 }
 
 fn queue(q: u32) -> Result<u16> {
-    u16::try_from(q).map_err(|_| Error::config(format!("queue {q} is beyond DPDK's 16-bit queue ids")))
+    u16::try_from(q)
+        .map_err(|_| Error::config(format!("queue {q} is beyond DPDK's 16-bit queue ids")))
 }
 
 pub(super) fn open_receiver(name: &str, spec: &RxSpec) -> Result<Box<dyn DynReceiver + Send>> {
     let port = port(name, spec.interface.as_deref())?;
     let batch = u16::try_from(spec.batch.min(zc_dpdk::MAX_BURST as usize)).unwrap_or(32);
-    let mut rx = port.receiver(queue(spec.queue)?, RxConfig { batch, accept: Some(spec.bind) })?;
+    let mut rx = port.receiver(
+        queue(spec.queue)?,
+        RxConfig {
+            batch,
+            accept: Some(spec.bind),
+        },
+    )?;
     // A reused port may hold frames that arrived after the last receiver
     // closed: they belong to nobody now.
     while !rx.recv_burst(Some(Duration::ZERO))?.is_empty() {}
@@ -76,7 +97,9 @@ pub(super) fn open_receiver(name: &str, spec: &RxSpec) -> Result<Box<dyn DynRece
 pub(super) fn open_sender(name: &str, spec: &TxSpec) -> Result<Box<dyn Sender + Send>> {
     let port = port(name, spec.interface.as_deref())?;
     let dst_mac = spec.dst_mac.ok_or_else(|| {
-        Error::config(format!("{name} writes whole frames: give the destination MAC address"))
+        Error::config(format!(
+            "{name} writes whole frames: give the destination MAC address"
+        ))
     })?;
     let frame = UdpFrameSpec {
         src_mac: port.mac(),

@@ -23,7 +23,11 @@ pub(super) fn open_receiver(name: &str, spec: &RxSpec) -> Result<Box<dyn DynRece
     cfg.batch = spec.batch;
     cfg.max_payload = spec.max_payload;
     cfg.timestamps = spec.timestamps;
-    cfg.busy_poll = if spec.busy_poll { BusyPoll::Spin } else { BusyPoll::Off };
+    cfg.busy_poll = if spec.busy_poll {
+        BusyPoll::Spin
+    } else {
+        BusyPoll::Off
+    };
     if let Some(group) = spec.multicast {
         // Bind the group's port on any address; join on the interface of `bind`.
         cfg.bind = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, spec.bind.port()));
@@ -33,7 +37,11 @@ pub(super) fn open_receiver(name: &str, spec: &RxSpec) -> Result<Box<dyn DynRece
 }
 
 pub(super) fn open_sender(name: &str, spec: &TxSpec) -> Result<Box<dyn Sender + Send>> {
-    let mut cfg = SendConfig::new(api(name), SocketAddr::V4(spec.bind), SocketAddr::V4(spec.dst));
+    let mut cfg = SendConfig::new(
+        api(name),
+        SocketAddr::V4(spec.bind),
+        SocketAddr::V4(spec.dst),
+    );
     cfg.batch = spec.batch;
     cfg.max_payload = spec.max_payload;
     Ok(Box::new(SocketSender::open(cfg)?))
