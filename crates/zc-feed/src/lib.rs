@@ -12,6 +12,11 @@
 #![warn(missing_docs)]
 
 pub mod book;
+pub mod feed;
+pub mod file;
+pub mod gen;
 pub mod itch;
 pub mod mold;
+pub mod protocol;
 pub mod seq;
+pub mod sink;

@@ -396,6 +396,12 @@ impl<'b> PacketWriter<'b> {
         })
     }
 
+    /// Continues a packet of `len` bytes and `count` messages already in `buf`.
+    pub fn resume(buf: &'b mut [u8], len: usize, count: u16) -> Self {
+        let len = len.clamp(HEADER_LEN, buf.len());
+        Self { buf, len, count }
+    }
+
     /// Appends a message; false (and nothing written) when it does not fit
     /// or the packet already holds 65534 messages.
     pub fn push(&mut self, msg: &[u8]) -> bool {

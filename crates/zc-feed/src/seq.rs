@@ -198,6 +198,26 @@ impl SeqTracker {
         self.gaps.front().copied()
     }
 
+    /// Open gaps.
+    pub fn gap_count(&self) -> usize {
+        self.gaps.len()
+    }
+
+    /// The `i`-th open gap, oldest first.
+    pub fn gap_at(&self, i: usize) -> Option<MissingRange> {
+        self.gaps.get(i).copied()
+    }
+
+    /// True when `seq` was accepted (or given up): below the next expected
+    /// number and in no open gap.
+    pub fn seen(&self, seq: u64) -> bool {
+        if self.next.is_none_or(|n| seq >= n) {
+            return false;
+        }
+        let i = self.gaps.partition_point(|g| g.end() <= seq);
+        self.gaps.get(i).is_none_or(|g| seq < g.first)
+    }
+
     /// Forgets everything, as for a new session.
     pub fn reset(&mut self) {
         self.next = None;
