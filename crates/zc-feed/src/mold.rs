@@ -84,11 +84,13 @@ pub enum Refusal {
     WrongSession,
     /// Anything else the protocol cannot read (e.g. a short 32-byte message).
     Malformed,
+    /// Addressed to another UDP port than the line's.
+    OtherPort,
 }
 
 impl Refusal {
     /// Every reason, in counter order.
-    pub const ALL: [Refusal; 8] = [
+    pub const ALL: [Refusal; 9] = [
         Refusal::TooShort,
         Refusal::CountPastEnd,
         Refusal::BlockPastEnd,
@@ -97,6 +99,7 @@ impl Refusal {
         Refusal::BadSequence,
         Refusal::WrongSession,
         Refusal::Malformed,
+        Refusal::OtherPort,
     ];
 
     /// A short name for reports and JSON.
@@ -110,6 +113,7 @@ impl Refusal {
             Refusal::BadSequence => "bad_sequence",
             Refusal::WrongSession => "wrong_session",
             Refusal::Malformed => "malformed",
+            Refusal::OtherPort => "other_port",
         }
     }
 }
