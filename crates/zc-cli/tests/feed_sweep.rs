@@ -79,6 +79,7 @@ fn every_backend_carries_itch_with_exact_counts() {
             BookConfig {
                 max_orders: 1 << 16,
                 max_instruments: 64,
+                ..Default::default()
             },
             true,
         );
@@ -105,7 +106,13 @@ fn every_backend_carries_itch_with_exact_counts() {
         let s = h.stats();
         let l = h.line_stats(Line::A);
         assert_eq!(
-            (s.delivered, s.lost, l.seq.gaps, l.refused.total(), sink.errors().total()),
+            (
+                s.delivered,
+                s.lost,
+                l.seq.gaps,
+                l.refused.total(),
+                sink.errors().total()
+            ),
             (total - dropped, dropped, dropped_packets, 0, 0),
             "{}: {s:?} {l:?}",
             b.name

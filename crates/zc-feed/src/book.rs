@@ -29,6 +29,9 @@ pub struct BookConfig {
     pub max_orders: usize,
     /// Locate codes `0 .. max_instruments` are accepted.
     pub max_instruments: usize,
+    /// Price levels reserved per side when an instrument is first named or
+    /// used; a deeper book grows its vector (and keeps the capacity).
+    pub levels_per_side: usize,
 }
 
 impl Default for BookConfig {
@@ -36,6 +39,7 @@ impl Default for BookConfig {
         Self {
             max_orders: 1 << 20,
             max_instruments: 1 << 14,
+            levels_per_side: 64,
         }
     }
 }
@@ -112,9 +116,13 @@ impl OrderTable {
         }
     }
 
+    /// The home slot: the reference's low bits (folded with its high half).
+    /// Exchanges number orders consecutively, so live orders occupy
+    /// consecutive slots and a burst of activity on recent orders stays in a
+    /// few cache lines; a scrambling hash would scatter them over the table.
     #[inline]
     fn home(&self, order_ref: u64) -> usize {
-        (order_ref.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 20) as usize & self.mask
+        (order_ref ^ (order_ref >> 32)) as usize & self.mask
     }
 
     #[inline]
@@ -251,6 +259,13 @@ pub struct Instrument {
 }
 
 impl Instrument {
+    fn reserve(&mut self, levels: usize) {
+        if self.bids.levels.capacity() == 0 {
+            self.bids.levels.reserve(levels);
+            self.asks.levels.reserve(levels);
+        }
+    }
+
     /// The symbol, once the Stock Directory named this locate.
     pub fn symbol(&self) -> Option<&str> {
         self.named.then(|| itch::symbol_str(&self.symbol))
@@ -328,6 +343,7 @@ pub struct OrderBook {
     stats: BookStats,
     lost: u64,
     complete: bool,
+    levels_per_side: usize,
 }
 
 impl OrderBook {
@@ -341,6 +357,7 @@ impl OrderBook {
             stats: BookStats::default(),
             lost: 0,
             complete: true,
+            levels_per_side: cfg.levels_per_side,
         }
     }
 
@@ -493,7 +510,9 @@ impl OrderBook {
             Message::StockDirectory(m) => {
                 self.stats.directory += 1;
                 let stock = m.stock();
+                let reserve = self.levels_per_side;
                 if let Some(inst) = self.instrument_mut(locate) {
+                    inst.reserve(reserve);
                     inst.symbol = stock;
                     inst.named = true;
                     self.by_symbol.insert(stock, locate);
@@ -525,6 +544,7 @@ impl OrderBook {
         };
         if !inst.named {
             self.stats.unnamed_instrument += 1;
+            inst.reserve(self.levels_per_side);
         }
         inst.updates += 1;
         Some(inst)
@@ -707,6 +727,7 @@ mod tests {
         let mut book = OrderBook::new(BookConfig {
             max_orders: 16,
             max_instruments: 4,
+            ..Default::default()
         });
         add(&mut book, 1, b'B', 100, 10_0000);
         add(&mut book, 2, b'B', 50, 10_0100);

@@ -243,6 +243,7 @@ fn bad_input_is_counted_by_reason_and_the_stream_survives() {
         BookConfig {
             max_orders: 1 << 12,
             max_instruments: 64,
+            ..Default::default()
         },
         false,
     );

@@ -160,7 +160,7 @@ proptest! {
 
     #[test]
     fn the_book_agrees_with_the_model_after_every_message(ops in prop::collection::vec(op(), 1..400)) {
-        let mut book = OrderBook::new(BookConfig { max_orders: 1024, max_instruments: 8 });
+        let mut book = OrderBook::new(BookConfig { max_orders: 1024, max_instruments: 8 , ..Default::default()});
         let mut model = Model::default();
         let mut live: Vec<u64> = Vec::new();
         let mut next_ref = 1u64;
@@ -244,6 +244,7 @@ fn unknown_instruments_and_full_tables_are_counted_never_a_panic() {
     let mut book = OrderBook::new(BookConfig {
         max_orders: 2,
         max_instruments: 4,
+        ..Default::default()
     });
     let mut buf = [0u8; 64];
     let mut add = |book: &mut OrderBook, locate: u16, r: u64| {

@@ -54,6 +54,7 @@ fn book() -> BookConfig {
     BookConfig {
         max_orders: 1 << 16,
         max_instruments: 64,
+        ..Default::default()
     }
 }
 

@@ -114,6 +114,7 @@ fn book_cfg(a: &RecvArgs) -> BookConfig {
     BookConfig {
         max_orders: a.max_orders,
         max_instruments: a.max_instruments,
+        ..Default::default()
     }
 }
 
