@@ -22,8 +22,9 @@ use std::os::fd::AsFd;
 use std::thread;
 use std::time::{Duration, Instant};
 use zc_linux::{
-    relay, send_plain, send_with, CpuTime, FileMethod, ProxyMethod, RelayOptions, ZeroCopySender,
+    relay, send_plain, send_with, FileMethod, ProxyMethod, RelayOptions, ZeroCopySender,
 };
+use zc_os::CpuTime;
 
 const MB: u64 = 1 << 20;
 

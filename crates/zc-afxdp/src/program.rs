@@ -187,15 +187,9 @@ impl FilterProgram {
                 Err(native) => {
                     let l = link_create(prog_fd, ifindex, AttachedMode::Generic).map_err(
                         |generic| {
-                            let fix = generic.fix().map(str::to_owned);
-                            let e = Error::new(
-                                generic.kind(),
-                                format!("{generic}; before that, {native}"),
-                            );
-                            match fix {
-                                Some(f) => e.with_fix(f),
-                                None => e,
-                            }
+                            generic.context(format_args!(
+                                "native attach failed ({native}), then generic"
+                            ))
                         },
                     )?;
                     tracing::info!(%native, "XDP: native mode refused, using generic mode");

@@ -132,14 +132,13 @@ fn ipv4_of(ifname: &str) -> Result<Ipv4Addr> {
         let ifa = unsafe { &*cur };
         // SAFETY: ifa_name is a NUL-terminated string owned by the list.
         let name = unsafe { std::ffi::CStr::from_ptr(ifa.ifa_name) };
-        // SAFETY: ifa_addr, when not null, points to a sockaddr whose family says its type.
-        if name.to_bytes() == ifname.as_bytes()
-            && !ifa.ifa_addr.is_null()
-            && i32::from(unsafe { (*ifa.ifa_addr).sa_family }) == libc::AF_INET
+        // SAFETY: ifa_addr is null or points to a sockaddr of the list whose
+        // family says its length.
+        let addr = unsafe { zc_os::sockaddr::from_ptr(ifa.ifa_addr) };
+        if let (true, Some(std::net::SocketAddr::V4(a))) =
+            (name.to_bytes() == ifname.as_bytes(), addr)
         {
-            // SAFETY: an AF_INET sockaddr is a sockaddr_in.
-            let sin = unsafe { &*(ifa.ifa_addr as *const libc::sockaddr_in) };
-            found = Some(Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr)));
+            found = Some(*a.ip());
             break;
         }
         cur = ifa.ifa_next;

@@ -13,7 +13,6 @@
 //! from a panic; a stale namespace or interface of the same name left by a
 //! killed run is removed before setting up.
 #![forbid(unsafe_code)]
-#![warn(missing_docs)]
 
 use nix::sched::{setns, CloneFlags};
 use std::fs::File;

@@ -156,7 +156,7 @@ impl UringSender {
             zc_min = None;
         }
         if let Some(min) = zc_min {
-            if ring::kernel_release().is_some_and(|v| v >= (6, 2)) {
+            if zc_os::kernel::release().is_some_and(|v| v >= (6, 2)) {
                 zc_flags = SEND_ZC_REPORT_USAGE;
             } else {
                 details.push("IORING_SEND_ZC_REPORT_USAGE unavailable (needs Linux 6.2): sends the kernel copied anyway cannot be told apart".to_owned());
