@@ -473,3 +473,36 @@ fn errors_name_what_is_missing() {
     assert_eq!(e.kind(), ErrorKind::PeerGone, "{e}");
     assert!(e.to_string().contains("AF_XDP socket failed"), "{e}");
 }
+
+#[test]
+fn the_sender_keeps_the_send_contract() {
+    if !privileged_or_skip("the_sender_keeps_the_send_contract") {
+        return;
+    }
+    let tb = Testbed::create(&TestbedConfig::new("zcxdp9", 229)).unwrap();
+    let sink = UdpSocket::bind((tb.host_addr, 9401)).unwrap();
+    sink.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    let cfg = AfXdpSenderConfig::new(&tb.peer_if, SocketAddrV4::new(tb.host_addr, 9401));
+    let (to_check, checked) = std::sync::mpsc::channel::<u64>();
+    let (to_sender, counted) = std::sync::mpsc::channel::<u64>();
+    let generator = tb
+        .spawn_in_peer(move || {
+            let mut tx = AfXdpSender::open(&cfg)?;
+            zc_core::contract::check_sender(&mut tx, &mut |want| {
+                to_check.send(want).unwrap();
+                counted.recv().unwrap()
+            });
+            Ok(())
+        })
+        .unwrap();
+    // The sink lives in the host namespace: it counts for the sender's check.
+    let mut got = 0u64;
+    let mut buf = [0u8; 64];
+    while let Ok(want) = checked.recv() {
+        while got < want && sink.recv(&mut buf).is_ok() {
+            got += 1;
+        }
+        to_sender.send(got).unwrap();
+    }
+    generator.join().unwrap().unwrap();
+}

@@ -13,7 +13,6 @@
 //!
 //! This crate has no `unsafe`: the backends own every unsafe block.
 #![forbid(unsafe_code)]
-#![warn(missing_docs)]
 
 pub mod backend;
 pub mod error;
@@ -27,8 +26,8 @@ pub mod sys;
 pub mod wire;
 
 pub use backend::{
-    Clock, DataPath, Datagram, DynReceiver, Mode, Receiver, RxBurst, RxStats, RxTimestamp, Sender,
-    TxStats,
+    Clock, DataPath, Datagram, DynReceiver, Mode, Receiver, RxBurst, RxStats, RxTimestamp,
+    SendBurst, Sender, TxStats,
 };
 pub use error::{Error, ErrorKind, Result};
 pub use handler::{HandlerConfig, MarketDataHandler};
