@@ -74,11 +74,10 @@ pub struct RxConfig {
     /// per system call instead of the 32 the kernel's multishot loop yields
     /// per round. `None` or zero: every wait ends at the first datagram.
     ///
-    /// Off by default: draining a full socket it cut `io_uring_enter` calls
-    /// from 3030 per 100k datagrams to about 150 per 300k, but under live
-    /// traffic the timer fires whenever a backlog ends (18k–48k timer
-    /// expiries per 300k datagrams), and the CPU per datagram did not improve
-    /// measurably (docs/io_uring.md).
+    /// Off by default: it cuts `io_uring_enter` calls when draining a full
+    /// socket, but under live traffic the timer fires whenever a backlog
+    /// ends and the CPU per datagram did not improve measurably (the figures
+    /// are in docs/io_uring.md).
     pub batch_wait: Option<Duration>,
     /// Busy poll in user space: a waiting [`Receiver::recv_burst`] spins on
     /// the completion queue and the SQ ring's TASKRUN flag instead of
@@ -592,8 +591,8 @@ impl UringReceiver {
             let want = self.mode.batch - self.held.len();
             // Batch waits only while there is a backlog: otherwise the
             // min-wait timer fires on most waits, a timer interrupt and a
-            // wakeup for nothing (48k timer expiries for 300k datagrams at
-            // 300 kpps when any wait returning 2 counted as backlog).
+            // wakeup for nothing (docs/io_uring.md counts them for a
+            // definition where any wait returning 2 was a backlog).
             let min_wait = if self.backlog {
                 self.batch_wait_us
             } else {
@@ -791,15 +790,7 @@ impl Drop for UringReceiver {
         unsafe { ManuallyDrop::drop(&mut self.ring) };
         // SAFETY: taken exactly once, here; not used afterwards.
         let bufs = unsafe { ManuallyDrop::take(&mut self.bufs) };
-        if quiet {
-            drop(bufs);
-        } else {
-            eprintln!(
-                "zc-uring: receiver on {} dropped without confirming the kernel finished its receive (other thread than its first user, or cancel timed out): leaking {} bytes of buffers rather than freeing them under the kernel",
-                self.local,
-                bufs.region.len()
-            );
-            bufs.region.leak();
-        }
+        bufs.region
+            .release(quiet, format_args!("receiver on {}", self.local));
     }
 }
