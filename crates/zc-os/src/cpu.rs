@@ -15,10 +15,7 @@ pub struct CpuTime {
 impl CpuTime {
     /// `getrusage(RUSAGE_THREAD)` for the calling thread.
     pub fn thread() -> Self {
-        // SAFETY: rusage is plain old data; all-zero is a valid value.
-        let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-        // SAFETY: RUSAGE_THREAD with a valid out pointer cannot fail.
-        unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut ru) };
+        let ru = thread_rusage();
         let tv = |t: libc::timeval| {
             Duration::new(
                 u64::try_from(t.tv_sec).unwrap_or(0),
@@ -48,6 +45,20 @@ impl CpuTime {
 /// User plus system CPU time of the calling thread, in nanoseconds.
 pub fn thread_cpu_ns() -> u64 {
     u64::try_from(CpuTime::thread().total().as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// Voluntary context switches of the calling thread so far (`ru_nvcsw`):
+/// how often it slept.
+pub fn thread_sleeps() -> u64 {
+    u64::try_from(thread_rusage().ru_nvcsw).unwrap_or(0)
+}
+
+fn thread_rusage() -> libc::rusage {
+    // SAFETY: rusage is plain old data; all-zero is a valid value.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: RUSAGE_THREAD with a valid out pointer cannot fail.
+    unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut ru) };
+    ru
 }
 
 #[cfg(test)]
