@@ -6,7 +6,7 @@
 //! socket using it is dropped *and* when the process dies in any way (Ctrl-C,
 //! SIGKILL, a panic with `panic = "abort"`): no XDP program is ever left on an
 //! interface. libxdp's multi-program dispatcher fails to load on this kernel
-//! and falls back to a single netlink-attached program (DESIGN.md §5), which
+//! and falls back to a single netlink-attached program (`docs/design.md` §4), which
 //! survives the process. Nothing is pinned, so no bpffs is needed either.
 
 use crate::sys::{errno_error, Ifindex};
@@ -36,7 +36,7 @@ pub const MAX_QUEUES: u32 = 64;
 /// Which XDP attach mode to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum XdpMode {
-    /// Native (driver) mode, else generic: the order the issue asks for.
+    /// Native (driver) mode, else generic: the fastest that works.
     Auto,
     /// Native mode only (`XDP_FLAGS_DRV_MODE`).
     Native,

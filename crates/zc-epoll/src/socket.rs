@@ -7,7 +7,7 @@ use zc_core::error::{Error, ErrorKind, Result};
 /// Which system calls move the datagrams.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SocketApi {
-    /// Blocking `recvfrom`/`sendto`, one datagram a call (the seed's baseline).
+    /// Blocking `recvfrom`/`sendto`, one datagram a call (the baseline).
     Recvfrom,
     /// Non-blocking socket with epoll readiness and `recvmmsg`/`sendmmsg` batches.
     Recvmmsg,
