@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use zc_afxdp::{
     open_receivers, AfXdpConfig, AfXdpQueues, AfXdpReceiver, AfXdpSender, AfXdpSenderConfig,
 };
+use zc_core::contract::{check_sender, UdpSink};
 use zc_core::error::{Error, ErrorKind, Result};
 use zc_core::handler::{HandlerConfig, HandlerReport};
 use zc_core::md::MarketData;
@@ -480,15 +481,14 @@ fn the_sender_keeps_the_send_contract() {
         return;
     }
     let tb = Testbed::create(&TestbedConfig::new("zcxdp9", 229)).unwrap();
-    let sink = UdpSocket::bind((tb.host_addr, 9401)).unwrap();
-    sink.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    let mut sink = UdpSink::bind((tb.host_addr, 9401).into()).unwrap();
     let cfg = AfXdpSenderConfig::new(&tb.peer_if, SocketAddrV4::new(tb.host_addr, 9401));
     let (to_check, checked) = std::sync::mpsc::channel::<u64>();
     let (to_sender, counted) = std::sync::mpsc::channel::<u64>();
     let generator = tb
         .spawn_in_peer(move || {
             let mut tx = AfXdpSender::open(&cfg)?;
-            zc_core::contract::check_sender(&mut tx, &mut |want| {
+            check_sender(&mut tx, &mut |want| {
                 to_check.send(want).unwrap();
                 counted.recv().unwrap()
             });
@@ -496,13 +496,8 @@ fn the_sender_keeps_the_send_contract() {
         })
         .unwrap();
     // The sink lives in the host namespace: it counts for the sender's check.
-    let mut got = 0u64;
-    let mut buf = [0u8; 64];
     while let Ok(want) = checked.recv() {
-        while got < want && sink.recv(&mut buf).is_ok() {
-            got += 1;
-        }
-        to_sender.send(got).unwrap();
+        to_sender.send(sink.received(want)).unwrap();
     }
     generator.join().unwrap().unwrap();
 }
