@@ -190,10 +190,11 @@ impl<B: StableBuf> ZeroCopySender<B> {
         }
         // SAFETY: fcntl on a socket we own.
         let fl = unsafe { libc::fcntl(sock.as_raw_fd(), libc::F_GETFL) };
+        if fl < 0 {
+            return Err(Error::last_os("fcntl(F_GETFL)"));
+        }
         // SAFETY: as above, with plain integer flags.
-        if fl < 0
-            || unsafe { libc::fcntl(sock.as_raw_fd(), libc::F_SETFL, fl | libc::O_NONBLOCK) } < 0
-        {
+        if unsafe { libc::fcntl(sock.as_raw_fd(), libc::F_SETFL, fl | libc::O_NONBLOCK) } < 0 {
             return Err(Error::last_os("fcntl(O_NONBLOCK)"));
         }
         Ok(Self {
