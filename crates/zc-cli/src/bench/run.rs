@@ -257,25 +257,18 @@ fn run_once(
         rx_spec.interface = Some(tb.host_if.clone());
     }
     let gen_done = Arc::new(AtomicBool::new(false));
-    let (ready_tx, ready_rx) = mpsc::sync_channel::<Result<()>>(1);
+    // Says the receiver is open; dropped unsent when opening failed, and the
+    // thread's own result then carries the error.
+    let (ready_tx, ready_rx) = mpsc::sync_channel::<()>(1);
     let receiver = {
         let gen_done = Arc::clone(&gen_done);
         let rx_cpu = a.rx_cpu;
         std::thread::Builder::new()
             .name(format!("zc-rx-{name}"))
             .spawn(move || -> Result<RxRun> {
-                let opened = pin_current_thread(rx_cpu).and_then(|()| open_receiver(&rx_spec));
-                let mut rx = match opened {
-                    Ok(rx) => {
-                        let _ = ready_tx.send(Ok(()));
-                        rx
-                    }
-                    Err(e) => {
-                        let msg = e.to_string();
-                        let _ = ready_tx.send(Err(e));
-                        return Err(Error::new(ErrorKind::Io, msg));
-                    }
-                };
+                pin_current_thread(rx_cpu)?;
+                let mut rx = open_receiver(&rx_spec)?;
+                let _ = ready_tx.send(());
                 let mut h = MarketDataHandler::new(HandlerConfig {
                     feed_port: Some(FEED_PORT),
                     ..Default::default()
@@ -291,16 +284,14 @@ fn run_once(
             })
             .map_err(|e| Error::io("spawn the receive thread", e))?
     };
-    let ready = match ready_rx.recv() {
-        Ok(r) => r,
-        Err(_) => Err(Error::new(
-            ErrorKind::Io,
-            format!("the {name} receive thread died while opening"),
-        )),
-    };
-    if let Err(e) = ready {
-        let _ = receiver.join();
-        return Err(e);
+    if ready_rx.recv().is_err() {
+        return Err(match receiver.join() {
+            Ok(Err(e)) => e,
+            _ => Error::new(
+                ErrorKind::Io,
+                format!("the {name} receive thread died while opening"),
+            ),
+        });
     }
     let mut tx_spec = TxSpec::new(&a.generator, SocketAddrV4::new(tb.peer_addr, 0), feed);
     tx_spec.batch = a.batch;
