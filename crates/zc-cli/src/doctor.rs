@@ -380,3 +380,6 @@ pub fn run(a: DoctorArgs) -> Result<ExitCode> {
         ExitCode::from(1)
     })
 }
+
+#[cfg(test)]
+mod tests;

@@ -106,7 +106,7 @@ pub struct NicFacts {
     pub unavailable: BTreeMap<&'static str, String>,
     /// The fix the failed XDP query suggested (a kernel without the netdev family).
     #[serde(skip)]
-    xdp_fix: Option<String>,
+    pub(super) xdp_fix: Option<String>,
 }
 
 impl NicFacts {
