@@ -45,6 +45,8 @@ pub struct DeviceFacts {
     pub name: String,
     /// `operstate`: `up`, `down`, `unknown` (drivers that do not say, such as loopback)...
     pub operstate: String,
+    /// Administratively up (`ip link set IF up`: `IFF_UP` in `flags`).
+    pub admin_up: Option<bool>,
     /// Carrier (cable and far end) present.
     pub carrier: Option<bool>,
     /// MTU in bytes.
@@ -123,6 +125,10 @@ impl DeviceFacts {
             operstate: root
                 .read(&format!("{dir}/operstate"))
                 .unwrap_or_else(|| "unknown".into()),
+            admin_up: root
+                .read(&format!("{dir}/flags"))
+                .and_then(|f| u32::from_str_radix(f.trim_start_matches("0x"), 16).ok())
+                .map(|f| f & 1 != 0),
             carrier: root
                 .read_num::<u8>(&format!("{dir}/carrier"))
                 .map(|c| c == 1),
@@ -240,22 +246,24 @@ impl DeviceFacts {
                 Status::Ok,
                 format!("up (carrier on; the driver reports no operational state){speed}"),
             ),
-            state => Finding::fix(
-                "link",
-                Status::Missing,
-                format!(
-                    "{state}, carrier {}",
-                    match self.carrier {
-                        Some(true) => "on",
-                        Some(false) => "off",
-                        None => "unknown (interface down)",
-                    }
-                ),
-                format!(
-                    "ip link set {} up; with carrier off, check the cable, the optic and the switch port",
-                    self.name
-                ),
-            ),
+            state => {
+                let carrier = match self.carrier {
+                    Some(true) => "on",
+                    Some(false) => "off",
+                    None => "unknown (interface down)",
+                };
+                let fix = if self.admin_up == Some(false) {
+                    format!("ip link set {} up", self.name)
+                } else {
+                    "the far end is down: check the cable, the optic and the switch port (for a veth pair, the peer end)".to_owned()
+                };
+                Finding::fix(
+                    "link",
+                    Status::Missing,
+                    format!("{state}, carrier {carrier}"),
+                    fix,
+                )
+            }
         }
     }
 

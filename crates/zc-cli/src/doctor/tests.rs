@@ -241,6 +241,7 @@ fn the_pci_port_is_read_exactly() {
         serde_json::json!({
             "name": "ens1f0",
             "operstate": "up",
+            "admin_up": true,
             "carrier": true,
             "mtu": 9000,
             "speed_mbps": 25000,
@@ -317,8 +318,15 @@ fn irqs_on_isolated_cpus_a_local_node_and_a_down_link() {
             "link",
             Status::Missing,
             "down, carrier off",
-            "ip link set ens1f0 up; with carrier off, check the cable, the optic and the switch port",
+            "the far end is down: check the cable, the optic and the switch port (for a veth pair, the peer end)",
         )
+    );
+    write(d, &format!("{net}/flags"), "0x1002\n");
+    let dev = DeviceFacts::read(&root, "ens1f0").unwrap();
+    assert_eq!(dev.admin_up, Some(false));
+    assert_eq!(
+        dev.findings(&host)[0].fix.as_deref(),
+        Some("ip link set ens1f0 up")
     );
 }
 
