@@ -18,13 +18,13 @@ pub struct XdpFeatures {
     /// Non-zero means the driver runs XDP natively; 0 leaves only generic
     /// (skb) XDP.
     pub xdp: u64,
-    /// Most fragments a zero-copy AF_XDP frame may have (Linux 6.6+; only
-    /// for devices with zero-copy).
+    /// Most fragments a zero-copy AF_XDP frame may have (newer kernels,
+    /// and only for devices with zero-copy).
     pub zc_max_segs: Option<u32>,
     /// `NETDEV_XDP_RX_METADATA_*` bits: what an XDP program can read
-    /// through kfuncs, such as the receive timestamp (Linux 6.3+).
+    /// through kfuncs, such as the receive timestamp (newer kernels).
     pub rx_metadata: Option<u64>,
-    /// `NETDEV_XSK_*` bits: AF_XDP transmit metadata (Linux 6.8+).
+    /// `NETDEV_XSK_*` bits: AF_XDP transmit metadata (newer kernels).
     pub xsk: Option<u64>,
 }
 

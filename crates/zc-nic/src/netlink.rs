@@ -194,7 +194,7 @@ pub(crate) fn parse_attrs(mut b: &[u8]) -> Result<Attrs> {
     Ok(out)
 }
 
-fn attr<'a>(attrs: &'a Attrs, ty: u16) -> Option<&'a [u8]> {
+fn attr(attrs: &Attrs, ty: u16) -> Option<&[u8]> {
     attrs
         .iter()
         .find(|(t, _)| *t == ty)
