@@ -15,32 +15,33 @@ fn text(o: &Output) -> String {
     )
 }
 
-/// `zc doctor ARGS --json`, optionally inside a namespace: the document and the exit code.
-fn doctor_json(netns: Option<&str>, args: &[&str]) -> (Value, Option<i32>) {
-    let mut c = match netns {
+/// `program`, run inside `netns` when one is given.
+fn in_netns(netns: Option<&str>, program: &str) -> Command {
+    match netns {
         Some(ns) => {
             let mut c = Command::new("ip");
-            c.args(["netns", "exec", ns, env!("CARGO_BIN_EXE_zc")]);
+            c.args(["netns", "exec", ns, program]);
             c
         }
-        None => Command::new(env!("CARGO_BIN_EXE_zc")),
-    };
-    let o = c.arg("doctor").args(args).arg("--json").output().unwrap();
+        None => Command::new(program),
+    }
+}
+
+/// `zc doctor ARGS --json`, optionally inside a namespace: the document and the exit code.
+fn doctor_json(netns: Option<&str>, args: &[&str]) -> (Value, Option<i32>) {
+    let o = in_netns(netns, env!("CARGO_BIN_EXE_zc"))
+        .arg("doctor")
+        .args(args)
+        .arg("--json")
+        .output()
+        .unwrap();
     let v = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&o)));
     (v, o.status.code())
 }
 
 /// `ethtool ARGS` inside `netns` (or here): its stdout.
 fn ethtool(netns: Option<&str>, args: &[&str]) -> String {
-    let mut c = match netns {
-        Some(ns) => {
-            let mut c = Command::new("ip");
-            c.args(["netns", "exec", ns, "ethtool"]);
-            c
-        }
-        None => Command::new("ethtool"),
-    };
-    let o = c.args(args).output().unwrap();
+    let o = in_netns(netns, "ethtool").args(args).output().unwrap();
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 

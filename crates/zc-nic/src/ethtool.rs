@@ -35,7 +35,7 @@ struct IfReq {
 unsafe fn ethtool_ioctl(name: &str, data: *mut c_void, what: &str) -> Result<()> {
     let bytes = name.as_bytes();
     if bytes.is_empty() || bytes.len() >= libc::IFNAMSIZ || bytes.contains(&0) {
-        return Err(crate::not_found(name));
+        return Err(crate::interface_not_found(name));
     }
     let mut req = IfReq {
         name: [0; libc::IFNAMSIZ],
@@ -63,7 +63,7 @@ unsafe fn ethtool_ioctl(name: &str, data: *mut c_void, what: &str) -> Result<()>
         return Ok(());
     }
     Err(match err.raw_os_error() {
-        Some(libc::ENODEV) => crate::not_found(name),
+        Some(libc::ENODEV) => crate::interface_not_found(name),
         Some(libc::EOPNOTSUPP) => Error::new(
             ErrorKind::Unsupported,
             format!("the driver of {name} does not report its {what} (EOPNOTSUPP)"),

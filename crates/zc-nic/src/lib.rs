@@ -46,13 +46,13 @@ pub fn ifindex(name: &str) -> Result<u32> {
     // SAFETY: `c` is a valid NUL-terminated string that outlives the call.
     let idx = unsafe { libc::if_nametoindex(c.as_ptr()) };
     if idx == 0 {
-        return Err(not_found(name));
+        return Err(interface_not_found(name));
     }
     Ok(idx)
 }
 
-/// The one wording for an interface this namespace does not have.
-pub(crate) fn not_found(name: &str) -> Error {
+/// The one wording for an interface this network namespace does not have.
+pub fn interface_not_found(name: &str) -> Error {
     Error::new(
         ErrorKind::NotFound,
         format!("interface {name:?} not found in this network namespace"),

@@ -63,7 +63,7 @@ pub fn xdp_features(name: &str) -> Result<XdpFeatures> {
         &[(NETDEV_A_DEV_IFINDEX, &ifindex.to_ne_bytes())],
     ) {
         Ok(a) => a,
-        Err(NlError::Errno(libc::ENODEV)) => return Err(crate::not_found(name)),
+        Err(NlError::Errno(libc::ENODEV)) => return Err(crate::interface_not_found(name)),
         Err(NlError::Errno(e)) => {
             return Err(Error::io(
                 format!("ask the netdev netlink family about {name}"),

@@ -6,7 +6,7 @@ use super::finding::{Finding, Status};
 use super::sysroot::{format_cpulist, SysRoot};
 use super::tuning::HostFacts;
 use serde::Serialize;
-use zc_core::error::{Error, ErrorKind, Result};
+use zc_core::error::Result;
 
 /// The PCI function behind an interface.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -106,11 +106,7 @@ impl DeviceFacts {
     pub fn read(root: &SysRoot, name: &str) -> Result<Self> {
         let dir = format!("sys/class/net/{name}");
         if !valid_name(name) || !root.exists(&dir) {
-            return Err(Error::new(
-                ErrorKind::NotFound,
-                format!("interface {name:?} not found in this network namespace"),
-            )
-            .with_fix("list the interfaces with `ip -br link`, or run in the namespace that has it (`ip netns exec NS zc doctor ...`)"));
+            return Err(zc_nic::interface_not_found(name));
         }
         let sysfs_path = root.resolve(&dir).unwrap_or_else(|| format!("/{dir}"));
         let queues = root.list(&format!("{dir}/queues"));
