@@ -10,7 +10,8 @@ PACKAGES=(
   curl                                # the HTTP client the file-server tests use
   libdpdk-dev dpdk-dev                # dpdk-sys (pkg-config libdpdk 22.11); dpdk-testpmd for the benchmark
   libclang-dev clang                  # bindgen for the -sys crates
-  libxdp-dev libbpf-dev libelf-dev zlib1g-dev  # xdp-sys: bindgen against libxdp + libbpf
+  libbpf-dev libelf-dev zlib1g-dev    # xdp-sys: bindgen against libbpf
+  libxdp-dev                          # zc doctor reports it; xdp-tools
   llvm linux-libc-dev                 # zc-afxdp: the XDP filter, built with clang -target bpf
   m4                                  # benches/xsk-rs-peer: libxdp-sys expands xdp-dispatcher.c.in
 )
@@ -39,4 +40,9 @@ if ! command -v cargo >/dev/null 2>&1; then
     echo "install-deps: no Rust toolchain; installing rustup (stable)"
     curl -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal >/dev/null
   fi
+fi
+# build/test.sh checks formatting and lints before it tests.
+[ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
+if command -v rustup >/dev/null 2>&1; then
+  rustup component add rustfmt clippy >/dev/null 2>&1 || true
 fi

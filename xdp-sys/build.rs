@@ -1,16 +1,22 @@
-//! Finds libxdp and libbpf with pkg-config and generates bindings with bindgen.
+//! Finds libbpf with pkg-config and generates bindings with bindgen.
 //!
 //! Only what zc needs is bound (allowlists), so a new libbpf with more
 //! declarations does not change the generated API by accident.
+//!
+//! libxdp is not bound: zc-afxdp loads its own XDP program with libbpf and
+//! drives the AF_XDP rings itself, so linking libxdp would only make a
+//! missing libxdp fail the build for nothing.
+//!
+//! For crates that compile C against the same headers (zc-afxdp's XDP
+//! filter), the include directories are exported through the `links`
+//! metadata: `DEP_XDP_INCLUDE`, separated by `:`, with the multiarch
+//! directory that holds `<asm/types.h>` on Debian first.
 
 use std::env;
 use std::path::PathBuf;
 
 /// Debian/Ubuntu packages that provide each pkg-config module.
-const PACKAGES: &[(&str, &str, &str)] = &[
-    ("libbpf", "1.0", "libbpf-dev"),
-    ("libxdp", "1.2", "libxdp-dev"),
-];
+const PACKAGES: &[(&str, &str, &str)] = &[("libbpf", "1.0", "libbpf-dev")];
 
 fn main() {
     println!("cargo:rerun-if-changed=wrapper.h");
@@ -59,16 +65,9 @@ fn main() {
         )
         .allowlist_type("bpf_xdp_query_opts")
         .allowlist_type("bpf_xdp_attach_opts")
-        // libxdp: program objects, the XSK API (its ring helpers are `static inline`
-        // and therefore absent from the library: zc-afxdp implements the rings).
-        .allowlist_function("xdp_program__.*")
-        .allowlist_function("libxdp_.*")
-        .allowlist_function("xsk_(umem|socket|setup)_.*")
-        .allowlist_type("xsk_.*")
         .opaque_type("bpf_object")
         .opaque_type("bpf_program")
         .opaque_type("bpf_map")
-        .opaque_type("xdp_program")
         .default_enum_style(bindgen::EnumVariation::Consts)
         .derive_default(true)
         .layout_tests(true);
@@ -79,12 +78,18 @@ fn main() {
         Ok(b) => b,
         Err(e) => {
             eprintln!(
-                "xdp-sys: bindgen could not parse the libxdp/libbpf headers: {e}\n\
-                 xdp-sys: install clang's library: `apt-get install libclang-dev libxdp-dev libbpf-dev`"
+                "xdp-sys: bindgen could not parse the libbpf headers: {e}\n\
+                 xdp-sys: install clang's library: `apt-get install libclang-dev libbpf-dev`"
             );
             std::process::exit(1);
         }
     };
+    if let Some(dir) = multiarch_include() {
+        include_paths.insert(0, dir);
+    }
+    let joined = env::join_paths(&include_paths).expect("include paths without ':'");
+    println!("cargo:include={}", joined.to_string_lossy());
+
     let out = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
     if let Err(e) = bindings.write_to_file(out.join("bindings.rs")) {
         eprintln!(
@@ -93,4 +98,14 @@ fn main() {
         );
         std::process::exit(1);
     }
+}
+
+/// The Debian multiarch include directory of the target (`/usr/include/
+/// x86_64-linux-gnu`), which holds `<asm/types.h>`: a C compiler finds it by
+/// itself, but `clang -target bpf` does not.
+fn multiarch_include() -> Option<PathBuf> {
+    let arch = env::var("CARGO_CFG_TARGET_ARCH").ok()?;
+    let env = env::var("CARGO_CFG_TARGET_ENV").unwrap_or_default();
+    let dir = PathBuf::from(format!("/usr/include/{arch}-linux-{env}"));
+    dir.join("asm/types.h").exists().then_some(dir)
 }

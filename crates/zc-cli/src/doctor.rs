@@ -132,7 +132,7 @@ fn checks() -> Vec<Check> {
     c.push(Check {
         name: "kernel",
         ok: true,
-        detail: read("/proc/sys/kernel/osrelease").unwrap_or_default(),
+        detail: zc_os::kernel::release_string().unwrap_or_default(),
         fix: "",
     });
     c.push(Check {

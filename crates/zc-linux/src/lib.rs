@@ -22,7 +22,6 @@ pub use file::{copy_file, is_truncated, send_file, send_with, FileMethod, Mapped
 pub use http::{serve, FileServer, ServeConfig};
 pub use listen::RunningService;
 pub use proxy::{proxy, relay, Proxy, ProxyConfig, ProxyMethod, RelayOptions, RelayStats};
-pub use sys::CpuTime;
 pub use zerocopy::{send_plain, Completion, SendError, StableBuf, ZeroCopySender, ZeroCopyStats};
 
 /// The private parsers, for the fuzz targets in `fuzz/` only: the `fuzzing`

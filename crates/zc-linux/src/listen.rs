@@ -10,7 +10,7 @@
 
 use crate::sys::{errno, interrupted, would_block};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -329,17 +329,8 @@ pub(crate) fn reset_on_close(s: &TcpStream) {
         l_onoff: 1,
         l_linger: 0,
     };
-    // SAFETY: setsockopt with a valid linger value on a live socket; failure
-    // only means a FIN instead of a RST.
-    unsafe {
-        libc::setsockopt(
-            s.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            (&l as *const libc::linger).cast(),
-            std::mem::size_of::<libc::linger>() as libc::socklen_t,
-        )
-    };
+    // Failure only means a FIN instead of a RST.
+    let _ = zc_os::sockopt::set(s.as_fd(), libc::SOL_SOCKET, libc::SO_LINGER, &l);
 }
 
 struct ActiveGuard(Arc<AtomicUsize>);

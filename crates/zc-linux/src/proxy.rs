@@ -6,8 +6,8 @@
 //! are non-blocking and watched by one edge-triggered epoll instance; each
 //! wake-up drives every direction until it would block. A direction only reads
 //! more once every byte of the previous read has left its pipe or buffer, so a
-//! byte can never be stranded (the seed made a pipe per call and dropped what
-//! was left in it).
+//! byte can never be stranded (a pipe per call, as naive examples make, drops
+//! what is left in it: `docs/design.md` §3).
 //!
 //! End of stream on one side becomes `shutdown(SHUT_WR)` on the other once the
 //! pipe is empty (half-close), and the other direction keeps flowing. A reset

@@ -71,8 +71,10 @@ fn out_of_descriptors_the_accept_loop_backs_off_quietly_and_recovers() {
         filler.push(f);
     }
     filler.pop();
-    let mut client = TcpStream::connect(addr).unwrap();
+    // Read before connecting: the proxy's first warning can come before
+    // `connect` returns here.
     let before = warnings.load(Ordering::Relaxed);
+    let mut client = TcpStream::connect(addr).unwrap();
     std::thread::sleep(Duration::from_millis(1500));
     let logged = warnings.load(Ordering::Relaxed) - before;
 
