@@ -19,8 +19,10 @@
 #
 # The Rust toolchain is not downloaded: this machine's ~/.rustup and
 # ~/.cargo/bin are bind-mounted read-only into the chroot (install-deps.sh then
-# finds cargo and skips rustup). Crates are downloaded fresh into the chroot's
-# own ~/.cargo/registry. Everything else comes from the Debian mirror.
+# finds cargo and skips rustup). Crates are downloaded into the chroot's own
+# ~/.cargo/registry, or with ZC_FRESH_CRATES=host copied there from this
+# machine's and used offline (for a network that reaches the Debian mirror but
+# not crates.io). Everything else comes from the Debian mirror.
 #
 # Mounts (proc, sysfs, /dev, a tmpfs on /run, the toolchain) live in a private
 # mount namespace and vanish when the script ends. bpffs and hugetlbfs are not
@@ -33,9 +35,11 @@
 #                    never inside the repository)
 #   ZC_FRESH_MIRROR  the Debian mirror (default: the first URI in this host's
 #                    apt sources, else http://deb.debian.org/debian)
+#   ZC_FRESH_CRATES  download (default) or host (see above)
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 root=${ZC_FRESH_ROOT:-/var/tmp/zc-fresh-debian}
+crates=${ZC_FRESH_CRATES:-download}
 say() { echo "fresh-debian: $*"; }
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
@@ -51,6 +55,11 @@ for arg in "$@"; do
   esac
 done
 [ ${#steps[@]} -gt 0 ] || steps=(rootfs deps smoke bench test)
+case "$crates" in
+  download) offline=false ;;
+  host) offline=true ;;
+  *) echo "fresh-debian: ZC_FRESH_CRATES must be download or host, not '$crates'" >&2; exit 2 ;;
+esac
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "fresh-debian: run as root (debootstrap, chroot, mounts): sudo $0" >&2
@@ -140,6 +149,11 @@ mount_chroot() {
   mount --bind "$home/.cargo/bin" "$root/root/.cargo/bin"
   mount -o remount,bind,ro "$root/root/.cargo/bin"
   cp "$home/.cargo/env" "$root/root/.cargo/env"
+  if [ "$crates" = host ]; then
+    say "copying $home/.cargo/registry into the chroot's (ZC_FRESH_CRATES=host)"
+    mkdir -p "$root/root/.cargo/registry"
+    cp -a -u "$home/.cargo/registry/." "$root/root/.cargo/registry/"
+  fi
 }
 
 # in_chroot COMMAND: runs COMMAND with bash in /root/zc, with only the
@@ -147,7 +161,7 @@ mount_chroot() {
 in_chroot() {
   mount_chroot
   chroot "$root" /usr/bin/env -i HOME=/root USER=root LOGNAME=root TERM="${TERM:-dumb}" \
-    PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+    PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin CARGO_NET_OFFLINE=$offline \
     /bin/bash -c "set -euo pipefail; cd /root/zc; $1"
 }
 
