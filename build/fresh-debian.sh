@@ -4,7 +4,7 @@
 # (the package set of the debian:12 container image), a clean clone of this
 # repository's committed HEAD in /root/zc, and every command run as root in a
 # chroot with a scrubbed environment. Not run by CI; what it showed, and every
-# way it differs from a real fresh machine, is in docs/HOST.md.
+# way it differs from a real fresh machine, is in docs/DEPLOYMENT.md.
 #
 #   sudo ./build/fresh-debian.sh [STEP...]      # default: every step, in order
 #

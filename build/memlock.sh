@@ -9,7 +9,7 @@
 # with that script. AF_XDP UMEM areas, io_uring registered buffers and memory
 # DPDK locks are charged to it, unless the process has CAP_IPC_LOCK.
 # The system setting for operators (limits.conf, systemd LimitMEMLOCK) is in
-# docs/HOST.md.
+# docs/DEPLOYMENT.md.
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
   echo "memlock.sh: source it from the shell that starts zc (. build/memlock.sh); run alone it changes nothing" >&2
@@ -21,7 +21,7 @@ zc_raise_memlock() {
   old=$(ulimit -S -l)
   [ "$old" = unlimited ] && return 0
   if ulimit -l unlimited 2>/dev/null; then
-    echo "memlock: $old KiB -> unlimited, for this run (permanently: docs/HOST.md)"
+    echo "memlock: $old KiB -> unlimited, for this run (permanently: docs/DEPLOYMENT.md)"
     return 0
   fi
   # Raising the hard limit needs CAP_SYS_RESOURCE; the soft one can reach it.
@@ -35,7 +35,7 @@ zc_raise_memlock() {
       "not binding here: CAP_IPC_LOCK exempts this run from it"
   else
     echo "memlock: $now the hard limit (raising it needs CAP_SYS_RESOURCE):" \
-      "AF_XDP and DPDK may fail to lock memory; raise it for the caller (docs/HOST.md)" >&2
+      "AF_XDP and DPDK may fail to lock memory; raise it for the caller (docs/DEPLOYMENT.md)" >&2
   fi
 }
 zc_raise_memlock

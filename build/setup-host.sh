@@ -13,10 +13,10 @@
 #   /dev/hugepages      hugetlbfs mounted (the directory made if absent)
 #   net.core.rmem_max   at least 64 MiB: receivers ask for 32 MiB socket buffers
 #   net.core.wmem_max   at least 16 MiB: senders' socket buffers
-# All of it lasts until reboot; docs/HOST.md shows how to make it permanent.
+# All of it lasts until reboot; docs/DEPLOYMENT.md shows how to make it permanent.
 # The locked-memory limit is per process, so no script can raise it for its
 # caller: the scripts that start zc raise their own (build/memlock.sh), and
-# docs/HOST.md has the system setting.
+# docs/DEPLOYMENT.md has the system setting.
 #
 # State file: ZC_SETUP_STATE (default /run/zc-setup-host.state, in /run so that
 # it goes with the changes at reboot). A line `boot ID` (the kernel's boot_id,
@@ -93,7 +93,7 @@ raise_sysctl() {
   record sysctl "$name" "$old" "$new"
   say "$name $old -> $new"
   if [ "$new" -lt "$want" ]; then
-    warn "only $new of $want for $name (memory too fragmented? reserve hugepages at boot, docs/HOST.md, or run DPDK with --no-huge)"
+    warn "only $new of $want for $name (memory too fragmented? reserve hugepages at boot, docs/DEPLOYMENT.md, or run DPDK with --no-huge)"
   fi
 }
 
@@ -202,6 +202,6 @@ fi
 apply
 if [ "$changed" = 1 ]; then
   say "old values recorded in $state; \`$0 --undo\` restores them"
-  say "these changes last until reboot; docs/HOST.md shows how to make them permanent"
+  say "these changes last until reboot; docs/DEPLOYMENT.md shows how to make them permanent"
 fi
 exit "$status"

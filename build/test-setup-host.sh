@@ -50,7 +50,7 @@ setup-host: /sys/fs/bpf not mounted -> bpf mounted
 setup-host: vm.nr_hugepages $pages -> $more
 setup-host: /dev/hugepages not mounted -> hugetlbfs mounted
 setup-host: old values recorded in $ZC_SETUP_STATE; \`./build/setup-host.sh --undo\` restores them
-setup-host: these changes last until reboot; docs/HOST.md shows how to make them permanent" "$out"
+setup-host: these changes last until reboot; docs/DEPLOYMENT.md shows how to make them permanent" "$out"
 check "the changes are made" "mounted mounted $more" \
   "$(mounted /sys/fs/bpf) $(mounted /dev/hugepages) $(cat /proc/sys/vm/nr_hugepages)"
 check "the state file records the old values" "\
