@@ -14,7 +14,9 @@ cd "$(dirname "$0")/.."
 [ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
 if [ "$(id -u)" -eq 0 ]; then
   ./build/setup-host.sh
+  ./build/test-setup-host.sh
 fi
+. build/memlock.sh
 if [ "${CI:-}" = "true" ]; then
   export ZC_REQUIRE_PRIVILEGED=1
 fi
