@@ -5,6 +5,9 @@
 //!
 //! `cargo bench -p zc-benches --bench feed`
 
+// criterion_group! defines a public function it cannot document.
+#![allow(missing_docs)]
+
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use std::hint::black_box;
 use zc_feed::book::BookConfig;
@@ -16,7 +19,15 @@ use zc_feed::sink::ItchSink;
 
 const MESSAGES: u64 = 200_000;
 
-fn session() -> (Vec<u8>, Vec<(usize, usize)>, Vec<Vec<u8>>) {
+/// A generated session three ways: the ITCH messages back to back, where
+/// each one starts and how long it is, and the MoldUDP64 packets carrying them.
+struct Generated {
+    bytes: Vec<u8>,
+    spans: Vec<(usize, usize)>,
+    packets: Vec<Vec<u8>>,
+}
+
+fn session() -> Generated {
     let mut gen = SessionGen::new(GenConfig::default());
     let mut bytes = Vec::new();
     let mut spans = Vec::new();
@@ -30,7 +41,11 @@ fn session() -> (Vec<u8>, Vec<(usize, usize)>, Vec<Vec<u8>>) {
         packer.push(&buf[..n], &mut |_, p| packets.push(p.to_vec()));
     }
     packer.flush(&mut |_, p| packets.push(p.to_vec()));
-    (bytes, spans, packets)
+    Generated {
+        bytes,
+        spans,
+        packets,
+    }
 }
 
 fn book() -> BookConfig {
@@ -42,7 +57,11 @@ fn book() -> BookConfig {
 }
 
 fn per_message(c: &mut Criterion) {
-    let (bytes, spans, packets) = session();
+    let Generated {
+        bytes,
+        spans,
+        packets,
+    } = session();
     let mut g = c.benchmark_group("feed");
     g.throughput(Throughput::Elements(MESSAGES));
     g.sample_size(20);
@@ -57,28 +76,31 @@ fn per_message(c: &mut Criterion) {
             BatchSize::LargeInput,
         )
     });
-    g.bench_function("moldudp64 + arbitration + decode + book, per message", |b| {
-        b.iter_batched_ref(
-            || {
-                (
-                    FeedHandler::new(
-                        MoldUdp64::new(None),
-                        FeedConfig {
-                            start: Some(1),
-                            ..Default::default()
-                        },
-                    ),
-                    ItchSink::new(book(), false),
-                )
-            },
-            |(h, sink)| {
-                for p in &packets {
-                    h.on_datagram(Line::A, black_box(p), 0, sink);
-                }
-            },
-            BatchSize::LargeInput,
-        )
-    });
+    g.bench_function(
+        "moldudp64 + arbitration + decode + book, per message",
+        |b| {
+            b.iter_batched_ref(
+                || {
+                    (
+                        FeedHandler::new(
+                            MoldUdp64::new(None),
+                            FeedConfig {
+                                start: Some(1),
+                                ..Default::default()
+                            },
+                        ),
+                        ItchSink::new(book(), false),
+                    )
+                },
+                |(h, sink)| {
+                    for p in &packets {
+                        h.on_datagram(Line::A, black_box(p), 0, sink);
+                    }
+                },
+                BatchSize::LargeInput,
+            )
+        },
+    );
     g.finish();
 }
 

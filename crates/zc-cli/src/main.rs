@@ -36,7 +36,8 @@ enum Command {
     Recv(recv::RecvArgs),
     /// Set up a veth testbed and compare backends side by side on the same traffic.
     Bench(bench::BenchArgs),
-    /// Show what this machine supports and what each backend will get.
+    /// Show what this machine and its NICs support, how the host is tuned,
+    /// and what each backend will get.
     Doctor(doctor::DoctorArgs),
     /// Serve a folder over HTTP/1.1 with sendfile (or read-write, mmap).
     Serve(serve::ServeArgs),

@@ -264,9 +264,10 @@ impl SessionGen {
                     stock_locate: 0,
                     ..header
                 },
-                level1: 3_000_00000000,
-                level2: 2_800_00000000,
-                level3: 2_600_00000000,
+                // Price(8): dollars times 10^8.
+                level1: 3_000 * 100_000_000,
+                level2: 2_800 * 100_000_000,
+                level3: 2_600 * 100_000_000,
             }),
             4 => Fields::MwcbStatus(MwcbStatusFields {
                 header: Header {

@@ -59,28 +59,32 @@ fn the_feed_path_allocates_nothing_per_message_once_warm() {
     );
     let mut sink = ItchSink::new(BookConfig::default(), true);
     let half = packets.len() / 2;
-    let feed = |range: std::ops::Range<usize>, h: &mut FeedHandler<MoldUdp64>, sink: &mut ItchSink| {
-        for i in range {
-            let p = &packets[i];
-            // Line A drops every 5th packet, B every 7th; B runs a packet late.
-            // 10 µs a packet: a gap both lines missed is given up after 2 ms.
-            let now = i as u64 * 10_000;
-            if i % 5 != 2 {
-                h.on_datagram(Line::A, p, now, sink);
+    let feed =
+        |range: std::ops::Range<usize>, h: &mut FeedHandler<MoldUdp64>, sink: &mut ItchSink| {
+            for i in range {
+                let p = &packets[i];
+                // Line A drops every 5th packet, B every 7th; B runs a packet late.
+                // 10 µs a packet: a gap both lines missed is given up after 2 ms.
+                let now = i as u64 * 10_000;
+                if i % 5 != 2 {
+                    h.on_datagram(Line::A, p, now, sink);
+                }
+                if i > 0 && (i - 1) % 7 != 4 {
+                    h.on_datagram(Line::B, &packets[i - 1], now, sink);
+                }
+                h.poll(now, sink, &mut |_| {});
             }
-            if i > 0 && (i - 1) % 7 != 4 {
-                h.on_datagram(Line::B, &packets[i - 1], now, sink);
-            }
-            h.poll(now, sink, &mut |_| {});
-        }
-    };
+        };
     feed(0..half, &mut h, &mut sink);
     let before = ALLOCATIONS.load(Ordering::Relaxed);
     feed(half..packets.len(), &mut h, &mut sink);
     let allocated = ALLOCATIONS.load(Ordering::Relaxed) - before;
     let s = h.stats();
     let open = s.seq.missing - s.seq.forgotten;
-    assert_eq!(s.delivered + s.lost + s.held + open, 400_000 - u64::from(packer.pending()));
+    assert_eq!(
+        s.delivered + s.lost + s.held + open,
+        400_000 - u64::from(packer.pending())
+    );
     assert!(s.lost > 0 && s.seq.late > 0 && s.max_held > 0, "{s:?}");
     assert_eq!(allocated, 0, "allocations in the warm half");
 }

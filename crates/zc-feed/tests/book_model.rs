@@ -4,6 +4,7 @@
 //! orders: after every message both agree on every level of every side.
 
 use proptest::prelude::*;
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 use zc_feed::book::{BookConfig, Level, OrderBook, Side};
 use zc_feed::itch::{self, *};
@@ -52,10 +53,9 @@ impl Model {
         let locate = f.header().stock_locate;
         match f {
             Fields::AddOrder(a) => {
-                if !self.orders.contains_key(&a.order_ref) {
-                    let buy = a.side == b'B';
-                    self.orders
-                        .insert(a.order_ref, (locate, buy, a.price, a.shares));
+                let buy = a.side == b'B';
+                if let Entry::Vacant(v) = self.orders.entry(a.order_ref) {
+                    v.insert((locate, buy, a.price, a.shares));
                     self.level_add(locate, buy, a.price, a.shares);
                 }
             }
@@ -75,9 +75,8 @@ impl Model {
             Fields::OrderReplace(u) => {
                 if let Some(&(loc, buy, _, _)) = self.orders.get(&u.original_order_ref) {
                     self.take(u.original_order_ref, u32::MAX);
-                    if !self.orders.contains_key(&u.new_order_ref) {
-                        self.orders
-                            .insert(u.new_order_ref, (loc, buy, u.price, u.shares));
+                    if let Entry::Vacant(v) = self.orders.entry(u.new_order_ref) {
+                        v.insert((loc, buy, u.price, u.shares));
                         self.level_add(loc, buy, u.price, u.shares);
                     }
                 }
