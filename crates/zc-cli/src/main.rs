@@ -3,6 +3,7 @@
 
 mod bench;
 mod doctor;
+mod feed;
 mod proxy;
 mod recv;
 mod report;
@@ -42,6 +43,9 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Forward TCP connections through splice (or read/write).
     Proxy(proxy::ProxyArgs),
+    /// NASDAQ TotalView-ITCH 5.0 over MoldUDP64: receive into an order book
+    /// (A/B lines, gap recovery, or offline from a file), publish, generate.
+    Feed(feed::FeedArgs),
 }
 
 fn main() -> ExitCode {
@@ -60,6 +64,7 @@ fn main() -> ExitCode {
         Command::Doctor(a) => doctor::run(a),
         Command::Serve(a) => serve::run(a),
         Command::Proxy(a) => proxy::run(a),
+        Command::Feed(a) => feed::run(a),
     };
     zc::shutdown();
     match result {
