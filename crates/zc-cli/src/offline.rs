@@ -86,10 +86,11 @@ pub fn run(a: &RecvArgs, path: &Path) -> Result<ExitCode> {
         .map(|(r, n)| format!(" {r} {n}"))
         .collect::<String>();
     println!(
-        "offline      {} records, {} UDP ({} synthesized by zc), skipped {}{}",
+        "offline      {} records, {} UDP ({} synthesized by zc, {} with a wrong UDP checksum), skipped {}{}",
         stats.records,
         stats.udp,
         stats.synthesized,
+        stats.udp_checksum_wrong,
         stats.skipped_total(),
         if skipped.is_empty() {
             String::new()
