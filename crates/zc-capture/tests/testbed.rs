@@ -45,6 +45,24 @@ fn stop((mut child, mut err): (Child, BufReader<ChildStderr>)) -> String {
     rest
 }
 
+/// Waits (up to 15 s) until the capture being written at `file` holds `n`
+/// whole records.
+fn wait_for_records(file: &Path, n: u64) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < deadline {
+        let mut seen = 0;
+        if let Ok(mut r) = CaptureReader::open(file) {
+            while let Ok(Some(_)) = r.next_record() {
+                seen += 1;
+            }
+        }
+        if seen >= n {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// Sends `plan` from the peer namespace at `rate` to `dst`.
 fn send_from_peer(
     tb: &Testbed,
@@ -127,7 +145,9 @@ fn zc_and_tcpdump_capture_the_same_traffic() {
     sender.join().unwrap().unwrap();
     let sock = cap.finish().unwrap();
     assert_eq!(sock.synthesized, want);
-    std::thread::sleep(Duration::from_millis(200));
+    // tcpdump writes each packet as it gets it, but may lag behind the
+    // traffic on a busy machine: stop it once it has written them all.
+    wait_for_records(&td_path, 2 * want);
     let said = stop(td);
 
     // tcpdump's capture, split by port.
