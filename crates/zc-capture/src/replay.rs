@@ -256,7 +256,8 @@ pub fn replay<R: Read>(
         lateness,
         report: ReplayReport::default(),
     };
-    let start = monotonic_ns();
+    // The clock starts at the first datagram, once its sender is open.
+    let mut start: Option<u64> = None;
     let mut index = 0u64; // datagrams scheduled, over all loops
     let mut loop_base = 0u64; // offset of this pass's first datagram
     let mut max_payload: Option<(SocketAddrV4, usize)> = None;
@@ -287,9 +288,10 @@ pub fn replay<R: Read>(
                 e.report.too_large += 1;
                 continue;
             }
+            let start = *start.get_or_insert_with(monotonic_ns);
+            let first = *first_ts.get_or_insert(u.ts_ns);
             let off = match cfg.pace {
                 Pace::Original { speed } => {
-                    let first = *first_ts.get_or_insert(u.ts_ns);
                     // Timestamps that go backwards are sent at once, never earlier.
                     let o = loop_base + (u.ts_ns.saturating_sub(first) as f64 / speed) as u64;
                     o.max(last_off)
@@ -337,7 +339,7 @@ pub fn replay<R: Read>(
         loop_base = last_off + spacing;
     }
     e.flush(stop)?;
-    e.report.elapsed = Duration::from_nanos(monotonic_ns().saturating_sub(start));
+    e.report.elapsed = Duration::from_nanos(start.map_or(0, |s| monotonic_ns().saturating_sub(s)));
     e.report.destinations = e.dests.count();
     e.report.lateness = e.lateness.as_ref().map(|h| LatencySummary {
         count: h.len(),
