@@ -4,6 +4,7 @@
 mod bench;
 mod capture;
 mod doctor;
+mod feed;
 mod offline;
 mod proxy;
 mod recv;
@@ -42,12 +43,16 @@ enum Command {
     Replay(replay::ReplayArgs),
     /// Set up a veth testbed and compare backends side by side on the same traffic.
     Bench(bench::BenchArgs),
-    /// Show what this machine supports and what each backend will get.
+    /// Show what this machine and its NICs support, how the host is tuned,
+    /// and what each backend will get.
     Doctor(doctor::DoctorArgs),
     /// Serve a folder over HTTP/1.1 with sendfile (or read-write, mmap).
     Serve(serve::ServeArgs),
     /// Forward TCP connections through splice (or read/write).
     Proxy(proxy::ProxyArgs),
+    /// NASDAQ TotalView-ITCH 5.0 over MoldUDP64: receive into an order book
+    /// (A/B lines, gap recovery, or offline from a file), publish, generate.
+    Feed(feed::FeedArgs),
 }
 
 fn main() -> ExitCode {
@@ -67,6 +72,7 @@ fn main() -> ExitCode {
         Command::Doctor(a) => doctor::run(a),
         Command::Serve(a) => serve::run(a),
         Command::Proxy(a) => proxy::run(a),
+        Command::Feed(a) => feed::run(a),
     };
     zc::shutdown();
     match result {

@@ -3,7 +3,7 @@
 //! gaps, duplicates, and latency when the capture says how to get back to
 //! the senders' clock (zc's pcapng files carry the offset).
 
-use crate::recv::{print_summary, thread_cpu_ns, RecvArgs, RxRun};
+use crate::recv::{print_summary, RecvArgs, RxRun};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::ExitCode;
@@ -13,6 +13,7 @@ use zc_core::backend::{DataPath, Datagram, Mode, RxStats};
 use zc_core::handler::{HandlerConfig, MarketDataHandler};
 use zc_core::sys::monotonic_ns;
 use zc_core::Result;
+use zc_os::cpu::thread_cpu_ns;
 
 /// Datagrams between two looks at Ctrl-C.
 const STOP_CHECK_EVERY: u64 = 1 << 16;

@@ -16,6 +16,7 @@ use zc_core::md::MESSAGE_LEN;
 use zc_core::seq::SeqOutcome;
 use zc_core::sys::{monotonic_ns, pin_current_thread};
 use zc_core::Result;
+use zc_os::cpu::thread_cpu_ns;
 
 /// Receive a feed and report on it.
 #[derive(Args, Debug, Clone)]
@@ -176,17 +177,6 @@ impl RxRun {
         }
         (self.report.messages - 1) as f64 * 1e9 / span as f64
     }
-}
-
-/// CPU time of the calling thread, in ns.
-pub fn thread_cpu_ns() -> u64 {
-    use nix::sys::resource::{getrusage, UsageWho};
-    getrusage(UsageWho::RUSAGE_THREAD).map_or(0, |u| {
-        let t = |tv: nix::sys::time::TimeVal| {
-            tv.tv_sec() as u64 * 1_000_000_000 + tv.tv_usec() as u64 * 1000
-        };
-        t(u.user_time()) + t(u.system_time())
-    })
 }
 
 /// Once-a-second progress callback: (seconds since start, handler report, backend stats).

@@ -186,7 +186,8 @@ pub struct GenReport {
     pub sent: u64,
     /// From the first intended send time to the end of the last send call.
     pub elapsed: Duration,
-    /// Send calls that took fewer datagrams than offered.
+    /// Back-pressure the sender counted during the run (its
+    /// [`crate::TxStats::backpressure`]; one meaning for every backend).
     pub backpressure: u64,
     /// True when the run ended early because `stop` was set.
     pub stopped: bool,
@@ -198,6 +199,7 @@ pub const MAX_GEN_BATCH: usize = 1024;
 /// Sends the plan through `tx`, paced at `cfg.rate`, until done or `stop` is set.
 pub fn generate(tx: &mut dyn Sender, cfg: &GenConfig, stop: &AtomicBool) -> Result<GenReport> {
     cfg.plan.validate()?;
+    let backpressure_before = tx.stats().backpressure;
     if cfg.payload_len < MESSAGE_LEN || cfg.payload_len > tx.max_payload() {
         return Err(Error::config(format!(
             "payload size {} must be {MESSAGE_LEN} to {} bytes for this sender",
@@ -271,14 +273,12 @@ pub fn generate(tx: &mut dyn Sender, cfg: &GenConfig, stop: &AtomicBool) -> Resu
             out[MESSAGE_LEN..].fill(0);
             payload_len
         })?;
-        if sent < n {
-            report.backpressure += 1;
-        }
         pending.copy_within(sent..pending_len, 0);
         pending_len -= sent;
         report.sent += sent as u64;
     }
     report.elapsed = Duration::from_nanos(monotonic_ns() - start);
+    report.backpressure = tx.stats().backpressure - backpressure_before;
     Ok(report)
 }
 
