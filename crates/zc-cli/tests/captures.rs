@@ -74,9 +74,21 @@ fn assert_plan(t: &str, what: &str) {
 
 struct Tcpdump(Child, BufReader<ChildStderr>);
 
-fn tcpdump(args: &[&str], file: &Path) -> Tcpdump {
+/// tcpdump writing the first `count` packets `args` select to `file`; it
+/// exits by itself after `count` (`-c`).
+fn tcpdump(args: &[&str], file: &Path, count: u64) -> Tcpdump {
     let mut c = Command::new("tcpdump")
-        .args(["-U", "-B", "65536", "-s", "0", "-nn", "-w"])
+        .args([
+            "-U",
+            "-B",
+            "65536",
+            "-s",
+            "0",
+            "-nn",
+            "-c",
+            &count.to_string(),
+            "-w",
+        ])
         .arg(file)
         .args(args)
         .stderr(Stdio::piped())
@@ -92,13 +104,27 @@ fn tcpdump(args: &[&str], file: &Path) -> Tcpdump {
 }
 
 impl Tcpdump {
-    /// SIGTERM (tcpdump flushes and exits) to the process this test started.
+    /// Waits (10 s at most) for tcpdump to have written its `-c` count and
+    /// exit, else stops it (see [`Self::terminate`]).
     fn stop(mut self) -> String {
-        Command::new("kill")
-            .args(["-TERM", &self.0.id().to_string()])
-            .status()
-            .unwrap();
-        self.0.wait().unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while self.0.try_wait().unwrap().is_none() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.terminate()
+    }
+
+    /// SIGTERM, unless it already exited: it flushes what it wrote (a packet
+    /// still in its ring is lost, so the counts then differ and say so).
+    /// Returns what it said (the packet counts).
+    fn terminate(mut self) -> String {
+        if self.0.try_wait().unwrap().is_none() {
+            Command::new("kill")
+                .args(["-TERM", &self.0.id().to_string()])
+                .status()
+                .unwrap();
+            self.0.wait().unwrap();
+        }
         let mut rest = String::new();
         std::io::Read::read_to_string(&mut self.1, &mut rest).unwrap();
         rest
@@ -120,9 +146,9 @@ fn tcpdump_captures_replay_through_zc_and_read_offline_with_exact_counts() {
     );
     let filter = "udp dst port 9500";
     let dumps = [
-        tcpdump(&["-i", &tb.host_if, filter], &eth),
-        tcpdump(&["-i", "any", filter], &sll2),
-        tcpdump(&["-i", "any", "-y", "LINUX_SLL", filter], &sll),
+        tcpdump(&["-i", &tb.host_if, filter], &eth, 10151),
+        tcpdump(&["-i", "any", filter], &sll2, 10151),
+        tcpdump(&["-i", "any", "-y", "LINUX_SLL", filter], &sll, 10151),
     ];
     std::thread::sleep(Duration::from_millis(500));
     let live = recv(&format!("{}:9500", tb.host_addr), &[]);
@@ -403,4 +429,121 @@ fn bad_captures_are_clear_errors_naming_the_file_and_the_record() {
         t.contains("record 2 at byte 114") && t.contains("cut short"),
         "{t}"
     );
+}
+
+/// Records in a capture file tcpdump is still writing (a record it has not
+/// finished writing is not counted).
+fn records(file: &Path) -> u64 {
+    let Ok(mut r) = zc_capture::CaptureReader::open(file) else {
+        return 0;
+    };
+    let mut n = 0;
+    while let Ok(Some(_)) = r.next_udp() {
+        n += 1;
+    }
+    n
+}
+
+/// A summary printed with `--json`, parsed.
+fn json_of(o: &Output) -> serde_json::Value {
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(o)))
+}
+
+#[test]
+fn an_itch_feed_captured_by_tcpdump_builds_the_live_book_offline() {
+    if !privileged_or_skip("an_itch_feed_captured_by_tcpdump_builds_the_live_book_offline") {
+        return;
+    }
+    let tb = Testbed::create(&TestbedConfig::new("zccap5", 145)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("itch.pcap");
+    // The packet count is known only once the live receiver has it: tcpdump
+    // gets no -c limit it could reach, and stops once its file holds them.
+    let dump = tcpdump(
+        &["-i", &tb.host_if, "udp dst port 9600"],
+        &file,
+        i32::MAX as u64,
+    );
+    let dst = format!("{}:9600", tb.host_addr);
+    let live = zc()
+        .args([
+            "feed",
+            "recv",
+            "--bind-a",
+            &dst,
+            "--from-start",
+            "--idle-exit",
+            "3",
+        ])
+        .args(["--quiet", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(400));
+    // Every 50th packet left out, and no recovery: the same numbers are lost
+    // live and offline.
+    let o = Command::new("ip")
+        .args(["netns", "exec", &tb.netns])
+        .arg(env!("CARGO_BIN_EXE_zc"))
+        .args(["feed", "send", "--dst-a", &dst, "--bind"])
+        .arg(format!("{}:0", tb.peer_addr))
+        .args([
+            "--messages",
+            "20000",
+            "--rate",
+            "100000",
+            "--drop-a-every",
+            "50",
+        ])
+        .args(["--linger", "0"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let live = json_of(&live.wait_with_output().unwrap());
+    let packets = live["lines"][0]["packets"].as_u64().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while records(&file) < packets && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    dump.terminate();
+    assert_eq!(
+        records(&file),
+        packets,
+        "tcpdump saw every packet the live line took"
+    );
+
+    let off = zc()
+        .args([
+            "feed",
+            "recv",
+            "--bind-a",
+            "0.0.0.0:9600",
+            "--from-start",
+            "--json",
+            "--pcap",
+        ])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(
+        off.status.code(),
+        Some(1),
+        "losses make the exit code 1: {}",
+        text(&off)
+    );
+    let off = json_of(&off);
+    assert!(
+        live["lost"].as_u64().unwrap() > 0,
+        "the plan drops packets: {live}"
+    );
+    for key in ["delivered", "lost", "gaps"] {
+        assert_eq!(off[key], live[key], "{key}: offline {off} live {live}");
+    }
+    assert_eq!(
+        off["book"]["digest"], live["book"]["digest"],
+        "offline {off} live {live}"
+    );
+    assert_eq!(off["other_port"], 0);
+    assert_eq!(off["refused"], 0);
 }
