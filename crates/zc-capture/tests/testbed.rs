@@ -13,12 +13,27 @@ use zc_core::feed::{generate, FeedPlan, GenConfig};
 use zc_core::sys::privileged_or_skip;
 use zc_testbed::{Testbed, TestbedConfig};
 
-/// tcpdump writing every UDP frame to `port`s that leaves the peer end, once it listens.
-fn tcpdump_on_peer(tb: &Testbed, file: &Path, filter: &str) -> (Child, BufReader<ChildStderr>) {
+/// tcpdump writing the first `count` UDP frames matching `filter` that leave
+/// the peer end, once it listens; it exits by itself after `count` (`-c`).
+fn tcpdump_on_peer(
+    tb: &Testbed,
+    file: &Path,
+    filter: &str,
+    count: u64,
+) -> (Child, BufReader<ChildStderr>) {
     let mut child = Command::new("ip")
         .args(["netns", "exec", &tb.netns, "tcpdump", "-i", &tb.peer_if])
         // A 64 MiB buffer: tcpdump must not be the one that drops.
-        .args(["-U", "-B", "65536", "-s", "0", "-nn"])
+        .args([
+            "-U",
+            "-B",
+            "65536",
+            "-s",
+            "0",
+            "-nn",
+            "-c",
+            &count.to_string(),
+        ])
         .args(["--time-stamp-precision=nano", "-w"])
         .arg(file)
         .arg(filter)
@@ -34,33 +49,23 @@ fn tcpdump_on_peer(tb: &Testbed, file: &Path, filter: &str) -> (Child, BufReader
     (child, err)
 }
 
-/// Stops a tcpdump this test started (SIGTERM makes it flush and exit);
+/// Waits (10 s at most) for a tcpdump this test started to have written its
+/// `-c` count and exit, else stops it (SIGTERM: it flushes what it wrote; a
+/// packet still in its ring is lost, so the counts then differ and say so);
 /// returns what it said (the packet counts).
 fn stop((mut child, mut err): (Child, BufReader<ChildStderr>)) -> String {
-    let pid = child.id().to_string();
-    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-    child.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while child.try_wait().unwrap().is_none() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    if child.try_wait().unwrap().is_none() {
+        let pid = child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        child.wait().unwrap();
+    }
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut err, &mut rest).unwrap();
     rest
-}
-
-/// Waits (up to 15 s) until the capture being written at `file` holds `n`
-/// whole records.
-fn wait_for_records(file: &Path, n: u64) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while Instant::now() < deadline {
-        let mut seen = 0;
-        if let Ok(mut r) = CaptureReader::open(file) {
-            while let Ok(Some(_)) = r.next_record() {
-                seen += 1;
-            }
-        }
-        if seen >= n {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 /// Sends `plan` from the peer namespace at `rate` to `dst`.
@@ -116,8 +121,13 @@ fn zc_and_tcpdump_capture_the_same_traffic() {
     let tb = Testbed::create(&TestbedConfig::new("zccap1", 141)).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let td_path = dir.path().join("tcpdump.pcap");
-    let td = tcpdump_on_peer(&tb, &td_path, "udp and (dst port 9300 or dst port 9301)");
     let want = plan().expected().sent;
+    let td = tcpdump_on_peer(
+        &tb,
+        &td_path,
+        "udp and (dst port 9300 or dst port 9301)",
+        2 * want,
+    );
 
     // AF_XDP: frames as received, byte for byte what the peer sent.
     let xdp_dst = SocketAddrV4::new(tb.host_addr, 9300);
@@ -145,9 +155,6 @@ fn zc_and_tcpdump_capture_the_same_traffic() {
     sender.join().unwrap().unwrap();
     let sock = cap.finish().unwrap();
     assert_eq!(sock.synthesized, want);
-    // tcpdump writes each packet as it gets it, but may lag behind the
-    // traffic on a busy machine: stop it once it has written them all.
-    wait_for_records(&td_path, 2 * want);
     let said = stop(td);
 
     // tcpdump's capture, split by port.

@@ -86,11 +86,10 @@ pub fn run(a: &RecvArgs, path: &Path) -> Result<ExitCode> {
         .map(|(r, n)| format!(" {r} {n}"))
         .collect::<String>();
     println!(
-        "offline      {} records, {} UDP ({} synthesized by zc, {} with a wrong UDP checksum), skipped {}{}",
+        "offline      {} records, {} UDP ({} synthesized by zc), skipped {}{}",
         stats.records,
         stats.udp,
         stats.synthesized,
-        stats.udp_checksum_wrong,
         stats.skipped_total(),
         if skipped.is_empty() {
             String::new()
@@ -98,6 +97,13 @@ pub fn run(a: &RecvArgs, path: &Path) -> Result<ExitCode> {
             format!(":{skipped}")
         }
     );
+    if stats.udp_checksum_wrong > 0 {
+        println!(
+            "checksums    {} datagrams with a UDP checksum that does not verify, read all the same \
+             (a capture on the sending host holds them unfinished)",
+            stats.udp_checksum_wrong
+        );
+    }
     if offset.is_none() {
         println!("latency      n/a: this capture does not carry zc's clock offset (zc's pcapng files do)");
     }

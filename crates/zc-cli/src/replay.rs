@@ -170,7 +170,6 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode> {
             "too_large": r.too_large,
             "backpressure": r.backpressure,
             "records": r.read.records,
-            "udp_checksum_wrong": r.read.udp_checksum_wrong,
             "skipped": skipped,
             "late_ns": r.lateness.map(|l| json!({
                 "count": l.count, "p50": l.p50, "p99": l.p99, "p999": l.p999, "max": l.max

@@ -5,24 +5,20 @@ use crate::report::{fmt_ns, fmt_rate};
 use clap::Args;
 use serde_json::{json, Value};
 use std::net::{SocketAddr, SocketAddrV4};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use zc::{open_receiver, DynReceiver, RxSpec};
 use zc_capture::CaptureReader;
 use zc_core::{Error, Result};
 use zc_feed::book::{BookConfig, Level, OrderBook};
 use zc_feed::feed::{FeedConfig, FeedHandler, Line, LineStats};
-use zc_feed::mold::{Refusal, Session};
-use zc_feed::offline::replay_itch_file;
+use zc_feed::mold::Session;
+use zc_feed::offline::{replay_itch_file, Offline};
 use zc_feed::online::{receive, LineRx, Until};
 use zc_feed::protocol::{MoldUdp64, Protocol};
 use zc_feed::recovery::RecoveryClient;
 use zc_feed::sink::ItchSink;
-
-/// Datagrams between two looks at Ctrl-C in a `--pcap` run.
-const STOP_CHECK_EVERY: u64 = 1 << 16;
 
 /// Receive an ITCH feed into an order book.
 #[derive(Args, Debug, Clone)]
@@ -33,14 +29,10 @@ Examples:
                --bind-b 198.18.1.1:9000 --backend-b recvmmsg \\
                --recovery 198.18.0.2:9001 --from-start --watch S0001
   zc feed recv --itch-file day.itch                           # offline, from a file
-  zc feed recv --pcap incident.pcapng --bind-a 0.0.0.0:9000 --bind-b 0.0.0.0:9001
-                                                              # offline, from a capture
+  zc feed recv --pcap feed.pcap --bind-a 0.0.0.0:9000 --from-start   # offline, from a capture
 
 Once a second: messages/s, delivered, gaps every line missed, recovered,
-lost, instruments, and the top of book of --watch. With --pcap, the
-capture's UDP datagrams to --bind-a's port are line A and to --bind-b's port
-line B (other ports are refused and counted), in capture order and on the
-capture's clock: the same arbitration and give-up rules, no network. At the end a summary per
+lost, instruments, and the top of book of --watch. At the end a summary per
 line (packets, first arrivals, messages only that line had, its own gaps),
 for the merged stream, and the book; --json prints it as JSON on stdout.
 Runs until the session ends (end-of-session packet and nothing missing),
@@ -50,10 +42,11 @@ pub struct RecvArgs {
     /// message preceded by its u16 big-endian length), no network.
     #[arg(long, conflicts_with_all = ["bind_a", "bind_b", "recovery", "pcap"])]
     itch_file: Option<PathBuf>,
-    /// Offline: the lines from this capture (pcap or pcapng; Ethernet with
-    /// VLAN tags, Linux cooked SLL/SLL2, raw IPv4), no network. --bind-a's
-    /// port picks line A, --bind-b's line B; the addresses are not used.
-    #[arg(long, value_name = "FILE", conflicts_with = "recovery")]
+    /// Offline: run the feed handler and the book over the MoldUDP64
+    /// datagrams of this capture (pcap or pcapng; Ethernet with VLAN tags,
+    /// Linux cooked SLL/SLL2, raw IPv4), no network. With --bind-a, only
+    /// datagrams to its port count (another port is skipped and counted).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["bind_b", "recovery"])]
     pcap: Option<PathBuf>,
     /// Line A: backend.
     #[arg(long, default_value = "recvmmsg")]
@@ -150,12 +143,21 @@ pub fn run(a: RecvArgs) -> Result<ExitCode> {
         return offline(&a, &path);
     }
     if let Some(path) = a.pcap.clone() {
-        return pcap_offline(&a, &path);
+        return offline_capture(&a, &path);
     }
     let stop = crate::stop_flag();
     let bind_a = a.bind_a.ok_or_else(|| {
         Error::config("no feed to receive: give --bind-a ADDR:PORT (and --bind-b for line B), or --itch-file FILE")
     })?;
+    let session = a
+        .session
+        .as_deref()
+        .map(|s| {
+            Session::new(s).ok_or_else(|| {
+                Error::config(format!("session {s:?} must be at most 10 ASCII characters"))
+            })
+        })
+        .transpose()?;
     let mut rx_a = open_line(&a.backend_a, bind_a, a.interface_a.clone(), a.busy_poll)?;
     eprintln!("zc feed: line A {} on {bind_a}", rx_a.mode());
     let mut rx_b = match a.bind_b {
@@ -170,7 +172,17 @@ pub fn run(a: RecvArgs) -> Result<ExitCode> {
         .recovery
         .map(|s| RecoveryClient::new(SocketAddr::V4(a.recovery_bind), SocketAddr::V4(s)))
         .transpose()?;
-    let mut handler = feed_handler(&a, client.is_some())?;
+    let mut handler = FeedHandler::new(
+        MoldUdp64::new(session),
+        FeedConfig {
+            start: a.from_start.then_some(1),
+            recovery: client.is_some(),
+            hold_messages: a.hold,
+            line_wait_ns: (a.line_wait_ms * 1e6) as u64,
+            give_up_ns: (a.give_up_ms * 1e6) as u64,
+            ..Default::default()
+        },
+    );
     let mut sink = ItchSink::new(book_cfg(&a), true);
     let mut lines = vec![LineRx {
         line: Line::A,
@@ -222,52 +234,21 @@ pub fn run(a: RecvArgs) -> Result<ExitCode> {
         status,
     )?;
     let elapsed = started.elapsed();
-    let mut line_reports = vec![line_json(
-        "A",
-        &handler.line_stats(Line::A),
-        Some(lines[0].rx),
-    )];
+    let st = handler.stats();
+    let mut line_reports = vec![line_json("A", &handler.line_stats(Line::A), lines[0].rx)];
     if lines.len() > 1 {
-        line_reports.push(line_json(
-            "B",
-            &handler.line_stats(Line::B),
-            Some(lines[1].rx),
-        ));
+        line_reports.push(line_json("B", &handler.line_stats(Line::B), lines[1].rx));
     }
     if client.is_some() {
         line_reports.push(line_json(
             "recovery",
             &handler.line_stats(Line::Recovery),
-            None,
+            lines[0].rx,
         ));
     }
-    Ok(summarize(
-        &a,
-        "online",
-        &handler,
-        &sink,
-        line_reports,
-        elapsed,
-        None,
-    ))
-}
-
-/// The summary of a run over lines (live or from a capture): JSON or text on
-/// stdout; exit code 1 when messages were lost.
-fn summarize(
-    a: &RecvArgs,
-    mode: &str,
-    handler: &FeedHandler<MoldUdp64>,
-    sink: &ItchSink,
-    line_reports: Vec<Value>,
-    elapsed: Duration,
-    file: Option<Value>,
-) -> ExitCode {
-    let st = handler.stats();
     let lat = sink.latency().map(|l| l.summary()).unwrap_or_default();
     let summary = json!({
-        "mode": mode,
-        "file": file,
+        "mode": "online",
         "seconds": elapsed.as_secs_f64(),
         "session": handler.protocol().session().map(|s| s.to_string()),
         "lines": line_reports,
@@ -320,120 +301,11 @@ fn summarize(
         );
         print_book(&sink.book, a.top, a.watch.as_deref());
     }
-    if st.lost + st.seq.resync_skipped > 0 {
+    Ok(if st.lost + st.seq.resync_skipped > 0 {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
-    }
-}
-
-fn feed_handler(a: &RecvArgs, recovery: bool) -> Result<FeedHandler<MoldUdp64>> {
-    let session = a
-        .session
-        .as_deref()
-        .map(|s| {
-            Session::new(s).ok_or_else(|| {
-                Error::config(format!("session {s:?} must be at most 10 ASCII characters"))
-            })
-        })
-        .transpose()?;
-    Ok(FeedHandler::new(
-        MoldUdp64::new(session),
-        FeedConfig {
-            start: a.from_start.then_some(1),
-            recovery,
-            hold_messages: a.hold,
-            line_wait_ns: (a.line_wait_ms * 1e6) as u64,
-            give_up_ns: (a.give_up_ms * 1e6) as u64,
-            ..Default::default()
-        },
-    ))
-}
-
-/// `--pcap`: the lines from a capture, on the capture's clock. A broken
-/// record ends the run with its error after the summary of what came before.
-fn pcap_offline(a: &RecvArgs, path: &Path) -> Result<ExitCode> {
-    let port_a = a
-        .bind_a
-        .ok_or_else(|| {
-            Error::config(
-                "--pcap needs --bind-a ADDR:PORT: its port picks line A in the capture \
-                 (and --bind-b's port line B)",
-            )
-        })?
-        .port();
-    let port_b = a.bind_b.map(|b| b.port());
-    let stop = crate::stop_flag();
-    let mut reader = CaptureReader::open(path)?;
-    let mut handler = feed_handler(a, false)?;
-    let mut sink = ItchSink::new(book_cfg(a), false);
-    let started = Instant::now();
-    let mut last_ts = 0u64;
-    let mut n = 0u64;
-    let result = loop {
-        if n % STOP_CHECK_EVERY == 0 && stop.load(Ordering::Relaxed) {
-            break Ok(());
-        }
-        let u = match reader.next_udp() {
-            Ok(Some(u)) => u,
-            Ok(None) => break Ok(()),
-            Err(e) => break Err(e),
-        };
-        n += 1;
-        let port = u.dst.port();
-        let line = if port == port_a {
-            Line::A
-        } else if Some(port) == port_b {
-            Line::B
-        } else {
-            handler.refuse(Line::A, Refusal::OtherPort);
-            continue;
-        };
-        // Capture timestamps that go backwards do not move the clock back.
-        last_ts = last_ts.max(u.ts_ns);
-        handler.on_datagram(line, u.payload, last_ts, &mut sink);
-        handler.poll(last_ts, &mut sink, &mut |_| {});
-    };
-    // The end of the capture: gaps still open are given up.
-    let wait = (a.line_wait_ms.max(a.give_up_ms) * 1e6) as u64;
-    handler.poll(
-        last_ts.saturating_add(wait).saturating_add(1),
-        &mut sink,
-        &mut |_| {},
-    );
-    let mut line_reports = vec![line_json("A", &handler.line_stats(Line::A), None)];
-    if port_b.is_some() {
-        line_reports.push(line_json("B", &handler.line_stats(Line::B), None));
-    }
-    let stats = reader.stats();
-    let file = json!({
-        "path": path.display().to_string(),
-        "records": stats.records,
-        "udp": stats.udp,
-        "not_udp": stats.skipped_total(),
-        "udp_checksum_wrong": stats.udp_checksum_wrong,
-    });
-    if !a.json {
-        println!(
-            "capture       {}: {} records, {} UDP datagrams ({} with a wrong UDP checksum), {} not UDP over IPv4",
-            path.display(),
-            stats.records,
-            stats.udp,
-            stats.udp_checksum_wrong,
-            stats.skipped_total()
-        );
-    }
-    let code = summarize(
-        a,
-        "pcap",
-        &handler,
-        &sink,
-        line_reports,
-        started.elapsed(),
-        Some(file),
-    );
-    result?;
-    Ok(code)
+    })
 }
 
 fn offline(a: &RecvArgs, path: &std::path::Path) -> Result<ExitCode> {
@@ -486,8 +358,79 @@ fn offline(a: &RecvArgs, path: &std::path::Path) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// One line's report; `rx` is its receiver (none for recovery and captures).
-fn line_json(name: &str, s: &LineStats, rx: Option<&dyn DynReceiver>) -> Value {
+/// `--pcap`: the MoldUDP64 datagrams of a capture through the same handler
+/// and book as a live line, timed by the capture's clock.
+fn offline_capture(a: &RecvArgs, path: &std::path::Path) -> Result<ExitCode> {
+    let mut reader = CaptureReader::open(path)?;
+    let port = a.bind_a.map(|b| b.port()).filter(|&p| p != 0);
+    let mut run = Offline::new(
+        book_cfg(a),
+        FeedConfig {
+            start: a.from_start.then_some(1),
+            hold_messages: a.hold,
+            line_wait_ns: (a.line_wait_ms * 1e6) as u64,
+            ..Default::default()
+        },
+    );
+    let (mut datagrams, mut other_port) = (0u64, 0u64);
+    let started = Instant::now();
+    while let Some(u) = reader.next_udp()? {
+        if port.is_some_and(|p| p != u.dst.port()) {
+            other_port += 1;
+            continue;
+        }
+        datagrams += 1;
+        run.payload(u.payload, u.ts_ns);
+    }
+    let run = run.finish();
+    let secs = started.elapsed().as_secs_f64().max(1e-9);
+    let st = run.handler.stats();
+    let line = run.handler.line_stats(Line::A);
+    let lost = st.lost + st.seq.resync_skipped;
+    let summary = json!({
+        "mode": "offline-capture",
+        "file": path.display().to_string(),
+        "datagrams": datagrams,
+        "other_port": other_port,
+        "session": run.handler.protocol().session().map(|s| s.to_string()),
+        "refused": line.refused.total(),
+        "delivered": st.delivered,
+        "lost": lost,
+        "gaps": st.seq.gaps,
+        "duplicates": line.duplicates,
+        "seconds": secs,
+        "itch_errors": { "unknown_type": run.sink.errors().unknown_type, "bad_length": run.sink.errors().bad_length, "empty": run.sink.errors().empty },
+        "book": book_json(&run.sink.book, a.top),
+    });
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&summary).unwrap_or_default()
+        );
+    } else {
+        println!(
+            "capture       {} ({datagrams} datagrams of the feed, {other_port} to other ports)",
+            path.display()
+        );
+        println!(
+            "merged        delivered {} lost {} gaps {} duplicates {} refused {} in {:.3} s",
+            st.delivered,
+            lost,
+            st.seq.gaps,
+            line.duplicates,
+            line.refused.total(),
+            secs
+        );
+        print_book(&run.sink.book, a.top, a.watch.as_deref());
+    }
+    Ok(if lost > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn line_json(name: &str, s: &LineStats, rx: &dyn DynReceiver) -> Value {
     let refused: serde_json::Map<String, Value> = s
         .refused
         .iter()
@@ -496,11 +439,7 @@ fn line_json(name: &str, s: &LineStats, rx: Option<&dyn DynReceiver>) -> Value {
         .collect();
     json!({
         "line": name,
-        "backend": match rx {
-            Some(rx) => rx.mode().to_string(),
-            None if name == "recovery" => "udp".to_owned(),
-            None => "pcap".to_owned(),
-        },
+        "backend": if name == "recovery" { "udp".to_owned() } else { rx.mode().to_string() },
         "packets": s.packets,
         "messages": s.messages,
         "first_arrivals": s.first_arrivals,
@@ -510,7 +449,7 @@ fn line_json(name: &str, s: &LineStats, rx: Option<&dyn DynReceiver>) -> Value {
         "missing": s.seq.missing,
         "refused": s.refused.total(),
         "refused_by_reason": refused,
-        "kernel_drops": rx.and_then(|rx| rx.stats().kernel_drops),
+        "kernel_drops": if name == "recovery" { None } else { rx.stats().kernel_drops },
     })
 }
 
