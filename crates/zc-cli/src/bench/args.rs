@@ -1,8 +1,8 @@
 //! The arguments of `zc bench`, and what `--quick` and the defaults make of them.
 
+use crate::names::{RxBackend, TxBackend};
 use clap::Args;
 use std::path::PathBuf;
-use zc::enabled_backends;
 use zc_core::{Error, Result};
 
 /// Compare backends side by side.
@@ -33,8 +33,8 @@ Examples:
   sudo zc bench --quick                           # a smoke run in seconds")]
 pub struct BenchArgs {
     /// Backends to compare, comma-separated (default: every one in this build).
-    #[arg(long, value_delimiter = ',')]
-    pub backends: Vec<String>,
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub backends: Vec<RxBackend>,
     /// Repetitions (medians need 5 or more).
     #[arg(long, default_value_t = 5)]
     pub reps: usize,
@@ -62,8 +62,8 @@ pub struct BenchArgs {
     /// Backend that generates the traffic (from the peer namespace). The
     /// default is the fastest in this build on veth: the AF_XDP sender (it
     /// skips the peer's UDP/IP stack), else sendmmsg.
-    #[arg(long, default_value_t = default_generator())]
-    pub generator: String,
+    #[arg(long, value_enum, default_value_t = default_generator())]
+    pub generator: TxBackend,
     /// CPU for the receive thread.
     #[arg(long, default_value_t = 1)]
     pub rx_cpu: usize,
@@ -80,8 +80,8 @@ pub struct BenchArgs {
     /// rate (about one second of traffic each); empty to skip.
     #[arg(long, value_delimiter = ',', default_value = "10,50,90")]
     pub latency_at: Vec<f64>,
-    /// Write every figure of every repetition here, as JSON.
-    #[arg(long)]
+    /// Write every figure of every repetition to FILE, as JSON (`-`: stdout).
+    #[arg(long, value_name = "FILE", value_parser = crate::json::parse_target)]
     pub json: Option<PathBuf>,
     /// Write the report as Markdown here (tables, ratios, modes, machine and
     /// this command line), ready for docs/.
@@ -102,13 +102,12 @@ pub struct BenchArgs {
     pub subnet: u8,
 }
 
-fn default_generator() -> String {
-    let fastest = if zc::backend("afxdp").is_ok() {
-        "afxdp"
+fn default_generator() -> TxBackend {
+    if TxBackend::Afxdp.name().is_ok() {
+        TxBackend::Afxdp
     } else {
-        "recvmmsg"
-    };
-    fastest.to_owned()
+        TxBackend::Sendmmsg
+    }
 }
 
 impl BenchArgs {
@@ -123,11 +122,12 @@ impl BenchArgs {
             self.search_count = self.search_count.min(20_000);
         }
         if self.backends.is_empty() {
-            self.backends = enabled_backends().map(|b| b.name.to_owned()).collect();
+            self.backends = RxBackend::enabled();
         }
-        for name in self.backends.iter().chain(std::iter::once(&self.generator)) {
-            zc::backend(name)?;
+        for b in &self.backends {
+            b.name()?;
         }
+        self.generator.name()?;
         if self.reps == 0 {
             return Err(Error::config("--reps must be 1 or more"));
         }
