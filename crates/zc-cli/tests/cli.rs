@@ -210,7 +210,6 @@ fn bench_compares_the_socket_backends_and_writes_json_and_svg() {
         return;
     }
     let dir = std::env::temp_dir().join(format!("zc-bench-test-{}", std::process::id()));
-    let json = dir.join("out.json");
     let svg = dir.join("chart.svg");
     let o = zc()
         .args([
@@ -231,8 +230,8 @@ fn bench_compares_the_socket_backends_and_writes_json_and_svg() {
             "--search-count",
             "5000",
         ])
-        .arg("--json")
-        .arg(&json)
+        // JSON to stdout: the tables then go to stderr.
+        .args(["--json", "-"])
         .arg("--svg")
         .arg(&svg)
         .output()
@@ -244,7 +243,8 @@ fn bench_compares_the_socket_backends_and_writes_json_and_svg() {
         "{t}"
     );
     let v: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+        serde_json::from_slice(&o.stdout).expect("JSON alone on stdout");
+    assert_eq!(v["generator"], "sendmmsg");
     let backends = v["backends"].as_array().unwrap();
     assert_eq!(backends.len(), 2);
     for b in backends {
