@@ -16,8 +16,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use zc::{open_receiver, DynReceiver, RxSpec};
 use zc_core::backend::{Datagram, Mode, RxStats};
-use zc_core::handler::{HandlerConfig, HandlerReport, MarketDataHandler};
+use zc_core::handler::{Handled, HandlerConfig, HandlerReport, MarketDataHandler};
 use zc_core::md::MESSAGE_LEN;
+use zc_core::seq::SeqOutcome;
 use zc_core::sys::{monotonic_ns, pin_current_thread};
 use zc_core::Result;
 use zc_os::cpu::thread_cpu_ns;
@@ -32,6 +33,9 @@ Examples:
   zc recv --bind 198.18.0.1:9000 --pipeline --pin 1 --handler-pin 0
   zc recv --bind 198.18.0.1:9000 --json - -q | jq -c 'select(.type == \"summary\")'
   zc recv --bind 198.18.0.1:9000 --metrics 127.0.0.1:9464   # curl 127.0.0.1:9464/metrics
+  zc recv --bind 198.18.0.1:9000 --capture feed.pcapng --rotate-mib 1024
+  zc recv --bind 198.18.0.1:9000 --capture incident.pcap --ring 10   # kept on a gap or SIGUSR1
+  zc recv --bind 0.0.0.0:9000 --pcap feed.pcap                      # the handler offline
 
 Status line on stderr, once a second (-q: none): messages/s, payload Gbit/s,
 gaps, duplicates, drops (kernel + handler), one-way latency p50/p99 from the
@@ -102,8 +106,10 @@ pub struct RecvArgs {
     pub json: Option<PathBuf>,
     /// Serve the counters in the Prometheus text format on ADDR
     /// (http://ADDR/metrics), refreshed once a second.
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR", conflicts_with = "pcap")]
     pub metrics: Option<SocketAddr>,
+    #[command(flatten)]
+    pub capture: crate::capture::CaptureArgs,
 }
 
 /// When a receive loop ends.
@@ -162,6 +168,34 @@ impl RxRun {
         }
     }
 
+    /// A run over a capture instead of a receiver (`zc recv --pcap`).
+    pub(crate) fn collect_offline(
+        h: &MarketDataHandler,
+        mode: Mode,
+        rx_stats: RxStats,
+        (first_ns, last_ns): (u64, u64),
+        cpu_ns: u64,
+    ) -> Self {
+        RxRun {
+            report: h.report(),
+            latency: h.latency().histogram().clone(),
+            first_ns,
+            last_ns,
+            cpu_ns,
+            rx_stats,
+            mode,
+            queue_full: 0,
+        }
+    }
+
+    /// Anything lost: sequence numbers still missing, kernel drops, or a full
+    /// pipeline queue.
+    pub fn lost(&self) -> bool {
+        self.report.seq.missing > 0
+            || self.queue_full > 0
+            || self.rx_stats.kernel_drops.unwrap_or(0) > 0
+    }
+
     /// Messages per second (duplicates included) between the first and the last datagram.
     pub fn rate(&self) -> f64 {
         let span = self.last_ns.saturating_sub(self.first_ns);
@@ -180,7 +214,19 @@ pub fn receive_inline(
     rx: &mut dyn DynReceiver,
     h: &mut MarketDataHandler,
     when: StopWhen<'_>,
+    status: Option<StatusFn<'_>>,
+) -> Result<RxRun> {
+    receive_inline_with(rx, h, when, status, None)
+}
+
+/// [`receive_inline`], also handing every datagram (and its frame, where the
+/// backend has one) to a capture.
+pub fn receive_inline_with(
+    rx: &mut dyn DynReceiver,
+    h: &mut MarketDataHandler,
+    when: StopWhen<'_>,
     mut status: Option<StatusFn<'_>>,
+    mut capture: Option<&mut crate::capture::Recording>,
 ) -> Result<RxRun> {
     let mut first_ns = 0;
     let mut last_ns = 0;
@@ -194,12 +240,28 @@ pub fn receive_inline(
             break;
         }
         let mut now_ns = 0;
-        let n = rx.recv_each(wait, &mut |d| {
-            if now_ns == 0 {
-                now_ns = monotonic_ns();
+        let n = match capture.as_deref_mut() {
+            None => rx.recv_each(wait, &mut |d| {
+                if now_ns == 0 {
+                    now_ns = monotonic_ns();
+                }
+                h.on_datagram(d, now_ns);
+            })?,
+            Some(c) => {
+                let n = rx.recv_each_frame(wait, &mut |d, frame| {
+                    if now_ns == 0 {
+                        now_ns = monotonic_ns();
+                    }
+                    let handled = h.on_datagram(d, now_ns);
+                    c.capture.record(d, frame);
+                    if c.on_gap && matches!(handled, Handled::Message(SeqOutcome::Gap { .. })) {
+                        c.capture.trigger();
+                    }
+                })?;
+                c.capture.end_burst();
+                n
             }
-            h.on_datagram(d, now_ns);
-        })?;
+        };
         if n > 0 {
             if first_ns == 0 {
                 first_ns = now_ns;
@@ -391,6 +453,9 @@ struct SummaryLine<'a> {
 }
 
 pub fn run(a: RecvArgs) -> Result<ExitCode> {
+    if let Some(path) = &a.capture.pcap {
+        return crate::offline::run(&a, path);
+    }
     let stop = crate::stop_flag();
     let mut spec = RxSpec::new(a.backend.name()?, a.bind);
     spec.interface = a.interface.clone();
@@ -413,6 +478,12 @@ pub fn run(a: RecvArgs) -> Result<ExitCode> {
     if let Some(m) = &metrics {
         m.update(backend, 0.0, &HandlerReport::default(), &rx.stats());
     }
+    if a.pipeline && a.capture.capture.is_some() {
+        return Err(zc_core::Error::config(
+            "--capture runs on the receive thread: leave out --pipeline",
+        ));
+    }
+    let mut capture = a.capture.start(rx.as_ref(), a.interface.as_deref())?;
     if let Some(secs) = a.hold {
         eprintln!("zc recv: holding {secs} s before the first receive");
         std::thread::sleep(Duration::from_secs_f64(secs));
@@ -487,39 +558,48 @@ pub fn run(a: RecvArgs) -> Result<ExitCode> {
         )?
     } else {
         let mut h = h;
-        receive_inline(rx.as_mut(), &mut h, when, Some(&mut status))?
+        receive_inline_with(
+            rx.as_mut(),
+            &mut h,
+            when,
+            Some(&mut status),
+            capture.as_mut(),
+        )?
     };
     if let Some(e) = json_error {
         return Err(e);
     }
     let r = &run.report;
-    let lost =
-        r.seq.missing > 0 || run.queue_full > 0 || run.rx_stats.kernel_drops.unwrap_or(0) > 0;
     if let Some(m) = &metrics {
         m.update(backend, started.elapsed().as_secs_f64(), r, &run.rx_stats);
     }
-    if let Some(mut out) = json {
-        out.line(&SummaryLine {
-            kind: "summary",
-            mode: &run.mode,
-            rate: run.rate(),
-            report: r,
-            rx: &run.rx_stats,
-            queue_full: run.queue_full,
-            cpu_ns: run.cpu_ns,
-            lost,
-        })?;
+    if let Some(out) = json.as_mut() {
+        write_json_summary(out, &run)?;
     }
-    print_summary(&run, a.json.as_deref());
-    Ok(if lost {
-        ExitCode::from(crate::exit::VERDICT)
-    } else {
-        ExitCode::SUCCESS
+    let code = print_summary(&run, a.json.as_deref());
+    if let Some(c) = capture {
+        crate::capture::print_report(&c.capture.finish()?);
+    }
+    Ok(code)
+}
+
+/// The last `--json` line of a receive run.
+pub fn write_json_summary(out: &mut JsonOut, run: &RxRun) -> Result<()> {
+    out.line(&SummaryLine {
+        kind: "summary",
+        mode: &run.mode,
+        rate: run.rate(),
+        report: &run.report,
+        rx: &run.rx_stats,
+        queue_full: run.queue_full,
+        cpu_ns: run.cpu_ns,
+        lost: run.lost(),
     })
 }
 
-/// The text summary, on stdout (or stderr when stdout carries JSON).
-fn print_summary(run: &RxRun, json: Option<&std::path::Path>) {
+/// The summary every receive run ends with, on stdout (or stderr when
+/// stdout carries JSON); exit code 3 when anything was lost.
+pub fn print_summary(run: &RxRun, json: Option<&std::path::Path>) -> ExitCode {
     let r = &run.report;
     let per_pkt = run.cpu_ns.checked_div(r.messages).unwrap_or(0);
     let lines = [
@@ -559,5 +639,10 @@ fn print_summary(run: &RxRun, json: Option<&std::path::Path>) {
     ];
     for l in lines {
         text!(json, "{l}");
+    }
+    if run.lost() {
+        ExitCode::from(crate::exit::VERDICT)
+    } else {
+        ExitCode::SUCCESS
     }
 }

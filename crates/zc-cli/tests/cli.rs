@@ -242,8 +242,7 @@ fn bench_compares_the_socket_backends_and_writes_json_and_svg() {
         t.contains("max rx Mpps") && t.contains("recvmmsg / recvfrom:"),
         "{t}"
     );
-    let v: serde_json::Value =
-        serde_json::from_slice(&o.stdout).expect("JSON alone on stdout");
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON alone on stdout");
     assert_eq!(v["generator"], "sendmmsg");
     let backends = v["backends"].as_array().unwrap();
     assert_eq!(backends.len(), 2);

@@ -84,7 +84,15 @@ fn a_backend_left_out_of_the_build_names_its_feature() {
     for b in v["backends"].as_array().unwrap() {
         let (name, feature) = (b["name"].as_str().unwrap(), b["feature"].as_str().unwrap());
         let o = zc()
-            .args(["recv", "--backend", name, "--bind", "127.0.0.1:0", "--duration", "0.1"])
+            .args([
+                "recv",
+                "--backend",
+                name,
+                "--bind",
+                "127.0.0.1:0",
+                "--duration",
+                "0.1",
+            ])
             .args(["--interface", "zcnosuch0"])
             .output()
             .unwrap();
