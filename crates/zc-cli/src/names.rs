@@ -86,6 +86,18 @@ impl TxBackend {
             Self::DpdkPacket => "dpdk-packet",
         })
     }
+
+    /// The name the command line takes.
+    fn arg_name(self) -> &'static str {
+        match self {
+            Self::Sendto => "sendto",
+            Self::Sendmmsg => "sendmmsg",
+            Self::Uring => "uring",
+            Self::Afxdp => "afxdp",
+            Self::Dpdk => "dpdk",
+            Self::DpdkPacket => "dpdk-packet",
+        }
+    }
 }
 
 impl std::fmt::Display for RxBackend {
@@ -96,18 +108,19 @@ impl std::fmt::Display for RxBackend {
 
 impl std::fmt::Display for TxBackend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let v = self.to_possible_value().expect("no variant is skipped");
-        f.write_str(v.get_name())
+        f.write_str(self.arg_name())
     }
 }
 
 /// `name` if this build has it; otherwise a usage error naming the cargo
 /// feature of this command that brings it in.
 fn built_in(name: &'static str) -> Result<&'static str> {
-    let info = zc::BACKENDS
-        .iter()
-        .find(|b| b.name == name)
-        .expect("every value enum variant is a library backend");
+    // The unit tests keep every variant known to the library.
+    let Some(info) = zc::BACKENDS.iter().find(|b| b.name == name) else {
+        return Err(Error::config(format!(
+            "backend {name:?} is unknown to this build's zc library"
+        )));
+    };
     if info.enabled {
         return Ok(name);
     }
@@ -158,5 +171,51 @@ impl From<RelayMethod> for ProxyMethod {
             RelayMethod::Splice => ProxyMethod::Splice,
             RelayMethod::ReadWrite => ProxyMethod::ReadWrite,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every name the command line offers is one the library knows, and is
+    /// either in this build or refused with the feature that brings it in.
+    #[test]
+    fn every_backend_name_maps_to_a_library_backend() {
+        let check = |r: Result<&'static str>, arg: &str| match r {
+            Ok(name) => assert!(zc::backend(name).is_ok(), "{arg}"),
+            Err(e) => {
+                let t = e.to_string();
+                assert!(
+                    t.contains("built without the `")
+                        && t.contains("cargo install zc-cli --features"),
+                    "{arg}: {t}"
+                );
+            }
+        };
+        for b in RxBackend::value_variants() {
+            let arg = b.to_possible_value().unwrap();
+            assert_eq!(arg.get_name(), b.to_string());
+            check(b.name(), arg.get_name());
+        }
+        for b in TxBackend::value_variants() {
+            let arg = b.to_possible_value().unwrap();
+            assert_eq!(arg.get_name(), b.to_string());
+            check(b.name(), arg.get_name());
+        }
+        // A receiver and the sender of the same library backend agree on it.
+        assert_eq!(
+            RxBackend::Recvmmsg.name().ok(),
+            TxBackend::Sendmmsg.name().ok()
+        );
+        assert_eq!(
+            RxBackend::Recvfrom.name().ok(),
+            TxBackend::Sendto.name().ok()
+        );
+        assert_eq!(
+            RxBackend::enabled().len(),
+            zc::enabled_backends().count(),
+            "every backend of the build is listed"
+        );
     }
 }

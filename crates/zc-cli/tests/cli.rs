@@ -217,6 +217,8 @@ fn bench_compares_the_socket_backends_and_writes_json_and_svg() {
             "--quick",
             "--backends",
             "recvfrom,recvmmsg",
+            "--generator",
+            "sendmmsg",
             "--testbed",
             "zccli2",
             "--subnet",
