@@ -209,18 +209,8 @@ impl RxRun {
 /// Once-a-second progress callback: (seconds since start, handler report, backend stats).
 pub type StatusFn<'a> = &'a mut dyn FnMut(f64, &HandlerReport, &RxStats);
 
-/// Receives on this thread, feeding `h` directly.
-pub fn receive_inline(
-    rx: &mut dyn DynReceiver,
-    h: &mut MarketDataHandler,
-    when: StopWhen<'_>,
-    status: Option<StatusFn<'_>>,
-) -> Result<RxRun> {
-    receive_inline_with(rx, h, when, status, None)
-}
-
-/// [`receive_inline`], also handing every datagram (and its frame, where the
-/// backend has one) to a capture.
+/// Receives on this thread, feeding `h` directly, and handing every datagram
+/// (and its frame, where the backend has one) to `capture` when there is one.
 pub fn receive_inline_with(
     rx: &mut dyn DynReceiver,
     h: &mut MarketDataHandler,
