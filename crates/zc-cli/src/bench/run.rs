@@ -3,6 +3,7 @@
 //! zero-loss search and latency at fractions of the zero-loss rate.
 
 use super::args::BenchArgs;
+use super::itch::{run_itch, ItchRep};
 use super::report;
 use crate::recv::{receive_inline, RxRun, StopWhen};
 use crate::report::{fmt_ns, fmt_rate};
@@ -38,6 +39,8 @@ pub struct Rep {
     pub fixed_run_lost: u64,
     pub kernel_drops: Option<u64>,
     pub latency_at: Vec<LatencyAt>,
+    /// The ITCH feed run, with `--itch`.
+    pub itch: Option<ItchRep>,
 }
 
 /// Latency at a fraction of the zero-loss rate, from intended send times.
@@ -147,6 +150,16 @@ pub fn run(mut a: BenchArgs) -> Result<ExitCode> {
                 fmt_ns(one.rep.p50_ns),
                 fmt_ns(one.rep.p99_ns)
             );
+            if let Some(i) = &one.rep.itch {
+                eprintln!(
+                    "{:>22} itch: send to book p50 {} p99 {}  delivered {}  lost {}",
+                    r.name,
+                    fmt_ns(i.p50_ns),
+                    fmt_ns(i.p99_ns),
+                    i.delivered,
+                    i.lost
+                );
+            }
             r.mode = one.mode.to_string();
             r.mode_details = one.mode.details;
             r.reps.push(one.rep);
@@ -213,6 +226,7 @@ fn bench_backend(
             lost: r.lost(),
         });
     }
+    let itch = a.itch.then(|| run_itch(tb, a, name, stop)).transpose()?;
     let l = fixed.rx.report.latency;
     let rep = Rep {
         max_rate_pps: max.rx.rate(),
@@ -229,6 +243,7 @@ fn bench_backend(
         fixed_run_lost: fixed.lost(),
         kernel_drops: fixed.rx.rx_stats.kernel_drops,
         latency_at,
+        itch,
     };
     Ok(BackendRep {
         rep,
