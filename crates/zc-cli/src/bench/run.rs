@@ -2,10 +2,11 @@
 //! backends, and per repetition a max-rate run, a fixed-rate run, a
 //! zero-loss search and latency at fractions of the zero-loss rate.
 
-use super::args::BenchArgs;
+use super::args::{row_backend, BenchArgs};
 use super::itch::{run_itch, ItchRep};
 use super::report;
-use crate::recv::{receive_inline, RxRun, StopWhen};
+use crate::capture::Recording;
+use crate::recv::{receive_inline_with, RxRun, StopWhen};
 use crate::report::{fmt_ns, fmt_rate};
 use serde::Serialize;
 use std::net::SocketAddrV4;
@@ -39,6 +40,10 @@ pub struct Rep {
     pub fixed_run_lost: u64,
     pub kernel_drops: Option<u64>,
     pub latency_at: Vec<LatencyAt>,
+    /// For a `+capture` row: records the capture dropped (queue full) in the
+    /// max-rate run, and records written in it.
+    pub capture_dropped: Option<u64>,
+    pub capture_written: Option<u64>,
     /// The ITCH feed run, with `--itch`.
     pub itch: Option<ItchRep>,
 }
@@ -80,6 +85,8 @@ struct RunOut {
     sent: u64,
     offered_pps: f64,
     rx: RxRun,
+    /// A `+capture` row's capture: (written, dropped).
+    capture: Option<(u64, u64)>,
 }
 
 impl RunOut {
@@ -226,7 +233,11 @@ fn bench_backend(
             lost: r.lost(),
         });
     }
-    let itch = a.itch.then(|| run_itch(tb, a, name, stop)).transpose()?;
+    // A `+capture` row's feed run would be its backend's again: only the
+    // plain rows carry the ITCH feed.
+    let itch = (a.itch && !row_backend(name).1)
+        .then(|| run_itch(tb, a, name, stop))
+        .transpose()?;
     let l = fixed.rx.report.latency;
     let rep = Rep {
         max_rate_pps: max.rx.rate(),
@@ -243,6 +254,8 @@ fn bench_backend(
         fixed_run_lost: fixed.lost(),
         kernel_drops: fixed.rx.rx_stats.kernel_drops,
         latency_at,
+        capture_written: max.capture.map(|c| c.0),
+        capture_dropped: max.capture.map(|c| c.1),
         itch,
     };
     Ok(BackendRep {
@@ -252,15 +265,17 @@ fn bench_backend(
     })
 }
 
-/// One run: a receiver of `name` on the host end, the generator in the peer namespace.
+/// One run: a receiver of row `row` on the host end, the generator in the
+/// peer namespace.
 fn run_once(
     tb: &Testbed,
     a: &BenchArgs,
-    name: &str,
+    row: &str,
     rate: Option<f64>,
     count: u64,
     stop: &'static AtomicBool,
 ) -> Result<RunOut> {
+    let (name, capture) = row_backend(row);
     let feed = SocketAddrV4::new(tb.host_addr, FEED_PORT);
     let plan = FeedPlan::new(count);
     let mut rx_spec = RxSpec::new(name, feed);
@@ -275,14 +290,26 @@ fn run_once(
     // Says the receiver is open; dropped unsent when opening failed, and the
     // thread's own result then carries the error.
     let (ready_tx, ready_rx) = mpsc::sync_channel::<()>(1);
+    let capture_path = capture.then(|| {
+        std::env::temp_dir().join(format!(
+            "zc-bench-{}-{}.pcap",
+            std::process::id(),
+            tb.host_if
+        ))
+    });
     let receiver = {
         let gen_done = Arc::clone(&gen_done);
         let rx_cpu = a.rx_cpu;
+        let interface = tb.host_if.clone();
         std::thread::Builder::new()
             .name(format!("zc-rx-{name}"))
-            .spawn(move || -> Result<RxRun> {
+            .spawn(move || -> Result<(RxRun, Option<(u64, u64)>)> {
                 pin_current_thread(rx_cpu)?;
                 let mut rx = open_receiver(&rx_spec)?;
+                let mut recording = match &capture_path {
+                    Some(path) => Some(start_capture(rx.as_ref(), path, &interface)?),
+                    None => None,
+                };
                 let _ = ready_tx.send(());
                 let mut h = MarketDataHandler::new(HandlerConfig {
                     feed_port: Some(FEED_PORT),
@@ -295,7 +322,18 @@ fn run_once(
                     idle_armed: Some(&gen_done),
                     stop,
                 };
-                receive_inline(rx.as_mut(), &mut h, when, None)
+                let run = receive_inline_with(rx.as_mut(), &mut h, when, None, recording.as_mut());
+                let captured = match recording {
+                    Some(r) => {
+                        let report = r.capture.finish()?;
+                        for f in &report.files {
+                            let _ = std::fs::remove_file(&f.path);
+                        }
+                        Some((report.stats.written, report.stats.dropped))
+                    }
+                    None => None,
+                };
+                Ok((run?, captured))
             })
             .map_err(|e| Error::io("spawn the receive thread", e))?
     };
@@ -335,7 +373,7 @@ fn run_once(
         })?;
     let gen = generator.join();
     gen_done.store(true, Ordering::Relaxed);
-    let rx = receiver
+    let (rx, capture) = receiver
         .join()
         .map_err(|_| Error::new(ErrorKind::Io, format!("the {name} receive thread panicked")))??;
     if stop.load(Ordering::Relaxed) {
@@ -346,5 +384,24 @@ fn run_once(
         sent: gen.sent,
         offered_pps: gen.sent as f64 / gen.elapsed.as_secs_f64().max(1e-9),
         rx,
+        capture,
+    })
+}
+
+/// A capture of everything `rx` receives into `path` (pcap), as
+/// `zc recv --capture` makes it: frames as received for the raw backends,
+/// synthesized ones for the sockets.
+fn start_capture(
+    rx: &dyn zc::DynReceiver,
+    path: &std::path::Path,
+    interface: &str,
+) -> Result<Recording> {
+    let mut cfg = zc_capture::CaptureConfig::new(path);
+    cfg.raw_frames = zc::backend(rx.mode().backend)?.needs_interface;
+    cfg.source = rx.mode().to_string();
+    cfg.interface = interface.to_owned();
+    Ok(Recording {
+        capture: zc_capture::Capture::start(cfg)?,
+        on_gap: false,
     })
 }

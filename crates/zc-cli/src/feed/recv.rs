@@ -9,11 +9,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 use zc::{open_receiver, DynReceiver, RxSpec};
+use zc_capture::CaptureReader;
 use zc_core::{Error, Result};
 use zc_feed::book::{BookConfig, Level, OrderBook};
 use zc_feed::feed::{FeedConfig, FeedHandler, Line, LineStats};
 use zc_feed::mold::Session;
-use zc_feed::offline::replay_itch_file;
+use zc_feed::offline::{replay_itch_file, Offline};
 use zc_feed::online::{receive, LineRx, Until};
 use zc_feed::protocol::{MoldUdp64, Protocol};
 use zc_feed::recovery::RecoveryClient;
@@ -28,6 +29,7 @@ Examples:
                --bind-b 198.18.1.1:9000 --backend-b recvmmsg \\
                --recovery 198.18.0.2:9001 --from-start --watch S0001
   zc feed recv --itch-file day.itch                           # offline, from a file
+  zc feed recv --pcap feed.pcap --bind-a 0.0.0.0:9000 --from-start   # offline, from a capture
 
 Once a second: messages/s, delivered, gaps every line missed, recovered,
 lost, instruments, and the top of book of --watch. At the end a summary per
@@ -38,8 +40,14 @@ Runs until the session ends (end-of-session packet and nothing missing),
 pub struct RecvArgs {
     /// Offline: build the book from this NASDAQ-format ITCH file (each
     /// message preceded by its u16 big-endian length), no network.
-    #[arg(long, conflicts_with_all = ["bind_a", "bind_b", "recovery"])]
+    #[arg(long, conflicts_with_all = ["bind_a", "bind_b", "recovery", "pcap"])]
     itch_file: Option<PathBuf>,
+    /// Offline: run the feed handler and the book over the MoldUDP64
+    /// datagrams of this capture (pcap or pcapng; Ethernet with VLAN tags,
+    /// Linux cooked SLL/SLL2, raw IPv4), no network. With --bind-a, only
+    /// datagrams to its port count (another port is skipped and counted).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["bind_b", "recovery"])]
+    pcap: Option<PathBuf>,
     /// Line A: backend.
     #[arg(long, default_value = "recvmmsg")]
     backend_a: String,
@@ -133,6 +141,9 @@ fn open_line(
 pub fn run(a: RecvArgs) -> Result<ExitCode> {
     if let Some(path) = a.itch_file.clone() {
         return offline(&a, &path);
+    }
+    if let Some(path) = a.pcap.clone() {
+        return offline_capture(&a, &path);
     }
     let stop = crate::stop_flag();
     let bind_a = a.bind_a.ok_or_else(|| {
@@ -345,6 +356,78 @@ fn offline(a: &RecvArgs, path: &std::path::Path) -> Result<ExitCode> {
         print_book(&sink.book, a.top, a.watch.as_deref());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--pcap`: the MoldUDP64 datagrams of a capture through the same handler
+/// and book as a live line, timed by the capture's clock.
+fn offline_capture(a: &RecvArgs, path: &std::path::Path) -> Result<ExitCode> {
+    let mut reader = CaptureReader::open(path)?;
+    let port = a.bind_a.map(|b| b.port()).filter(|&p| p != 0);
+    let mut run = Offline::new(
+        book_cfg(a),
+        FeedConfig {
+            start: a.from_start.then_some(1),
+            hold_messages: a.hold,
+            line_wait_ns: (a.line_wait_ms * 1e6) as u64,
+            ..Default::default()
+        },
+    );
+    let (mut datagrams, mut other_port) = (0u64, 0u64);
+    let started = Instant::now();
+    while let Some(u) = reader.next_udp()? {
+        if port.is_some_and(|p| p != u.dst.port()) {
+            other_port += 1;
+            continue;
+        }
+        datagrams += 1;
+        run.payload(u.payload, u.ts_ns);
+    }
+    let run = run.finish();
+    let secs = started.elapsed().as_secs_f64().max(1e-9);
+    let st = run.handler.stats();
+    let line = run.handler.line_stats(Line::A);
+    let lost = st.lost + st.seq.resync_skipped;
+    let summary = json!({
+        "mode": "offline-capture",
+        "file": path.display().to_string(),
+        "datagrams": datagrams,
+        "other_port": other_port,
+        "session": run.handler.protocol().session().map(|s| s.to_string()),
+        "refused": line.refused.total(),
+        "delivered": st.delivered,
+        "lost": lost,
+        "gaps": st.seq.gaps,
+        "duplicates": line.duplicates,
+        "seconds": secs,
+        "itch_errors": { "unknown_type": run.sink.errors().unknown_type, "bad_length": run.sink.errors().bad_length, "empty": run.sink.errors().empty },
+        "book": book_json(&run.sink.book, a.top),
+    });
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&summary).unwrap_or_default()
+        );
+    } else {
+        println!(
+            "capture       {} ({datagrams} datagrams of the feed, {other_port} to other ports)",
+            path.display()
+        );
+        println!(
+            "merged        delivered {} lost {} gaps {} duplicates {} refused {} in {:.3} s",
+            st.delivered,
+            lost,
+            st.seq.gaps,
+            line.duplicates,
+            line.refused.total(),
+            secs
+        );
+        print_book(&run.sink.book, a.top, a.watch.as_deref());
+    }
+    Ok(if lost > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn line_json(name: &str, s: &LineStats, rx: &dyn DynReceiver) -> Value {
