@@ -17,6 +17,7 @@ use zc_core::sys::privileged_or_skip;
 use zc_feed::feed::{FeedConfig, FeedHandler, Line, Sink};
 use zc_feed::online::{receive, LineRx, Until};
 use zc_feed::protocol::Md32;
+use zc_feed::seq::TrackerConfig;
 use zc_testbed::{Testbed, TestbedConfig};
 
 const PORT: u16 = 9420;
@@ -109,8 +110,14 @@ fn md32_lines_a_and_b_merge_exactly_across_the_wrap() {
     let mut handler = FeedHandler::new(
         Md32::default(),
         FeedConfig {
-            // Generous for a loaded test machine: B's copy may lag A's.
-            line_wait_ns: 100_000_000,
+            // Generous for a loaded test machine, where one line's generator
+            // can run a second ahead of the other's: a gap waits that long for
+            // the other line's copy, and thousands of them are open meanwhile.
+            line_wait_ns: 2_000_000_000,
+            tracker: TrackerConfig {
+                max_gaps: 1 << 14,
+                ..Default::default()
+            },
             ..Default::default()
         },
     );
@@ -137,15 +144,17 @@ fn md32_lines_a_and_b_merge_exactly_across_the_wrap() {
         None,
         Until {
             // The 32-byte feed has no end of session: stop once both lines
-            // went quiet for longer than a gap waits for the other line.
+            // went quiet (the last number is sent on both).
             finished: false,
             deadline: Some(Instant::now() + Duration::from_secs(20)),
-            idle: Some(Duration::from_millis(500)),
+            idle: Some(Duration::from_secs(1)),
             stop: &stop,
         },
         None,
     )
     .unwrap();
+    // Both lines are done: what is still missing was skipped by both.
+    handler.poll(u64::MAX / 2, &mut sink, &mut |_| {});
     let ra = ga.join().unwrap().unwrap();
     let rb = gb.join().unwrap().unwrap();
     let (pa, pb) = (plan_a.expected(), plan_b.expected());
