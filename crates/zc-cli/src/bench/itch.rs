@@ -147,11 +147,12 @@ pub fn run_itch(
             ),
         });
     }
-    let mut tx_spec = TxSpec::new(&a.generator, SocketAddrV4::new(tb.peer_addr, 0), feed);
+    let generator = a.generator.name()?;
+    let mut tx_spec = TxSpec::new(generator, SocketAddrV4::new(tb.peer_addr, 0), feed);
     tx_spec.batch = a.batch;
     tx_spec.max_payload = MAX_PAYLOAD;
     tx_spec.dst_mac = Some(tb.host_mac);
-    if zc::backend(&a.generator)?.needs_interface {
+    if zc::backend(generator)?.needs_interface {
         tx_spec.interface = Some(tb.peer_if.clone());
     }
     let tx_cpu = a.tx_cpu;
