@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use zc::{open_receiver, DynReceiver, RxSpec};
+use zc::{open_receiver, DynReceiver, RxSpec, XdpAttach, ZeroCopyPolicy};
 use zc_core::backend::{Datagram, Mode, RxStats};
 use zc_core::handler::{HandlerConfig, HandlerReport, MarketDataHandler};
 use zc_core::md::MESSAGE_LEN;
@@ -25,6 +25,7 @@ Examples:
   zc recv --backend recvfrom --bind 0.0.0.0:9000      # the blocking baseline
   zc recv --bind 198.18.0.1:9000 --multicast 239.1.1.1 --busy-poll --pin 1
   zc recv --bind 198.18.0.1:9000 --pipeline --pin 1 --handler-pin 0
+  zc recv -b afxdp --interface eth1 --bind 198.18.0.1:9000 --xdp-mode native --zero-copy require
 
 Status line, once a second: messages/s, payload Gbit/s, gaps, duplicates,
 drops (kernel + handler), one-way latency p50/p99 from the sender's timestamp
@@ -54,6 +55,16 @@ pub struct RecvArgs {
     /// Ask for kernel receive timestamps.
     #[arg(long)]
     pub timestamps: bool,
+    /// AF_XDP: XDP attach mode. `auto` tries native then generic and names
+    /// the fallback and the kernel's reason in the mode line; `native` is
+    /// native or an error; `generic` works on every device.
+    #[arg(long, default_value = "auto", value_name = "auto|native|generic")]
+    pub xdp_mode: XdpAttach,
+    /// AF_XDP: data path. `auto` tries zero-copy then copy and names the
+    /// fallback and the kernel's reason in the mode line; `require` is
+    /// zero-copy or an error; `copy` is copy mode only.
+    #[arg(long, default_value = "auto", value_name = "auto|require|copy")]
+    pub zero_copy: ZeroCopyPolicy,
     /// Pin the receive thread to this CPU.
     #[arg(long)]
     pub pin: Option<usize>,
@@ -347,6 +358,8 @@ pub fn run(a: RecvArgs) -> Result<ExitCode> {
     spec.busy_poll = a.busy_poll;
     spec.multicast = a.multicast;
     spec.timestamps = a.timestamps;
+    spec.xdp_mode = a.xdp_mode;
+    spec.zero_copy = a.zero_copy;
     if let Some(cpu) = a.pin {
         pin_current_thread(cpu)?;
     }

@@ -79,6 +79,20 @@ fn queue(q: u32) -> Result<u16> {
 }
 
 pub(super) fn open_receiver(name: &str, spec: &RxSpec) -> Result<Box<dyn DynReceiver + Send>> {
+    if spec.timestamps {
+        return Err(crate::unsupported_option(
+            name,
+            "receive timestamps",
+            "the net_af_xdp and net_af_packet drivers give no receive timestamp: drop the option, or use recvmmsg or uring for kernel timestamps",
+        ));
+    }
+    if let Some(group) = spec.multicast {
+        return Err(crate::unsupported_option(
+            name,
+            &format!("a multicast join ({group})"),
+            "it sends no IGMP join yet: use recvmmsg or uring for a multicast feed",
+        ));
+    }
     let port = port(name, spec.interface.as_deref())?;
     let batch = u16::try_from(spec.batch.min(zc_dpdk::MAX_BURST as usize)).unwrap_or(32);
     let mut rx = port.receiver(
