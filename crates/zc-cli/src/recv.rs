@@ -10,8 +10,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use zc::{open_receiver, DynReceiver, RxSpec, XdpAttach, ZeroCopyPolicy};
-use zc_core::backend::{Datagram, Mode, RxStats};
+use zc_core::backend::{Clock, Datagram, Mode, RxStats};
 use zc_core::handler::{HandlerConfig, HandlerReport, MarketDataHandler};
+use zc_core::latency::LatencyRecorder;
 use zc_core::md::MESSAGE_LEN;
 use zc_core::sys::{monotonic_ns, pin_current_thread};
 use zc_core::Result;
@@ -29,7 +30,9 @@ Examples:
 
 Status line, once a second: messages/s, payload Gbit/s, gaps, duplicates,
 drops (kernel + handler), one-way latency p50/p99 from the sender's timestamp
-(same-host CLOCK_MONOTONIC). Exit code 0, or 1 when anything was lost.")]
+(same-host CLOCK_MONOTONIC). With --timestamps the summary adds the stack
+latency: from the kernel's receive timestamp to the receive loop reading the
+datagram (the stack and wake-up cost). Exit code 0, or 1 when anything was lost.")]
 pub struct RecvArgs {
     /// Backend name (`zc doctor` lists those compiled in).
     #[arg(short, long, default_value = "recvmmsg")]
@@ -131,6 +134,50 @@ pub struct RxRun {
     pub mode: Mode,
     /// Messages the pipeline queue had no room for.
     pub queue_full: u64,
+    /// From the backend's receive timestamp (kernel or NIC) to the receive
+    /// loop reading the datagram: the stack and wake-up cost. Empty when the
+    /// backend gave no timestamps.
+    pub stack_latency: LatencyRecorder,
+}
+
+/// The application-side clocks read once per burst, to compare receive
+/// timestamps with (each on its own clock: `SO_TIMESTAMPNS` and
+/// `SO_TIMESTAMPING` software stamps are CLOCK_REALTIME).
+struct StackClock<'a> {
+    realtime_ns: u64,
+    recorder: &'a mut LatencyRecorder,
+}
+
+impl<'a> StackClock<'a> {
+    fn new(recorder: &'a mut LatencyRecorder) -> Self {
+        Self {
+            realtime_ns: 0,
+            recorder,
+        }
+    }
+
+    /// Records `d`'s timestamp against `mono_now` or the realtime clock (read
+    /// at the first realtime stamp of the burst).
+    #[inline]
+    fn record(&mut self, d: &Datagram<'_>, mono_now: u64) {
+        let Some(ts) = d.rx_timestamp else { return };
+        let now = match ts.clock {
+            Clock::Monotonic => mono_now,
+            Clock::Realtime => {
+                if self.realtime_ns == 0 {
+                    self.realtime_ns = realtime_ns();
+                }
+                self.realtime_ns
+            }
+        };
+        self.recorder.record(ts.ns, now);
+    }
+}
+
+fn realtime_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
 }
 
 impl RxRun {
@@ -141,6 +188,7 @@ impl RxRun {
         (first_ns, last_ns): (u64, u64),
         cpu_ns: u64,
         queue_full: u64,
+        stack_latency: LatencyRecorder,
     ) -> Self {
         RxRun {
             report: h.report(),
@@ -151,6 +199,7 @@ impl RxRun {
             rx_stats: rx.stats(),
             mode: rx.mode().clone(),
             queue_full,
+            stack_latency,
         }
     }
 
@@ -181,15 +230,18 @@ pub fn receive_inline(
     let mut last_rx = Instant::now();
     let cpu0 = thread_cpu_ns();
     let wait = Some(Duration::from_millis(20));
+    let mut stack = LatencyRecorder::new();
     loop {
         if should_stop(&when, h.messages(), last_rx, first_ns != 0) {
             break;
         }
         let mut now_ns = 0;
+        let mut clock = StackClock::new(&mut stack);
         let n = rx.recv_each(wait, &mut |d| {
             if now_ns == 0 {
                 now_ns = monotonic_ns();
             }
+            clock.record(d, now_ns);
             h.on_datagram(d, now_ns);
         })?;
         if n > 0 {
@@ -207,7 +259,7 @@ pub fn receive_inline(
         }
     }
     let cpu_ns = thread_cpu_ns() - cpu0;
-    Ok(RxRun::collect(h, rx, (first_ns, last_ns), cpu_ns, 0))
+    Ok(RxRun::collect(h, rx, (first_ns, last_ns), cpu_ns, 0, stack))
 }
 
 fn should_stop(when: &StopWhen<'_>, messages: u64, last_rx: Instant, seen: bool) -> bool {
@@ -282,6 +334,7 @@ pub fn receive_pipelined(
     let mut last_ns = 0;
     let mut pushed = 0u64;
     let mut queue_full = 0u64;
+    let mut stack = LatencyRecorder::new();
     let start = Instant::now();
     let mut next_status = start + Duration::from_secs(1);
     let mut last_rx = Instant::now();
@@ -291,10 +344,12 @@ pub fn receive_pipelined(
             break Ok(());
         }
         let mut now_ns = 0;
+        let mut clock = StackClock::new(&mut stack);
         let r = rx.recv_each(Some(Duration::from_millis(20)), &mut |d| {
             if now_ns == 0 {
                 now_ns = monotonic_ns();
             }
+            clock.record(d, now_ns);
             let len = d.payload.len().min(MESSAGE_LEN);
             let mut bytes = [0u8; MESSAGE_LEN];
             bytes[..len].copy_from_slice(&d.payload[..len]);
@@ -346,6 +401,7 @@ pub fn receive_pipelined(
         (first_ns, last_ns),
         cpu_ns,
         queue_full,
+        stack,
     ))
 }
 
@@ -440,6 +496,26 @@ pub fn run(a: RecvArgs) -> Result<ExitCode> {
         fmt_ns(r.latency.max),
         r.clock_skew
     );
+    let stack = run.stack_latency.summary();
+    if run.stack_latency.histogram().is_empty() {
+        println!(
+            "stack        no receive timestamps{}",
+            if a.timestamps {
+                ""
+            } else {
+                " (ask with --timestamps: recvmmsg, uring)"
+            }
+        );
+    } else {
+        println!(
+            "stack        receive timestamp -> application p50 {} p99 {} p99.9 {} max {} (clock skew {})",
+            fmt_ns(stack.p50),
+            fmt_ns(stack.p99),
+            fmt_ns(stack.p999),
+            fmt_ns(stack.max),
+            run.stack_latency.clock_skew()
+        );
+    }
     let per_pkt = run.cpu_ns.checked_div(r.messages).unwrap_or(0);
     println!(
         "cpu          {} receive thread, {per_pkt} ns/message",

@@ -289,3 +289,92 @@ fn multicast_feeds_are_joined_with_igmp_and_received_on_every_backend() {
         zc::shutdown();
     }
 }
+
+/// "12.3 µs" and the like, as `zc` prints durations, in nanoseconds.
+fn parse_duration_ns(s: &str) -> f64 {
+    let (num, unit) = s.trim().split_once(' ').expect("number and unit");
+    let scale = match unit {
+        "ns" => 1.0,
+        "µs" => 1e3,
+        "ms" => 1e6,
+        "s" => 1e9,
+        other => panic!("unit {other:?}"),
+    };
+    num.parse::<f64>().unwrap() * scale
+}
+
+/// The value after `key` in `line`, up to the next key word.
+fn field<'a>(line: &'a str, key: &str) -> &'a str {
+    let rest = &line[line.find(key).unwrap_or_else(|| panic!("{key} in {line}")) + key.len()..];
+    let end = rest
+        .match_indices(' ')
+        .nth(1)
+        .map_or(rest.len(), |(i, _)| i);
+    &rest[..end]
+}
+
+/// `zc recv --timestamps` reports the stack latency (kernel receive timestamp
+/// to the application) beside the one-way figure, on the socket paths, for
+/// real datagrams from `zc send` in the peer namespace; it is a part of the
+/// one-way latency, so never larger at the median.
+#[test]
+fn zc_recv_reports_the_stack_latency_from_kernel_timestamps() {
+    if !privileged_or_skip("zc_recv_reports_the_stack_latency_from_kernel_timestamps") {
+        return;
+    }
+    let tb = Testbed::create(&TestbedConfig::new("zchost4", 144)).unwrap();
+    let bind = format!("{}:9404", tb.host_addr);
+    for (backend, timestamps) in [("recvmmsg", true), ("uring", true), ("recvmmsg", false)] {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_zc"));
+        cmd.args(["recv", "--backend", backend, "--bind", &bind])
+            .args(["--count", "2000", "--idle-exit", "2", "--quiet"]);
+        if timestamps {
+            cmd.arg("--timestamps");
+        }
+        let rx = cmd
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        let send = std::process::Command::new("ip")
+            .args(["netns", "exec", &tb.netns])
+            .arg(env!("CARGO_BIN_EXE_zc"))
+            .args([
+                "send",
+                "--dst",
+                &bind,
+                "--bind",
+                &format!("{}:0", tb.peer_addr),
+            ])
+            .args(["--count", "2000", "--rate", "20000"])
+            .output()
+            .unwrap();
+        assert!(send.status.success(), "{send:?}");
+        let out = rx.wait_with_output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{backend}: {text}");
+        assert!(text.contains("messages     2000 (2000 distinct)"), "{text}");
+        let stack = text
+            .lines()
+            .find(|l| l.starts_with("stack"))
+            .unwrap_or_else(|| panic!("no stack line: {text}"));
+        if !timestamps {
+            assert!(
+                stack.contains("no receive timestamps (ask with --timestamps"),
+                "{stack}"
+            );
+            continue;
+        }
+        let one_way = text.lines().find(|l| l.starts_with("latency")).unwrap();
+        assert!(
+            stack.contains("receive timestamp -> application") && stack.ends_with("(clock skew 0)"),
+            "{backend}: {stack}"
+        );
+        let stack_p50 = parse_duration_ns(field(stack, "p50 "));
+        let one_way_p50 = parse_duration_ns(field(one_way, "p50 "));
+        eprintln!("{backend}: {stack}\n{backend}: {one_way}");
+        assert!(stack_p50 > 0.0, "{stack}");
+        assert!(stack_p50 <= one_way_p50, "{backend}: {stack} vs {one_way}");
+    }
+}
