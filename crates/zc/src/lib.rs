@@ -44,6 +44,9 @@ pub struct BackendInfo {
     /// Attaches to a network device (give [`RxSpec::interface`]) rather than
     /// receiving on an address through the kernel stack.
     pub needs_interface: bool,
+    /// Gives kernel receive timestamps when [`RxSpec::timestamps`] asks
+    /// (the others refuse the option).
+    pub rx_timestamps: bool,
     /// Whether this build has it.
     pub enabled: bool,
 }
@@ -55,6 +58,7 @@ pub const BACKENDS: &[BackendInfo] = &[
         feature: "epoll",
         summary: "blocking recvfrom/sendto, one datagram a call (the baseline)",
         needs_interface: false,
+        rx_timestamps: false,
         enabled: cfg!(feature = "epoll"),
     },
     BackendInfo {
@@ -62,6 +66,7 @@ pub const BACKENDS: &[BackendInfo] = &[
         feature: "epoll",
         summary: "non-blocking socket, epoll readiness, recvmmsg/sendmmsg batches",
         needs_interface: false,
+        rx_timestamps: true,
         enabled: cfg!(feature = "epoll"),
     },
     BackendInfo {
@@ -69,6 +74,7 @@ pub const BACKENDS: &[BackendInfo] = &[
         feature: "uring",
         summary: "io_uring multishot recvmsg into a kernel-registered buffer ring; batched SEND, SEND_ZC for large payloads",
         needs_interface: false,
+        rx_timestamps: true,
         enabled: cfg!(feature = "uring"),
     },
     BackendInfo {
@@ -76,6 +82,7 @@ pub const BACKENDS: &[BackendInfo] = &[
         feature: "afxdp",
         summary: "AF_XDP socket on a device queue; zc's XDP filter takes only the feed port",
         needs_interface: true,
+        rx_timestamps: false,
         enabled: cfg!(feature = "afxdp"),
     },
     BackendInfo {
@@ -83,6 +90,7 @@ pub const BACKENDS: &[BackendInfo] = &[
         feature: "dpdk",
         summary: "DPDK poll-mode driver on a net_af_xdp vdev bound to the interface; mbufs, busy-poll",
         needs_interface: true,
+        rx_timestamps: false,
         enabled: cfg!(feature = "dpdk"),
     },
     BackendInfo {
@@ -90,6 +98,7 @@ pub const BACKENDS: &[BackendInfo] = &[
         feature: "dpdk",
         summary: "DPDK poll-mode driver on a net_af_packet vdev (TPACKET ring) bound to the interface",
         needs_interface: true,
+        rx_timestamps: false,
         enabled: cfg!(feature = "dpdk"),
     },
 ];
