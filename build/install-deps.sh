@@ -13,6 +13,7 @@ PACKAGES=(
   ca-certificates git                 # a minimal image lacks them: TLS roots for rustup and crates.io; git for cargo
   build-essential pkg-config          # cc for C shims, pkg-config for -sys crates
   iproute2 ethtool procps             # veth testbed, interface queues, sysctl
+  tcpdump tcpreplay                   # captures: the independent capturer and replayer the capture tests check against
   curl                                # the rustup download, and the HTTP client the file-server tests use
   libdpdk-dev dpdk-dev                # dpdk-sys (pkg-config libdpdk 22.11); dpdk-testpmd for the benchmark
   libclang-dev clang                  # bindgen for the -sys crates

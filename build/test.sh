@@ -33,6 +33,10 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test (workspace)"
 cargo test --workspace --locked --release --no-fail-fast
 
+# What a user of the published crates meets: each backend alone, the
+# examples, the docs (also as docs.rs builds them), cargo package.
+./build/check-packaging.sh
+
 # Every fuzz target, briefly, from its committed corpus: ZC_FUZZ_SECONDS each
 # (default 12). From clean on 2 cores the first run spends about 90 s building
 # what all targets share; the runs then take under 3 minutes in all.

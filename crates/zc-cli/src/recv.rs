@@ -11,9 +11,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use zc::{open_receiver, DynReceiver, RxSpec, XdpAttach, ZeroCopyPolicy};
 use zc_core::backend::{Clock, Datagram, Mode, RxStats};
-use zc_core::handler::{HandlerConfig, HandlerReport, MarketDataHandler};
+use zc_core::handler::{Handled, HandlerConfig, HandlerReport, MarketDataHandler};
 use zc_core::latency::LatencyRecorder;
 use zc_core::md::MESSAGE_LEN;
+use zc_core::seq::SeqOutcome;
 use zc_core::sys::{monotonic_ns, pin_current_thread};
 use zc_core::Result;
 use zc_os::cpu::thread_cpu_ns;
@@ -26,6 +27,9 @@ Examples:
   zc recv --backend recvfrom --bind 0.0.0.0:9000      # the blocking baseline
   zc recv --bind 198.18.0.1:9000 --multicast 239.1.1.1 --busy-poll --pin 1
   zc recv --bind 198.18.0.1:9000 --pipeline --pin 1 --handler-pin 0
+  zc recv --bind 198.18.0.1:9000 --capture feed.pcapng --rotate-mib 1024
+  zc recv --bind 198.18.0.1:9000 --capture incident.pcap --ring 10   # kept on a gap or SIGUSR1
+  zc recv --bind 0.0.0.0:9000 --pcap feed.pcap                      # the handler offline
   zc recv -b afxdp --interface eth1 --bind 198.18.0.1:9000 --xdp-mode native --zero-copy require
 
 Status line, once a second: messages/s, payload Gbit/s, gaps, duplicates,
@@ -99,6 +103,8 @@ pub struct RecvArgs {
     /// No status lines, only the summary.
     #[arg(short, long)]
     pub quiet: bool,
+    #[command(flatten)]
+    pub capture: crate::capture::CaptureArgs,
 }
 
 /// When a receive loop ends.
@@ -203,6 +209,27 @@ impl RxRun {
         }
     }
 
+    /// A run over a capture instead of a receiver (`zc recv --pcap`).
+    pub(crate) fn collect_offline(
+        h: &MarketDataHandler,
+        mode: Mode,
+        rx_stats: RxStats,
+        (first_ns, last_ns): (u64, u64),
+        cpu_ns: u64,
+    ) -> Self {
+        RxRun {
+            report: h.report(),
+            latency: h.latency().histogram().clone(),
+            first_ns,
+            last_ns,
+            cpu_ns,
+            rx_stats,
+            mode,
+            queue_full: 0,
+            stack_latency: LatencyRecorder::new(),
+        }
+    }
+
     /// Messages per second (duplicates included) between the first and the last datagram.
     pub fn rate(&self) -> f64 {
         let span = self.last_ns.saturating_sub(self.first_ns);
@@ -216,12 +243,14 @@ impl RxRun {
 /// Once-a-second progress callback: (seconds since start, handler report, backend stats).
 pub type StatusFn<'a> = &'a mut dyn FnMut(f64, &HandlerReport, &RxStats);
 
-/// Receives on this thread, feeding `h` directly.
-pub fn receive_inline(
+/// Receives on this thread, feeding `h` directly, and handing every datagram
+/// (and its frame, where the backend has one) to `capture` when there is one.
+pub fn receive_inline_with(
     rx: &mut dyn DynReceiver,
     h: &mut MarketDataHandler,
     when: StopWhen<'_>,
     mut status: Option<StatusFn<'_>>,
+    mut capture: Option<&mut crate::capture::Recording>,
 ) -> Result<RxRun> {
     let mut first_ns = 0;
     let mut last_ns = 0;
@@ -237,13 +266,30 @@ pub fn receive_inline(
         }
         let mut now_ns = 0;
         let mut clock = StackClock::new(&mut stack);
-        let n = rx.recv_each(wait, &mut |d| {
-            if now_ns == 0 {
-                now_ns = monotonic_ns();
+        let n = match capture.as_deref_mut() {
+            None => rx.recv_each(wait, &mut |d| {
+                if now_ns == 0 {
+                    now_ns = monotonic_ns();
+                }
+                clock.record(d, now_ns);
+                h.on_datagram(d, now_ns);
+            })?,
+            Some(c) => {
+                let n = rx.recv_each_frame(wait, &mut |d, frame| {
+                    if now_ns == 0 {
+                        now_ns = monotonic_ns();
+                    }
+                    clock.record(d, now_ns);
+                    let handled = h.on_datagram(d, now_ns);
+                    c.capture.record(d, frame);
+                    if c.on_gap && matches!(handled, Handled::Message(SeqOutcome::Gap { .. })) {
+                        c.capture.trigger();
+                    }
+                })?;
+                c.capture.end_burst();
+                n
             }
-            clock.record(d, now_ns);
-            h.on_datagram(d, now_ns);
-        })?;
+        };
         if n > 0 {
             if first_ns == 0 {
                 first_ns = now_ns;
@@ -406,6 +452,9 @@ pub fn receive_pipelined(
 }
 
 pub fn run(a: RecvArgs) -> Result<ExitCode> {
+    if let Some(path) = &a.capture.pcap {
+        return crate::offline::run(&a, path);
+    }
     let stop = crate::stop_flag();
     let mut spec = RxSpec::new(&a.backend, a.bind);
     spec.interface = a.interface.clone();
@@ -421,6 +470,12 @@ pub fn run(a: RecvArgs) -> Result<ExitCode> {
     }
     let mut rx = open_receiver(&spec)?;
     eprintln!("zc recv: {} on {}", rx.mode(), a.bind);
+    if a.pipeline && a.capture.capture.is_some() {
+        return Err(zc_core::Error::config(
+            "--capture runs on the receive thread: leave out --pipeline",
+        ));
+    }
+    let mut capture = a.capture.start(rx.as_ref(), a.interface.as_deref())?;
     if let Some(secs) = a.hold {
         eprintln!("zc recv: holding {secs} s before the first receive");
         std::thread::sleep(Duration::from_secs_f64(secs));
@@ -464,8 +519,17 @@ pub fn run(a: RecvArgs) -> Result<ExitCode> {
         receive_pipelined(rx.as_mut(), h, a.queue_depth, a.handler_pin, when, status)?
     } else {
         let mut h = h;
-        receive_inline(rx.as_mut(), &mut h, when, status)?
+        receive_inline_with(rx.as_mut(), &mut h, when, status, capture.as_mut())?
     };
+    let code = print_summary(&run);
+    if let Some(c) = capture {
+        crate::capture::print_report(&c.capture.finish()?);
+    }
+    Ok(code)
+}
+
+/// The summary every receive run ends with; exit code 1 when anything was lost.
+pub fn print_summary(run: &RxRun) -> ExitCode {
     let r = &run.report;
     println!("backend      {}", run.mode);
     println!(
@@ -499,12 +563,7 @@ pub fn run(a: RecvArgs) -> Result<ExitCode> {
     let stack = run.stack_latency.summary();
     if run.stack_latency.histogram().is_empty() {
         println!(
-            "stack        no receive timestamps{}",
-            if a.timestamps {
-                ""
-            } else {
-                " (ask with --timestamps: recvmmsg, uring)"
-            }
+            "stack        no receive timestamps (recvmmsg and uring give them with --timestamps)"
         );
     } else {
         println!(
@@ -523,9 +582,9 @@ pub fn run(a: RecvArgs) -> Result<ExitCode> {
     );
     let lost =
         r.seq.missing > 0 || run.queue_full > 0 || run.rx_stats.kernel_drops.unwrap_or(0) > 0;
-    Ok(if lost {
+    if lost {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
-    })
+    }
 }

@@ -32,7 +32,11 @@ Examples:
   sudo zc bench --backends recvfrom,recvmmsg --reps 7 --json out.json
   sudo zc bench --quick                           # a smoke run in seconds")]
 pub struct BenchArgs {
-    /// Backends to compare, comma-separated (default: every one in this build).
+    /// Backends to compare, comma-separated (default: every one in this
+    /// build). A name with `+capture` (e.g. `recvmmsg+capture`) is a row of
+    /// that backend recording everything it receives to a pcap file (written
+    /// to the temporary directory and removed after each run), to compare
+    /// against the same backend without capture.
     #[arg(long, value_delimiter = ',')]
     pub backends: Vec<String>,
     /// Repetitions (medians need 5 or more).
@@ -109,6 +113,17 @@ pub struct BenchArgs {
     pub subnet: u8,
 }
 
+/// Suffix of a row that records what its receiver gets (`recvmmsg+capture`).
+const CAPTURE_SUFFIX: &str = "+capture";
+
+/// A row name's backend, and whether the row captures.
+pub fn row_backend(row: &str) -> (&str, bool) {
+    match row.strip_suffix(CAPTURE_SUFFIX) {
+        Some(b) => (b, true),
+        None => (row, false),
+    }
+}
+
 fn default_generator() -> String {
     let fastest = if zc::backend("afxdp").is_ok() {
         "afxdp"
@@ -132,9 +147,10 @@ impl BenchArgs {
         if self.backends.is_empty() {
             self.backends = enabled_backends().map(|b| b.name.to_owned()).collect();
         }
-        for name in self.backends.iter().chain(std::iter::once(&self.generator)) {
-            zc::backend(name)?;
+        for name in self.backends.iter() {
+            zc::backend(row_backend(name).0)?;
         }
+        zc::backend(&self.generator)?;
         if self.reps == 0 {
             return Err(Error::config("--reps must be 1 or more"));
         }

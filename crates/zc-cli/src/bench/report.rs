@@ -1,7 +1,7 @@
 //! The report of `zc bench`: the comparison tables on the terminal, and the
 //! JSON (every figure of every repetition), Markdown and SVG files.
 
-use super::args::BenchArgs;
+use super::args::{row_backend, BenchArgs};
 use super::run::{BackendResult, LatencyAt, Rep};
 use crate::report::{fmt_rate, table};
 use crate::svg::{self, Series};
@@ -157,10 +157,20 @@ fn sections(a: &BenchArgs, results: &[BackendResult]) -> Report {
         });
     }
     let mut ratios = Vec::new();
-    if let Some(base) = results.first() {
-        let b = spread(base, |x| x.max_rate_pps).median;
-        let bc = spread(base, |x| x.max_cpu_ns_per_msg).median;
+    if let Some(first) = results.first() {
         for r in results.iter().skip(1) {
+            // A `+capture` row is compared with its own backend without
+            // capture, when that is in the run; every other row with the first.
+            let own = row_backend(&r.name);
+            let base = match own {
+                (b, true) => results.iter().find(|x| x.name == b).unwrap_or(first),
+                _ => first,
+            };
+            if std::ptr::eq(base, r) {
+                continue;
+            }
+            let b = spread(base, |x| x.max_rate_pps).median;
+            let bc = spread(base, |x| x.max_cpu_ns_per_msg).median;
             let m = spread(r, |x| x.max_rate_pps).median;
             let c = spread(r, |x| x.max_cpu_ns_per_msg).median;
             if b > 0.0 && bc > 0.0 {

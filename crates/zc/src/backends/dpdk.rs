@@ -141,6 +141,14 @@ impl<R: DynReceiver> DynReceiver for Joined<R> {
         self.rx.recv_each(timeout, f)
     }
 
+    fn recv_each_frame(
+        &mut self,
+        timeout: Option<Duration>,
+        f: &mut dyn FnMut(&Datagram<'_>, Option<&[u8]>),
+    ) -> Result<usize> {
+        self.rx.recv_each_frame(timeout, f)
+    }
+
     fn mode(&self) -> &Mode {
         &self.mode
     }
