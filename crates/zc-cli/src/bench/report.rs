@@ -3,11 +3,12 @@
 
 use super::args::{row_backend, BenchArgs};
 use super::run::{BackendResult, LatencyAt, Rep};
+use crate::json::{is_stdout, text, JsonOut};
 use crate::report::{fmt_rate, table};
 use crate::svg::{self, Series};
 use serde::Serialize;
 use zc_core::measure::Spread;
-use zc_core::{Error, ErrorKind, Result};
+use zc_core::{Error, Result};
 
 #[derive(Serialize)]
 struct Machine {
@@ -17,9 +18,9 @@ struct Machine {
 }
 
 #[derive(Serialize)]
-struct JsonOut<'a> {
+struct BenchJson<'a> {
     machine: Machine,
-    generator: &'a str,
+    generator: String,
     payload_bytes: usize,
     batch: usize,
     reps: usize,
@@ -205,14 +206,19 @@ pub fn print_table(a: &BenchArgs, results: &[BackendResult]) {
     } = sections(a, results);
     for s in &sections {
         let header: Vec<&str> = s.header.iter().map(String::as_str).collect();
-        println!("\n{}:\n{}", s.title, table(&header, &s.rows));
+        text!(
+            a.json.as_deref(),
+            "\n{}:\n{}",
+            s.title,
+            table(&header, &s.rows)
+        );
     }
     for r in &ratios {
-        println!("{r}");
+        text!(a.json.as_deref(), "{r}");
     }
-    println!("\nmodes:");
+    text!(a.json.as_deref(), "\nmodes:");
     for m in &modes {
-        println!("  {m}");
+        text!(a.json.as_deref(), "  {m}");
     }
 }
 
@@ -276,22 +282,22 @@ fn machine() -> Machine {
 pub fn write_outputs(a: &BenchArgs, results: &[BackendResult]) -> Result<()> {
     let m = machine();
     if let Some(path) = &a.json {
-        let out = JsonOut {
+        let out = BenchJson {
             machine: machine(),
-            generator: &a.generator,
+            generator: a.generator.to_string(),
             payload_bytes: a.payload,
             batch: a.batch,
             reps: a.reps,
             backends: results,
         };
-        let text = serde_json::to_string_pretty(&out)
-            .map_err(|e| Error::new(ErrorKind::Io, format!("encode JSON: {e}")))?;
-        write_file(path, &text)?;
-        println!("JSON: {}", path.display());
+        JsonOut::create(path)?.document(&out)?;
+        if !is_stdout(path) {
+            println!("JSON: {}", path.display());
+        }
     }
     if let Some(path) = &a.markdown {
         write_file(path, &markdown(a, results, &m))?;
-        println!("Markdown: {}", path.display());
+        text!(a.json.as_deref(), "Markdown: {}", path.display());
     }
     let series: Vec<Series> = results
         .iter()
@@ -325,7 +331,7 @@ pub fn write_outputs(a: &BenchArgs, results: &[BackendResult]) -> Result<()> {
         &a.svg,
         &svg::render("zc bench: backends side by side", &subtitle, &series),
     )?;
-    println!("chart: {}", a.svg.display());
+    text!(a.json.as_deref(), "chart: {}", a.svg.display());
     Ok(())
 }
 

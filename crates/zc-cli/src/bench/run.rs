@@ -129,7 +129,7 @@ pub fn run(mut a: BenchArgs) -> Result<ExitCode> {
         .backends
         .iter()
         .map(|n| BackendResult {
-            name: n.clone(),
+            name: n.to_string(),
             mode: String::new(),
             mode_details: vec![],
             reps: vec![],
@@ -337,11 +337,15 @@ fn run_once(
             ),
         });
     }
-    let mut tx_spec = TxSpec::new(&a.generator, SocketAddrV4::new(tb.peer_addr, 0), feed);
+    let mut tx_spec = TxSpec::new(
+        a.generator.name()?,
+        SocketAddrV4::new(tb.peer_addr, 0),
+        feed,
+    );
     tx_spec.batch = a.batch;
     tx_spec.max_payload = a.payload.max(64);
     tx_spec.dst_mac = Some(tb.host_mac);
-    if zc::backend(&a.generator)?.needs_interface {
+    if zc::backend(a.generator.name()?)?.needs_interface {
         tx_spec.interface = Some(tb.peer_if.clone());
     }
     let gen_cfg = GenConfig {
