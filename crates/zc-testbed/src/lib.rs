@@ -73,10 +73,10 @@ fn run(args: &[&str]) -> Result<String> {
         .map_err(|e| {
             Error::io(format!("run `{}`", args[0]), e).with_fix(format!(
                 "install it: `apt-get install {}` (or run ./build/install-deps.sh)",
-                if args[0] == "ethtool" {
-                    "ethtool"
-                } else {
-                    "iproute2"
+                match args[0] {
+                    "ethtool" => "ethtool",
+                    "chrt" => "util-linux",
+                    _ => "iproute2",
                 }
             ))
         })?;
@@ -356,6 +356,24 @@ impl Testbed {
                     e.into(),
                 )
             })?;
+        }
+        Ok(tids)
+    }
+
+    /// Runs the host end's NAPI threads under SCHED_FIFO at `priority`
+    /// (1–99), as softirq work effectively runs: ahead of every ordinary
+    /// thread, so that a busy CPU does not starve the receive path into
+    /// dropping. Returns their thread ids.
+    pub fn set_napi_fifo_priority(&self, priority: u8) -> Result<Vec<i32>> {
+        if !(1..=99).contains(&priority) {
+            return Err(Error::config(format!(
+                "SCHED_FIFO priority {priority} must be 1 to 99"
+            )));
+        }
+        let tids = self.napi_threads()?;
+        let prio = priority.to_string();
+        for &tid in &tids {
+            run(&["chrt", "--fifo", "--pid", &prio, &tid.to_string()])?;
         }
         Ok(tids)
     }

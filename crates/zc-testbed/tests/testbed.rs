@@ -95,6 +95,7 @@ fn threaded_napi_runs_one_pinnable_thread_per_queue() {
     let tids = {
         let tb = Testbed::create(&cfg).unwrap();
         let e = tb.napi_threads().unwrap_err();
+        assert!(tb.set_napi_fifo_priority(0).is_err());
         assert!(
             e.to_string()
                 .contains("found 0 kernel threads named napi/zctb4h-"),
@@ -106,7 +107,22 @@ fn threaded_napi_runs_one_pinnable_thread_per_queue() {
         assert_eq!(std::fs::read_to_string(threaded).unwrap().trim(), "1");
         let cpu = zc_core::sys::online_cpus() - 1;
         assert_eq!(tb.pin_napi_threads(cpu).unwrap(), tids);
+        assert_eq!(tb.set_napi_fifo_priority(50).unwrap(), tids);
         for &tid in &tids {
+            // Field 41 of /proc/TID/stat is the policy (1: SCHED_FIFO), after
+            // the command name in parentheses.
+            let stat = std::fs::read_to_string(format!("/proc/{tid}/stat")).unwrap();
+            let fields: Vec<&str> = stat
+                .rsplit_once(')')
+                .unwrap()
+                .1
+                .split_whitespace()
+                .collect();
+            assert_eq!(
+                (fields[37], fields[38]),
+                ("50", "1"),
+                "priority and policy of {tid}"
+            );
             let set = sched_getaffinity(Pid::from_raw(tid)).unwrap();
             let allowed: Vec<usize> = (0..CpuSet::count())
                 .filter(|&c| set.is_set(c).unwrap())
