@@ -23,6 +23,7 @@ rounds=${1:-5}
 seconds=${2:-8}
 vdev=${3:-net_null0}
 [ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
+. build/memlock.sh
 
 median() { sort -g | awk '{a[NR]=$1} END {if (NR==0) print 0; else print a[int((NR+1)/2)]}'; }
 

@@ -13,6 +13,7 @@ cd "$(dirname "$0")/.."
 reps=${1:-5}; count=${2:-50000}; shift 2 || true
 backends=("${@:-recvfrom}")
 [ $# -eq 0 ] && backends=(recvfrom recvmmsg uring)
+. build/memlock.sh
 zc=./target/release/zc
 [ -x "$zc" ] || cargo build --locked --release -p zc-cli
 ns=zcdrain-ns; host=zcdrainh; peer=zcdrainp

@@ -37,6 +37,7 @@ if [ "$(id -u)" -ne 0 ]; then
   echo "bench-xsk-rs: needs root (veth testbed, XDP, AF_XDP): sudo $0" >&2
   exit 1
 fi
+. build/memlock.sh
 for tool in clang m4; do
   command -v "$tool" >/dev/null || { echo "bench-xsk-rs: $tool missing: ./build/install-deps.sh" >&2; exit 1; }
 done

@@ -12,6 +12,7 @@ cd "$(dirname "$0")/.."
 ./build/install-deps.sh
 [ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
 ./build/setup-host.sh
+. build/memlock.sh
 cargo build --locked --release -p zc-cli
 ./target/release/zc doctor || true
 exec ./target/release/zc bench --json bench-out/zc-bench.json --svg bench-out/zc-bench.svg "$@"

@@ -11,11 +11,11 @@ seconds=${2:-30}
 
 if ! rustup toolchain list | grep -q '^nightly'; then
   echo "fuzz: installing the nightly toolchain (cargo fuzz needs it)"
-  rustup toolchain install nightly --profile minimal >/dev/null
+  rustup toolchain install nightly --profile minimal
 fi
 if ! cargo fuzz --version >/dev/null 2>&1; then
-  echo "fuzz: installing cargo-fuzz"
-  cargo install cargo-fuzz --locked --quiet
+  echo "fuzz: installing cargo-fuzz (builds from source: minutes)"
+  cargo install cargo-fuzz --locked
 fi
 
 work=$(mktemp -d)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: installs what the tests need, prepares the
-# machine (hugepages, bpffs), then runs every test and a short run of every fuzz target.
+# machine (hugepages, bpffs), checks formatting and lints, then runs every test
+# and a short run of every fuzz target.
 #
 #   sudo ./build/test.sh
 #
@@ -13,20 +14,35 @@ cd "$(dirname "$0")/.."
 [ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
 if [ "$(id -u)" -eq 0 ]; then
   ./build/setup-host.sh
+  ./build/test-setup-host.sh
 fi
+. build/memlock.sh
 if [ "${CI:-}" = "true" ]; then
   export ZC_REQUIRE_PRIVILEGED=1
 fi
 
+# The cheap gates first: formatting, then lints (clippy's debug-profile check
+# build is the price of failing fast on a lint or an unsafe block without its
+# SAFETY comment), then every test, then the fuzzers.
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+
+echo "== cargo clippy (workspace, all targets, warnings are errors)"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+echo "== cargo test (workspace)"
+cargo test --workspace --locked --release --no-fail-fast
+
+# What a user of the published crates meets: each backend alone, the
+# examples, the docs (also as docs.rs builds them), cargo package.
+./build/check-packaging.sh
+
 # Every fuzz target, briefly, from its committed corpus: ZC_FUZZ_SECONDS each
 # (default 12). From clean on 2 cores the first run spends about 90 s building
-# what all targets share; the six runs then take under 3 minutes in all.
+# what all targets share; the runs then take under 3 minutes in all.
 fuzz_seconds=${ZC_FUZZ_SECONDS:-12}
 for src in fuzz/fuzz_targets/*.rs; do
   target=$(basename "$src" .rs)
   echo "== fuzz: $target ($fuzz_seconds s)"
   ./build/fuzz.sh "$target" "$fuzz_seconds"
 done
-
-echo "== cargo test (workspace)"
-cargo test --workspace --locked --release --no-fail-fast

@@ -1,20 +1,44 @@
-//! Finds libxdp and libbpf with pkg-config and generates bindings with bindgen.
+//! Finds libbpf with pkg-config and generates bindings with bindgen.
 //!
 //! Only what zc needs is bound (allowlists), so a new libbpf with more
 //! declarations does not change the generated API by accident.
+//!
+//! libxdp is not bound: zc-afxdp loads its own XDP program with libbpf and
+//! drives the AF_XDP rings itself, so linking libxdp would only make a
+//! missing libxdp fail the build for nothing.
+//!
+//! For crates that compile C against the same headers (zc-afxdp's XDP
+//! filter), the include directories are exported through the `links`
+//! metadata: `DEP_XDP_INCLUDE`, separated by `:`, with the multiarch
+//! directory that holds `<asm/types.h>` on Debian first.
+//!
+//! On docs.rs (`DOCS_RS` set), where neither libbpf nor libclang is
+//! installed, the committed `bindings/libbpf.rs` is used instead and nothing
+//! is probed or exported. `tests/pregenerated.rs` checks that file against
+//! the bindings generated here; `build/regen-prebuilt.sh` refreshes it.
 
 use std::env;
 use std::path::PathBuf;
 
 /// Debian/Ubuntu packages that provide each pkg-config module.
-const PACKAGES: &[(&str, &str, &str)] = &[
-    ("libbpf", "1.0", "libbpf-dev"),
-    ("libxdp", "1.2", "libxdp-dev"),
-];
+const PACKAGES: &[(&str, &str, &str)] = &[("libbpf", "1.0", "libbpf-dev")];
+
+/// The bindings generated on Debian 12 (libbpf 1.1, clang 14), for docs.rs.
+const PREGENERATED: &str = "bindings/libbpf.rs";
 
 fn main() {
     println!("cargo:rerun-if-changed=wrapper.h");
     println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-env-changed=DOCS_RS");
+    let out = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
+    if env::var_os("DOCS_RS").is_some() {
+        println!("cargo:rerun-if-changed={PREGENERATED}");
+        if let Err(e) = std::fs::copy(PREGENERATED, out.join("bindings.rs")) {
+            eprintln!("xdp-sys: cannot copy {PREGENERATED} for the docs.rs build: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
 
     let mut include_paths = Vec::new();
     for (module, min, package) in PACKAGES {
@@ -62,18 +86,12 @@ fn main() {
         .allowlist_function("bpf_prog_test_run_opts")
         .allowlist_type("bpf_test_run_opts")
         .allowlist_type("xdp_md")
+        .allowlist_type("xdp_action")
         .allowlist_var("BPF_F_TEST_.*")
         .allowlist_type("bpf_xdp_attach_opts")
-        // libxdp: program objects, the XSK API (its ring helpers are `static inline`
-        // and therefore absent from the library: zc-afxdp implements the rings).
-        .allowlist_function("xdp_program__.*")
-        .allowlist_function("libxdp_.*")
-        .allowlist_function("xsk_(umem|socket|setup)_.*")
-        .allowlist_type("xsk_.*")
         .opaque_type("bpf_object")
         .opaque_type("bpf_program")
         .opaque_type("bpf_map")
-        .opaque_type("xdp_program")
         .default_enum_style(bindgen::EnumVariation::Consts)
         .derive_default(true)
         .layout_tests(true);
@@ -84,13 +102,18 @@ fn main() {
         Ok(b) => b,
         Err(e) => {
             eprintln!(
-                "xdp-sys: bindgen could not parse the libxdp/libbpf headers: {e}\n\
-                 xdp-sys: install clang's library: `apt-get install libclang-dev libxdp-dev libbpf-dev`"
+                "xdp-sys: bindgen could not parse the libbpf headers: {e}\n\
+                 xdp-sys: install clang's library: `apt-get install libclang-dev libbpf-dev`"
             );
             std::process::exit(1);
         }
     };
-    let out = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
+    if let Some(dir) = multiarch_include() {
+        include_paths.insert(0, dir);
+    }
+    let joined = env::join_paths(&include_paths).expect("include paths without ':'");
+    println!("cargo:include={}", joined.to_string_lossy());
+
     if let Err(e) = bindings.write_to_file(out.join("bindings.rs")) {
         eprintln!(
             "xdp-sys: cannot write {}: {e}",
@@ -98,4 +121,14 @@ fn main() {
         );
         std::process::exit(1);
     }
+}
+
+/// The Debian multiarch include directory of the target (`/usr/include/
+/// x86_64-linux-gnu`), which holds `<asm/types.h>`: a C compiler finds it by
+/// itself, but `clang -target bpf` does not.
+fn multiarch_include() -> Option<PathBuf> {
+    let arch = env::var("CARGO_CFG_TARGET_ARCH").ok()?;
+    let env = env::var("CARGO_CFG_TARGET_ENV").unwrap_or_default();
+    let dir = PathBuf::from(format!("/usr/include/{arch}-linux-{env}"));
+    dir.join("asm/types.h").exists().then_some(dir)
 }

@@ -4,6 +4,9 @@
 //!
 //! `cargo bench -p zc-benches --bench handler`
 
+// criterion_group! defines a public function it cannot document.
+#![allow(missing_docs)]
+
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use std::hint::black_box;
 use zc_core::handler::{HandlerConfig, MarketDataHandler};

@@ -21,9 +21,11 @@ use std::net::{TcpListener, TcpStream};
 use std::os::fd::AsFd;
 use std::thread;
 use std::time::{Duration, Instant};
+use zc_core::measure::Spread;
 use zc_linux::{
-    relay, send_plain, send_with, CpuTime, FileMethod, ProxyMethod, RelayOptions, ZeroCopySender,
+    relay, send_plain, send_with, FileMethod, ProxyMethod, RelayOptions, ZeroCopySender,
 };
+use zc_os::CpuTime;
 
 const MB: u64 = 1 << 20;
 
@@ -133,9 +135,8 @@ struct Sample {
     rx_cpu_per_gb: f64,
 }
 
-fn median(mut v: Vec<f64>) -> (f64, f64, f64) {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    (v[v.len() / 2], v[0], v[v.len() - 1])
+fn median(v: Vec<f64>) -> (f64, f64, f64) {
+    Spread::of(v).parts()
 }
 
 fn fmt_rate(b: f64) -> String {

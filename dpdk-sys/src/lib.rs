@@ -15,7 +15,17 @@
 )]
 #![allow(clippy::all)]
 
-include!(concat!(env!("OUT_DIR"), "/bindings.rs"));
+/// The generated bindings: documented by the C headers they come from, and
+/// their unsafe blocks (bitfield accessors, layout tests) are bindgen's.
+#[allow(
+    missing_docs,
+    unsafe_op_in_unsafe_fn,
+    clippy::undocumented_unsafe_blocks
+)]
+mod bindings {
+    include!(concat!(env!("OUT_DIR"), "/bindings.rs"));
+}
+pub use bindings::*;
 
 #[cfg(test)]
 mod tests {

@@ -80,6 +80,20 @@ fuzz_target!(|data: &[u8]| {
     };
     let head = &rest[..p + 4];
     let Ok(req) = parse_request(head) else { return };
+    // RFC 9112: an accepted head has no bare CR, and every field name is a
+    // token, with nothing between it and its colon.
+    for (i, l) in head[..head.len() - 4].split(|&b| b == b'\n').enumerate() {
+        let l = l.strip_suffix(b"\r").unwrap_or(l);
+        assert!(!l.contains(&b'\r'), "bare CR accepted in {l:?}");
+        if i > 0 {
+            let colon = l.iter().position(|&b| b == b':').unwrap();
+            let name = &l[..colon];
+            assert!(
+                !name.is_empty() && !name.iter().any(|b| b" \t".contains(b)),
+                "field name {name:?} accepted"
+            );
+        }
+    }
     let line = head.split(|&b| b == b'\n').next().unwrap();
     assert!(line.starts_with(if req.head_only { b"HEAD " } else { b"GET " }));
     assert!(!req.target.contains(&b' ') && !req.target.contains(&b'\n'));

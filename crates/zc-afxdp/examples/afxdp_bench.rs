@@ -41,7 +41,9 @@ use zc_core::backend::{Datagram, Receiver, RxBurst, Sender};
 use zc_core::error::{Error, Result};
 use zc_core::handler::{HandlerConfig, MarketDataHandler};
 use zc_core::md::MarketData;
+use zc_core::measure::Spread;
 use zc_core::sys::{monotonic_ns, online_cpus, pin_current_thread};
+use zc_os::cpu::{thread_cpu_ns, thread_sleeps};
 use zc_testbed::{Testbed, TestbedConfig};
 
 const PORT: u16 = 9700;
@@ -134,27 +136,6 @@ struct RunResult {
     gen_cpu: u64,
     rx_cpu: i32,
     gen_cpu_ns: u64,
-}
-
-fn thread_cpu_ns() -> u64 {
-    let mut ru: libc::rusage = zeroed_rusage();
-    // SAFETY: ru is a valid out-pointer.
-    unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut ru) };
-    let tv = |t: libc::timeval| t.tv_sec as u64 * 1_000_000_000 + t.tv_usec as u64 * 1000;
-    tv(ru.ru_utime) + tv(ru.ru_stime)
-}
-
-/// Voluntary context switches of this thread so far (`ru_nvcsw`).
-fn thread_sleeps() -> u64 {
-    let mut ru: libc::rusage = zeroed_rusage();
-    // SAFETY: ru is a valid out-pointer.
-    unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut ru) };
-    ru.ru_nvcsw as u64
-}
-
-fn zeroed_rusage() -> libc::rusage {
-    // SAFETY: rusage is plain integers; all-zero is a valid value.
-    unsafe { std::mem::zeroed() }
 }
 
 /// Softirq time per CPU in ms (USER_HZ ticks × 10 on Linux).
@@ -719,13 +700,7 @@ fn set_napi_defer(ifname: &str, (defer, timeout_ns): (u32, u64)) -> Result<()> {
 }
 
 fn median(v: &mut [f64]) -> (f64, f64, f64) {
-    v.sort_by(|a, b| a.total_cmp(b));
-    let m = if v.len() % 2 == 1 {
-        v[v.len() / 2]
-    } else {
-        (v[v.len() / 2 - 1] + v[v.len() / 2]) / 2.0
-    };
-    (m, v[0], v[v.len() - 1])
+    Spread::of(v.iter().copied()).parts()
 }
 
 fn main() {

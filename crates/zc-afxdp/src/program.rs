@@ -6,7 +6,7 @@
 //! socket using it is dropped *and* when the process dies in any way (Ctrl-C,
 //! SIGKILL, a panic with `panic = "abort"`): no XDP program is ever left on an
 //! interface. libxdp's multi-program dispatcher fails to load on this kernel
-//! and falls back to a single netlink-attached program (DESIGN.md §5), which
+//! and falls back to a single netlink-attached program (`docs/design.md` §4), which
 //! survives the process. Nothing is pinned, so no bpffs is needed either.
 
 use crate::sys::{errno_error, Ifindex};
@@ -36,7 +36,7 @@ pub const MAX_QUEUES: u32 = 64;
 /// Which XDP attach mode to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum XdpMode {
-    /// Native (driver) mode, else generic: the order the issue asks for.
+    /// Native (driver) mode, else generic: the fastest that works.
     Auto,
     /// Native mode only (`XDP_FLAGS_DRV_MODE`).
     Native,
@@ -187,15 +187,9 @@ impl FilterProgram {
                 Err(native) => {
                     let l = link_create(prog_fd, ifindex, AttachedMode::Generic).map_err(
                         |generic| {
-                            let fix = generic.fix().map(str::to_owned);
-                            let e = Error::new(
-                                generic.kind(),
-                                format!("{generic}; before that, {native}"),
-                            );
-                            match fix {
-                                Some(f) => e.with_fix(f),
-                                None => e,
-                            }
+                            generic.context(format_args!(
+                                "native attach failed ({native}), then generic"
+                            ))
                         },
                     )?;
                     tracing::info!(%native, "XDP: native mode refused, using generic mode");

@@ -1,7 +1,7 @@
 //! The four AF_XDP rings as single-producer/single-consumer cursors.
 //!
 //! libxdp's `xsk_ring_*` helpers are `static inline` and cannot be linked
-//! (DESIGN.md §4), so the rings are implemented here over the kernel ABI: a
+//! (`docs/design.md` §3), so the rings are implemented here over the kernel ABI: a
 //! shared `producer` and `consumer` index (free-running `u32`, wrapping), a
 //! `flags` word, and a power-of-two array of entries indexed by `index & mask`.
 //!

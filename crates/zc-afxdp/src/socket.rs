@@ -5,9 +5,10 @@ use crate::ring::{ConsRing, ProdRing, RingPtrs};
 use crate::sys::{errno_error, Ifindex};
 use crate::umem::UmemMemory;
 use std::mem::size_of;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use xdp_sys::xdp_desc;
 use zc_core::error::{Error, ErrorKind, Result};
+use zc_os::sockopt;
 
 /// Ring sizes of one socket (entries, powers of two; 0 = no such ring).
 #[derive(Debug, Clone, Copy)]
@@ -59,40 +60,38 @@ pub(crate) struct XskSocket {
 // cursors (which are Send); the raw pointers in `Mapping` are only unmapped.
 unsafe impl Send for XskSocket {}
 
-fn setsockopt<T>(fd: RawFd, level: i32, name: u32, value: &T, what: &str) -> Result<()> {
-    // SAFETY: value points to a T of the size passed.
-    let rc = unsafe {
-        libc::setsockopt(
-            fd,
-            level,
-            name as i32,
-            (value as *const T).cast(),
-            size_of::<T>() as libc::socklen_t,
-        )
-    };
-    if rc != 0 {
-        return Err(Error::last_os(format!("setsockopt {what}")));
-    }
-    Ok(())
+/// Sets a socket option, naming it in the error.
+fn setsockopt<T: Copy>(
+    fd: BorrowedFd<'_>,
+    level: i32,
+    name: u32,
+    value: &T,
+    what: &str,
+) -> Result<()> {
+    sockopt::set(fd, level, name as i32, value)
+        .map_err(|e| Error::io(format!("setsockopt {what}"), e))
 }
 
-fn getsockopt<T: Default>(fd: RawFd, name: u32, what: &str) -> Result<T> {
+/// The `SOL_XDP` structs read with `getsockopt`.
+///
+/// # Safety
+/// Implemented only for plain C structs of integers: any bytes the kernel
+/// writes are a valid value.
+unsafe trait XdpOption: Default {}
+// SAFETY: plain C struct of integers (linux/if_xdp.h).
+unsafe impl XdpOption for xdp_sys::xdp_mmap_offsets {}
+// SAFETY: as above.
+unsafe impl XdpOption for xdp_sys::xdp_statistics {}
+// SAFETY: as above.
+unsafe impl XdpOption for xdp_sys::xdp_options {}
+
+/// Reads a `SOL_XDP` option, refusing a short answer from an older kernel.
+fn getsockopt<T: XdpOption>(fd: BorrowedFd<'_>, name: u32, what: &str) -> Result<T> {
     let mut value = T::default();
-    let mut len = size_of::<T>() as libc::socklen_t;
-    // SAFETY: value is writable for len bytes; len is updated by the kernel.
-    let rc = unsafe {
-        libc::getsockopt(
-            fd,
-            xdp_sys::SOL_XDP as i32,
-            name as i32,
-            (&mut value as *mut T).cast(),
-            &mut len,
-        )
-    };
-    if rc != 0 {
-        return Err(Error::last_os(format!("getsockopt {what}")));
-    }
-    if len as usize != size_of::<T>() {
+    // SAFETY: `T: XdpOption` is valid for any bytes the kernel writes.
+    let len = unsafe { sockopt::get_into(fd, xdp_sys::SOL_XDP as i32, name as i32, &mut value) }
+        .map_err(|e| Error::io(format!("getsockopt {what}"), e))?;
+    if len != size_of::<T>() {
         return Err(Error::new(ErrorKind::Unsupported, format!(
             "getsockopt {what} returned {len} bytes instead of {}: this kernel's AF_XDP ABI is too old (need 5.4 or later)",
             size_of::<T>()
@@ -206,6 +205,7 @@ impl XskSocket {
         // SAFETY: raw is a new fd owned by nobody else.
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
         let s = fd.as_raw_fd();
+        let b = fd.as_fd();
 
         if let UmemRole::Owner = role {
             let layout = umem.layout();
@@ -217,7 +217,7 @@ impl XskSocket {
                 ..Default::default()
             };
             if let Err(e) = setsockopt(
-                s,
+                b,
                 xdp_sys::SOL_XDP as i32,
                 xdp_sys::XDP_UMEM_REG,
                 &reg,
@@ -227,14 +227,14 @@ impl XskSocket {
             }
         }
         setsockopt(
-            s,
+            b,
             xdp_sys::SOL_XDP as i32,
             xdp_sys::XDP_UMEM_FILL_RING,
             &sizes.fill,
             "XDP_UMEM_FILL_RING",
         )?;
         setsockopt(
-            s,
+            b,
             xdp_sys::SOL_XDP as i32,
             xdp_sys::XDP_UMEM_COMPLETION_RING,
             &sizes.completion,
@@ -242,7 +242,7 @@ impl XskSocket {
         )?;
         if sizes.rx > 0 {
             setsockopt(
-                s,
+                b,
                 xdp_sys::SOL_XDP as i32,
                 xdp_sys::XDP_RX_RING,
                 &sizes.rx,
@@ -251,7 +251,7 @@ impl XskSocket {
         }
         if sizes.tx > 0 {
             setsockopt(
-                s,
+                b,
                 xdp_sys::SOL_XDP as i32,
                 xdp_sys::XDP_TX_RING,
                 &sizes.tx,
@@ -259,7 +259,7 @@ impl XskSocket {
             )?;
         }
         let off: xdp_sys::xdp_mmap_offsets =
-            getsockopt(s, xdp_sys::XDP_MMAP_OFFSETS, "XDP_MMAP_OFFSETS")?;
+            getsockopt(b, xdp_sys::XDP_MMAP_OFFSETS, "XDP_MMAP_OFFSETS")?;
         let mut maps = Vec::with_capacity(4);
         let fill_p = map_ring::<u64>(
             s,
@@ -355,13 +355,13 @@ impl XskSocket {
                 }
             ));
             return Err(if e.raw_os_error() == Some(libc::EBUSY) {
-                Error::new(ErrorKind::AddrInUse, e.to_string())
+                e.with_kind(ErrorKind::AddrInUse)
                     .with_fix("another AF_XDP socket is bound to this interface queue: stop it, or use another queue")
             } else {
                 e
             });
         }
-        let opts: xdp_sys::xdp_options = getsockopt(s, xdp_sys::XDP_OPTIONS, "XDP_OPTIONS")?;
+        let opts: xdp_sys::xdp_options = getsockopt(b, xdp_sys::XDP_OPTIONS, "XDP_OPTIONS")?;
         let zero_copy = opts.flags & xdp_sys::XDP_OPTIONS_ZEROCOPY != 0;
         Ok(Self {
             fill,
@@ -386,30 +386,30 @@ impl XskSocket {
 
     /// The kernel's counters (`XDP_STATISTICS`).
     pub(crate) fn statistics(&self) -> Result<xdp_sys::xdp_statistics> {
-        getsockopt(self.fd(), xdp_sys::XDP_STATISTICS, "XDP_STATISTICS")
+        getsockopt(self.fd.as_fd(), xdp_sys::XDP_STATISTICS, "XDP_STATISTICS")
     }
 
     /// Sets busy-poll options: prefer busy polling, `usecs` of polling and a
     /// NAPI budget of `budget` packets.
     pub(crate) fn set_busy_poll(&self, usecs: u32, budget: u32) -> Result<()> {
-        let s = self.fd();
+        let b = self.fd.as_fd();
         let one: i32 = 1;
         setsockopt(
-            s,
+            b,
             libc::SOL_SOCKET,
             libc::SO_PREFER_BUSY_POLL as u32,
             &one,
             "SO_PREFER_BUSY_POLL",
         )?;
         setsockopt(
-            s,
+            b,
             libc::SOL_SOCKET,
             libc::SO_BUSY_POLL as u32,
             &(usecs as i32),
             "SO_BUSY_POLL",
         )?;
         setsockopt(
-            s,
+            b,
             libc::SOL_SOCKET,
             libc::SO_BUSY_POLL_BUDGET as u32,
             &(budget as i32),
@@ -486,21 +486,8 @@ impl XskSocket {
     /// on an AF_XDP socket (`xsk_poll` has no `EPOLLERR`), so waiting
     /// receivers look here between bounded waits.
     pub(crate) fn check_error(&self) -> Result<()> {
-        let mut err: libc::c_int = 0;
-        let mut len = size_of::<libc::c_int>() as libc::socklen_t;
-        // SAFETY: err is a writable int of the size passed.
-        let rc = unsafe {
-            libc::getsockopt(
-                self.fd(),
-                libc::SOL_SOCKET,
-                libc::SO_ERROR,
-                (&mut err as *mut libc::c_int).cast(),
-                &mut len,
-            )
-        };
-        if rc != 0 {
-            return Err(Error::last_os("getsockopt SO_ERROR on the AF_XDP socket"));
-        }
+        let err = sockopt::get_int(self.fd.as_fd(), libc::SOL_SOCKET, libc::SO_ERROR)
+            .map_err(|e| Error::io("getsockopt SO_ERROR on the AF_XDP socket", e))?;
         if err == 0 {
             return Ok(());
         }

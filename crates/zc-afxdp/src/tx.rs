@@ -9,7 +9,7 @@ use crate::{ring_size, ZeroCopy};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::{Duration, Instant};
 use xdp_sys::xdp_desc;
-use zc_core::backend::{DataPath, Mode, Sender, TxStats};
+use zc_core::backend::{DataPath, Mode, SendBurst, Sender, TxStats};
 use zc_core::error::{Error, ErrorKind, Result};
 use zc_core::wire::UdpFrameSpec;
 
@@ -132,14 +132,13 @@ fn ipv4_of(ifname: &str) -> Result<Ipv4Addr> {
         let ifa = unsafe { &*cur };
         // SAFETY: ifa_name is a NUL-terminated string owned by the list.
         let name = unsafe { std::ffi::CStr::from_ptr(ifa.ifa_name) };
-        // SAFETY: ifa_addr, when not null, points to a sockaddr whose family says its type.
-        if name.to_bytes() == ifname.as_bytes()
-            && !ifa.ifa_addr.is_null()
-            && i32::from(unsafe { (*ifa.ifa_addr).sa_family }) == libc::AF_INET
+        // SAFETY: ifa_addr is null or points to a sockaddr of the list whose
+        // family says its length.
+        let addr = unsafe { zc_os::sockaddr::from_ptr(ifa.ifa_addr) };
+        if let (true, Some(std::net::SocketAddr::V4(a))) =
+            (name.to_bytes() == ifname.as_bytes(), addr)
         {
-            // SAFETY: an AF_INET sockaddr is a sockaddr_in.
-            let sin = unsafe { &*(ifa.ifa_addr as *const libc::sockaddr_in) };
-            found = Some(Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr)));
+            found = Some(*a.ip());
             break;
         }
         cur = ifa.ifa_next;
@@ -355,7 +354,8 @@ impl Sender for AfXdpSender {
         fill: &mut dyn FnMut(usize, &mut [u8]) -> usize,
     ) -> Result<usize> {
         self.reap();
-        let want = count.min(self.batch).min(self.free.len()) as u32;
+        let mut burst = SendBurst::new(count, self.batch);
+        let want = burst.limit().min(self.free.len()) as u32;
         let Some(tx) = self.sock.tx.as_mut() else {
             return Err(Error::new(
                 ErrorKind::Unsupported,
@@ -364,32 +364,31 @@ impl Sender for AfXdpSender {
         };
         let mut r = tx.reserve(want);
         let mut sent = 0usize;
-        let mut bad = None;
         for i in 0..r.len() as usize {
             let Some(addr) = self.free.pop() else { break };
             let range = match self.layout.check(addr, self.layout.frame_size) {
                 Ok(range) => range,
                 Err(e) => {
-                    bad = Some(desc_error(e));
+                    burst.fail(desc_error(e));
                     break;
                 }
             };
             // SAFETY: a checked frame of our UMEM taken off the free list: not in
             // any ring, so nothing else reads or writes it until we submit it.
             let frame = unsafe { self.umem.slice_mut(range) };
-            let max = self.max_payload;
-            let payload = &mut self.spec.payload_mut(frame)[..max];
-            let len = fill(i, payload);
-            if len > max {
-                self.free.push(addr);
-                bad = Some(Error::oversized_payload(i, len, max));
-                break;
-            }
-            let frame_len = match self.spec.finish(frame, len) {
-                Ok(l) => l as u32,
-                Err(e) => {
+            let payload = &mut self.spec.payload_mut(frame)[..self.max_payload];
+            let built = burst
+                .fill(fill, i, payload)
+                .map(|len| (len, self.spec.finish(frame, len)));
+            let (len, frame_len) = match built {
+                Some((len, Ok(frame_len))) => (len, frame_len as u32),
+                Some((_, Err(e))) => {
                     self.free.push(addr);
-                    bad = Some(Error::config(format!("slot {i}: {e}")));
+                    burst.fail(Error::config(format!("slot {i}: {e}")));
+                    break;
+                }
+                None => {
+                    self.free.push(addr);
                     break;
                 }
             };
@@ -398,21 +397,14 @@ impl Sender for AfXdpSender {
                 len: frame_len,
                 options: 0,
             });
-            self.stats.bytes += len as u64;
+            burst.sent(len);
             sent += 1;
         }
         r.commit();
-        self.stats.datagrams += sent as u64;
         if sent > 0 {
             self.kick()?;
         }
-        if let Some(e) = bad {
-            return Err(e);
-        }
-        if sent < count {
-            self.stats.backpressure += 1;
-        }
-        Ok(sent)
+        burst.finish(&mut self.stats)
     }
 
     fn mode(&self) -> &Mode {

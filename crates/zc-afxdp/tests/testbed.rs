@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use zc_afxdp::{
     open_receivers, AfXdpConfig, AfXdpQueues, AfXdpReceiver, AfXdpSender, AfXdpSenderConfig,
 };
+use zc_core::contract::{check_sender, UdpSink};
 use zc_core::error::{Error, ErrorKind, Result};
 use zc_core::handler::{HandlerConfig, HandlerReport};
 use zc_core::md::MarketData;
@@ -472,4 +473,31 @@ fn errors_name_what_is_missing() {
     assert!(remover.join().unwrap().unwrap().success());
     assert_eq!(e.kind(), ErrorKind::PeerGone, "{e}");
     assert!(e.to_string().contains("AF_XDP socket failed"), "{e}");
+}
+
+#[test]
+fn the_sender_keeps_the_send_contract() {
+    if !privileged_or_skip("the_sender_keeps_the_send_contract") {
+        return;
+    }
+    let tb = Testbed::create(&TestbedConfig::new("zcxdp9", 229)).unwrap();
+    let mut sink = UdpSink::bind((tb.host_addr, 9401).into()).unwrap();
+    let cfg = AfXdpSenderConfig::new(&tb.peer_if, SocketAddrV4::new(tb.host_addr, 9401));
+    let (to_check, checked) = std::sync::mpsc::channel::<u64>();
+    let (to_sender, counted) = std::sync::mpsc::channel::<u64>();
+    let generator = tb
+        .spawn_in_peer(move || {
+            let mut tx = AfXdpSender::open(&cfg)?;
+            check_sender(&mut tx, &mut |want| {
+                to_check.send(want).unwrap();
+                counted.recv().unwrap()
+            });
+            Ok(())
+        })
+        .unwrap();
+    // The sink lives in the host namespace: it counts for the sender's check.
+    while let Ok(want) = checked.recv() {
+        to_sender.send(sink.received(want)).unwrap();
+    }
+    generator.join().unwrap().unwrap();
 }

@@ -1,15 +1,51 @@
-//! `zc doctor`: what this machine supports, and what each backend will get.
+//! `zc doctor`: what this machine supports, how it is tuned, what each
+//! interface asked about can do, and what each backend will get.
+//!
+//! The probes live in this module's files: [`tuning`] and [`vfio`] read the
+//! host, [`device`] what sysfs and procfs show of an interface, [`nic`] what
+//! the kernel's ethtool and netdev interfaces answer (through `zc-nic`).
+
+mod device;
+mod finding;
+mod nic;
+mod sysroot;
+mod tuning;
+mod vfio;
 
 use clap::Args;
+use finding::{print_section, Finding, Status};
+use serde::Serialize;
 use std::process::{Command, ExitCode};
+use sysroot::SysRoot;
 use zc_core::Result;
 
-/// Check this machine.
+/// Check this machine and, with --interface, its NICs.
 #[derive(Args, Debug, Clone)]
 #[command(after_help = "\
-Each check prints ok or MISSING with the command that fixes it. Exit code 0
-when every backend in this build has what it needs, 1 otherwise.")]
-pub struct DoctorArgs {}
+Each check prints ok, WARN (works, but costs latency or a feature), MISSING (a
+backend or the interface needs it) or info, with the command that fixes it on
+the line below. Sections: machine (kernel features and libraries), host tuning
+(isolated and tickless CPUs, real-time limits, locked memory, irqbalance),
+vfio / IOMMU (for DPDK on a PCI port), one per --interface (link, driver and
+firmware, PCI binding and NUMA node, IRQ affinity, native XDP and AF_XDP
+zero-copy, queues and RSS, hardware timestamps, MTU), and backends.
+
+Exit code 0 when every backend in this build has what it needs and every
+interface asked about is up; 1 otherwise; 2 when an interface does not exist.
+
+Examples:
+  zc doctor
+  zc doctor --interface ens1f0
+  zc doctor --interface ens1f0 --interface ens1f1 --json | jq '.interfaces[].checks'
+  ip netns exec NS zc doctor --interface veth1   (an interface in another namespace)")]
+pub struct DoctorArgs {
+    /// Check this network interface too (repeat for several).
+    #[arg(long = "interface", short = 'i', value_name = "IF")]
+    pub interfaces: Vec<String>,
+    /// Print one JSON document (every fact and finding) instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
 
 struct Check {
     name: &'static str,
@@ -96,7 +132,7 @@ fn checks() -> Vec<Check> {
     c.push(Check {
         name: "kernel",
         ok: true,
-        detail: read("/proc/sys/kernel/osrelease").unwrap_or_default(),
+        detail: zc_os::kernel::release_string().unwrap_or_default(),
         fix: "",
     });
     c.push(Check {
@@ -152,20 +188,6 @@ fn checks() -> Vec<Check> {
         },
         fix: "mount -t bpf bpf /sys/fs/bpf",
     });
-    let memlock = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_MEMLOCK)
-        .map(|(soft, _)| soft)
-        .unwrap_or(0);
-    let unlimited = memlock == libc::RLIM_INFINITY;
-    c.push(Check {
-        name: "memlock limit",
-        ok: unlimited || memlock >= 512 << 20,
-        detail: if unlimited {
-            "unlimited".into()
-        } else {
-            format!("{} KiB", memlock / 1024)
-        },
-        fix: "ulimit -l unlimited   (AF_XDP UMEM and DPDK memory are locked)",
-    });
     let total = meminfo("HugePages_Total:").unwrap_or(0);
     let free = meminfo("HugePages_Free:").unwrap_or(0);
     let size = meminfo("Hugepagesize:").unwrap_or(0);
@@ -213,37 +235,151 @@ fn needs(backend: &str) -> &'static [&'static str] {
     }
 }
 
-pub fn run(_a: DoctorArgs) -> Result<ExitCode> {
-    let checks = checks();
-    println!("machine");
-    for c in &checks {
-        let status = if c.ok { "ok     " } else { "MISSING" };
-        println!("  {status} {:<18} {}", c.name, c.detail);
-        if !c.ok && !c.fix.is_empty() {
-            println!("          {:<18} fix: {}", "", c.fix);
+impl From<Check> for Finding {
+    fn from(c: Check) -> Self {
+        let status = if c.ok { Status::Ok } else { Status::Missing };
+        if c.ok || c.fix.is_empty() {
+            Finding::new(c.name, status, c.detail)
+        } else {
+            Finding::fix(c.name, status, c.detail, c.fix)
         }
     }
-    println!("\nbackends");
-    let mut all_ready = true;
-    for b in zc::BACKENDS {
-        let missing: Vec<&str> = needs(b.name)
-            .iter()
-            .copied()
-            .filter(|n| checks.iter().any(|c| c.name == *n && !c.ok))
-            .collect();
-        let line = if !b.enabled {
-            format!("not in this build (cargo feature `{}`)", b.feature)
-        } else if missing.is_empty() {
-            "ready".to_owned()
-        } else {
-            all_ready = false;
-            format!("needs: {}", missing.join(", "))
-        };
-        println!("  {:<10} {:<60} {line}", b.name, b.summary);
+}
+
+/// One interface: its facts and the findings drawn from them.
+#[derive(Serialize)]
+struct InterfaceReport {
+    name: String,
+    device: device::DeviceFacts,
+    nic: nic::NicFacts,
+    checks: Vec<Finding>,
+}
+
+/// A backend and what it lacks.
+#[derive(Serialize)]
+struct BackendReport {
+    name: &'static str,
+    summary: &'static str,
+    enabled: bool,
+    feature: &'static str,
+    ready: bool,
+    missing: Vec<&'static str>,
+}
+
+/// Everything `zc doctor` found; the `--json` document.
+#[derive(Serialize)]
+struct Report {
+    machine: Vec<Finding>,
+    host: Vec<Finding>,
+    host_facts: tuning::HostFacts,
+    vfio: Vec<Finding>,
+    vfio_facts: vfio::VfioFacts,
+    interfaces: Vec<InterfaceReport>,
+    backends: Vec<BackendReport>,
+    /// Every backend in this build is ready and every interface is up.
+    ready: bool,
+}
+
+fn report(a: &DoctorArgs, root: &SysRoot) -> Result<Report> {
+    let machine: Vec<Finding> = checks().into_iter().map(Finding::from).collect();
+    let host_facts = tuning::HostFacts::read(root);
+    let host = host_facts.findings();
+    let vfio_facts = vfio::VfioFacts::read(root);
+    let vfio = vfio_facts.findings();
+    let mut interfaces = Vec::new();
+    for name in &a.interfaces {
+        let device = device::DeviceFacts::read(root, name)?;
+        let nic = nic::NicFacts::query(name);
+        let mut checks = device.findings(&host_facts);
+        checks.extend(nic.findings(&device));
+        interfaces.push(InterfaceReport {
+            name: name.clone(),
+            device,
+            nic,
+            checks,
+        });
     }
-    Ok(if all_ready {
+    let missing_now = |n: &str| {
+        machine
+            .iter()
+            .chain(&host)
+            .any(|f| f.check == n && f.status == Status::Missing)
+    };
+    let backends: Vec<BackendReport> = zc::BACKENDS
+        .iter()
+        .map(|b| {
+            let missing: Vec<&str> = needs(b.name)
+                .iter()
+                .copied()
+                .filter(|n| missing_now(n))
+                .collect();
+            BackendReport {
+                name: b.name,
+                summary: b.summary,
+                enabled: b.enabled,
+                feature: b.feature,
+                ready: b.enabled && missing.is_empty(),
+                missing,
+            }
+        })
+        .collect();
+    let ready = backends.iter().all(|b| !b.enabled || b.ready)
+        && interfaces
+            .iter()
+            .all(|i| i.checks.iter().all(|f| f.status != Status::Missing));
+    Ok(Report {
+        machine,
+        host,
+        host_facts,
+        vfio,
+        vfio_facts,
+        interfaces,
+        backends,
+        ready,
+    })
+}
+
+pub fn run(a: DoctorArgs) -> Result<ExitCode> {
+    let r = report(&a, &SysRoot::host())?;
+    if a.json {
+        let text = serde_json::to_string_pretty(&r).map_err(|e| {
+            zc_core::Error::new(
+                zc_core::ErrorKind::Io,
+                format!("write the JSON report: {e}"),
+            )
+        })?;
+        println!("{text}");
+    } else {
+        print_section("machine", &r.machine);
+        println!();
+        print_section("host tuning", &r.host);
+        println!();
+        print_section("vfio / IOMMU (DPDK on a PCI port)", &r.vfio);
+        for i in &r.interfaces {
+            println!();
+            print_section(&format!("interface {}", i.name), &i.checks);
+        }
+        if r.interfaces.is_empty() {
+            println!("\n(add --interface IF for the NIC checks: driver, XDP, queues, RSS, timestamps, IRQs)");
+        }
+        println!("\nbackends");
+        for b in &r.backends {
+            let line = if !b.enabled {
+                format!("not in this build (cargo feature `{}`)", b.feature)
+            } else if b.ready {
+                "ready".to_owned()
+            } else {
+                format!("needs: {}", b.missing.join(", "))
+            };
+            println!("  {:<10} {:<60} {line}", b.name, b.summary);
+        }
+    }
+    Ok(if r.ready {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
     })
 }
+
+#[cfg(test)]
+mod tests;

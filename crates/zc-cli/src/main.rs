@@ -2,9 +2,13 @@
 //! backends side by side on a veth testbed, and check what this machine supports.
 
 mod bench;
+mod capture;
 mod doctor;
+mod feed;
+mod offline;
 mod proxy;
 mod recv;
+mod replay;
 mod report;
 mod send;
 mod serve;
@@ -31,16 +35,24 @@ enum Command {
     /// deliberate gaps and duplicates on request.
     Send(send::SendArgs),
     /// Receive a feed with any backend and report rate, gaps, duplicates,
-    /// drops and latency once a second.
+    /// drops and latency once a second; optionally capture it to pcap, or run
+    /// the handler over a capture offline (--pcap).
     Recv(recv::RecvArgs),
+    /// Send a capture's UDP payloads through any sender backend: original
+    /// pace, scaled, fixed rate or as fast as possible.
+    Replay(replay::ReplayArgs),
     /// Set up a veth testbed and compare backends side by side on the same traffic.
     Bench(bench::BenchArgs),
-    /// Show what this machine supports and what each backend will get.
+    /// Show what this machine and its NICs support, how the host is tuned,
+    /// and what each backend will get.
     Doctor(doctor::DoctorArgs),
     /// Serve a folder over HTTP/1.1 with sendfile (or read-write, mmap).
     Serve(serve::ServeArgs),
     /// Forward TCP connections through splice (or read/write).
     Proxy(proxy::ProxyArgs),
+    /// NASDAQ TotalView-ITCH 5.0 over MoldUDP64: receive into an order book
+    /// (A/B lines, gap recovery, or offline from a file), publish, generate.
+    Feed(feed::FeedArgs),
 }
 
 fn main() -> ExitCode {
@@ -55,10 +67,12 @@ fn main() -> ExitCode {
     let result = match cli.cmd {
         Command::Send(a) => send::run(a),
         Command::Recv(a) => recv::run(a),
+        Command::Replay(a) => replay::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Doctor(a) => doctor::run(a),
         Command::Serve(a) => serve::run(a),
         Command::Proxy(a) => proxy::run(a),
+        Command::Feed(a) => feed::run(a),
     };
     zc::shutdown();
     match result {

@@ -14,11 +14,19 @@ use zc_linux::{Proxy, ProxyConfig, ProxyMethod};
 #[command(after_help = "\
 Each accepted connection is forwarded to --upstream, both directions, through
 one long-lived pipe per direction; half-close and resets are passed on.
-Prints the address it listens on, then forwards until Ctrl-C.
+
+A connection with no traffic either way for --idle-timeout is reset. Each
+connection takes 7 descriptors with splice (3 with read-write), so the
+connection cap is sized from the descriptor limit (ulimit -n) unless given;
+clients beyond it are reset at once. Limits: docs/SECURITY.md.
+
+Prints the address it listens on and the connection cap, then forwards until
+Ctrl-C.
 
 Examples:
   zc proxy --listen 127.0.0.1:9000 --upstream 127.0.0.1:8080
-  zc proxy --listen 127.0.0.1:9000 --upstream 127.0.0.1:8080 --method read-write")]
+  zc proxy --listen 127.0.0.1:9000 --upstream 127.0.0.1:8080 --method read-write
+  zc proxy --listen 127.0.0.1:9000 --upstream 127.0.0.1:8080 --idle-timeout never")]
 pub struct ProxyArgs {
     /// Address and port clients connect to (port 0 picks a free one).
     #[arg(long)]
@@ -32,31 +40,43 @@ pub struct ProxyArgs {
     /// Pipe (or buffer) size per direction, in bytes.
     #[arg(long, default_value_t = 256 * 1024)]
     buffer: usize,
-    /// Connections open at once; more are closed on accept.
-    #[arg(long, default_value_t = 256)]
-    max_connections: usize,
-    /// Seconds without traffic after which a connection is dropped (default: never).
+    /// Connections relayed at once; more are reset. Default: as many as the
+    /// descriptor limit allows, at most 256.
     #[arg(long)]
-    idle_timeout: Option<f64>,
+    max_connections: Option<usize>,
+    /// Seconds without traffic either way after which a connection is reset,
+    /// or `never`.
+    #[arg(long, default_value = "60", value_parser = idle)]
+    idle_timeout: Idle,
+}
+
+/// `--idle-timeout`: seconds, or never.
+#[derive(Clone, Copy, Debug)]
+struct Idle(Option<Duration>);
+
+fn idle(s: &str) -> std::result::Result<Idle, String> {
+    if s == "never" {
+        return Ok(Idle(None));
+    }
+    crate::serve::seconds(s).map(|d| Idle(Some(d)))
 }
 
 pub fn run(a: ProxyArgs) -> Result<ExitCode> {
     let mut cfg = ProxyConfig::new(a.listen, a.upstream);
     cfg.relay.method = a.method.parse::<ProxyMethod>()?;
     cfg.relay.buffer = a.buffer;
-    cfg.relay.idle_timeout = a
-        .idle_timeout
-        .map(|s| {
-            Duration::try_from_secs_f64(s).map_err(|_| {
-                zc_core::Error::config(format!("--idle-timeout {s} is not a duration"))
-            })
-        })
-        .transpose()?;
+    cfg.relay.idle_timeout = a.idle_timeout.0;
     cfg.max_connections = a.max_connections;
     let method = cfg.relay.method;
-    let proxy = Proxy::bind(cfg)?.spawn()?;
+    let proxy = Proxy::bind(cfg)?;
+    let cap = proxy.max_connections();
+    let proxy = proxy.spawn()?;
+    let idle = a
+        .idle_timeout
+        .0
+        .map_or("never".to_string(), |d| format!("{d:?}"));
     println!(
-        "zc proxy: {} -> {} with {method:?}",
+        "zc proxy: {} -> {} with {method:?}, up to {cap} connections, idle timeout {idle}",
         proxy.local_addr(),
         a.upstream
     );

@@ -11,10 +11,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use zc::{open_receiver, DynReceiver, RxSpec};
 use zc_core::backend::{Datagram, Mode, RxStats};
-use zc_core::handler::{HandlerConfig, HandlerReport, MarketDataHandler};
+use zc_core::handler::{Handled, HandlerConfig, HandlerReport, MarketDataHandler};
 use zc_core::md::MESSAGE_LEN;
+use zc_core::seq::SeqOutcome;
 use zc_core::sys::{monotonic_ns, pin_current_thread};
 use zc_core::Result;
+use zc_os::cpu::thread_cpu_ns;
 
 /// Receive a feed and report on it.
 #[derive(Args, Debug, Clone)]
@@ -24,6 +26,9 @@ Examples:
   zc recv --backend recvfrom --bind 0.0.0.0:9000      # the blocking baseline
   zc recv --bind 198.18.0.1:9000 --multicast 239.1.1.1 --busy-poll --pin 1
   zc recv --bind 198.18.0.1:9000 --pipeline --pin 1 --handler-pin 0
+  zc recv --bind 198.18.0.1:9000 --capture feed.pcapng --rotate-mib 1024
+  zc recv --bind 198.18.0.1:9000 --capture incident.pcap --ring 10   # kept on a gap or SIGUSR1
+  zc recv --bind 0.0.0.0:9000 --pcap feed.pcap                      # the handler offline
 
 Status line, once a second: messages/s, payload Gbit/s, gaps, duplicates,
 drops (kernel + handler), one-way latency p50/p99 from the sender's timestamp
@@ -84,6 +89,8 @@ pub struct RecvArgs {
     /// No status lines, only the summary.
     #[arg(short, long)]
     pub quiet: bool,
+    #[command(flatten)]
+    pub capture: crate::capture::CaptureArgs,
 }
 
 /// When a receive loop ends.
@@ -142,6 +149,26 @@ impl RxRun {
         }
     }
 
+    /// A run over a capture instead of a receiver (`zc recv --pcap`).
+    pub(crate) fn collect_offline(
+        h: &MarketDataHandler,
+        mode: Mode,
+        rx_stats: RxStats,
+        (first_ns, last_ns): (u64, u64),
+        cpu_ns: u64,
+    ) -> Self {
+        RxRun {
+            report: h.report(),
+            latency: h.latency().histogram().clone(),
+            first_ns,
+            last_ns,
+            cpu_ns,
+            rx_stats,
+            mode,
+            queue_full: 0,
+        }
+    }
+
     /// Messages per second (duplicates included) between the first and the last datagram.
     pub fn rate(&self) -> f64 {
         let span = self.last_ns.saturating_sub(self.first_ns);
@@ -152,17 +179,6 @@ impl RxRun {
     }
 }
 
-/// CPU time of the calling thread, in ns.
-pub fn thread_cpu_ns() -> u64 {
-    use nix::sys::resource::{getrusage, UsageWho};
-    getrusage(UsageWho::RUSAGE_THREAD).map_or(0, |u| {
-        let t = |tv: nix::sys::time::TimeVal| {
-            tv.tv_sec() as u64 * 1_000_000_000 + tv.tv_usec() as u64 * 1000
-        };
-        t(u.user_time()) + t(u.system_time())
-    })
-}
-
 /// Once-a-second progress callback: (seconds since start, handler report, backend stats).
 pub type StatusFn<'a> = &'a mut dyn FnMut(f64, &HandlerReport, &RxStats);
 
@@ -171,7 +187,19 @@ pub fn receive_inline(
     rx: &mut dyn DynReceiver,
     h: &mut MarketDataHandler,
     when: StopWhen<'_>,
+    status: Option<StatusFn<'_>>,
+) -> Result<RxRun> {
+    receive_inline_with(rx, h, when, status, None)
+}
+
+/// [`receive_inline`], also handing every datagram (and its frame, where the
+/// backend has one) to a capture.
+pub fn receive_inline_with(
+    rx: &mut dyn DynReceiver,
+    h: &mut MarketDataHandler,
+    when: StopWhen<'_>,
     mut status: Option<StatusFn<'_>>,
+    mut capture: Option<&mut crate::capture::Recording>,
 ) -> Result<RxRun> {
     let mut first_ns = 0;
     let mut last_ns = 0;
@@ -185,12 +213,28 @@ pub fn receive_inline(
             break;
         }
         let mut now_ns = 0;
-        let n = rx.recv_each(wait, &mut |d| {
-            if now_ns == 0 {
-                now_ns = monotonic_ns();
+        let n = match capture.as_deref_mut() {
+            None => rx.recv_each(wait, &mut |d| {
+                if now_ns == 0 {
+                    now_ns = monotonic_ns();
+                }
+                h.on_datagram(d, now_ns);
+            })?,
+            Some(c) => {
+                let n = rx.recv_each_frame(wait, &mut |d, frame| {
+                    if now_ns == 0 {
+                        now_ns = monotonic_ns();
+                    }
+                    let handled = h.on_datagram(d, now_ns);
+                    c.capture.record(d, frame);
+                    if c.on_gap && matches!(handled, Handled::Message(SeqOutcome::Gap { .. })) {
+                        c.capture.trigger();
+                    }
+                })?;
+                c.capture.end_burst();
+                n
             }
-            h.on_datagram(d, now_ns);
-        })?;
+        };
         if n > 0 {
             if first_ns == 0 {
                 first_ns = now_ns;
@@ -349,6 +393,9 @@ pub fn receive_pipelined(
 }
 
 pub fn run(a: RecvArgs) -> Result<ExitCode> {
+    if let Some(path) = &a.capture.pcap {
+        return crate::offline::run(&a, path);
+    }
     let stop = crate::stop_flag();
     let mut spec = RxSpec::new(&a.backend, a.bind);
     spec.interface = a.interface.clone();
@@ -362,6 +409,12 @@ pub fn run(a: RecvArgs) -> Result<ExitCode> {
     }
     let mut rx = open_receiver(&spec)?;
     eprintln!("zc recv: {} on {}", rx.mode(), a.bind);
+    if a.pipeline && a.capture.capture.is_some() {
+        return Err(zc_core::Error::config(
+            "--capture runs on the receive thread: leave out --pipeline",
+        ));
+    }
+    let mut capture = a.capture.start(rx.as_ref(), a.interface.as_deref())?;
     if let Some(secs) = a.hold {
         eprintln!("zc recv: holding {secs} s before the first receive");
         std::thread::sleep(Duration::from_secs_f64(secs));
@@ -405,8 +458,17 @@ pub fn run(a: RecvArgs) -> Result<ExitCode> {
         receive_pipelined(rx.as_mut(), h, a.queue_depth, a.handler_pin, when, status)?
     } else {
         let mut h = h;
-        receive_inline(rx.as_mut(), &mut h, when, status)?
+        receive_inline_with(rx.as_mut(), &mut h, when, status, capture.as_mut())?
     };
+    let code = print_summary(&run);
+    if let Some(c) = capture {
+        crate::capture::print_report(&c.capture.finish()?);
+    }
+    Ok(code)
+}
+
+/// The summary every receive run ends with; exit code 1 when anything was lost.
+pub fn print_summary(run: &RxRun) -> ExitCode {
     let r = &run.report;
     println!("backend      {}", run.mode);
     println!(
@@ -444,9 +506,9 @@ pub fn run(a: RecvArgs) -> Result<ExitCode> {
     );
     let lost =
         r.seq.missing > 0 || run.queue_full > 0 || run.rx_stats.kernel_drops.unwrap_or(0) > 0;
-    Ok(if lost {
+    if lost {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
-    })
+    }
 }

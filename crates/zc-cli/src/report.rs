@@ -1,6 +1,5 @@
-//! Formatting: rates, durations, medians with min–max, and the comparison table.
-
-use serde::Serialize;
+//! Formatting: rates, durations and the comparison table (medians with
+//! min–max come from `zc_core::measure::Spread`).
 
 /// `1.234 Mpps` / `56.7 kpps` / `89 pps`.
 pub fn fmt_rate(pps: f64) -> String {
@@ -24,48 +23,6 @@ pub fn fmt_ns(ns: u64) -> String {
         format!("{:.2} ms", f / 1e6)
     } else {
         format!("{:.2} s", f / 1e9)
-    }
-}
-
-/// Median and range of one figure over the repetitions.
-#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
-pub struct Spread {
-    /// Median (mean of the middle two for an even count).
-    pub median: f64,
-    /// Smallest value.
-    pub min: f64,
-    /// Largest value.
-    pub max: f64,
-}
-
-impl Spread {
-    /// Of `values` (empty gives zeros).
-    pub fn of(values: impl IntoIterator<Item = f64>) -> Self {
-        let mut v: Vec<f64> = values.into_iter().filter(|x| x.is_finite()).collect();
-        if v.is_empty() {
-            return Self {
-                median: 0.0,
-                min: 0.0,
-                max: 0.0,
-            };
-        }
-        v.sort_by(f64::total_cmp);
-        let n = v.len();
-        let median = if n % 2 == 1 {
-            v[n / 2]
-        } else {
-            (v[n / 2 - 1] + v[n / 2]) / 2.0
-        };
-        Self {
-            median,
-            min: v[0],
-            max: v[n - 1],
-        }
-    }
-
-    /// `median [min–max]` with `f` formatting each number.
-    pub fn show(&self, f: impl Fn(f64) -> String) -> String {
-        format!("{} [{}–{}]", f(self.median), f(self.min), f(self.max))
     }
 }
 
@@ -112,20 +69,6 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn spread_of_odd_and_even_counts() {
-        assert_eq!(
-            Spread::of([3.0, 1.0, 2.0]),
-            Spread {
-                median: 2.0,
-                min: 1.0,
-                max: 3.0
-            }
-        );
-        assert_eq!(Spread::of([4.0, 1.0, 2.0, 3.0]).median, 2.5);
-        assert_eq!(Spread::of([]).median, 0.0);
-    }
 
     #[test]
     fn units_scale() {

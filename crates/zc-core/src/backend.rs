@@ -9,7 +9,7 @@
 //! A [`Sender`] lets the caller write payloads in place into backend-owned
 //! buffers through a fill callback, then sends the batch.
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -52,6 +52,14 @@ pub trait RxBurst {
 
     /// The `i`-th datagram, or `None` past the end.
     fn get(&self, i: usize) -> Option<Datagram<'_>>;
+
+    /// The whole link-layer frame the `i`-th datagram arrived in, exactly as
+    /// received, for backends that receive frames (AF_XDP, DPDK). `None` for
+    /// the socket backends, which only ever see the payload, and past the end.
+    fn frame(&self, i: usize) -> Option<&[u8]> {
+        let _ = i;
+        None
+    }
 
     /// True when the burst holds nothing (a timeout or an empty poll).
     fn is_empty(&self) -> bool {
@@ -120,6 +128,14 @@ pub trait DynReceiver {
         f: &mut dyn FnMut(&Datagram<'_>),
     ) -> Result<usize>;
 
+    /// As [`DynReceiver::recv_each`], and `f` also gets the datagram's whole
+    /// frame where the backend has one ([`RxBurst::frame`]).
+    fn recv_each_frame(
+        &mut self,
+        timeout: Option<Duration>,
+        f: &mut dyn FnMut(&Datagram<'_>, Option<&[u8]>),
+    ) -> Result<usize>;
+
     /// The mode the receiver actually runs in.
     fn mode(&self) -> &Mode;
 
@@ -143,6 +159,21 @@ impl<R: Receiver> DynReceiver for R {
         Ok(n)
     }
 
+    fn recv_each_frame(
+        &mut self,
+        timeout: Option<Duration>,
+        f: &mut dyn FnMut(&Datagram<'_>, Option<&[u8]>),
+    ) -> Result<usize> {
+        let burst = self.recv_burst(timeout)?;
+        let n = burst.len();
+        for i in 0..n {
+            if let Some(d) = burst.get(i) {
+                f(&d, burst.frame(i));
+            }
+        }
+        Ok(n)
+    }
+
     fn mode(&self) -> &Mode {
         Receiver::mode(self)
     }
@@ -161,10 +192,21 @@ pub trait Sender {
     /// `fill(i, buf)` with a backend-owned buffer of [`Sender::max_payload`]
     /// bytes; `fill` writes the payload in place and returns its length.
     ///
-    /// Returns how many datagrams were handed to the kernel or NIC; fewer than
-    /// `count` means back-pressure (full ring, no free buffer, socket buffer
-    /// full): the caller retries the rest. A length above `max_payload` is an
-    /// error and nothing from that slot on is sent.
+    /// One call sends at most `min(count, batch)` datagrams, `batch` being
+    /// [`Mode::batch`] of [`Sender::mode`]. It returns how many were handed
+    /// to the kernel or NIC; the caller sends the rest with another call.
+    ///
+    /// **Back-pressure** means the call sent fewer than `min(count, batch)`:
+    /// no free buffer, a full ring, a full socket buffer or device queue. It
+    /// is counted once per such call in [`TxStats::backpressure`]. A `count`
+    /// above the batch is not back-pressure.
+    ///
+    /// A length above the buffer's size is an error
+    /// ([`Error::oversized_payload`]): the slots before it are sent and
+    /// counted, nothing from that slot on is, and it is not back-pressure.
+    ///
+    /// Every backend keeps these books with [`SendBurst`], so the counters
+    /// mean the same whichever backend sends.
     fn send_burst(
         &mut self,
         count: usize,
@@ -176,6 +218,86 @@ pub trait Sender {
 
     /// Counters so far.
     fn stats(&self) -> TxStats;
+}
+
+/// The bookkeeping of one [`Sender::send_burst`] call, shared by every
+/// backend: the per-call limit, the length check of each filled slot, the
+/// datagram and byte counts, and the one meaning of back-pressure.
+///
+/// A backend makes one with [`SendBurst::new`], fills at most
+/// [`SendBurst::limit`] slots with [`SendBurst::fill`] (stopping at the first
+/// `None`), calls [`SendBurst::sent`] for each datagram the kernel or NIC
+/// took, and returns [`SendBurst::finish`].
+#[derive(Debug)]
+#[must_use = "finish() folds the call into the sender's counters"]
+pub struct SendBurst {
+    limit: usize,
+    sent: usize,
+    bytes: u64,
+    error: Option<Error>,
+}
+
+impl SendBurst {
+    /// A call that asked for `count` datagrams of a sender that sends at most
+    /// `batch` per call.
+    pub fn new(count: usize, batch: usize) -> Self {
+        Self {
+            limit: count.min(batch),
+            sent: 0,
+            bytes: 0,
+            error: None,
+        }
+    }
+
+    /// The most this call may send: `min(count, batch)`.
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
+    /// Lets the caller's `fill` write slot `slot` into `buf` (exactly the
+    /// bytes a payload may take). Returns the payload length, or `None` when
+    /// `fill` claimed more than `buf` holds: the call then stops at this slot
+    /// and [`SendBurst::finish`] returns the error.
+    pub fn fill(
+        &mut self,
+        fill: &mut dyn FnMut(usize, &mut [u8]) -> usize,
+        slot: usize,
+        buf: &mut [u8],
+    ) -> Option<usize> {
+        let len = fill(slot, buf);
+        if len > buf.len() {
+            self.fail(Error::oversized_payload(slot, len, buf.len()));
+            return None;
+        }
+        Some(len)
+    }
+
+    /// A slot that cannot be sent for another reason: the call stops there
+    /// and [`SendBurst::finish`] returns `e` (the first one recorded).
+    pub fn fail(&mut self, e: Error) {
+        self.error.get_or_insert(e);
+    }
+
+    /// One datagram with a payload of `len` bytes was handed to the kernel or NIC.
+    pub fn sent(&mut self, len: usize) {
+        self.sent += 1;
+        self.bytes += len as u64;
+    }
+
+    /// Adds the call to `stats` and gives what `send_burst` returns: the
+    /// recorded error, or the number sent (counting back-pressure when it is
+    /// below the limit).
+    pub fn finish(self, stats: &mut TxStats) -> Result<usize> {
+        stats.datagrams += self.sent as u64;
+        stats.bytes += self.bytes;
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        if self.sent < self.limit {
+            stats.backpressure += 1;
+        }
+        Ok(self.sent)
+    }
 }
 
 /// Whether payload bytes are copied between kernel and user space.
@@ -272,8 +394,68 @@ pub struct TxStats {
     pub datagrams: u64,
     /// Payload bytes handed to the kernel or NIC.
     pub bytes: u64,
-    /// Calls that could not send everything asked (back-pressure).
+    /// Calls that sent fewer than `min(count, batch)` (back-pressure; see
+    /// [`Sender::send_burst`]).
     pub backpressure: u64,
     /// Backend-specific counters, by name.
     pub extra: Vec<(&'static str, u64)>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn slot_of(n: usize) -> impl FnMut(usize, &mut [u8]) -> usize {
+        move |_, _| n
+    }
+
+    #[test]
+    fn a_count_above_the_batch_is_not_back_pressure() {
+        let mut stats = TxStats::default();
+        let mut b = SendBurst::new(100, 8);
+        assert_eq!(b.limit(), 8);
+        let mut buf = [0u8; 16];
+        for i in 0..8 {
+            let len = b.fill(&mut slot_of(10), i, &mut buf).unwrap();
+            b.sent(len);
+        }
+        assert_eq!(b.finish(&mut stats).unwrap(), 8);
+        assert_eq!(
+            (stats.datagrams, stats.bytes, stats.backpressure),
+            (8, 80, 0)
+        );
+    }
+
+    #[test]
+    fn fewer_than_the_limit_is_back_pressure_once() {
+        let mut stats = TxStats::default();
+        let mut b = SendBurst::new(4, 8);
+        b.sent(3);
+        assert_eq!(b.finish(&mut stats).unwrap(), 1);
+        assert_eq!(
+            (stats.datagrams, stats.bytes, stats.backpressure),
+            (1, 3, 1)
+        );
+        assert_eq!(SendBurst::new(0, 8).finish(&mut stats).unwrap(), 0);
+        assert_eq!(stats.backpressure, 1);
+    }
+
+    #[test]
+    fn an_oversized_slot_stops_the_call_after_counting_the_ones_before() {
+        let mut stats = TxStats::default();
+        let mut b = SendBurst::new(4, 8);
+        let mut buf = [0u8; 16];
+        let len = b.fill(&mut slot_of(16), 0, &mut buf).unwrap();
+        b.sent(len);
+        assert_eq!(b.fill(&mut slot_of(17), 1, &mut buf), None);
+        let e = b.finish(&mut stats).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "slot 1: payload of 17 bytes exceeds the 16-byte slot"
+        );
+        assert_eq!(
+            (stats.datagrams, stats.bytes, stats.backpressure),
+            (1, 16, 0)
+        );
+    }
 }

@@ -28,7 +28,10 @@ pub enum ErrorKind {
 /// An error from any zc crate.
 ///
 /// `Display` prints `what failed: cause`, then `; fix: …` when there is a
-/// known remedy.
+/// known remedy. The cause (the OS error) is shown there and only there:
+/// [`std::error::Error::source`] returns `None`, so a reporter that walks the
+/// source chain does not print it twice. [`Error::os_error`] gives it back
+/// for code that needs the `io::Error` itself.
 #[derive(Debug)]
 pub struct Error {
     kind: ErrorKind,
@@ -64,9 +67,19 @@ impl Error {
         ))
     }
 
-    /// A failed system call `op`. The kind and the remedy are derived from the
-    /// errno: EPERM/EACCES → permission, EADDRINUSE, EADDRNOTAVAIL, ENODEV/ENOENT,
-    /// ENOBUFS/ENOMEM, EOPNOTSUPP/ENOSYS/EINVAL-for-features, ECONNRESET/EPIPE.
+    /// A failed system call `op`. The kind and the remedy come from the errno:
+    ///
+    /// | errno | kind | remedy |
+    /// |---|---|---|
+    /// | EPERM, EACCES | [`ErrorKind::Permission`] | run as root or grant the capabilities |
+    /// | EADDRINUSE | [`ErrorKind::AddrInUse`] | another port, or SO_REUSEPORT on every socket |
+    /// | EADDRNOTAVAIL | [`ErrorKind::AddrNotAvailable`] | an address of this namespace |
+    /// | ENODEV, ENOENT, ENXIO | [`ErrorKind::NotFound`] | — |
+    /// | ENOBUFS, ENOMEM | [`ErrorKind::Exhausted`] | raise `ulimit -l`, optmem or ring sizes |
+    /// | EOPNOTSUPP, ENOSYS, EPROTONOSUPPORT, ENOPROTOOPT | [`ErrorKind::Unsupported`] | `zc doctor` |
+    /// | EINVAL | [`ErrorKind::Unsupported`] | the kernel refused an argument: a flag or option this kernel or driver does not know (the usual cause when a probe fails), or a value out of range |
+    /// | ECONNRESET, EPIPE, ECONNREFUSED | [`ErrorKind::PeerGone`] | — |
+    /// | anything else | [`ErrorKind::Io`] | — |
     pub fn io(op: impl Into<String>, source: io::Error) -> Self {
         use nix::errno::Errno;
         let errno = source.raw_os_error().map(Errno::from_raw);
@@ -88,9 +101,13 @@ impl Error {
                 ErrorKind::Exhausted,
                 Some("the kernel ran out of buffers or locked memory: raise `ulimit -l`, net.core.optmem_max or the ring sizes"),
             ),
-            Some(Errno::EOPNOTSUPP | Errno::ENOSYS | Errno::EPROTONOSUPPORT) => (
+            Some(Errno::EOPNOTSUPP | Errno::ENOSYS | Errno::EPROTONOSUPPORT | Errno::ENOPROTOOPT) => (
                 ErrorKind::Unsupported,
                 Some("this kernel or driver lacks the feature: run `zc doctor` to see what this machine supports"),
+            ),
+            Some(Errno::EINVAL) => (
+                ErrorKind::Unsupported,
+                Some("the kernel refused an argument: either this kernel or driver does not know a flag or option asked for (run `zc doctor` to see what it supports) or a value is out of range"),
             ),
             Some(Errno::ECONNRESET | Errno::EPIPE | Errno::ECONNREFUSED) => {
                 (ErrorKind::PeerGone, None)
@@ -116,6 +133,20 @@ impl Error {
         self
     }
 
+    /// The same error as another kind, keeping its message, cause and
+    /// remedy (for a caller that knows better what the errno means here).
+    pub fn with_kind(mut self, kind: ErrorKind) -> Self {
+        self.kind = kind;
+        self
+    }
+
+    /// Puts `outer` in front of the message (`outer: what failed: cause`),
+    /// keeping the kind, cause and remedy.
+    pub fn context(mut self, outer: impl std::fmt::Display) -> Self {
+        self.what = format!("{outer}: {}", self.what);
+        self
+    }
+
     /// What kind of failure this is.
     pub fn kind(&self) -> ErrorKind {
         self.kind
@@ -129,6 +160,11 @@ impl Error {
     /// The OS error number, when a system call failed.
     pub fn raw_os_error(&self) -> Option<i32> {
         self.source.as_ref().and_then(io::Error::raw_os_error)
+    }
+
+    /// The OS error behind this one, when a system call failed.
+    pub fn os_error(&self) -> Option<&io::Error> {
+        self.source.as_ref()
     }
 }
 
@@ -145,11 +181,8 @@ impl std::fmt::Display for Error {
     }
 }
 
-impl std::error::Error for Error {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.source.as_ref().map(|e| e as _)
-    }
-}
+/// `source()` is `None` on purpose: `Display` already prints the cause.
+impl std::error::Error for Error {}
 
 #[cfg(test)]
 mod tests {
@@ -165,6 +198,37 @@ mod tests {
         let msg = e.to_string();
         assert!(msg.starts_with("bind 198.18.0.1:9000: "), "{msg}");
         assert!(msg.contains("fix: another socket is bound"), "{msg}");
+    }
+
+    #[test]
+    fn the_cause_is_printed_once() {
+        use std::error::Error as _;
+        let e = Error::io("connect", io::Error::from_raw_os_error(111));
+        assert!(e.source().is_none());
+        let msg = e.to_string();
+        assert_eq!(msg.matches("Connection refused").count(), 1, "{msg}");
+        assert_eq!(e.os_error().and_then(io::Error::raw_os_error), Some(111));
+    }
+
+    #[test]
+    fn einval_means_an_unknown_feature_or_a_bad_value() {
+        let e = Error::io("io_uring_setup", io::Error::from_raw_os_error(22));
+        assert_eq!(e.kind(), ErrorKind::Unsupported);
+        assert!(e.fix().unwrap().contains("refused an argument"), "{e}");
+    }
+
+    #[test]
+    fn a_kind_change_and_context_keep_the_cause_and_fix() {
+        let e = Error::io("bind", io::Error::from_raw_os_error(libc_eaddrinuse()))
+            .with_kind(ErrorKind::Config)
+            .context("open AF_XDP socket");
+        assert_eq!(e.kind(), ErrorKind::Config);
+        assert_eq!(e.raw_os_error(), Some(libc_eaddrinuse()));
+        assert!(e.fix().is_some());
+        assert!(
+            e.to_string().starts_with("open AF_XDP socket: bind: "),
+            "{e}"
+        );
     }
 
     fn libc_eaddrinuse() -> i32 {

@@ -186,7 +186,8 @@ pub struct GenReport {
     pub sent: u64,
     /// From the first intended send time to the end of the last send call.
     pub elapsed: Duration,
-    /// Send calls that took fewer datagrams than offered.
+    /// Back-pressure the sender counted during the run (its
+    /// [`crate::TxStats::backpressure`]; one meaning for every backend).
     pub backpressure: u64,
     /// True when the run ended early because `stop` was set.
     pub stopped: bool,
@@ -218,6 +219,7 @@ impl GenConfig {
 /// Sends the plan through `tx`, paced at `cfg.rate`, until done or `stop` is set.
 pub fn generate(tx: &mut dyn Sender, cfg: &GenConfig, stop: &AtomicBool) -> Result<GenReport> {
     cfg.validate(tx.max_payload())?;
+    let backpressure_before = tx.stats().backpressure;
     let batch = cfg.batch.clamp(1, MAX_GEN_BATCH);
     let symbols = cfg.symbols.max(1);
     let ns_per_msg = cfg.rate.map(|r| 1e9 / r);
@@ -273,14 +275,12 @@ pub fn generate(tx: &mut dyn Sender, cfg: &GenConfig, stop: &AtomicBool) -> Resu
             out[MESSAGE_LEN..].fill(0);
             payload_len
         })?;
-        if sent < n {
-            report.backpressure += 1;
-        }
         pending.copy_within(sent..pending_len, 0);
         pending_len -= sent;
         report.sent += sent as u64;
     }
     report.elapsed = Duration::from_nanos(monotonic_ns() - start);
+    report.backpressure = tx.stats().backpressure - backpressure_before;
     Ok(report)
 }
 
@@ -299,8 +299,10 @@ pub fn message(seq: u32, symbols: u32, timestamp_ns: u64) -> MarketData {
     }
 }
 
-/// Sleeps for long waits, spins for the last stretch (sleep overshoots by ~50 µs).
-fn wait_until(t_ns: u64, stop: &AtomicBool) {
+/// Waits until CLOCK_MONOTONIC reaches `t_ns` (or `stop` is set): sleeps
+/// for long waits, spins for the last stretch (a sleep overshoots by ~50 µs).
+/// The pacing of every open-loop sender (this generator, capture replay).
+pub fn wait_until(t_ns: u64, stop: &AtomicBool) {
     loop {
         let now = monotonic_ns();
         if now >= t_ns || stop.load(Ordering::Relaxed) {

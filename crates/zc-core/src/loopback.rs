@@ -6,7 +6,9 @@
 //! returned to the pool only when the receiver's burst is dropped, back-pressure
 //! when the pool is empty, and [`ErrorKind::PeerGone`] once the other end is gone.
 
-use crate::backend::{DataPath, Datagram, Mode, Receiver, RxBurst, RxStats, Sender, TxStats};
+use crate::backend::{
+    DataPath, Datagram, Mode, Receiver, RxBurst, RxStats, SendBurst, Sender, TxStats,
+};
 use crate::error::{Error, ErrorKind, Result};
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -81,7 +83,8 @@ pub fn channel(cfg: LoopbackConfig) -> Result<(LoopbackSender, LoopbackReceiver)
         shared: Arc::clone(&shared),
         staging: Vec::with_capacity(cfg.slots),
         max_payload: cfg.max_payload,
-        mode: Mode::new("loopback", DataPath::InProcess, cfg.batch),
+        // The sender's batch is the pool: one call may send every free buffer.
+        mode: Mode::new("loopback", DataPath::InProcess, cfg.slots),
         stats: TxStats::default(),
     };
     let rx = LoopbackReceiver {
@@ -119,6 +122,7 @@ impl Sender for LoopbackSender {
         count: usize,
         fill: &mut dyn FnMut(usize, &mut [u8]) -> usize,
     ) -> Result<usize> {
+        let mut burst = SendBurst::new(count, self.mode.batch);
         {
             let mut q = self.shared.lock();
             if !q.receiver_alive {
@@ -127,38 +131,29 @@ impl Sender for LoopbackSender {
                     "loopback receiver was dropped",
                 ));
             }
-            let take = count.min(q.free.len());
+            let take = burst.limit().min(q.free.len());
             let from = q.free.len() - take;
             self.staging.extend(q.free.drain(from..).map(|b| (b, 0)));
         }
         // Fill outside the lock so the receiver is never blocked by the caller.
-        let mut bad = None;
+        let mut good = 0;
         for (i, (buf, len)) in self.staging.iter_mut().enumerate() {
-            *len = fill(i, buf);
-            if *len > buf.len() {
-                bad = Some((i, *len));
-                break;
+            match burst.fill(fill, i, buf) {
+                Some(n) => *len = n,
+                None => break,
             }
+            good += 1;
         }
-        let good = bad.map_or(self.staging.len(), |(i, _)| i);
-        let short = good < count;
         {
             let mut q = self.shared.lock();
             for (buf, len) in self.staging.drain(..good) {
-                self.stats.bytes += len as u64;
+                burst.sent(len);
                 q.ready.push_back((buf, len));
             }
             q.free.extend(self.staging.drain(..).map(|(b, _)| b));
         }
         self.shared.ready.notify_one();
-        self.stats.datagrams += good as u64;
-        if let Some((i, len)) = bad {
-            return Err(Error::oversized_payload(i, len, self.max_payload));
-        }
-        if short {
-            self.stats.backpressure += 1;
-        }
-        Ok(good)
+        burst.finish(&mut self.stats)
     }
 
     fn mode(&self) -> &Mode {

@@ -1,4 +1,4 @@
-//! The market-data message of the seed, and its codec.
+//! The 32-byte market-data message (`docs/design.md` §1), and its codec.
 //!
 //! Wire layout (32 bytes, **little-endian**, no padding, no alignment needed):
 //!
@@ -10,7 +10,7 @@
 //! | 16     | 8    | `volume`     | i64                                  |
 //! | 24     | 8    | `timestamp`  | u64, CLOCK_MONOTONIC ns at send time |
 //!
-//! Little-endian matches the seed's packed C struct on x86-64 and SBE-style
+//! Little-endian matches the original packed C struct on x86-64 and SBE-style
 //! exchange feeds. Fields are copied out of the slice byte by byte into arrays,
 //! never read through a cast pointer, so the payload may sit at any address.
 //! A payload longer than 32 bytes is accepted (the rest is padding, e.g. for

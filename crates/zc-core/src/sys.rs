@@ -61,6 +61,8 @@ pub fn privileged_or_skip(test: &str) -> bool {
     if std::env::var_os(REQUIRE_PRIVILEGED_ENV).is_some() {
         panic!("{test} needs root and {REQUIRE_PRIVILEGED_ENV} is set: run the tests as root");
     }
+    // Printed, not logged: a test has no tracing subscriber, and a skip must
+    // show in the test output.
     eprintln!(
         "skipped {test}: needs root (network namespaces, raw devices); run `sudo ./build/test.sh`"
     );

@@ -155,8 +155,71 @@ impl WireError {
     }
 }
 
-fn be16(b: &[u8], at: usize) -> u16 {
-    u16::from_be_bytes([b[at], b[at + 1]])
+/// Where each header field lies, from the start of its header: declared once,
+/// read by the views and written by [`UdpFrameSpec::finish`].
+mod field {
+    use std::ops::Range;
+
+    /// Ethernet II.
+    pub(super) mod eth {
+        use super::Range;
+        pub(crate) const DST: Range<usize> = 0..6;
+        pub(crate) const SRC: Range<usize> = 6..12;
+        pub(crate) const ETHERTYPE: Range<usize> = 12..14;
+    }
+
+    /// One 802.1Q/802.1ad tag, from the tag's start (where the EtherType was).
+    pub(super) mod vlan {
+        use super::Range;
+        pub(crate) const TPID: Range<usize> = 0..2;
+        pub(crate) const TCI: Range<usize> = 2..4;
+        /// The EtherType after the tag (the next tag's TPID, or the payload's type).
+        pub(crate) const NEXT_TYPE: Range<usize> = 4..6;
+        /// The VLAN ID within the TCI.
+        pub(crate) const VID_MASK: u16 = 0x0fff;
+    }
+
+    /// IPv4.
+    pub(super) mod ipv4 {
+        use super::Range;
+        pub(crate) const VER_IHL: usize = 0;
+        pub(crate) const DSCP_ECN: usize = 1;
+        pub(crate) const LENGTH: Range<usize> = 2..4;
+        pub(crate) const IDENT: Range<usize> = 4..6;
+        pub(crate) const FLAGS_FRAG: Range<usize> = 6..8;
+        pub(crate) const TTL: usize = 8;
+        pub(crate) const PROTOCOL: usize = 9;
+        pub(crate) const CHECKSUM: Range<usize> = 10..12;
+        pub(crate) const SRC: Range<usize> = 12..16;
+        pub(crate) const DST: Range<usize> = 16..20;
+        /// Source then destination: what the UDP pseudo-header sums.
+        pub(crate) const ADDRS: Range<usize> = 12..20;
+        /// Don't Fragment, in FLAGS_FRAG.
+        pub(crate) const DF: u16 = 0x4000;
+        /// More Fragments, in FLAGS_FRAG.
+        pub(crate) const MF: u16 = 0x2000;
+        /// The fragment offset in 8-byte units, in FLAGS_FRAG.
+        pub(crate) const OFFSET_MASK: u16 = 0x1fff;
+    }
+
+    /// UDP.
+    pub(super) mod udp {
+        use super::Range;
+        pub(crate) const SRC_PORT: Range<usize> = 0..2;
+        pub(crate) const DST_PORT: Range<usize> = 2..4;
+        pub(crate) const LENGTH: Range<usize> = 4..6;
+        pub(crate) const CHECKSUM: Range<usize> = 6..8;
+    }
+}
+
+/// The big-endian u16 in `b[f]` (a two-byte field).
+fn get16(b: &[u8], f: std::ops::Range<usize>) -> u16 {
+    u16::from_be_bytes([b[f.start], b[f.start + 1]])
+}
+
+/// Writes `v` big-endian into the two-byte field `b[f]`.
+fn put16(b: &mut [u8], f: std::ops::Range<usize>, v: u16) {
+    b[f].copy_from_slice(&v.to_be_bytes());
 }
 
 fn truncated(layer: Layer, needed: usize, available: usize) -> WireError {
@@ -201,11 +264,14 @@ pub fn internet_checksum(data: &[u8]) -> u16 {
     !fold(sum_words(0, data))
 }
 
-fn udp_checksum(src: Ipv4Addr, dst: Ipv4Addr, udp: &[u8]) -> u16 {
-    let mut acc = sum_words(0, &src.octets());
-    acc = sum_words(acc, &dst.octets());
-    acc += u64::from(IPPROTO_UDP) + udp.len() as u64;
-    acc = sum_words(acc, udp);
+/// The running sum of the UDP pseudo-header: source and destination as the 8
+/// bytes they occupy in the IPv4 header, the protocol, the UDP length.
+fn udp_pseudo_sum(addrs: &[u8], udp_len: usize) -> u64 {
+    sum_words(0, addrs) + u64::from(IPPROTO_UDP) + udp_len as u64
+}
+
+/// The UDP checksum field for a running sum taken with the field zero.
+fn udp_checksum_field(acc: u64) -> u16 {
     match !fold(acc) {
         // 0 means "no checksum" in UDP over IPv4; a computed 0 is sent as 0xffff.
         0 => 0xffff,
@@ -229,7 +295,7 @@ impl<'a> EthernetFrame<'a> {
         if buf.len() < ETH_HEADER_LEN {
             return Err(truncated(Layer::Ethernet, ETH_HEADER_LEN, buf.len()));
         }
-        let mut ethertype = be16(buf, 12);
+        let mut ethertype = get16(buf, field::eth::ETHERTYPE);
         let mut header_len = ETH_HEADER_LEN;
         let mut tags = [0u16; 2];
         let mut tag_count = 0u8;
@@ -241,8 +307,10 @@ impl<'a> EthernetFrame<'a> {
             if buf.len() < needed {
                 return Err(truncated(Layer::Vlan, needed, buf.len()));
             }
-            tags[usize::from(tag_count)] = be16(buf, header_len) & 0x0fff;
-            ethertype = be16(buf, header_len + 2);
+            // The tag starts where the EtherType was, two bytes back.
+            let tag = &buf[header_len - 2..];
+            tags[usize::from(tag_count)] = get16(tag, field::vlan::TCI) & field::vlan::VID_MASK;
+            ethertype = get16(tag, field::vlan::NEXT_TYPE);
             header_len = needed;
             tag_count += 1;
         }
@@ -257,26 +325,16 @@ impl<'a> EthernetFrame<'a> {
 
     /// Destination MAC address.
     pub fn dst_mac(&self) -> [u8; 6] {
-        [
-            self.buf[0],
-            self.buf[1],
-            self.buf[2],
-            self.buf[3],
-            self.buf[4],
-            self.buf[5],
-        ]
+        let mut mac = [0u8; 6];
+        mac.copy_from_slice(&self.buf[field::eth::DST]);
+        mac
     }
 
     /// Source MAC address.
     pub fn src_mac(&self) -> [u8; 6] {
-        [
-            self.buf[6],
-            self.buf[7],
-            self.buf[8],
-            self.buf[9],
-            self.buf[10],
-            self.buf[11],
-        ]
+        let mut mac = [0u8; 6];
+        mac.copy_from_slice(&self.buf[field::eth::SRC]);
+        mac
     }
 
     /// VLAN IDs, outermost first.
@@ -314,11 +372,11 @@ impl<'a> Ipv4Packet<'a> {
         if buf.len() < IPV4_MIN_HEADER_LEN {
             return Err(truncated(Layer::Ipv4, IPV4_MIN_HEADER_LEN, buf.len()));
         }
-        let version = buf[0] >> 4;
+        let version = buf[field::ipv4::VER_IHL] >> 4;
         if version != 4 {
             return Err(WireError::Ipv4Version(version));
         }
-        let ihl = buf[0] & 0x0f;
+        let ihl = buf[field::ipv4::VER_IHL] & 0x0f;
         if ihl < 5 {
             return Err(WireError::Ipv4HeaderLength(ihl));
         }
@@ -326,7 +384,7 @@ impl<'a> Ipv4Packet<'a> {
         if buf.len() < header_len {
             return Err(truncated(Layer::Ipv4, header_len, buf.len()));
         }
-        let total = usize::from(be16(buf, 2));
+        let total = usize::from(get16(buf, field::ipv4::LENGTH));
         if total < header_len {
             return Err(WireError::Ipv4TotalLengthBelowHeader {
                 total,
@@ -341,17 +399,17 @@ impl<'a> Ipv4Packet<'a> {
         }
         let header = &buf[..header_len];
         if fold(sum_words(0, header)) != 0xffff {
-            let found = be16(buf, 10);
-            let mut acc = sum_words(0, &header[..10]);
-            acc = sum_words(acc, &header[12..]);
+            let found = get16(buf, field::ipv4::CHECKSUM);
+            let mut acc = sum_words(0, &header[..field::ipv4::CHECKSUM.start]);
+            acc = sum_words(acc, &header[field::ipv4::CHECKSUM.end..]);
             return Err(WireError::Ipv4Checksum {
                 found,
                 expected: !fold(acc),
             });
         }
-        let frag = be16(buf, 6);
-        let more = frag & 0x2000 != 0;
-        let offset = (frag & 0x1fff) * 8;
+        let frag = get16(buf, field::ipv4::FLAGS_FRAG);
+        let more = frag & field::ipv4::MF != 0;
+        let offset = (frag & field::ipv4::OFFSET_MASK) * 8;
         if more || offset != 0 {
             return Err(WireError::Ipv4Fragment { offset, more });
         }
@@ -378,22 +436,24 @@ impl<'a> Ipv4Packet<'a> {
 
     /// Time to live.
     pub fn ttl(&self) -> u8 {
-        self.buf[8]
+        self.buf[field::ipv4::TTL]
     }
 
     /// Protocol number of the payload.
     pub fn protocol(&self) -> u8 {
-        self.buf[9]
+        self.buf[field::ipv4::PROTOCOL]
     }
 
     /// Source address.
     pub fn src(&self) -> Ipv4Addr {
-        Ipv4Addr::new(self.buf[12], self.buf[13], self.buf[14], self.buf[15])
+        let a = &self.buf[field::ipv4::SRC];
+        Ipv4Addr::new(a[0], a[1], a[2], a[3])
     }
 
     /// Destination address.
     pub fn dst(&self) -> Ipv4Addr {
-        Ipv4Addr::new(self.buf[16], self.buf[17], self.buf[18], self.buf[19])
+        let a = &self.buf[field::ipv4::DST];
+        Ipv4Addr::new(a[0], a[1], a[2], a[3])
     }
 
     /// The payload, up to the total length.
@@ -404,7 +464,7 @@ impl<'a> Ipv4Packet<'a> {
     /// Source then destination address, as in the header.
     fn addr_bytes(&self) -> [u8; 8] {
         let mut a = [0u8; 8];
-        a.copy_from_slice(&self.buf[12..20]);
+        a.copy_from_slice(&self.buf[field::ipv4::ADDRS]);
         a
     }
 }
@@ -435,7 +495,7 @@ impl<'a> UdpDatagram<'a> {
         if ip_payload.len() < UDP_HEADER_LEN {
             return Err(truncated(Layer::Udp, UDP_HEADER_LEN, ip_payload.len()));
         }
-        let len = be16(ip_payload, 4);
+        let len = get16(ip_payload, field::udp::LENGTH);
         if usize::from(len) < UDP_HEADER_LEN {
             return Err(WireError::UdpLengthTooSmall(len));
         }
@@ -446,16 +506,16 @@ impl<'a> UdpDatagram<'a> {
             });
         }
         let buf = &ip_payload[..usize::from(len)];
-        let found = be16(buf, 6);
+        let found = get16(buf, field::udp::CHECKSUM);
         if found != 0 {
-            let pseudo = sum_words(0, addrs) + u64::from(IPPROTO_UDP) + buf.len() as u64;
+            let pseudo = udp_pseudo_sum(addrs, buf.len());
             if fold(sum_words(pseudo, buf)) != 0xffff {
                 // Slow path, errors only: the sum with the checksum field zeroed.
-                let acc = sum_words(sum_words(pseudo, &buf[..6]), &buf[UDP_HEADER_LEN..]);
-                let expected = match !fold(acc) {
-                    0 => 0xffff,
-                    c => c,
-                };
+                let acc = sum_words(
+                    sum_words(pseudo, &buf[..field::udp::CHECKSUM.start]),
+                    &buf[field::udp::CHECKSUM.end..],
+                );
+                let expected = udp_checksum_field(acc);
                 return Err(WireError::UdpChecksum { found, expected });
             }
         }
@@ -464,17 +524,17 @@ impl<'a> UdpDatagram<'a> {
 
     /// Source port.
     pub fn src_port(&self) -> u16 {
-        be16(self.buf, 0)
+        get16(self.buf, field::udp::SRC_PORT)
     }
 
     /// Destination port.
     pub fn dst_port(&self) -> u16 {
-        be16(self.buf, 2)
+        get16(self.buf, field::udp::DST_PORT)
     }
 
     /// The checksum field (0 when the sender sent none).
     pub fn checksum(&self) -> u16 {
-        be16(self.buf, 6)
+        get16(self.buf, field::udp::CHECKSUM)
     }
 
     /// The payload, up to the UDP length.
@@ -579,40 +639,43 @@ impl UdpFrameSpec {
             });
         }
         let buf = &mut buf[..frame_len];
-        buf[0..6].copy_from_slice(&self.dst_mac);
-        buf[6..12].copy_from_slice(&self.src_mac);
-        let mut at = 12;
+        buf[field::eth::DST].copy_from_slice(&self.dst_mac);
+        buf[field::eth::SRC].copy_from_slice(&self.src_mac);
+        // `at`: where the EtherType (or a tag, which starts there) goes.
+        let mut at = field::eth::ETHERTYPE.start;
         if let Some(vid) = self.vlan {
-            buf[at..at + 2].copy_from_slice(&ETHERTYPE_VLAN.to_be_bytes());
-            buf[at + 2..at + 4].copy_from_slice(&(vid & 0x0fff).to_be_bytes());
+            let tag = &mut buf[at..];
+            put16(tag, field::vlan::TPID, ETHERTYPE_VLAN);
+            put16(tag, field::vlan::TCI, vid & field::vlan::VID_MASK);
             at += VLAN_TAG_LEN;
         }
-        buf[at..at + 2].copy_from_slice(&ETHERTYPE_IPV4.to_be_bytes());
+        put16(&mut buf[at..], 0..2, ETHERTYPE_IPV4); // the EtherType: two bytes
         at += 2;
 
         let ip = &mut buf[at..at + IPV4_MIN_HEADER_LEN];
-        ip[0] = 0x45;
-        ip[1] = 0;
-        ip[2..4].copy_from_slice(&(ip_len as u16).to_be_bytes());
-        ip[4..6].copy_from_slice(&[0, 0]); // identification: unused without fragments
-        ip[6..8].copy_from_slice(&0x4000u16.to_be_bytes()); // DF
-        ip[8] = self.ttl;
-        ip[9] = IPPROTO_UDP;
-        ip[10..12].copy_from_slice(&[0, 0]);
-        ip[12..16].copy_from_slice(&self.src.ip().octets());
-        ip[16..20].copy_from_slice(&self.dst.ip().octets());
+        ip[field::ipv4::VER_IHL] = 0x45;
+        ip[field::ipv4::DSCP_ECN] = 0;
+        put16(ip, field::ipv4::LENGTH, ip_len as u16);
+        put16(ip, field::ipv4::IDENT, 0); // unused without fragments
+        put16(ip, field::ipv4::FLAGS_FRAG, field::ipv4::DF);
+        ip[field::ipv4::TTL] = self.ttl;
+        ip[field::ipv4::PROTOCOL] = IPPROTO_UDP;
+        put16(ip, field::ipv4::CHECKSUM, 0);
+        ip[field::ipv4::SRC].copy_from_slice(&self.src.ip().octets());
+        ip[field::ipv4::DST].copy_from_slice(&self.dst.ip().octets());
         let csum = internet_checksum(ip);
-        ip[10..12].copy_from_slice(&csum.to_be_bytes());
+        put16(ip, field::ipv4::CHECKSUM, csum);
+        let pseudo = udp_pseudo_sum(&ip[field::ipv4::ADDRS], udp_len);
         at += IPV4_MIN_HEADER_LEN;
 
         let udp = &mut buf[at..];
-        udp[0..2].copy_from_slice(&self.src.port().to_be_bytes());
-        udp[2..4].copy_from_slice(&self.dst.port().to_be_bytes());
-        udp[4..6].copy_from_slice(&(udp_len as u16).to_be_bytes());
-        udp[6..8].copy_from_slice(&[0, 0]);
+        put16(udp, field::udp::SRC_PORT, self.src.port());
+        put16(udp, field::udp::DST_PORT, self.dst.port());
+        put16(udp, field::udp::LENGTH, udp_len as u16);
+        put16(udp, field::udp::CHECKSUM, 0);
         if self.udp_checksum {
-            let csum = udp_checksum(*self.src.ip(), *self.dst.ip(), udp);
-            udp[6..8].copy_from_slice(&csum.to_be_bytes());
+            let csum = udp_checksum_field(sum_words(pseudo, udp));
+            put16(udp, field::udp::CHECKSUM, csum);
         }
         Ok(frame_len)
     }

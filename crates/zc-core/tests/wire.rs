@@ -53,7 +53,7 @@ fn fix_ip_checksum(f: &mut [u8], ip_at: usize) {
 #[test]
 fn a_valid_frame_round_trips() {
     let f = valid();
-    assert_eq!(f.len(), 74, "the seed's message makes a 74-byte frame");
+    assert_eq!(f.len(), 74, "the 32-byte message makes a 74-byte frame");
     let p = parse_udp_frame(&f).unwrap();
     assert_eq!(p.src(), spec(None, true).src);
     assert_eq!(p.dst(), spec(None, true).dst);

@@ -20,6 +20,7 @@
 use std::time::{Duration, Instant};
 use zc_core::backend::{Receiver, RxBurst};
 use zc_dpdk::{Eal, EalConfig, Mempool, MempoolConfig, Port, PortConfig, RxConfig};
+use zc_os::cpu::thread_cpu_ns;
 
 struct Args {
     vdev: String,
@@ -80,13 +81,6 @@ fn main() {
         eprintln!("rx_loop: {e}");
         std::process::exit(1);
     }
-}
-
-/// CPU time of the calling thread (CLOCK_THREAD_CPUTIME_ID), in nanoseconds.
-fn thread_cpu_ns() -> u64 {
-    nix::time::clock_gettime(nix::time::ClockId::CLOCK_THREAD_CPUTIME_ID)
-        .map(|t| t.tv_sec() as u64 * 1_000_000_000 + t.tv_nsec() as u64)
-        .unwrap_or(0)
 }
 
 fn run(a: &Args) -> zc_core::Result<()> {

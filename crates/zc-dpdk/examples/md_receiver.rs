@@ -1,4 +1,4 @@
-//! The seed's DPDK market-data receiver on a kernel interface (e.g. the
+//! The DPDK market-data receiver on a kernel interface (e.g. the
 //! testbed's veth): a pinned busy-poll loop feeding zc-core's handler, one
 //! status line a second, a summary at the end.
 //!

@@ -1,4 +1,4 @@
-//! The seed's DPDK market-data receiver: one pinned thread busy-polls a receive
+//! The DPDK market-data receiver (`docs/design.md` §1): one pinned thread busy-polls a receive
 //! queue and feeds every datagram to zc-core's [`MarketDataHandler`], printing
 //! one status line a second.
 

@@ -158,19 +158,20 @@ impl PortInner {
     }
 }
 
+/// A failed ethdev call: the errno table of [`Error::io`], except that DPDK
+/// answers EINVAL for a configuration value the device refuses.
 pub(crate) fn port_error(port: &str, what: &str, rc: i32) -> Error {
     let errno = rc.saturating_neg();
-    let kind = match errno {
-        libc::ENOTSUP => ErrorKind::Unsupported,
-        libc::ENOMEM | libc::ENOBUFS => ErrorKind::Exhausted,
-        libc::ENODEV => ErrorKind::NotFound,
-        libc::EINVAL => ErrorKind::Config,
-        _ => ErrorKind::Io,
-    };
-    Error::new(
-        kind,
-        format!("port {port}: {what}: {} (rc {rc})", rte_strerror(errno)),
-    )
+    let e = Error::io(
+        format!("port {port}: {what} (rc {rc})"),
+        std::io::Error::from_raw_os_error(errno),
+    );
+    if errno == libc::EINVAL {
+        e.with_kind(ErrorKind::Config)
+            .with_fix("the device refused a value of the port configuration: see DPDK's log above")
+    } else {
+        e
+    }
 }
 
 /// Whether frames are copied on their way into mbufs, by driver. Never a

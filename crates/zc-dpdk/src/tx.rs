@@ -6,7 +6,7 @@ use crate::mbuf;
 use crate::port::PortInner;
 use dpdk_sys as sys;
 use std::sync::Arc;
-use zc_core::backend::{Mode, Sender, TxStats};
+use zc_core::backend::{Mode, SendBurst, Sender, TxStats};
 use zc_core::error::{Error, Result};
 use zc_core::wire::{UdpFrameSpec, IPV4_MIN_HEADER_LEN, UDP_HEADER_LEN};
 
@@ -153,56 +153,49 @@ impl Sender for DpdkSender {
         self.max_payload
     }
 
-    /// Builds up to `min(count, batch)` frames and hands them to the device.
-    /// Fewer than `count` means: no free mbuf, a full transmit ring, or `count`
-    /// above the batch; the caller sends the rest again.
+    /// Builds up to `min(count, batch)` frames and hands them to the device;
+    /// fewer is back-pressure (no free mbuf or a full transmit ring).
     fn send_burst(
         &mut self,
         count: usize,
         fill: &mut dyn FnMut(usize, &mut [u8]) -> usize,
     ) -> Result<usize> {
-        let want = count.min(usize::from(self.cfg.batch));
-        if want == 0 {
-            return Ok(0);
-        }
-        let got = self.alloc(want);
+        let mut burst = SendBurst::new(count, usize::from(self.cfg.batch));
+        let got = self.alloc(burst.limit());
         let spec = self.cfg.frame;
         let mut built = 0;
-        let mut bad = None;
         while built < got {
             let m = self.mbufs[built];
             // SAFETY: m was just allocated (data_len 0) and is ours until tx_burst.
             let room = unsafe { mbuf::room(m) };
             let payload = spec.payload_mut(room);
             let limit = self.max_payload.min(payload.len());
-            let len = fill(built, &mut payload[..limit]);
-            if len > limit {
-                bad = Some((built, len));
+            let Some(len) = burst.fill(fill, built, &mut payload[..limit]) else {
                 break;
-            }
+            };
             let frame_len = match spec.finish(room, len) {
                 Ok(l) => l,
                 Err(e) => {
-                    self.free(0, got);
-                    return Err(Error::config(format!(
+                    burst.fail(Error::config(format!(
                         "slot {built}: cannot build the frame: {e}"
                     )));
+                    break;
                 }
             };
             // SAFETY: frame_len <= tailroom (finish checked it against `room`),
             // so append cannot fail; it sets data_len and pkt_len.
             let tail = unsafe { sys::zc_pktmbuf_append(m, frame_len as u16) };
             if tail.is_null() {
-                self.free(0, got);
-                return Err(Error::config(format!(
+                burst.fail(Error::config(format!(
                     "slot {built}: a {frame_len}-byte frame does not fit its mbuf"
                 )));
+                break;
             }
             // len <= max_payload < 64 KiB.
             self.lens[built] = len as u16;
             built += 1;
         }
-        // Slots after a bad one (and the bad one) are never sent.
+        // Slots after a refused one (and the refused one) are never sent.
         self.free(built, got);
 
         let mut sent = 0usize;
@@ -233,16 +226,10 @@ impl Sender for DpdkSender {
             self.unsent += (built - sent) as u64;
             self.free(sent, built);
         }
-        self.stats.datagrams += sent as u64;
-        self.stats.bytes += self.lens[..sent].iter().map(|&l| u64::from(l)).sum::<u64>();
-        if let Some((slot, len)) = bad {
-            return Err(Error::oversized_payload(slot, len, self.max_payload));
+        for &len in &self.lens[..sent] {
+            burst.sent(usize::from(len));
         }
-        // Back-pressure is a short pool or a full device, not a count above the batch.
-        if sent < want {
-            self.stats.backpressure += 1;
-        }
-        Ok(sent)
+        burst.finish(&mut self.stats)
     }
 
     fn mode(&self) -> &Mode {

@@ -5,7 +5,7 @@
 //! One test function: the EAL starts once per process.
 
 use std::net::{SocketAddr, SocketAddrV4};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use zc_core::backend::{Receiver, RxBurst, Sender};
 use zc_core::sys::privileged_or_skip;
 use zc_core::wire::UdpFrameSpec;
@@ -118,6 +118,19 @@ fn ring_round_trip_exhaustion_teardown_and_errors() {
     let s = rx.stats();
     assert_eq!((s.datagrams, s.malformed), (N as u64, 0));
     assert_eq!(tx.stats().datagrams, N as u64);
+
+    // The Sender contract, with the receiver draining the ring.
+    let mut got = 0u64;
+    zc_core::contract::check_sender(&mut tx, &mut |want| {
+        let end = Instant::now() + Duration::from_secs(2);
+        while got < want && Instant::now() < end {
+            got += rx
+                .recv_burst(Some(Duration::from_millis(50)))
+                .unwrap()
+                .len() as u64;
+        }
+        got
+    });
 
     // Exhaustion: fill the ring until the pool runs dry; sends then report
     // back-pressure and count failed allocations instead of failing.

@@ -7,7 +7,7 @@
 //! | `recvfrom` | blocking `recvfrom`, one datagram a call  | `sendto`, one a call     |
 //! | `recvmmsg` | non-blocking socket, epoll readiness (or spinning with `MSG_DONTWAIT`), `recvmmsg` batches | `sendmmsg` batches |
 //!
-//! `recvfrom` is the seed's traditional baseline and deliberately has nothing
+//! `recvfrom` is the traditional baseline (`docs/design.md` §1) and deliberately has nothing
 //! else. `recvmmsg` adds kernel receive timestamps (`SO_TIMESTAMPNS`), kernel
 //! drop counts (`SO_RXQ_OVFL`), optional `SO_BUSY_POLL`, `SO_REUSEPORT` and
 //! multicast group membership. Both report socket drops from `SO_MEMINFO`.

@@ -1,18 +1,20 @@
 //! The socket receiver: `recvfrom` one at a time, or `recvmmsg` batches with epoll.
 
 use crate::socket::{
-    bind, check_sizes, not_ipv4_multicast, setsockopt_int, size_rcvbuf, socket_drops, udp_socket,
-    zeroed_slice, BusyPoll, RecvConfig, SocketApi,
+    bind, check_sizes, not_ipv4_multicast, udp_socket, zeroed_slice, BusyPoll, RecvConfig,
+    SocketApi,
 };
 use socket2::Socket;
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::net::{SocketAddr, SocketAddrV4};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::time::{Duration, Instant};
-use zc_core::backend::{Clock, DataPath, Datagram, Mode, Receiver, RxBurst, RxStats, RxTimestamp};
+use zc_core::backend::{DataPath, Datagram, Mode, Receiver, RxBurst, RxStats, RxTimestamp};
 use zc_core::error::{Error, Result};
+use zc_os::{cmsg, sockaddr, sockopt};
 
-/// Room for one `SCM_TIMESTAMPNS` and one `SO_RXQ_OVFL` control message.
-const CTRL_WORDS: usize = 16; // 128 bytes, u64-aligned as cmsghdr requires
+/// Room for one `SCM_TIMESTAMPNS` and one `SO_RXQ_OVFL` control message, in
+/// u64 words (aligned as cmsghdr requires).
+const CTRL_WORDS: usize = (cmsg::TIMESTAMP_SPACE + cmsg::RXQ_OVFL_SPACE).div_ceil(8);
 
 #[derive(Debug, Clone, Copy)]
 struct Meta {
@@ -74,20 +76,16 @@ impl SocketReceiver {
             mode.details.push("SO_REUSEPORT".into());
         }
         if let Some(want) = cfg.rcvbuf {
-            let (got, note) = size_rcvbuf(&sock, want)?;
-            mode.details.push(format!("rcvbuf {got}"));
-            mode.details.extend(note);
+            let got = sockopt::size_rcvbuf(sock.as_fd(), want)?;
+            mode.details.push(format!("rcvbuf {}", got.granted));
+            mode.details.extend(got.capped);
         }
         if cfg.api == SocketApi::Recvmmsg {
-            setsockopt_int(&sock, libc::SOL_SOCKET, libc::SO_RXQ_OVFL, 1, "SO_RXQ_OVFL")?;
+            sockopt::set_int(sock.as_fd(), libc::SOL_SOCKET, libc::SO_RXQ_OVFL, 1)
+                .map_err(|e| Error::io("setsockopt SO_RXQ_OVFL", e))?;
             if cfg.timestamps {
-                setsockopt_int(
-                    &sock,
-                    libc::SOL_SOCKET,
-                    libc::SO_TIMESTAMPNS,
-                    1,
-                    "SO_TIMESTAMPNS",
-                )?;
+                sockopt::set_int(sock.as_fd(), libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, 1)
+                    .map_err(|e| Error::io("setsockopt SO_TIMESTAMPNS", e))?;
                 mode.details.push("SO_TIMESTAMPNS".into());
             }
             match cfg.busy_poll {
@@ -95,14 +93,11 @@ impl SocketReceiver {
                 BusyPoll::Kernel(us) => {
                     let us_i32 = i32::try_from(us)
                         .map_err(|_| Error::config(format!("SO_BUSY_POLL {us} µs is too large")))?;
-                    setsockopt_int(
-                        &sock,
-                        libc::SOL_SOCKET,
-                        libc::SO_BUSY_POLL,
-                        us_i32,
-                        "SO_BUSY_POLL",
-                    )
-                    .map_err(|e| e.with_fix("SO_BUSY_POLL needs CAP_NET_ADMIN: run as root"))?;
+                    sockopt::set_int(sock.as_fd(), libc::SOL_SOCKET, libc::SO_BUSY_POLL, us_i32)
+                        .map_err(|e| {
+                            Error::io("setsockopt SO_BUSY_POLL", e)
+                                .with_fix("SO_BUSY_POLL needs CAP_NET_ADMIN: run as root")
+                        })?;
                     mode.busy_poll = true;
                     mode.details.push(format!("SO_BUSY_POLL {us} µs"));
                 }
@@ -258,7 +253,7 @@ impl SocketReceiver {
         }
         self.meta.push(Meta {
             len: n.min(self.slot),
-            src: sockaddr_to_std(&self.names[0]),
+            src: sockaddr::from_storage(&self.names[0], namelen).unwrap_or(sockaddr::UNKNOWN),
             rx_timestamp: None,
         });
         Ok(())
@@ -292,14 +287,16 @@ impl SocketReceiver {
             if h.msg_hdr.msg_flags & libc::MSG_TRUNC != 0 {
                 self.stats.truncated += 1;
             }
-            let (ts, ovfl) = read_cmsgs(&h.msg_hdr);
-            if let Some(o) = ovfl {
+            let control = &self.ctrl[i * CTRL_WORDS..(i + 1) * CTRL_WORDS];
+            let info = cmsg::receive_info(cmsg::bytes_of(control, h.msg_hdr.msg_controllen));
+            if let Some(o) = info.rxq_ovfl {
                 self.rxq_ovfl = o;
             }
             self.meta.push(Meta {
                 len: (h.msg_len as usize).min(self.slot),
-                src: sockaddr_to_std(&self.names[i]),
-                rx_timestamp: ts,
+                src: sockaddr::from_storage(&self.names[i], h.msg_hdr.msg_namelen)
+                    .unwrap_or(sockaddr::UNKNOWN),
+                rx_timestamp: info.timestamp,
             });
         }
         Ok(n)
@@ -385,59 +382,6 @@ fn epoll_wait(ep: &OwnedFd, timeout: Option<Duration>) -> Result<()> {
     Ok(())
 }
 
-/// Extracts `SCM_TIMESTAMPNS` and `SO_RXQ_OVFL` from a received message.
-fn read_cmsgs(h: &libc::msghdr) -> (Option<RxTimestamp>, Option<u32>) {
-    let mut ts = None;
-    let mut ovfl = None;
-    // SAFETY: `h` was filled by recvmmsg: msg_control/msg_controllen describe
-    // the control data the kernel wrote into our buffer, so the CMSG_* walk
-    // stays inside it; payloads are read unaligned because cmsg data need not
-    // be aligned for the target type.
-    unsafe {
-        let mut c = libc::CMSG_FIRSTHDR(h);
-        while !c.is_null() {
-            let level = (*c).cmsg_level;
-            let kind = (*c).cmsg_type;
-            let data = libc::CMSG_DATA(c);
-            if level == libc::SOL_SOCKET && kind == libc::SCM_TIMESTAMPNS {
-                let t = std::ptr::read_unaligned(data.cast::<libc::timespec>());
-                ts = Some(RxTimestamp {
-                    ns: t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64,
-                    clock: Clock::Realtime,
-                });
-            } else if level == libc::SOL_SOCKET && kind == libc::SO_RXQ_OVFL {
-                ovfl = Some(std::ptr::read_unaligned(data.cast::<u32>()));
-            }
-            c = libc::CMSG_NXTHDR(h, c);
-        }
-    }
-    (ts, ovfl)
-}
-
-fn sockaddr_to_std(s: &libc::sockaddr_storage) -> SocketAddr {
-    match i32::from(s.ss_family) {
-        libc::AF_INET6 => {
-            // SAFETY: the family says the storage holds a sockaddr_in6, which fits in it.
-            let a = unsafe { &*(s as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>() };
-            SocketAddr::V6(SocketAddrV6::new(
-                Ipv6Addr::from(a.sin6_addr.s6_addr),
-                u16::from_be(a.sin6_port),
-                a.sin6_flowinfo,
-                a.sin6_scope_id,
-            ))
-        }
-        _ => {
-            // SAFETY: UDP over IPv4 (or an unset address, all zero): the storage
-            // holds a sockaddr_in, which fits in it.
-            let a = unsafe { &*(s as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
-            SocketAddr::V4(SocketAddrV4::new(
-                Ipv4Addr::from(u32::from_be(a.sin_addr.s_addr)),
-                u16::from_be(a.sin_port),
-            ))
-        }
-    }
-}
-
 /// One burst of a [`SocketReceiver`]. The kernel copied the payloads into the
 /// receiver's own buffers, so releasing the burst has nothing to hand back:
 /// the next `recv_burst` simply reuses them.
@@ -488,7 +432,7 @@ impl Receiver for SocketReceiver {
 
     fn stats(&self) -> RxStats {
         let mut s = self.stats.clone();
-        s.kernel_drops = socket_drops(&self.sock);
+        s.kernel_drops = sockopt::socket_drops(self.sock.as_fd());
         if self.cfg.api == SocketApi::Recvmmsg {
             s.extra.push(("so_rxq_ovfl", u64::from(self.rxq_ovfl)));
         }

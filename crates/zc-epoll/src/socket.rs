@@ -2,13 +2,12 @@
 
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use std::net::{Ipv4Addr, SocketAddr};
-use std::os::fd::AsRawFd;
 use zc_core::error::{Error, ErrorKind, Result};
 
 /// Which system calls move the datagrams.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SocketApi {
-    /// Blocking `recvfrom`/`sendto`, one datagram a call (the seed's baseline).
+    /// Blocking `recvfrom`/`sendto`, one datagram a call (the baseline).
     Recvfrom,
     /// Non-blocking socket with epoll readiness and `recvmmsg`/`sendmmsg` batches.
     Recvmmsg,
@@ -130,68 +129,6 @@ pub(crate) fn udp_socket(addr: &SocketAddr) -> Result<Socket> {
 pub(crate) fn bind(sock: &Socket, addr: SocketAddr) -> Result<()> {
     sock.bind(&SockAddr::from(addr))
         .map_err(|e| Error::io(format!("bind UDP {addr}"), e))
-}
-
-/// Sets an integer socket option the standard wrappers do not cover.
-pub(crate) fn setsockopt_int(
-    sock: &Socket,
-    level: i32,
-    name: i32,
-    value: i32,
-    what: &str,
-) -> Result<()> {
-    // SAFETY: `value` is a live i32 and we pass its exact size; the fd is open.
-    let rc = unsafe {
-        libc::setsockopt(
-            sock.as_raw_fd(),
-            level,
-            name,
-            (&value as *const i32).cast(),
-            std::mem::size_of::<i32>() as libc::socklen_t,
-        )
-    };
-    if rc != 0 {
-        return Err(Error::last_os(format!("setsockopt {what}")));
-    }
-    Ok(())
-}
-
-/// Asks for `want` bytes of receive buffer and says so when the kernel caps it.
-/// Returns what the kernel granted (it doubles the request for bookkeeping).
-pub(crate) fn size_rcvbuf(sock: &Socket, want: usize) -> Result<(usize, Option<String>)> {
-    sock.set_recv_buffer_size(want)
-        .map_err(|e| Error::io("setsockopt SO_RCVBUF", e))?;
-    let got = sock
-        .recv_buffer_size()
-        .map_err(|e| Error::io("getsockopt SO_RCVBUF", e))?;
-    let note = (got < want.saturating_mul(2)).then(|| {
-        let msg = format!(
-            "SO_RCVBUF capped at {got} bytes (asked {want}) by net.core.rmem_max; raise it with `sysctl -w net.core.rmem_max={want}`"
-        );
-        tracing::warn!("{msg}");
-        msg
-    });
-    Ok((got, note))
-}
-
-/// Datagrams the kernel dropped on this socket (`SO_MEMINFO`, `SK_MEMINFO_DROPS`).
-pub(crate) fn socket_drops(sock: &Socket) -> Option<u64> {
-    const SK_MEMINFO_VARS: usize = 9;
-    const SK_MEMINFO_DROPS: usize = 8;
-    let mut info = [0u32; SK_MEMINFO_VARS];
-    let mut len = std::mem::size_of_val(&info) as libc::socklen_t;
-    // SAFETY: `info` is writable for `len` bytes and `len` is a valid in/out length.
-    let rc = unsafe {
-        libc::getsockopt(
-            sock.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_MEMINFO,
-            info.as_mut_ptr().cast(),
-            &mut len,
-        )
-    };
-    (rc == 0 && len as usize >= (SK_MEMINFO_DROPS + 1) * 4)
-        .then(|| u64::from(info[SK_MEMINFO_DROPS]))
 }
 
 pub(crate) fn not_ipv4_multicast(group: Ipv4Addr) -> Error {

@@ -4,7 +4,7 @@ use crate::socket::{bind, check_sizes, udp_socket, zeroed_slice, SendConfig, Soc
 use socket2::{SockAddr, Socket};
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
-use zc_core::backend::{DataPath, Mode, Sender, TxStats};
+use zc_core::backend::{DataPath, Mode, SendBurst, Sender, TxStats};
 use zc_core::error::{Error, Result};
 
 /// A UDP sender to one destination on a kernel socket (blocking: a full socket
@@ -152,29 +152,25 @@ impl Sender for SocketSender {
         count: usize,
         fill: &mut dyn FnMut(usize, &mut [u8]) -> usize,
     ) -> Result<usize> {
-        let count = count.min(self.hdrs.len());
-        let mut bytes = 0u64;
-        for i in 0..count {
-            let buf = &mut self.bufs[i * self.slot..(i + 1) * self.slot];
-            let len = fill(i, buf);
-            if len > self.slot {
-                return Err(Error::oversized_payload(i, len, self.slot));
-            }
-            self.iovs[i].iov_len = len;
-            bytes += len as u64;
+        let mut burst = SendBurst::new(count, self.hdrs.len());
+        let mut filled = 0;
+        while filled < burst.limit() {
+            let buf = &mut self.bufs[filled * self.slot..(filled + 1) * self.slot];
+            let Some(len) = burst.fill(fill, filled, buf) else {
+                break;
+            };
+            self.iovs[filled].iov_len = len;
+            filled += 1;
         }
         let sent = match self.api {
-            SocketApi::Recvfrom => usize::from(count == 1 && self.send_one(self.iovs[0].iov_len)?),
-            SocketApi::Recvmmsg if count > 0 => self.send_many(count)?,
-            SocketApi::Recvmmsg => 0,
+            SocketApi::Recvfrom if filled == 1 => usize::from(self.send_one(self.iovs[0].iov_len)?),
+            SocketApi::Recvmmsg if filled > 0 => self.send_many(filled)?,
+            _ => 0,
         };
-        if sent < count {
-            self.stats.backpressure += 1;
-            bytes = self.iovs[..sent].iter().map(|v| v.iov_len as u64).sum();
+        for iov in &self.iovs[..sent] {
+            burst.sent(iov.iov_len);
         }
-        self.stats.datagrams += sent as u64;
-        self.stats.bytes += bytes;
-        Ok(sent)
+        burst.finish(&mut self.stats)
     }
 
     fn mode(&self) -> &Mode {

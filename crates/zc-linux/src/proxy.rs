@@ -6,16 +6,21 @@
 //! are non-blocking and watched by one edge-triggered epoll instance; each
 //! wake-up drives every direction until it would block. A direction only reads
 //! more once every byte of the previous read has left its pipe or buffer, so a
-//! byte can never be stranded (the seed made a pipe per call and dropped what
-//! was left in it).
+//! byte can never be stranded (a pipe per call, as naive examples make, drops
+//! what is left in it: `docs/design.md` §3).
 //!
 //! End of stream on one side becomes `shutdown(SHUT_WR)` on the other once the
 //! pipe is empty (half-close), and the other direction keeps flowing. A reset
 //! or a write to a peer that is gone ends the connection and resets the other
 //! side too (`SO_LINGER` 0), so neither peer mistakes a cut stream for a
 //! complete one.
+//!
+//! A connection with no traffic either way for [`DEFAULT_IDLE_TIMEOUT`] (or
+//! the configured idle timeout) is reset, so silent clients cannot keep their
+//! threads for ever, and the connection cap is sized from the descriptor
+//! limit (see [`ProxyConfig::max_connections`]).
 
-use crate::listen::{Acceptor, RunningService};
+use crate::listen::{connection_cap, reset_on_close, Acceptor, OverCapacity, RunningService};
 use crate::sys::{cvt, errno, interrupted, would_block};
 use std::net::{SocketAddr, TcpStream};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
@@ -46,6 +51,19 @@ impl std::str::FromStr for ProxyMethod {
     }
 }
 
+/// How long a proxied connection may carry no traffic either way before it
+/// is reset, unless configured otherwise.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Descriptors one proxied connection holds: both sockets, its epoll
+/// instance, and with splice a pipe (two ends) per direction.
+pub fn descriptors_per_connection(method: ProxyMethod) -> usize {
+    match method {
+        ProxyMethod::Splice => 7,
+        ProxyMethod::ReadWrite => 3,
+    }
+}
+
 /// Options of [`relay`].
 #[derive(Clone, Copy, Debug)]
 pub struct RelayOptions {
@@ -56,16 +74,17 @@ pub struct RelayOptions {
     /// `/proc/sys/fs/pipe-max-size` for unprivileged users), or the buffer size.
     pub buffer: usize,
     /// Longest time with no event on either socket before the connection is
-    /// dropped; `None` waits forever.
+    /// reset; `None` waits forever.
     pub idle_timeout: Option<Duration>,
 }
 
 impl Default for RelayOptions {
+    /// Splice through 256 KB pipes, reset after [`DEFAULT_IDLE_TIMEOUT`] idle.
     fn default() -> Self {
         Self {
             method: ProxyMethod::Splice,
             buffer: 256 * 1024,
-            idle_timeout: None,
+            idle_timeout: Some(DEFAULT_IDLE_TIMEOUT),
         }
     }
 }
@@ -255,9 +274,10 @@ pub fn relay(a: TcpStream, b: TcpStream, opts: &RelayOptions) -> Result<RelaySta
     let ep = Epoll::new()?;
     ep.add(a.as_fd())?;
     ep.add(b.as_fd())?;
-    let timeout_ms = opts
-        .idle_timeout
-        .map_or(-1, |t| t.as_millis().min(i32::MAX as u128) as i32);
+    // Rounded up, so that a sub-millisecond timeout does not spin.
+    let timeout_ms = opts.idle_timeout.map_or(-1, |t| {
+        t.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as i32
+    });
     let result = loop {
         let r1 = ab.step();
         let r2 = ba.step();
@@ -290,25 +310,6 @@ pub fn relay(a: TcpStream, b: TcpStream, opts: &RelayOptions) -> Result<RelaySta
             Err(e)
         }
     }
-}
-
-/// Makes the coming close send RST instead of FIN.
-fn reset_on_close(s: &TcpStream) {
-    let l = libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
-    // SAFETY: setsockopt with a valid linger value on a live socket; failure
-    // only means a FIN instead of a RST.
-    unsafe {
-        libc::setsockopt(
-            s.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            (&l as *const libc::linger).cast(),
-            std::mem::size_of::<libc::linger>() as libc::socklen_t,
-        )
-    };
 }
 
 struct Epoll(OwnedFd);
@@ -372,20 +373,24 @@ pub struct ProxyConfig {
     pub upstream: SocketAddr,
     /// Method, pipe/buffer size and idle timeout of every connection.
     pub relay: RelayOptions,
-    /// Connections open at once; more are closed on accept.
-    pub max_connections: usize,
+    /// Connections relayed at once; clients beyond are reset at once. `None`:
+    /// as many as the soft `RLIMIT_NOFILE` allows at
+    /// [`descriptors_per_connection`] each, keeping 64 for the process, and
+    /// at most 256. A number the limit cannot hold makes `bind` fail.
+    pub max_connections: Option<usize>,
     /// How long connecting upstream may take.
     pub connect_timeout: Duration,
 }
 
 impl ProxyConfig {
-    /// Splice with 256 KB pipes, no idle timeout, 256 connections, 5 s connect.
+    /// Splice with 256 KB pipes, a [`DEFAULT_IDLE_TIMEOUT`] idle timeout, a
+    /// connection cap sized from the descriptor limit, 5 s to connect.
     pub fn new(listen: SocketAddr, upstream: SocketAddr) -> Self {
         Self {
             listen,
             upstream,
             relay: RelayOptions::default(),
-            max_connections: 256,
+            max_connections: None,
             connect_timeout: Duration::from_secs(5),
         }
     }
@@ -398,13 +403,21 @@ pub struct Proxy {
 }
 
 impl Proxy {
-    /// Binds the listener.
+    /// Sizes the connection cap and binds the listener.
     pub fn bind(cfg: ProxyConfig) -> Result<Self> {
-        let acceptor = Acceptor::bind(cfg.listen, cfg.max_connections, "zc-proxy")?;
+        let per = descriptors_per_connection(cfg.relay.method);
+        let cap = connection_cap(cfg.max_connections, per, "zc-proxy")?;
+        let acceptor = Acceptor::bind(cfg.listen, cap, OverCapacity::Reset, "zc-proxy")?;
         Ok(Self {
             acceptor,
             cfg: Arc::new(cfg),
         })
+    }
+
+    /// Connections relayed at once (the cap asked for, or the one sized from
+    /// the descriptor limit).
+    pub fn max_connections(&self) -> usize {
+        self.acceptor.max_connections()
     }
 
     /// The address it listens on.

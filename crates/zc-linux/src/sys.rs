@@ -1,5 +1,5 @@
-//! Syscall helpers shared by the modules: errno conversion, readiness waits,
-//! and per-thread CPU time for the benchmarks.
+//! Syscall helpers shared by the modules: errno conversion, readiness waits
+//! and whole sends.
 
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd};
@@ -82,43 +82,6 @@ pub(crate) fn timed_out(what: &str, t: Duration) -> Error {
         format!("{what}: no progress within {t:?}"),
         io::Error::from(io::ErrorKind::TimedOut),
     )
-}
-
-/// CPU time consumed so far by the calling thread.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct CpuTime {
-    /// Time in user space.
-    pub user: Duration,
-    /// Time in the kernel on behalf of the thread.
-    pub system: Duration,
-}
-
-impl CpuTime {
-    /// `getrusage(RUSAGE_THREAD)` for the calling thread.
-    pub fn thread() -> Self {
-        // SAFETY: rusage is plain old data; all-zero is a valid value.
-        let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-        // SAFETY: RUSAGE_THREAD with a valid out pointer cannot fail.
-        unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut ru) };
-        let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-        Self {
-            user: tv(ru.ru_utime),
-            system: tv(ru.ru_stime),
-        }
-    }
-
-    /// User plus system time.
-    pub fn total(&self) -> Duration {
-        self.user + self.system
-    }
-
-    /// The time spent between `earlier` and `self`.
-    pub fn since(&self, earlier: CpuTime) -> CpuTime {
-        CpuTime {
-            user: self.user.saturating_sub(earlier.user),
-            system: self.system.saturating_sub(earlier.system),
-        }
-    }
 }
 
 /// Sends all of `buf` on the socket with `send(MSG_NOSIGNAL | flags)`, waiting

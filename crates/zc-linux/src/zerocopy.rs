@@ -38,6 +38,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use zc_core::{Error, ErrorKind, Result};
+use zc_os::{cmsg, sockopt};
 
 pub(crate) mod ledger;
 use ledger::Ledger;
@@ -175,33 +176,25 @@ impl<B: StableBuf> ZeroCopySender<B> {
     }
 
     fn new(sock: OwnedFd) -> Result<Self> {
-        let one: libc::c_int = 1;
-        // SAFETY: setsockopt with a valid int on a socket we own.
-        let r = unsafe {
-            libc::setsockopt(
-                sock.as_raw_fd(),
-                libc::SOL_SOCKET,
-                SO_ZEROCOPY,
-                (&one as *const libc::c_int).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            )
-        };
-        if r < 0 {
-            let e = errno();
+        if let Err(e) = sockopt::set_int(sock.as_fd(), libc::SOL_SOCKET, SO_ZEROCOPY, 1) {
             let err = Error::io("setsockopt(SO_ZEROCOPY)", e);
-            return Err(if err.kind() == ErrorKind::Io {
-                Error::new(ErrorKind::Unsupported, err.to_string())
-                    .with_fix("MSG_ZEROCOPY needs Linux 4.14 (TCP) or 5.0 (UDP); use plain send")
-            } else {
-                err
-            });
+            return Err(
+                if matches!(err.kind(), ErrorKind::Io | ErrorKind::Unsupported) {
+                    err.with_kind(ErrorKind::Unsupported).with_fix(
+                        "MSG_ZEROCOPY needs Linux 4.14 (TCP) or 5.0 (UDP); use plain send",
+                    )
+                } else {
+                    err
+                },
+            );
         }
         // SAFETY: fcntl on a socket we own.
         let fl = unsafe { libc::fcntl(sock.as_raw_fd(), libc::F_GETFL) };
+        if fl < 0 {
+            return Err(Error::last_os("fcntl(F_GETFL)"));
+        }
         // SAFETY: as above, with plain integer flags.
-        if fl < 0
-            || unsafe { libc::fcntl(sock.as_raw_fd(), libc::F_SETFL, fl | libc::O_NONBLOCK) } < 0
-        {
+        if unsafe { libc::fcntl(sock.as_raw_fd(), libc::F_SETFL, fl | libc::O_NONBLOCK) } < 0 {
             return Err(Error::last_os("fcntl(O_NONBLOCK)"));
         }
         Ok(Self {
@@ -356,33 +349,15 @@ impl<B: StableBuf> ZeroCopySender<B> {
                 }
                 return Err(Error::io("recvmsg(MSG_ERRQUEUE)", e));
             }
-            // SAFETY: msg was filled by recvmsg; the CMSG_* walk stays inside
-            // msg_controllen.
-            let mut cmsg = unsafe { libc::CMSG_FIRSTHDR(&msg) };
-            while !cmsg.is_null() {
-                // SAFETY: cmsg is a valid header inside the control buffer.
-                let (level, ty) = unsafe { ((*cmsg).cmsg_level, (*cmsg).cmsg_type) };
-                let is_err = (level == libc::SOL_IP && ty == libc::IP_RECVERR)
-                    || (level == libc::SOL_IPV6 && ty == libc::IPV6_RECVERR);
-                if is_err {
-                    // SAFETY: an IP(V6)_RECVERR cmsg carries a sock_extended_err;
-                    // read_unaligned because cmsg data has no alignment promise.
-                    let ee: libc::sock_extended_err =
-                        unsafe { std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast()) };
-                    if ee.ee_origin == SO_EE_ORIGIN_ZEROCOPY && ee.ee_errno == 0 {
-                        let copied = ee.ee_code & SO_EE_CODE_ZEROCOPY_COPIED != 0;
-                        self.complete_range(ee.ee_info, ee.ee_data, copied);
-                    } else {
-                        self.stats.queue_errors += 1;
-                        tracing::debug!(
-                            "error queue: origin {} errno {}",
-                            ee.ee_origin,
-                            ee.ee_errno
-                        );
-                    }
+            let control = cmsg::bytes_of(&control, msg.msg_controllen);
+            for ee in cmsg::iter(control).filter_map(|c| cmsg::ExtendedErr::from_cmsg(&c)) {
+                if ee.origin == SO_EE_ORIGIN_ZEROCOPY && ee.errno == 0 {
+                    let copied = ee.code & SO_EE_CODE_ZEROCOPY_COPIED != 0;
+                    self.complete_range(ee.info, ee.data, copied);
+                } else {
+                    self.stats.queue_errors += 1;
+                    tracing::debug!("error queue: origin {} errno {}", ee.origin, ee.errno);
                 }
-                // SAFETY: advances within the same control buffer.
-                cmsg = unsafe { libc::CMSG_NXTHDR(&msg, cmsg) };
             }
         }
         Ok(self.stats.ids_completed - before)

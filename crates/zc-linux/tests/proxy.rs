@@ -243,3 +243,72 @@ fn twenty_concurrent_connections_over_ipv6_each_get_their_own_bytes_back() {
     echo.join().unwrap();
     proxy.stop().unwrap();
 }
+
+#[test]
+fn silent_connections_are_dropped_by_default_and_busy_ones_are_not() {
+    let default = ProxyConfig::new(
+        "127.0.0.1:0".parse().unwrap(),
+        "127.0.0.1:1".parse().unwrap(),
+    );
+    let t = default.relay.idle_timeout;
+    assert!(
+        t.is_some_and(|t| t <= Duration::from_secs(300)),
+        "default idle timeout {t:?}"
+    );
+
+    let upstream = TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut cfg = ProxyConfig::new(
+        "127.0.0.1:0".parse().unwrap(),
+        upstream.local_addr().unwrap(),
+    );
+    cfg.relay.idle_timeout = Some(Duration::from_millis(300));
+    let proxy = Proxy::bind(cfg).unwrap().spawn().unwrap();
+    // Echoes each connection; the silent one ends in a reset, which is fine.
+    let echo = std::thread::spawn(move || {
+        let conns: Vec<_> = (0..2)
+            .map(|_| {
+                let (mut s, _) = upstream.accept().unwrap();
+                std::thread::spawn(move || {
+                    let mut r = s.try_clone().unwrap();
+                    let _ = std::io::copy(&mut r, &mut s);
+                })
+            })
+            .collect();
+        conns.into_iter().for_each(|c| c.join().unwrap());
+    });
+
+    // A busy connection: a message every 100 ms for a second, echoed back.
+    let addr = proxy.local_addr();
+    let busy = std::thread::spawn(move || {
+        let mut c = TcpStream::connect(addr).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut b = [0u8; 4];
+        for i in 0..10u32 {
+            c.write_all(&i.to_be_bytes()).unwrap();
+            c.read_exact(&mut b).unwrap();
+            assert_eq!(u32::from_be_bytes(b), i);
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        c.shutdown(Shutdown::Write).unwrap();
+    });
+    // A silent one: cut off (reset) soon after 300 ms.
+    let t0 = std::time::Instant::now();
+    let mut silent = TcpStream::connect(addr).unwrap();
+    silent
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut b = [0u8; 1];
+    let r = silent.read(&mut b);
+    let held = t0.elapsed();
+    assert!(
+        matches!(&r, Ok(0)) || r.is_err(),
+        "the silent connection got {r:?}"
+    );
+    assert!(
+        held >= Duration::from_millis(250) && held < Duration::from_secs(2),
+        "silent connection held {held:?}"
+    );
+    busy.join().unwrap();
+    echo.join().unwrap();
+    proxy.stop().unwrap();
+}

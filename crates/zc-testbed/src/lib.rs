@@ -13,7 +13,6 @@
 //! from a panic; a stale namespace or interface of the same name left by a
 //! killed run is removed before setting up.
 #![forbid(unsafe_code)]
-#![warn(missing_docs)]
 
 use nix::sched::{sched_setaffinity, setns, CloneFlags, CpuSet};
 use nix::unistd::Pid;
@@ -396,11 +395,11 @@ impl Drop for Testbed {
         // deletes the peer end too. Do both so a half-built testbed goes.
         if let Err(e) = run(&["ip", "link", "del", &self.host_if]) {
             if std::path::Path::new(&format!("/sys/class/net/{}", self.host_if)).exists() {
-                eprintln!("testbed: could not remove {}: {e}", self.host_if);
+                tracing::warn!("testbed: could not remove {}: {e}", self.host_if);
             }
         }
         if let Err(e) = run(&["ip", "netns", "del", &self.netns]) {
-            eprintln!("testbed: could not remove namespace {}: {e}", self.netns);
+            tracing::warn!("testbed: could not remove namespace {}: {e}", self.netns);
         }
     }
 }

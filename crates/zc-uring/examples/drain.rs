@@ -24,9 +24,11 @@ use zc_core::backend::{Receiver, RxBurst, RxStats};
 use zc_core::feed::{generate, FeedPlan, GenConfig, GenReport};
 use zc_core::handler::{HandlerConfig, MarketDataHandler};
 use zc_core::md::MarketData;
+use zc_core::measure::Spread;
 use zc_core::sys::{monotonic_ns, pin_current_thread, privileged_or_skip};
 use zc_core::{Error, Result};
 use zc_epoll::{RecvConfig, SendConfig, SocketApi, SocketReceiver, SocketSender};
+use zc_os::cpu::thread_cpu_ns;
 use zc_testbed::{Testbed, TestbedConfig};
 use zc_uring::{RxConfig, UringReceiver};
 
@@ -88,15 +90,6 @@ fn parse() -> std::result::Result<Args, String> {
         }
     }
     Ok(a)
-}
-
-fn thread_cpu_ns() -> u64 {
-    // SAFETY: an all-zero rusage is valid, and getrusage writes exactly one.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: `ru` is a live rusage for the kernel to fill.
-    unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut ru) };
-    let tv = |t: libc::timeval| t.tv_sec as u64 * 1_000_000_000 + t.tv_usec as u64 * 1000;
-    tv(ru.ru_utime) + tv(ru.ru_stime)
 }
 
 /// Traffic for one run: without a rate, fills the socket before returning;
@@ -209,8 +202,7 @@ fn join(gen: Option<std::thread::JoinHandle<Result<GenReport>>>) -> Result<()> {
 }
 
 fn median(v: &mut [f64]) -> (f64, f64, f64) {
-    v.sort_by(f64::total_cmp);
-    (v[v.len() / 2], v[0], v[v.len() - 1])
+    Spread::of(v.iter().copied()).parts()
 }
 
 fn main() -> std::process::ExitCode {

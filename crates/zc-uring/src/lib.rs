@@ -20,8 +20,6 @@
 mod mem;
 mod ring;
 mod rx;
-mod sockaddr;
-mod sockopt;
 mod tx;
 
 pub use mem::leaked_regions;

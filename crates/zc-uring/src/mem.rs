@@ -2,7 +2,7 @@
 //!
 //! A [`Region`] is an anonymous private mapping, page aligned (the provided-buffer
 //! ring must be) and zeroed. It is unmapped on drop, unless the owner could not
-//! prove that the kernel is done with it: then [`Region::leak`] keeps it mapped
+//! prove that the kernel is done with it: then [`Region::release`] keeps it mapped
 //! for the life of the process and counts it in [`leaked_regions`], because a
 //! mapping freed under an in-flight operation would let the kernel write into
 //! memory the allocator has handed to someone else (io-uring issue #156).
@@ -68,8 +68,17 @@ impl Region {
         self.len
     }
 
-    /// Never unmaps this region (see the module docs) and counts it.
-    pub(crate) fn leak(self) {
+    /// Unmaps the region when the kernel is known to be done with it
+    /// (`kernel_done`); otherwise never unmaps it (see the module docs),
+    /// counts it and logs a warning naming `owner`.
+    pub(crate) fn release(self, kernel_done: bool, owner: std::fmt::Arguments<'_>) {
+        if kernel_done {
+            return;
+        }
+        tracing::warn!(
+            "zc-uring: {owner} dropped without confirming the kernel finished with its buffers (other thread than its first user, or the cancel timed out): leaking {} bytes rather than freeing them under the kernel",
+            self.len
+        );
         LEAKED.fetch_add(1, Ordering::Relaxed);
         std::mem::forget(self);
     }

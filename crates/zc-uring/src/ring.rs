@@ -236,15 +236,6 @@ pub(crate) fn wait(
     }
 }
 
-/// The kernel release as (major, minor), from /proc/sys/kernel/osrelease.
-pub(crate) fn kernel_release() -> Option<(u32, u32)> {
-    let text = std::fs::read_to_string("/proc/sys/kernel/osrelease").ok()?;
-    let mut it = text.trim().split(|c: char| !c.is_ascii_digit());
-    let major = it.next()?.parse().ok()?;
-    let minor = it.next()?.parse().ok()?;
-    Some((major, minor))
-}
-
 /// Maps an EEXIST from a single-issuer ring to a message that says what to do.
 pub(crate) fn enter_error(op: &str, e: io::Error) -> Error {
     let eexist = e.raw_os_error() == Some(libc::EEXIST);

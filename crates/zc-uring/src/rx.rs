@@ -15,8 +15,6 @@
 
 use crate::mem::Region;
 use crate::ring::{self, RingOptions, OP_ASYNC_CANCEL, OP_RECVMSG};
-use crate::sockaddr;
-use crate::sockopt;
 use io_uring::{cqueue, opcode, types, IoUring};
 use std::mem::ManuallyDrop;
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
@@ -27,6 +25,7 @@ use std::time::{Duration, Instant};
 use zc_core::{
     DataPath, Datagram, Error, ErrorKind, Mode, Receiver, Result, RxBurst, RxStats, RxTimestamp,
 };
+use zc_os::sockopt;
 
 /// user_data of the multishot receive.
 const RECV_TAG: u64 = 1;
@@ -75,11 +74,10 @@ pub struct RxConfig {
     /// per system call instead of the 32 the kernel's multishot loop yields
     /// per round. `None` or zero: every wait ends at the first datagram.
     ///
-    /// Off by default: draining a full socket it cut `io_uring_enter` calls
-    /// from 3030 per 100k datagrams to about 150 per 300k, but under live
-    /// traffic the timer fires whenever a backlog ends (18k–48k timer
-    /// expiries per 300k datagrams), and the CPU per datagram did not improve
-    /// measurably (docs/io_uring.md).
+    /// Off by default: it cuts `io_uring_enter` calls when draining a full
+    /// socket, but under live traffic the timer fires whenever a backlog
+    /// ends and the CPU per datagram did not improve measurably (the figures
+    /// are in docs/io_uring.md).
     pub batch_wait: Option<Duration>,
     /// Busy poll in user space: a waiting [`Receiver::recv_burst`] spins on
     /// the completion queue and the SQ ring's TASKRUN flag instead of
@@ -110,12 +108,12 @@ impl RxConfig {
 
     /// Bytes of each buffer taken by the recvmsg header, name and control space.
     pub fn header_len(&self) -> usize {
-        RECVMSG_OUT_LEN + sockaddr::NAME_LEN + self.control_len()
+        RECVMSG_OUT_LEN + zc_os::sockaddr::NAME_LEN + self.control_len()
     }
 
     fn control_len(&self) -> usize {
         if self.rx_timestamps {
-            sockaddr::TIMESTAMP_CMSG_SPACE
+            zc_os::cmsg::TIMESTAMP_SPACE
         } else {
             0
         }
@@ -247,7 +245,7 @@ unsafe impl Send for MsgHdr {}
 pub fn recv_msghdr(cfg: &RxConfig) -> libc::msghdr {
     // SAFETY: an all-zero msghdr is valid (null pointers, zero lengths).
     let mut hdr: libc::msghdr = unsafe { std::mem::zeroed() };
-    hdr.msg_namelen = sockaddr::NAME_LEN as libc::socklen_t;
+    hdr.msg_namelen = zc_os::sockaddr::NAME_LEN as libc::socklen_t;
     hdr.msg_controllen = cfg.control_len();
     hdr
 }
@@ -273,9 +271,9 @@ pub fn parse_received(buf: &[u8], hdr: &libc::msghdr) -> Option<Received> {
     let out = types::RecvMsgOut::parse(buf, hdr).ok()?;
     // An undecodable name (never for UDP over IPv4/IPv6) is reported as the
     // unspecified address, not guessed.
-    let src = sockaddr::decode(out.name_data()).unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0)));
+    let src = zc_os::sockaddr::decode(out.name_data()).unwrap_or(zc_os::sockaddr::UNKNOWN);
     let ts = if hdr.msg_controllen > 0 {
-        sockaddr::timestamp(out.control_data())
+        zc_os::cmsg::receive_info(out.control_data()).timestamp
     } else {
         None
     };
@@ -346,8 +344,9 @@ impl UringReceiver {
             .map_err(|e| Error::io("getsockname", e))?;
         let mut details = vec!["multishot recvmsg".to_owned()];
         if let Some(bytes) = cfg.rcvbuf {
-            let got = sockopt::set_rcvbuf(socket.as_fd(), bytes)?;
-            details.push(format!("SO_RCVBUF {got} B"));
+            let got = sockopt::size_rcvbuf(socket.as_fd(), bytes)?;
+            details.push(format!("rcvbuf {}", got.granted));
+            details.extend(got.capped);
         }
         if let Some((group, iface)) = cfg.multicast {
             socket.join_multicast_v4(&group, &iface).map_err(|e| {
@@ -359,7 +358,8 @@ impl UringReceiver {
             details.push(format!("multicast {group} joined on {iface}"));
         }
         if cfg.rx_timestamps {
-            sockopt::enable_timestamps(socket.as_fd())?;
+            sockopt::set_int(socket.as_fd(), libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, 1)
+                .map_err(|e| Error::io("setsockopt SO_TIMESTAMPNS", e))?;
             details.push("rx timestamps: SO_TIMESTAMPNS (CLOCK_REALTIME)".to_owned());
         }
 
@@ -591,8 +591,8 @@ impl UringReceiver {
             let want = self.mode.batch - self.held.len();
             // Batch waits only while there is a backlog: otherwise the
             // min-wait timer fires on most waits, a timer interrupt and a
-            // wakeup for nothing (48k timer expiries for 300k datagrams at
-            // 300 kpps when any wait returning 2 counted as backlog).
+            // wakeup for nothing (docs/io_uring.md counts them for a
+            // definition where any wait returning 2 was a backlog).
             let min_wait = if self.backlog {
                 self.batch_wait_us
             } else {
@@ -642,10 +642,12 @@ impl UringReceiver {
                 .user_data(CANCEL_TAG);
             // SAFETY: a cancel entry carries no pointers.
             if unsafe { self.ring.submission().push(&cancel) }.is_err() {
-                // SAFETY: as above; the queue was full, submit makes room.
-                if self.ring.submit().is_err()
-                    || unsafe { self.ring.submission().push(&cancel) }.is_err()
-                {
+                // The queue was full: submit makes room, then push again.
+                if self.ring.submit().is_err() {
+                    return false;
+                }
+                // SAFETY: as above, a cancel entry carries no pointers.
+                if unsafe { self.ring.submission().push(&cancel) }.is_err() {
                     return false;
                 }
             }
@@ -766,7 +768,14 @@ impl Receiver for UringReceiver {
             ("recv_errors", self.counters.recv_errors),
             (
                 "napi_id",
-                u64::from(sockopt::incoming_napi_id(self.socket.as_fd()).unwrap_or(0)),
+                // NAPI id of the device queue the latest datagram came from
+                // (0: none, e.g. veth without GRO or XDP).
+                sockopt::get_int(
+                    self.socket.as_fd(),
+                    libc::SOL_SOCKET,
+                    libc::SO_INCOMING_NAPI_ID,
+                )
+                .map_or(0, |id| u64::from(id as u32)),
             ),
         ];
         s
@@ -781,15 +790,7 @@ impl Drop for UringReceiver {
         unsafe { ManuallyDrop::drop(&mut self.ring) };
         // SAFETY: taken exactly once, here; not used afterwards.
         let bufs = unsafe { ManuallyDrop::take(&mut self.bufs) };
-        if quiet {
-            drop(bufs);
-        } else {
-            eprintln!(
-                "zc-uring: receiver on {} dropped without confirming the kernel finished its receive (other thread than its first user, or cancel timed out): leaking {} bytes of buffers rather than freeing them under the kernel",
-                self.local,
-                bufs.region.len()
-            );
-            bufs.region.leak();
-        }
+        bufs.region
+            .release(quiet, format_args!("receiver on {}", self.local));
     }
 }

@@ -17,7 +17,7 @@ use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::thread::ThreadId;
 use std::time::{Duration, Instant};
-use zc_core::{DataPath, Error, ErrorKind, Mode, Result, Sender, TxStats};
+use zc_core::{DataPath, Error, ErrorKind, Mode, Result, SendBurst, Sender, TxStats};
 
 /// `IORING_SEND_ZC_REPORT_USAGE`: ask the notification to say whether the kernel copied.
 const SEND_ZC_REPORT_USAGE: u16 = 1 << 3;
@@ -156,7 +156,7 @@ impl UringSender {
             zc_min = None;
         }
         if let Some(min) = zc_min {
-            if ring::kernel_release().is_some_and(|v| v >= (6, 2)) {
+            if zc_os::kernel::release().is_some_and(|v| v >= (6, 2)) {
                 zc_flags = SEND_ZC_REPORT_USAGE;
             } else {
                 details.push("IORING_SEND_ZC_REPORT_USAGE unavailable (needs Linux 6.2): sends the kernel copied anyway cannot be told apart".to_owned());
@@ -396,11 +396,10 @@ impl Sender for UringSender {
             let sq = self.ring.submission();
             sq.capacity() - sq.len()
         };
-        let n = count.min(self.free.len()).min(room);
+        let mut burst = SendBurst::new(count, self.state.len());
+        let n = burst.limit().min(self.free.len()).min(room);
         let fd = types::Fd(self.socket.as_raw_fd());
         let mut sent = 0;
-        let mut bad = None;
-        let mut bytes = 0u64;
         while sent < n {
             let Some(&slot) = self.free.last() else { break };
             let at = usize::from(slot) * self.slot_size;
@@ -409,11 +408,9 @@ impl Sender for UringSender {
             let buf = unsafe {
                 std::slice::from_raw_parts_mut(self.slots.as_ptr().add(at), self.max_payload)
             };
-            let len = fill(sent, buf);
-            if len > self.max_payload {
-                bad = Some((sent, len));
+            let Some(len) = burst.fill(fill, sent, buf) else {
                 break;
-            }
+            };
             self.free.pop();
             // SAFETY: `at + len` is inside the mapping (len <= max_payload <= slot_size).
             let ptr = unsafe { self.slots.as_ptr().add(at) };
@@ -442,7 +439,7 @@ impl Sender for UringSender {
                 self.release(usize::from(slot));
                 break;
             }
-            bytes += len as u64;
+            burst.sent(len);
             sent += 1;
         }
         if sent > 0 {
@@ -451,15 +448,7 @@ impl Sender for UringSender {
                 .map_err(|e| ring::enter_error("io_uring_enter (submit sends)", e))?;
         }
         self.reap();
-        self.stats.datagrams += sent as u64;
-        self.stats.bytes += bytes;
-        if let Some((i, len)) = bad {
-            return Err(Error::oversized_payload(i, len, self.max_payload));
-        }
-        if sent < count {
-            self.stats.backpressure += 1;
-        }
-        Ok(sent)
+        burst.finish(&mut self.stats)
     }
 
     fn mode(&self) -> &Mode {
@@ -489,15 +478,10 @@ impl Drop for UringSender {
         unsafe { ManuallyDrop::drop(&mut self.ring) };
         // SAFETY: taken exactly once, here; not used afterwards.
         let slots = unsafe { ManuallyDrop::take(&mut self.slots) };
-        if quiet {
-            drop(slots);
-        } else {
-            eprintln!(
-                "zc-uring: sender dropped with {} buffers possibly still lent to the kernel (other thread than its first user, or completions did not arrive): leaking {} bytes rather than freeing them under the kernel",
-                self.in_flight(),
-                slots.len()
-            );
-            slots.leak();
-        }
+        let in_flight = self.in_flight();
+        slots.release(
+            quiet,
+            format_args!("sender with {in_flight} buffers possibly lent to the kernel"),
+        );
     }
 }

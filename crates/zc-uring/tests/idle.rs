@@ -5,15 +5,6 @@ use std::time::{Duration, Instant};
 use zc_core::backend::{Receiver, RxBurst};
 use zc_uring::{RxConfig, UringReceiver};
 
-fn thread_cpu() -> Duration {
-    // SAFETY: an all-zero rusage is valid; getrusage fills it.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: `ru` is a live rusage.
-    unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut ru) };
-    let us = |t: libc::timeval| t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64;
-    Duration::from_micros(us(ru.ru_utime) + us(ru.ru_stime))
-}
-
 #[test]
 fn idle_waits_sleep_and_time_out() {
     let mut rx =
@@ -28,7 +19,7 @@ fn idle_waits_sleep_and_time_out() {
         rx.recv_burst(Some(Duration::from_secs(2))).unwrap().len(),
         1
     );
-    let cpu0 = thread_cpu();
+    let cpu0 = zc_os::CpuTime::thread().total();
     let t0 = Instant::now();
     let mut calls = 0;
     while t0.elapsed() < Duration::from_millis(300) {
@@ -38,7 +29,7 @@ fn idle_waits_sleep_and_time_out() {
             .is_empty());
         calls += 1;
     }
-    let cpu = thread_cpu() - cpu0;
+    let cpu = zc_os::CpuTime::thread().total() - cpu0;
     assert!(
         calls <= 16,
         "each empty wait lasted its 20 ms timeout ({calls} calls in 300 ms)"

@@ -20,36 +20,55 @@ pub struct Request<'h> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Status(pub u16);
 
+/// Cuts optional whitespace (RFC 9110 `OWS`: spaces and tabs) off both ends.
 fn trim(mut b: &[u8]) -> &[u8] {
-    while let [first, rest @ ..] = b {
-        if !first.is_ascii_whitespace() {
-            break;
-        }
+    while let [b' ' | b'\t', rest @ ..] = b {
         b = rest;
     }
-    while let [rest @ .., last] = b {
-        if !last.is_ascii_whitespace() {
-            break;
-        }
+    while let [rest @ .., b' ' | b'\t'] = b {
         b = rest;
     }
     b
 }
 
+/// An RFC 9110 `tchar`: what a method or a field name is made of.
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// A field value may hold visible characters, spaces, tabs and obs-text;
+/// any other control character (a bare CR, a NUL, ...) makes it invalid.
+fn is_value_byte(b: u8) -> bool {
+    b == b'\t' || (b >= 0x20 && b != 0x7f)
+}
+
 /// Parses a request head: `head` runs up to and including the first blank
 /// line (`\r\n\r\n`), as the connection buffers it.
+///
+/// Strict where RFC 9112 says a server must or may reject, because a lenient
+/// reading is how a proxy in front and this server come to disagree about
+/// where a request ends: whitespace before a field's colon, a field name that
+/// is not a token (a tab in it, or empty), a CR that does not end a line, a
+/// control character in a value, a second `Host`, and obsolete line folding
+/// are all 400.
 pub fn parse_request(head: &[u8]) -> std::result::Result<Request<'_>, Status> {
     let head = &head[..head.len() - 4];
     let mut lines = head
         .split(|&b| b == b'\n')
         .map(|l| l.strip_suffix(b"\r").unwrap_or(l));
     let line = lines.next().ok_or(Status(400))?;
+    if line.contains(&b'\r') {
+        return Err(Status(400)); // a bare CR
+    }
     let mut parts = line.split(|&b| b == b' ');
     let (Some(method), Some(target), Some(version), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return Err(Status(400));
     };
+    if target.is_empty() || !target.iter().all(|&b| b > 0x20 && b != 0x7f) {
+        return Err(Status(400));
+    }
     let http11 = match version {
         b"HTTP/1.1" => true,
         b"HTTP/1.0" => false,
@@ -59,19 +78,28 @@ pub fn parse_request(head: &[u8]) -> std::result::Result<Request<'_>, Status> {
     let head_only = match method {
         b"GET" => false,
         b"HEAD" => true,
-        _ => return Err(Status(405)),
+        m if !m.is_empty() && m.iter().copied().all(is_tchar) => return Err(Status(405)),
+        _ => return Err(Status(400)),
     };
     let mut keep_alive = http11;
     let mut range = None;
-    let mut host = false;
+    let mut hosts = 0;
     for l in lines {
         if l.first().is_some_and(|b| *b == b' ' || *b == b'\t') {
             return Err(Status(400)); // obsolete line folding
         }
         let colon = l.iter().position(|&b| b == b':').ok_or(Status(400))?;
-        let (name, value) = (&l[..colon], trim(&l[colon + 1..]));
+        let (name, value) = (&l[..colon], &l[colon + 1..]);
+        // A name is a token: no whitespace before the colon, no tab inside.
+        if name.is_empty() || !name.iter().copied().all(is_tchar) {
+            return Err(Status(400));
+        }
+        if !value.iter().copied().all(is_value_byte) {
+            return Err(Status(400));
+        }
+        let value = trim(value);
         if name.eq_ignore_ascii_case(b"host") {
-            host = true;
+            hosts += 1;
         } else if name.eq_ignore_ascii_case(b"connection") {
             for tok in value.split(|&b| b == b',').map(trim) {
                 if tok.eq_ignore_ascii_case(b"close") {
@@ -90,7 +118,8 @@ pub fn parse_request(head: &[u8]) -> std::result::Result<Request<'_>, Status> {
             return Err(Status(400));
         }
     }
-    if http11 && !host {
+    // RFC 9112 section 3.2: no Host in HTTP/1.1, or more than one, is 400.
+    if hosts > 1 || (http11 && hosts == 0) {
         return Err(Status(400));
     }
     Ok(Request {
@@ -330,6 +359,40 @@ mod tests {
         assert_eq!(
             parse_request(b"GET /a HTTP/1.1\r\nbroken\r\n\r\n").err(),
             Some(Status(400))
+        );
+    }
+
+    #[test]
+    fn header_lines_rfc_9112_forbids_are_400() {
+        for bad in [
+            &b"GET /a HTTP/1.1\r\nHost: x\r\nContent-Length : 5\r\n\r\n"[..],
+            b"GET /a HTTP/1.1\r\nHost : x\r\n\r\n",
+            b"GET /a HTTP/1.1\r\nHost: x\r\nX\tY: z\r\n\r\n",
+            b"GET /a HTTP/1.1\r\nHost: x\r\nX:\ta\rb\r\n\r\n",
+            b"GET /a HTTP/1.1\r\nHost: x\rX: y\r\n\r\n",
+            b"GET /a\r HTTP/1.1\r\nHost: x\r\n\r\n",
+            b"GET /a HTTP/1.1\r\nHost: x\r\nX: a\0b\r\n\r\n",
+            b"GET /a HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n",
+            b"GET /a HTTP/1.0\r\nHost: x\r\nhost: x\r\n\r\n",
+            b"GET /a HTTP/1.1\r\nHost: x\r\n: z\r\n\r\n",
+            b"GET /a HTTP/1.1\r\nHost: x\r\n folded\r\n\r\n",
+            b"G(T /a HTTP/1.1\r\nHost: x\r\n\r\n",
+            b"GET /\x7f HTTP/1.1\r\nHost: x\r\n\r\n",
+        ] {
+            assert_eq!(
+                parse_request(bad).err(),
+                Some(Status(400)),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        // Optional whitespace around values, obs-text and an empty value are fine.
+        let r = parse_request(b"GET /a HTTP/1.1\r\nHost:x\r\nX-A:\t b \t\r\nX-B:\r\nX-C: \xe9\r\nRange:  bytes=1-2 \r\n\r\n").unwrap();
+        assert_eq!(r.range, Some(&b"bytes=1-2"[..]));
+        // A token method other than GET and HEAD is 405, not 400.
+        assert_eq!(
+            parse_request(b"DELETE /a HTTP/1.1\r\nHost: x\r\n\r\n").err(),
+            Some(Status(405))
         );
     }
 }

@@ -1,0 +1,136 @@
+//! The arguments of `zc bench`, and what `--quick` and the defaults make of them.
+
+use clap::Args;
+use std::path::PathBuf;
+use zc::enabled_backends;
+use zc_core::{Error, Result};
+
+/// Compare backends side by side.
+#[derive(Args, Debug, Clone)]
+#[command(after_help = "\
+What it does, per repetition and per backend (backends interleaved, so a
+noisy moment hits all of them alike):
+  1. max rate: the generator sends --count messages as fast as it can; the
+     figure is the rate the receiver handled them at (first to last message).
+  2. fixed rate: --fixed-rate messages/s for --fixed-count messages: receiver
+     CPU time per message (getrusage of the receive thread; also reported for
+     the max-rate run, where batches fill) and one-way latency p50/p99/p99.9/max
+     from each message's intended send time.
+  3. zero-loss search: --search-steps runs bisecting the offered rate between
+     0 and 1.2 x the max rate; the figure is the highest rate with no loss.
+  4. latency at --latency-at percentages of that zero-loss rate (10,50,90),
+     about a second each, from intended send times.
+Every cell is the median of --reps repetitions with [min-max].
+
+Each backend gets its own, identical testbed: a veth pair with one end in a
+network namespace made for the run (198.18.0.0/15 addresses), removed at the
+end, on error and on Ctrl-C. (A device backend keeps its XDP program or DPDK
+port for the whole run; on a shared pair it would take the others' traffic.)
+
+Examples:
+  sudo zc bench                                   # every backend in this build
+  sudo zc bench --backends recvfrom,recvmmsg --reps 7 --json out.json
+  sudo zc bench --quick                           # a smoke run in seconds")]
+pub struct BenchArgs {
+    /// Backends to compare, comma-separated (default: every one in this build).
+    #[arg(long, value_delimiter = ',')]
+    pub backends: Vec<String>,
+    /// Repetitions (medians need 5 or more).
+    #[arg(long, default_value_t = 5)]
+    pub reps: usize,
+    /// Messages in each max-rate run.
+    #[arg(long, default_value_t = 300_000)]
+    pub count: u64,
+    /// Offered rate of the CPU and latency run, messages/s.
+    #[arg(long, default_value_t = 50_000.0)]
+    pub fixed_rate: f64,
+    /// Messages in each fixed-rate run.
+    #[arg(long, default_value_t = 100_000)]
+    pub fixed_count: u64,
+    /// Bisection steps of the zero-loss search (0 skips it).
+    #[arg(long, default_value_t = 5)]
+    pub search_steps: usize,
+    /// Messages in each zero-loss search run.
+    #[arg(long, default_value_t = 100_000)]
+    pub search_count: u64,
+    /// UDP payload bytes (32 = the market-data message alone: 74-byte frames).
+    #[arg(long, default_value_t = 32)]
+    pub payload: usize,
+    /// Datagrams per burst, receiver and generator.
+    #[arg(long, default_value_t = 64)]
+    pub batch: usize,
+    /// Backend that generates the traffic (from the peer namespace). The
+    /// default is the fastest in this build on veth: the AF_XDP sender (it
+    /// skips the peer's UDP/IP stack), else sendmmsg.
+    #[arg(long, default_value_t = default_generator())]
+    pub generator: String,
+    /// CPU for the receive thread.
+    #[arg(long, default_value_t = 1)]
+    pub rx_cpu: usize,
+    /// CPU for the generator thread.
+    #[arg(long, default_value_t = 0)]
+    pub tx_cpu: usize,
+    /// Busy-poll in every receiver that can.
+    #[arg(long)]
+    pub busy_poll: bool,
+    /// Queues on each end of the veth pair.
+    #[arg(long, default_value_t = 1)]
+    pub queues: u32,
+    /// Also measure latency at these percentages of each backend's zero-loss
+    /// rate (about one second of traffic each); empty to skip.
+    #[arg(long, value_delimiter = ',', default_value = "10,50,90")]
+    pub latency_at: Vec<f64>,
+    /// Write every figure of every repetition here, as JSON.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Write the report as Markdown here (tables, ratios, modes, machine and
+    /// this command line), ready for docs/.
+    #[arg(long)]
+    pub markdown: Option<PathBuf>,
+    /// Write the chart (latency distribution and rates) here, as SVG.
+    #[arg(long, default_value = "bench-out/zc-bench.svg")]
+    pub svg: PathBuf,
+    /// A short smoke run: 2 repetitions, small counts, 2 search steps.
+    #[arg(long)]
+    pub quick: bool,
+    /// Testbed name prefix: backend i gets namespace `<name><i>-ns` (change it
+    /// to run two benches at once; at most 9 characters).
+    #[arg(long, default_value = "zcbench")]
+    pub testbed: String,
+    /// First testbed subnet: backend i gets 198.18.(N+i).0/24.
+    #[arg(long, default_value_t = 100)]
+    pub subnet: u8,
+}
+
+fn default_generator() -> String {
+    let fastest = if zc::backend("afxdp").is_ok() {
+        "afxdp"
+    } else {
+        "recvmmsg"
+    };
+    fastest.to_owned()
+}
+
+impl BenchArgs {
+    /// Applies `--quick`, fills in the default backends, and checks every
+    /// backend name and the repetition count.
+    pub fn settle(&mut self) -> Result<()> {
+        if self.quick {
+            self.reps = self.reps.min(2);
+            self.count = self.count.min(50_000);
+            self.fixed_count = self.fixed_count.min(20_000);
+            self.search_steps = self.search_steps.min(2);
+            self.search_count = self.search_count.min(20_000);
+        }
+        if self.backends.is_empty() {
+            self.backends = enabled_backends().map(|b| b.name.to_owned()).collect();
+        }
+        for name in self.backends.iter().chain(std::iter::once(&self.generator)) {
+            zc::backend(name)?;
+        }
+        if self.reps == 0 {
+            return Err(Error::config("--reps must be 1 or more"));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,12 @@
+//! `zc bench`: every chosen backend on the same veth testbed and the same traffic.
+//!
+//! - `args`: the command line and its defaults.
+//! - `run`: the testbeds, the runs and what each measured.
+//! - `report`: the tables, and the JSON, Markdown and SVG files.
+
+mod args;
+mod report;
+mod run;
+
+pub use args::BenchArgs;
+pub use run::run;

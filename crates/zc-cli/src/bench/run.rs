@@ -1,0 +1,335 @@
+//! Running `zc bench`: a testbed per backend, repetitions interleaved across
+//! backends, and per repetition a max-rate run, a fixed-rate run, a
+//! zero-loss search and latency at fractions of the zero-loss rate.
+
+use super::args::BenchArgs;
+use super::report;
+use crate::recv::{receive_inline, RxRun, StopWhen};
+use crate::report::{fmt_ns, fmt_rate};
+use serde::Serialize;
+use std::net::SocketAddrV4;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
+use zc::{open_receiver, open_sender, RxSpec, TxSpec};
+use zc_core::feed::{generate, FeedPlan, GenConfig};
+use zc_core::handler::{HandlerConfig, MarketDataHandler};
+use zc_core::sys::pin_current_thread;
+use zc_core::{Error, ErrorKind, Result};
+use zc_testbed::{Testbed, TestbedConfig};
+
+const FEED_PORT: u16 = 9000;
+
+/// One repetition of one backend.
+#[derive(Debug, Clone, Serialize)]
+pub struct Rep {
+    pub max_rate_pps: f64,
+    pub max_offered_pps: f64,
+    pub max_run_lost: u64,
+    pub max_cpu_ns_per_msg: f64,
+    pub zero_loss_pps: f64,
+    pub fixed_offered_pps: f64,
+    pub cpu_ns_per_msg: f64,
+    pub p50_ns: u64,
+    pub p99_ns: u64,
+    pub p999_ns: u64,
+    pub max_ns: u64,
+    pub fixed_run_lost: u64,
+    pub kernel_drops: Option<u64>,
+    pub latency_at: Vec<LatencyAt>,
+}
+
+/// Latency at a fraction of the zero-loss rate, from intended send times.
+#[derive(Debug, Clone, Serialize)]
+pub struct LatencyAt {
+    pub percent_of_zero_loss: f64,
+    pub offered_pps: f64,
+    pub p50_ns: u64,
+    pub p99_ns: u64,
+    pub p999_ns: u64,
+    pub max_ns: u64,
+    pub lost: u64,
+}
+
+/// All repetitions of one backend.
+#[derive(Debug, Clone, Serialize)]
+pub struct BackendResult {
+    pub name: String,
+    pub mode: String,
+    pub mode_details: Vec<String>,
+    pub reps: Vec<Rep>,
+    /// Every repetition's fixed-rate latencies, merged (for the chart).
+    #[serde(skip)]
+    pub latency: Option<hdrhistogram::Histogram<u64>>,
+}
+
+/// What one repetition of one backend gave: its figures, the mode it ran
+/// in, and the latencies of its fixed-rate run.
+struct BackendRep {
+    rep: Rep,
+    mode: zc_core::Mode,
+    latency: hdrhistogram::Histogram<u64>,
+}
+
+/// What one run measured.
+struct RunOut {
+    sent: u64,
+    offered_pps: f64,
+    rx: RxRun,
+}
+
+impl RunOut {
+    fn lost(&self) -> u64 {
+        self.sent.saturating_sub(self.rx.report.seq.received)
+    }
+}
+
+/// Runs the whole comparison and writes its report.
+pub fn run(mut a: BenchArgs) -> Result<ExitCode> {
+    a.settle()?;
+    let stop = crate::stop_flag();
+    // One identical veth pair per backend: a backend that attaches to a device
+    // (an XDP program, a DPDK port kept for the process) would otherwise take
+    // the traffic meant for the others.
+    let mut testbeds = Vec::new();
+    for i in 0..a.backends.len() {
+        let subnet = a.subnet.checked_add(i as u8).ok_or_else(|| {
+            Error::config(format!(
+                "--subnet {} leaves no room for {} testbeds below 256",
+                a.subnet,
+                a.backends.len()
+            ))
+        })?;
+        let cfg = TestbedConfig {
+            queues: a.queues,
+            ..TestbedConfig::new(&format!("{}{i}", a.testbed), subnet)
+        };
+        let tb = Testbed::create(&cfg)?;
+        eprintln!(
+            "zc bench: {:<11} on {} ({}) <-> {} ({}) in namespace {}",
+            a.backends[i], tb.host_if, tb.host_addr, tb.peer_if, tb.peer_addr, tb.netns
+        );
+        testbeds.push(tb);
+    }
+    eprintln!("zc bench: {} repetitions, backends interleaved", a.reps);
+    let mut results: Vec<BackendResult> = a
+        .backends
+        .iter()
+        .map(|n| BackendResult {
+            name: n.clone(),
+            mode: String::new(),
+            mode_details: vec![],
+            reps: vec![],
+            latency: None,
+        })
+        .collect();
+    let started = Instant::now();
+    for rep in 0..a.reps {
+        for (r, tb) in results.iter_mut().zip(&testbeds) {
+            if stop.load(Ordering::Relaxed) {
+                zc::shutdown();
+                return Err(Error::new(
+                    ErrorKind::Io,
+                    "interrupted; the testbed was removed",
+                ));
+            }
+            let one = bench_backend(tb, &a, &r.name, stop).inspect_err(|_| zc::shutdown())?;
+            eprintln!(
+                "[{:>4.0}s rep {}/{}] {:<10} max {}  zero-loss {}  cpu {:.0} ns/msg  p50 {} p99 {}",
+                started.elapsed().as_secs_f64(),
+                rep + 1,
+                a.reps,
+                r.name,
+                fmt_rate(one.rep.max_rate_pps),
+                fmt_rate(one.rep.zero_loss_pps),
+                one.rep.cpu_ns_per_msg,
+                fmt_ns(one.rep.p50_ns),
+                fmt_ns(one.rep.p99_ns)
+            );
+            r.mode = one.mode.to_string();
+            r.mode_details = one.mode.details;
+            r.reps.push(one.rep);
+            match &mut r.latency {
+                Some(h) => {
+                    let _ = h.add(&one.latency);
+                }
+                None => r.latency = Some(one.latency),
+            }
+        }
+    }
+    // Close the ports that backends keep open before their interface goes.
+    zc::shutdown();
+    drop(testbeds);
+    report::print_table(&a, &results);
+    report::write_outputs(&a, &results)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Max-rate run, fixed-rate run and zero-loss search for one backend.
+fn bench_backend(
+    tb: &Testbed,
+    a: &BenchArgs,
+    name: &str,
+    stop: &'static AtomicBool,
+) -> Result<BackendRep> {
+    let max = run_once(tb, a, name, None, a.count, stop)?;
+    let fixed = run_once(tb, a, name, Some(a.fixed_rate), a.fixed_count, stop)?;
+    let mut good = if fixed.lost() == 0 {
+        fixed.offered_pps
+    } else {
+        0.0
+    };
+    let (mut lo, mut hi) = (0.0f64, max.rx.rate().max(max.offered_pps) * 1.2);
+    for _ in 0..a.search_steps {
+        let mid = (lo + hi) / 2.0;
+        if mid < 1.0 {
+            break;
+        }
+        let r = run_once(tb, a, name, Some(mid), a.search_count, stop)?;
+        if r.lost() == 0 {
+            good = good.max(r.offered_pps.min(mid));
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    let mut latency_at = Vec::new();
+    for &pct in &a.latency_at {
+        let rate = good * pct / 100.0;
+        if rate < 1.0 {
+            continue;
+        }
+        let count = (rate as u64).max(1_000).min(a.fixed_count.max(1_000));
+        let r = run_once(tb, a, name, Some(rate), count, stop)?;
+        let l = r.rx.report.latency;
+        latency_at.push(LatencyAt {
+            percent_of_zero_loss: pct,
+            offered_pps: r.offered_pps,
+            p50_ns: l.p50,
+            p99_ns: l.p99,
+            p999_ns: l.p999,
+            max_ns: l.max,
+            lost: r.lost(),
+        });
+    }
+    let l = fixed.rx.report.latency;
+    let rep = Rep {
+        max_rate_pps: max.rx.rate(),
+        max_offered_pps: max.offered_pps,
+        max_run_lost: max.lost(),
+        max_cpu_ns_per_msg: max.rx.cpu_ns as f64 / max.rx.report.messages.max(1) as f64,
+        zero_loss_pps: good,
+        fixed_offered_pps: fixed.offered_pps,
+        cpu_ns_per_msg: fixed.rx.cpu_ns as f64 / fixed.rx.report.messages.max(1) as f64,
+        p50_ns: l.p50,
+        p99_ns: l.p99,
+        p999_ns: l.p999,
+        max_ns: l.max,
+        fixed_run_lost: fixed.lost(),
+        kernel_drops: fixed.rx.rx_stats.kernel_drops,
+        latency_at,
+    };
+    Ok(BackendRep {
+        rep,
+        mode: fixed.rx.mode.clone(),
+        latency: fixed.rx.latency,
+    })
+}
+
+/// One run: a receiver of `name` on the host end, the generator in the peer namespace.
+fn run_once(
+    tb: &Testbed,
+    a: &BenchArgs,
+    name: &str,
+    rate: Option<f64>,
+    count: u64,
+    stop: &'static AtomicBool,
+) -> Result<RunOut> {
+    let feed = SocketAddrV4::new(tb.host_addr, FEED_PORT);
+    let plan = FeedPlan::new(count);
+    let mut rx_spec = RxSpec::new(name, feed);
+    rx_spec.batch = a.batch;
+    // The recvfrom baseline is plain blocking recvfrom by definition.
+    rx_spec.busy_poll = a.busy_poll && name != "recvfrom";
+    rx_spec.max_payload = a.payload.max(64);
+    if zc::backend(name)?.needs_interface {
+        rx_spec.interface = Some(tb.host_if.clone());
+    }
+    let gen_done = Arc::new(AtomicBool::new(false));
+    // Says the receiver is open; dropped unsent when opening failed, and the
+    // thread's own result then carries the error.
+    let (ready_tx, ready_rx) = mpsc::sync_channel::<()>(1);
+    let receiver = {
+        let gen_done = Arc::clone(&gen_done);
+        let rx_cpu = a.rx_cpu;
+        std::thread::Builder::new()
+            .name(format!("zc-rx-{name}"))
+            .spawn(move || -> Result<RxRun> {
+                pin_current_thread(rx_cpu)?;
+                let mut rx = open_receiver(&rx_spec)?;
+                let _ = ready_tx.send(());
+                let mut h = MarketDataHandler::new(HandlerConfig {
+                    feed_port: Some(FEED_PORT),
+                    ..Default::default()
+                });
+                let when = StopWhen {
+                    count: Some(plan.expected().sent),
+                    deadline: None,
+                    idle: Some(Duration::from_millis(300)),
+                    idle_armed: Some(&gen_done),
+                    stop,
+                };
+                receive_inline(rx.as_mut(), &mut h, when, None)
+            })
+            .map_err(|e| Error::io("spawn the receive thread", e))?
+    };
+    if ready_rx.recv().is_err() {
+        return Err(match receiver.join() {
+            Ok(Err(e)) => e,
+            _ => Error::new(
+                ErrorKind::Io,
+                format!("the {name} receive thread died while opening"),
+            ),
+        });
+    }
+    let mut tx_spec = TxSpec::new(&a.generator, SocketAddrV4::new(tb.peer_addr, 0), feed);
+    tx_spec.batch = a.batch;
+    tx_spec.max_payload = a.payload.max(64);
+    tx_spec.dst_mac = Some(tb.host_mac);
+    if zc::backend(&a.generator)?.needs_interface {
+        tx_spec.interface = Some(tb.peer_if.clone());
+    }
+    let gen_cfg = GenConfig {
+        plan,
+        rate,
+        symbols: 64,
+        payload_len: a.payload,
+        batch: a.batch,
+    };
+    let tx_cpu = a.tx_cpu;
+    let generator = tb
+        .spawn_in_peer(move || {
+            pin_current_thread(tx_cpu)?;
+            let mut tx = open_sender(&tx_spec)?;
+            generate(tx.as_mut(), &gen_cfg, stop)
+        })
+        .inspect_err(|_| {
+            // Let the receiver's idle timer end it.
+            gen_done.store(true, Ordering::Relaxed);
+        })?;
+    let gen = generator.join();
+    gen_done.store(true, Ordering::Relaxed);
+    let rx = receiver
+        .join()
+        .map_err(|_| Error::new(ErrorKind::Io, format!("the {name} receive thread panicked")))??;
+    if stop.load(Ordering::Relaxed) {
+        return Err(Error::new(ErrorKind::Io, "interrupted"));
+    }
+    let gen = gen.map_err(|_| Error::new(ErrorKind::Io, "the generator thread panicked"))??;
+    Ok(RunOut {
+        sent: gen.sent,
+        offered_pps: gen.sent as f64 / gen.elapsed.as_secs_f64().max(1e-9),
+        rx,
+    })
+}

@@ -1,0 +1,61 @@
+//! What a network interface can do, asked of the kernel.
+//!
+//! `zc doctor` reads most of what it reports from sysfs and procfs; this crate
+//! holds the part only the kernel's own interfaces answer, each behind a safe
+//! function of the interface name:
+//!
+//! | function | kernel interface | what it tells |
+//! |---|---|---|
+//! | [`driver_info`] | `SIOCETHTOOL` `ETHTOOL_GDRVINFO` | driver, version, firmware, bus address |
+//! | [`channels`] | `ETHTOOL_GCHANNELS` | queue (channel) counts and maximums |
+//! | [`rx_rings`], [`rss`], [`udp4_flow_hash`] | `ETHTOOL_GRXRINGS`, `ETHTOOL_GRSSH`, `ETHTOOL_GRXFH` | RSS: rings, indirection table, hash function, which UDP fields are hashed |
+//! | [`timestamping`] | `ETHTOOL_GET_TS_INFO` | software and hardware timestamping, the PTP clock |
+//! | [`xdp_features`] | generic netlink family `netdev` (Linux 6.3+) | native XDP actions, AF_XDP zero-copy, XDP receive metadata |
+//!
+//! Every call works in the calling thread's network namespace. A driver that
+//! does not implement a query answers `EOPNOTSUPP`, which comes back as an
+//! error of kind [`zc_core::ErrorKind::Unsupported`]; an unknown interface as
+//! [`zc_core::ErrorKind::NotFound`].
+#![warn(missing_docs)]
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
+mod ethtool;
+mod flags;
+mod netdev;
+mod netlink;
+
+pub use ethtool::{
+    channels, driver_info, rss, rx_rings, timestamping, udp4_flow_hash, Channels, DriverInfo, Rss,
+    TsInfo,
+};
+pub use flags::{
+    rx_filter_names, so_timestamping_names, tx_type_names, udp_hash_field_names, xdp_feature_names,
+    xdp_rx_metadata_names, xsk_feature_names, XDP_BASIC, XDP_HW_OFFLOAD, XDP_NDO_XMIT,
+    XDP_REDIRECT, XDP_RX_SG, XDP_XSK_ZEROCOPY,
+};
+pub use netdev::{xdp_features, XdpFeatures};
+
+use std::ffi::CString;
+use zc_core::error::{Error, ErrorKind, Result};
+
+/// The index of interface `name` in the calling thread's network namespace.
+pub fn ifindex(name: &str) -> Result<u32> {
+    let c = CString::new(name)
+        .map_err(|_| Error::config(format!("interface name {name:?} contains a NUL byte")))?;
+    // SAFETY: `c` is a valid NUL-terminated string that outlives the call.
+    let idx = unsafe { libc::if_nametoindex(c.as_ptr()) };
+    if idx == 0 {
+        return Err(interface_not_found(name));
+    }
+    Ok(idx)
+}
+
+/// The one wording for an interface this network namespace does not have.
+pub fn interface_not_found(name: &str) -> Error {
+    Error::new(
+        ErrorKind::NotFound,
+        format!("interface {name:?} not found in this network namespace"),
+    )
+    .with_fix("list the interfaces with `ip -br link`, or run in the namespace that has it (`ip netns exec NS zc doctor ...`)")
+}

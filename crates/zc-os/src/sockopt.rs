@@ -1,0 +1,169 @@
+//! Socket options: the one `setsockopt`/`getsockopt` wrapper, the kernel's
+//! drop counter (`SO_MEMINFO`), and the one receive-buffer policy.
+
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd};
+use zc_core::{Error, Result};
+
+fn socklen_of<T>() -> libc::socklen_t {
+    // Socket option values are a few dozen bytes at most.
+    std::mem::size_of::<T>() as libc::socklen_t
+}
+
+/// Sets an option whose value is a `T` (an `int`, a `u32`, a C struct).
+pub fn set<T: Copy>(fd: BorrowedFd<'_>, level: i32, name: i32, value: &T) -> io::Result<()> {
+    // SAFETY: `value` points to a live T of exactly the size passed; the
+    // kernel only reads it during the call.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            level,
+            name,
+            (value as *const T).cast(),
+            socklen_of::<T>(),
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Sets an `int` option.
+pub fn set_int(fd: BorrowedFd<'_>, level: i32, name: i32, value: i32) -> io::Result<()> {
+    set(fd, level, name, &value)
+}
+
+/// Reads an option into `value` and returns how many bytes the kernel wrote
+/// (an older kernel may write fewer than `size_of::<T>()`).
+///
+/// # Safety
+/// Every byte pattern the kernel may write must be a valid `T`: a plain C
+/// struct or integer, without references, enums or other niches.
+pub unsafe fn get_into<T>(
+    fd: BorrowedFd<'_>,
+    level: i32,
+    name: i32,
+    value: &mut T,
+) -> io::Result<usize> {
+    let mut len = socklen_of::<T>();
+    // SAFETY: the kernel writes at most `len` bytes into `value`, a live T of
+    // exactly that size, and any bytes are a valid T (the caller's promise).
+    let rc = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            level,
+            name,
+            (value as *mut T).cast(),
+            &mut len,
+        )
+    };
+    if rc == 0 {
+        Ok(len as usize)
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Reads an `int` option.
+pub fn get_int(fd: BorrowedFd<'_>, level: i32, name: i32) -> io::Result<i32> {
+    let mut value = 0i32;
+    // SAFETY: every bit pattern is a valid i32.
+    let len = unsafe { get_into(fd, level, name, &mut value)? };
+    if len != std::mem::size_of::<i32>() {
+        return Err(io::Error::from_raw_os_error(libc::EINVAL));
+    }
+    Ok(value)
+}
+
+/// Index of `SK_MEMINFO_DROPS` in the `SO_MEMINFO` array (`linux/sock_diag.h`).
+const SK_MEMINFO_DROPS: usize = 8;
+
+/// Datagrams the kernel dropped on this socket because its receive buffer was
+/// full (`SO_MEMINFO`, `SK_MEMINFO_DROPS`); `None` on a kernel too old to
+/// report it.
+pub fn socket_drops(fd: BorrowedFd<'_>) -> Option<u64> {
+    // Room for the 9 values of today's kernels and any a newer one appends.
+    let mut info = [0u32; 16];
+    // SAFETY: every bit pattern is a valid [u32; 16].
+    let written = unsafe { get_into(fd, libc::SOL_SOCKET, libc::SO_MEMINFO, &mut info) }.ok()?;
+    (written / std::mem::size_of::<u32>() > SK_MEMINFO_DROPS)
+        .then(|| u64::from(info[SK_MEMINFO_DROPS]))
+}
+
+/// What [`size_rcvbuf`] got.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RcvBuf {
+    /// Bytes the kernel granted (it doubles a request for its bookkeeping).
+    pub granted: usize,
+    /// Said when the request was capped by `net.core.rmem_max`, with the fix.
+    pub capped: Option<String>,
+}
+
+/// Asks for `want` bytes of receive buffer: `SO_RCVBUFFORCE` first, which
+/// goes past `net.core.rmem_max` for a process with CAP_NET_ADMIN, else
+/// `SO_RCVBUF`, which the kernel caps at that limit. A cap is logged as a
+/// warning and returned, so the caller can report it in its mode.
+pub fn size_rcvbuf(fd: BorrowedFd<'_>, want: usize) -> Result<RcvBuf> {
+    let ask = i32::try_from(want)
+        .map_err(|_| Error::config(format!("receive buffer of {want} bytes is beyond 2 GiB")))?;
+    if set_int(fd, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, ask).is_err() {
+        set_int(fd, libc::SOL_SOCKET, libc::SO_RCVBUF, ask)
+            .map_err(|e| Error::io("setsockopt SO_RCVBUF", e))?;
+    }
+    let got = get_int(fd, libc::SOL_SOCKET, libc::SO_RCVBUF)
+        .map_err(|e| Error::io("getsockopt SO_RCVBUF", e))?;
+    let granted = usize::try_from(got).unwrap_or(0);
+    let capped = (granted < want.saturating_mul(2)).then(|| {
+        let msg = format!(
+            "SO_RCVBUF capped at {granted} bytes (asked {want}) by net.core.rmem_max; raise it with `sysctl -w net.core.rmem_max={want}` or run with CAP_NET_ADMIN"
+        );
+        tracing::warn!("{msg}");
+        msg
+    });
+    Ok(RcvBuf { granted, capped })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::UdpSocket;
+    use std::os::fd::AsFd;
+
+    #[test]
+    fn int_options_round_trip() {
+        let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+        set_int(s.as_fd(), libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, 1).unwrap();
+        assert_eq!(
+            get_int(s.as_fd(), libc::SOL_SOCKET, libc::SO_TIMESTAMPNS).unwrap(),
+            1
+        );
+        let e = set_int(s.as_fd(), libc::SOL_SOCKET, 0x7fff, 1).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::ENOPROTOOPT));
+    }
+
+    #[test]
+    fn drops_are_counted_when_the_buffer_overflows() {
+        let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        // The smallest buffer the kernel allows, then far more than it holds.
+        set_int(rx.as_fd(), libc::SOL_SOCKET, libc::SO_RCVBUF, 1).unwrap();
+        assert_eq!(socket_drops(rx.as_fd()), Some(0));
+        let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let payload = [0u8; 1000];
+        for _ in 0..200 {
+            tx.send_to(&payload, rx.local_addr().unwrap()).unwrap();
+        }
+        let drops = socket_drops(rx.as_fd()).unwrap();
+        assert!(drops > 0 && drops < 200, "{drops}");
+    }
+
+    #[test]
+    fn a_receive_buffer_is_granted_or_the_cap_is_said() {
+        let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let r = size_rcvbuf(s.as_fd(), 1 << 20).unwrap();
+        assert!(r.granted > 0);
+        assert_eq!(r.capped.is_some(), r.granted < 2 << 20, "{r:?}");
+        assert!(size_rcvbuf(s.as_fd(), usize::MAX).is_err());
+    }
+}
