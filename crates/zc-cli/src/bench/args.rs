@@ -59,11 +59,20 @@ pub struct BenchArgs {
     /// Datagrams per burst, receiver and generator.
     #[arg(long, default_value_t = 64)]
     pub batch: usize,
-    /// Backend that generates the traffic (from the peer namespace). The
-    /// default is the fastest in this build on veth: the AF_XDP sender (it
-    /// skips the peer's UDP/IP stack), else sendmmsg.
+    /// What generates the traffic, from the peer namespace: `xdp` (the XDP
+    /// live-frames generator, zc-xdpgen: BPF_PROG_RUN transmits straight into
+    /// the receiving end's ring, no socket on the sending side; needs Linux
+    /// 5.18+ and the afxdp feature; the receiving end then runs threaded NAPI,
+    /// pinned to --napi-cpu under SCHED_FIFO) or a backend's sender. The
+    /// default is the fastest this build and kernel allow: xdp, else the
+    /// AF_XDP sender, else sendmmsg (recvmmsg). See docs/generator.md.
     #[arg(long, default_value_t = default_generator())]
     pub generator: String,
+    /// CPU of the receiving end's NAPI thread with the xdp generator
+    /// [default: --tx-cpu, where the kernel's receive work runs with any
+    /// other generator].
+    #[arg(long)]
+    pub napi_cpu: Option<usize>,
     /// CPU for the receive thread.
     #[arg(long, default_value_t = 1)]
     pub rx_cpu: usize,
@@ -102,8 +111,21 @@ pub struct BenchArgs {
     pub subnet: u8,
 }
 
+/// `--generator` for the XDP live-frames generator.
+pub const XDP_GENERATOR: &str = "xdp";
+
+/// The first Linux release with `BPF_F_TEST_XDP_LIVE_FRAMES`.
+const XDP_LIVE_FRAMES_SINCE: zc_os::kernel::Release = (5, 18);
+
+/// Whether this build and the running kernel can run the xdp generator.
+fn xdp_generator_available() -> bool {
+    cfg!(feature = "afxdp") && zc_os::kernel::release().is_some_and(|r| r >= XDP_LIVE_FRAMES_SINCE)
+}
+
 fn default_generator() -> String {
-    let fastest = if zc::backend("afxdp").is_ok() {
+    let fastest = if xdp_generator_available() {
+        XDP_GENERATOR
+    } else if zc::backend("afxdp").is_ok() {
         "afxdp"
     } else {
         "recvmmsg"
@@ -125,8 +147,26 @@ impl BenchArgs {
         if self.backends.is_empty() {
             self.backends = enabled_backends().map(|b| b.name.to_owned()).collect();
         }
-        for name in self.backends.iter().chain(std::iter::once(&self.generator)) {
+        for name in &self.backends {
             zc::backend(name)?;
+        }
+        if self.generator == XDP_GENERATOR {
+            if !xdp_generator_available() {
+                return Err(Error::config(format!(
+                    "--generator xdp needs Linux {}.{}+ (BPF_F_TEST_XDP_LIVE_FRAMES) and a zc built with the afxdp feature; this is Linux {}",
+                    XDP_LIVE_FRAMES_SINCE.0,
+                    XDP_LIVE_FRAMES_SINCE.1,
+                    zc_os::kernel::release_string().unwrap_or_else(|| "(unknown)".into())
+                ))
+                .with_fix("pick a backend's sender: --generator afxdp or --generator recvmmsg"));
+            }
+        } else {
+            zc::backend(&self.generator)?;
+            if self.napi_cpu.is_some() {
+                return Err(Error::config(
+                    "--napi-cpu applies to --generator xdp only (other generators run the receive work in their own softirq)",
+                ));
+            }
         }
         if self.reps == 0 {
             return Err(Error::config("--reps must be 1 or more"));

@@ -2,7 +2,7 @@
 //! backends, and per repetition a max-rate run, a fixed-rate run, a
 //! zero-loss search and latency at fractions of the zero-loss rate.
 
-use super::args::BenchArgs;
+use super::args::{BenchArgs, XDP_GENERATOR};
 use super::report;
 use crate::recv::{receive_inline, RxRun, StopWhen};
 use crate::report::{fmt_ns, fmt_rate};
@@ -16,7 +16,7 @@ use zc::{open_receiver, open_sender, RxSpec, TxSpec};
 use zc_core::feed::{generate, FeedPlan, GenConfig};
 use zc_core::handler::{HandlerConfig, MarketDataHandler};
 use zc_core::sys::pin_current_thread;
-use zc_core::{Error, ErrorKind, Result};
+use zc_core::{Error, ErrorKind, Result, Sender};
 use zc_testbed::{Testbed, TestbedConfig};
 
 const FEED_PORT: u16 = 9000;
@@ -106,6 +106,9 @@ pub fn run(mut a: BenchArgs) -> Result<ExitCode> {
             ..TestbedConfig::new(&format!("{}{i}", a.testbed), subnet)
         };
         let tb = Testbed::create(&cfg)?;
+        if a.generator == XDP_GENERATOR {
+            prepare_xdp_receiving_end(&tb, a.napi_cpu.unwrap_or(a.tx_cpu))?;
+        }
         eprintln!(
             "zc bench: {:<11} on {} ({}) <-> {} ({}) in namespace {}",
             a.backends[i], tb.host_if, tb.host_addr, tb.peer_if, tb.peer_addr, tb.netns
@@ -293,13 +296,7 @@ fn run_once(
             ),
         });
     }
-    let mut tx_spec = TxSpec::new(&a.generator, SocketAddrV4::new(tb.peer_addr, 0), feed);
-    tx_spec.batch = a.batch;
-    tx_spec.max_payload = a.payload.max(64);
-    tx_spec.dst_mac = Some(tb.host_mac);
-    if zc::backend(&a.generator)?.needs_interface {
-        tx_spec.interface = Some(tb.peer_if.clone());
-    }
+    let gen_spec = GeneratorSpec::new(tb, a, feed)?;
     let gen_cfg = GenConfig {
         plan,
         rate,
@@ -311,7 +308,7 @@ fn run_once(
     let generator = tb
         .spawn_in_peer(move || {
             pin_current_thread(tx_cpu)?;
-            let mut tx = open_sender(&tx_spec)?;
+            let mut tx = gen_spec.open()?;
             generate(tx.as_mut(), &gen_cfg, stop)
         })
         .inspect_err(|_| {
@@ -333,3 +330,64 @@ fn run_once(
         rx,
     })
 }
+
+/// NAPI on the receiving end, which the xdp generator needs (it transmits
+/// into the veth's NAPI ring), threaded so that the receive work runs in a
+/// kernel thread pinned to `cpu` instead of in the generator's softirq; under
+/// SCHED_FIFO, as softirq work runs, so that a spinning generator on the same
+/// CPU does not starve it into refusing frames.
+fn prepare_xdp_receiving_end(tb: &Testbed, cpu: usize) -> Result<()> {
+    tb.enable_threaded_napi()?;
+    tb.pin_napi_threads(cpu)?;
+    tb.set_napi_fifo_priority(NAPI_FIFO_PRIORITY)?;
+    Ok(())
+}
+
+/// SCHED_FIFO priority of the receiving end's NAPI threads with the xdp
+/// generator: the middle of the range, ahead of every ordinary thread.
+const NAPI_FIFO_PRIORITY: u8 = 50;
+
+/// What the generator thread opens: the XDP live-frames generator or a
+/// backend's sender.
+enum GeneratorSpec {
+    #[cfg(feature = "afxdp")]
+    Xdp(zc_xdpgen::XdpGenConfig),
+    Backend(TxSpec),
+}
+
+impl GeneratorSpec {
+    fn new(tb: &Testbed, a: &BenchArgs, feed: SocketAddrV4) -> Result<Self> {
+        #[cfg(feature = "afxdp")]
+        if a.generator == XDP_GENERATOR {
+            let mut cfg = zc_xdpgen::XdpGenConfig::new(
+                &tb.peer_if,
+                tb.peer_mac,
+                tb.host_mac,
+                SocketAddrV4::new(tb.peer_addr, GENERATOR_PORT),
+                feed,
+            );
+            cfg.payload_len = a.payload;
+            return Ok(Self::Xdp(cfg));
+        }
+        let mut tx_spec = TxSpec::new(&a.generator, SocketAddrV4::new(tb.peer_addr, 0), feed);
+        tx_spec.batch = a.batch;
+        tx_spec.max_payload = a.payload.max(64);
+        tx_spec.dst_mac = Some(tb.host_mac);
+        if zc::backend(&a.generator)?.needs_interface {
+            tx_spec.interface = Some(tb.peer_if.clone());
+        }
+        Ok(Self::Backend(tx_spec))
+    }
+
+    fn open(&self) -> Result<Box<dyn Sender + Send>> {
+        match self {
+            #[cfg(feature = "afxdp")]
+            Self::Xdp(cfg) => Ok(Box::new(zc_xdpgen::XdpGenerator::open(cfg)?)),
+            Self::Backend(spec) => open_sender(spec),
+        }
+    }
+}
+
+/// UDP source port of the xdp generator's frames (it has no socket to bind).
+#[cfg(feature = "afxdp")]
+const GENERATOR_PORT: u16 = 7000;
