@@ -20,6 +20,8 @@ struct Machine {
 struct JsonOut<'a> {
     machine: Machine,
     generator: &'a str,
+    /// The generator of the fixed-rate, zero-loss search and latency runs.
+    paced_generator: &'a str,
     payload_bytes: usize,
     batch: usize,
     reps: usize,
@@ -59,7 +61,7 @@ fn sections(a: &BenchArgs, results: &[BackendResult]) -> Report {
             a.reps,
             a.payload,
             a.batch,
-            a.generator,
+            a.generators(),
             fmt_rate(a.fixed_rate)
         ),
         header: [
@@ -238,6 +240,7 @@ pub fn write_outputs(a: &BenchArgs, results: &[BackendResult]) -> Result<()> {
         let out = JsonOut {
             machine: machine(),
             generator: &a.generator,
+            paced_generator: a.paced_generator(),
             payload_bytes: a.payload,
             batch: a.batch,
             reps: a.reps,
