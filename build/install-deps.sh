@@ -21,6 +21,7 @@ PACKAGES=(
   libxdp-dev                          # zc doctor reports it; xdp-tools
   llvm linux-libc-dev                 # zc-afxdp: the XDP filter, built with clang -target bpf
   m4                                  # benches/xsk-rs-peer: libxdp-sys expands xdp-dispatcher.c.in
+  man-db                              # zc-cli tests: `man -l` renders the page `zc man` writes
 )
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -3,7 +3,8 @@
 //! gaps, duplicates, and latency when the capture says how to get back to
 //! the senders' clock (zc's pcapng files carry the offset).
 
-use crate::recv::{print_summary, RecvArgs, RxRun};
+use crate::json::{text, JsonOut};
+use crate::recv::{print_summary, write_json_summary, RecvArgs, RxRun};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::ExitCode;
@@ -79,13 +80,17 @@ pub fn run(a: &RecvArgs, path: &Path) -> Result<ExitCode> {
         (start, end),
         thread_cpu_ns() - cpu0,
     );
-    let code = print_summary(&run);
+    if let Some(path) = &a.json {
+        write_json_summary(&mut JsonOut::create(path)?, &run)?;
+    }
+    let code = print_summary(&run, a.json.as_deref());
     let skipped = stats
         .skipped
         .iter()
         .map(|(r, n)| format!(" {r} {n}"))
         .collect::<String>();
-    println!(
+    text!(
+        a.json.as_deref(),
         "offline      {} records, {} UDP ({} synthesized by zc), skipped {}{}",
         stats.records,
         stats.udp,
@@ -98,7 +103,7 @@ pub fn run(a: &RecvArgs, path: &Path) -> Result<ExitCode> {
         }
     );
     if offset.is_none() {
-        println!("latency      n/a: this capture does not carry zc's clock offset (zc's pcapng files do)");
+        text!(a.json.as_deref(), "latency      n/a: this capture does not carry zc's clock offset (zc's pcapng files do)");
     }
     result?;
     Ok(code)

@@ -1,5 +1,7 @@
 //! `zc replay FILE`: a capture's UDP payloads through any sender backend.
 
+use crate::json::{is_stdout, JsonOut};
+use crate::names::TxBackend;
 use crate::report::{fmt_ns, fmt_rate};
 use clap::Args;
 use serde_json::json;
@@ -35,9 +37,9 @@ Examples:
 pub struct ReplayArgs {
     /// The capture (pcap or pcapng).
     pub file: PathBuf,
-    /// Sender backend (`recvfrom` sends with sendto, `recvmmsg` with sendmmsg).
-    #[arg(short, long, default_value = "recvmmsg")]
-    pub backend: String,
+    /// Sender backend.
+    #[arg(short, long, value_enum, default_value_t = TxBackend::Sendmmsg)]
+    pub backend: TxBackend,
     /// Local address to send from (port 0: any).
     #[arg(long, default_value = "0.0.0.0:0")]
     pub bind: SocketAddrV4,
@@ -83,9 +85,11 @@ pub struct ReplayArgs {
     /// Pin the sending thread to this CPU.
     #[arg(long)]
     pub pin: Option<usize>,
-    /// Print the summary as one JSON object.
-    #[arg(long)]
-    pub json: bool,
+    /// Write the summary as one JSON object to FILE (`-` or no FILE: stdout,
+    /// instead of the text).
+    #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = "-",
+          value_parser = crate::json::parse_target)]
+    pub json: Option<PathBuf>,
 }
 
 fn parse_mac(s: &str) -> std::result::Result<[u8; 6], String> {
@@ -123,10 +127,10 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode> {
         Some(to) => to,
         None => SocketAddrV4::new(a.dst_ip.unwrap_or(*d.ip()), a.dst_port.unwrap_or(d.port())),
     };
-    let quiet = a.json;
+    let quiet = crate::quiet() || a.json.as_deref().is_some_and(is_stdout);
     let mut dests = SenderMap::new(MAX_DESTINATIONS, |d| {
         let to = rewrite(d);
-        let mut spec = TxSpec::new(&a.backend, a.bind, to);
+        let mut spec = TxSpec::new(a.backend.name()?, a.bind, to);
         spec.interface = a.interface.clone();
         spec.dst_mac = a.dst_mac;
         spec.queue = a.queue;
@@ -155,10 +159,10 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode> {
         .iter()
         .map(|(k, n)| json!({ "reason": k, "records": n }))
         .collect();
-    if a.json {
+    if let Some(path) = &a.json {
         let v = json!({
             "file": a.file.display().to_string(),
-            "backend": a.backend,
+            "backend": a.backend.to_string(),
             "sent": r.sent,
             "bytes": r.bytes,
             "destinations": r.destinations,
@@ -176,8 +180,9 @@ pub fn run(a: ReplayArgs) -> Result<ExitCode> {
             })),
             "stopped": r.stopped,
         });
-        println!("{v}");
-    } else {
+        JsonOut::create(path)?.line(&v)?;
+    }
+    if !a.json.as_deref().is_some_and(is_stdout) {
         println!(
             "sent         {} datagrams to {} destination(s) in {:.3} s ({}), {} pass(es)",
             r.sent,

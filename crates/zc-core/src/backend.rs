@@ -302,6 +302,7 @@ impl SendBurst {
 
 /// Whether payload bytes are copied between kernel and user space.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub enum DataPath {
     /// Payloads are copied (sockets, XDP copy mode, MSG_ZEROCOPY that fell back).
     Copy,
@@ -314,6 +315,7 @@ pub enum DataPath {
 /// What a backend actually runs as, after probing the kernel. Never a wish:
 /// a backend that fell back reports the fallback here and in `details`.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Mode {
     /// Backend name as accepted by the umbrella crate (e.g. `recvmmsg`).
     pub backend: &'static str,
@@ -369,6 +371,7 @@ impl fmt::Display for Mode {
 
 /// Receive counters.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct RxStats {
     /// Datagrams handed out.
     pub datagrams: u64,
@@ -389,6 +392,7 @@ pub struct RxStats {
 
 /// Send counters.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct TxStats {
     /// Datagrams handed to the kernel or NIC.
     pub datagrams: u64,

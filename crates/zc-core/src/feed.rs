@@ -181,6 +181,7 @@ pub struct GenConfig {
 
 /// What a generator run did.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct GenReport {
     /// Datagrams handed to the sender.
     pub sent: u64,

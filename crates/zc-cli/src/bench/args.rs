@@ -1,8 +1,8 @@
 //! The arguments of `zc bench`, and what `--quick` and the defaults make of them.
 
+use crate::names::{RxBackend, TxBackend};
 use clap::Args;
 use std::path::PathBuf;
-use zc::enabled_backends;
 use zc_core::{Error, Result};
 
 /// Compare backends side by side.
@@ -32,9 +32,13 @@ Examples:
   sudo zc bench --backends recvfrom,recvmmsg --reps 7 --json out.json
   sudo zc bench --quick                           # a smoke run in seconds")]
 pub struct BenchArgs {
-    /// Backends to compare, comma-separated (default: every one in this build).
-    #[arg(long, value_delimiter = ',')]
-    pub backends: Vec<String>,
+    /// Backends to compare, comma-separated (default: every one in this
+    /// build). A name with `+capture` (e.g. `recvmmsg+capture`) is a row of
+    /// that backend recording everything it receives to a pcap file (written
+    /// to the temporary directory and removed after each run), to compare
+    /// against the same backend without capture.
+    #[arg(long, value_delimiter = ',', value_parser = row_parser())]
+    pub backends: Vec<BenchRow>,
     /// Repetitions (medians need 5 or more).
     #[arg(long, default_value_t = 5)]
     pub reps: usize,
@@ -70,8 +74,8 @@ pub struct BenchArgs {
     /// due per call and falls behind its schedule (measured: 17-25 kpps
     /// offered of 50 kpps), so paced runs (fixed rate, zero-loss search,
     /// latency) use the AF_XDP sender, else sendmmsg. See docs/generator.md.
-    #[arg(long, default_value_t = default_generator())]
-    pub generator: String,
+    #[arg(long, value_parser = generator_parser(), default_value_t = default_generator())]
+    pub generator: Generator,
     /// CPU of the receiving end's NAPI thread with the xdp generator
     /// [default: --tx-cpu, where the kernel's receive work runs with any
     /// other generator].
@@ -93,8 +97,8 @@ pub struct BenchArgs {
     /// rate (about one second of traffic each); empty to skip.
     #[arg(long, value_delimiter = ',', default_value = "10,50,90")]
     pub latency_at: Vec<f64>,
-    /// Write every figure of every repetition here, as JSON.
-    #[arg(long)]
+    /// Write every figure of every repetition to FILE, as JSON (`-`: stdout).
+    #[arg(long, value_name = "FILE", value_parser = crate::json::parse_target)]
     pub json: Option<PathBuf>,
     /// Write the report as Markdown here (tables, ratios, modes, machine and
     /// this command line), ready for docs/.
@@ -115,8 +119,99 @@ pub struct BenchArgs {
     pub subnet: u8,
 }
 
-/// `--generator` for the XDP live-frames generator.
-pub const XDP_GENERATOR: &str = "xdp";
+/// Suffix of a row that records what its receiver gets (`recvmmsg+capture`).
+const CAPTURE_SUFFIX: &str = "+capture";
+
+/// A row name's backend, and whether the row captures.
+pub fn row_backend(row: &str) -> (&str, bool) {
+    match row.strip_suffix(CAPTURE_SUFFIX) {
+        Some(b) => (b, true),
+        None => (row, false),
+    }
+}
+
+/// One row of the comparison: a receive backend, capturing or not.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BenchRow {
+    /// The receiver.
+    pub backend: RxBackend,
+    /// Records everything it receives (`+capture`).
+    pub capture: bool,
+}
+
+impl std::fmt::Display for BenchRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let suffix = if self.capture { CAPTURE_SUFFIX } else { "" };
+        write!(f, "{}{suffix}", self.backend)
+    }
+}
+
+/// Every row name `--backends` takes, so that `--help`, completions and
+/// errors list them (a unit test keeps it in step with [`RxBackend`]).
+const ROWS: &[&str] = &[
+    "recvfrom",
+    "recvmmsg",
+    "uring",
+    "afxdp",
+    "dpdk",
+    "dpdk-packet",
+    "recvfrom+capture",
+    "recvmmsg+capture",
+    "uring+capture",
+    "afxdp+capture",
+    "dpdk+capture",
+    "dpdk-packet+capture",
+];
+
+fn row_parser() -> impl clap::builder::TypedValueParser<Value = BenchRow> {
+    use clap::builder::{PossibleValuesParser, TypedValueParser};
+    use clap::ValueEnum;
+    PossibleValuesParser::new(ROWS).try_map(|row: String| {
+        let (name, capture) = row_backend(&row);
+        RxBackend::from_str(name, false).map(|backend| BenchRow { backend, capture })
+    })
+}
+
+/// What generates the traffic: the XDP live-frames generator or a
+/// backend's sender.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Generator {
+    /// The XDP live-frames generator (zc-xdpgen).
+    Xdp,
+    /// A backend's sender.
+    Sender(TxBackend),
+}
+
+impl std::fmt::Display for Generator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Xdp => f.write_str("xdp"),
+            Self::Sender(b) => b.fmt(f),
+        }
+    }
+}
+
+/// `xdp` or any sender name, so that `--help`, completions and errors list them.
+fn generator_parser() -> impl clap::builder::TypedValueParser<Value = Generator> {
+    use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
+    use clap::ValueEnum;
+    let names =
+        std::iter::once(PossibleValue::new("xdp").help(
+            "the XDP live-frames generator (max-rate runs; paced runs use the fastest sender)",
+        ))
+        .chain(
+            TxBackend::value_variants()
+                .iter()
+                .filter_map(ValueEnum::to_possible_value),
+        );
+    PossibleValuesParser::new(names).try_map(|name: String| {
+        if name == "xdp" {
+            Ok(Generator::Xdp)
+        } else {
+            TxBackend::from_str(&name, false).map(Generator::Sender)
+        }
+    })
+}
 
 /// The first Linux release with `BPF_F_TEST_XDP_LIVE_FRAMES`.
 const XDP_LIVE_FRAMES_SINCE: zc_os::kernel::Release = (5, 18);
@@ -126,45 +221,39 @@ fn xdp_generator_available() -> bool {
     cfg!(feature = "afxdp") && zc_os::kernel::release().is_some_and(|r| r >= XDP_LIVE_FRAMES_SINCE)
 }
 
-fn default_generator() -> String {
+fn default_generator() -> Generator {
     if xdp_generator_available() {
-        XDP_GENERATOR.to_owned()
+        Generator::Xdp
     } else {
-        fastest_sender().to_owned()
+        Generator::Sender(fastest_sender())
     }
 }
 
 /// The fastest backend sender in this build on veth: the AF_XDP sender (it
 /// skips the peer's UDP/IP stack), else sendmmsg.
-fn fastest_sender() -> &'static str {
-    if zc::backend("afxdp").is_ok() {
-        "afxdp"
+fn fastest_sender() -> TxBackend {
+    if TxBackend::Afxdp.name().is_ok() {
+        TxBackend::Afxdp
     } else {
-        "recvmmsg"
+        TxBackend::Sendmmsg
     }
 }
 
 impl BenchArgs {
     /// The generator of paced runs: `--generator`, except that xdp hands
     /// them to the fastest backend sender (see `--generator`).
-    pub fn paced_generator(&self) -> &str {
-        if self.generator == XDP_GENERATOR {
-            fastest_sender()
-        } else {
-            &self.generator
+    pub fn paced_generator(&self) -> TxBackend {
+        match self.generator {
+            Generator::Xdp => fastest_sender(),
+            Generator::Sender(b) => b,
         }
     }
 
     /// The generators as the report names them.
     pub fn generators(&self) -> String {
-        if self.paced_generator() == self.generator {
-            self.generator.clone()
-        } else {
-            format!(
-                "{} (max rate), {} (paced runs)",
-                self.generator,
-                self.paced_generator()
-            )
+        match self.generator {
+            Generator::Xdp => format!("xdp (max rate), {} (paced runs)", self.paced_generator()),
+            Generator::Sender(b) => b.to_string(),
         }
     }
 
@@ -179,32 +268,68 @@ impl BenchArgs {
             self.search_count = self.search_count.min(20_000);
         }
         if self.backends.is_empty() {
-            self.backends = enabled_backends().map(|b| b.name.to_owned()).collect();
+            self.backends = RxBackend::enabled()
+                .into_iter()
+                .map(|backend| BenchRow {
+                    backend,
+                    capture: false,
+                })
+                .collect();
         }
-        for name in &self.backends {
-            zc::backend(name)?;
+        for row in &self.backends {
+            row.backend.name()?;
         }
-        if self.generator == XDP_GENERATOR {
-            if !xdp_generator_available() {
+        match self.generator {
+            Generator::Xdp if !xdp_generator_available() => {
                 return Err(Error::config(format!(
                     "--generator xdp needs Linux {}.{}+ (BPF_F_TEST_XDP_LIVE_FRAMES) and a zc built with the afxdp feature; this is Linux {}",
                     XDP_LIVE_FRAMES_SINCE.0,
                     XDP_LIVE_FRAMES_SINCE.1,
                     zc_os::kernel::release_string().unwrap_or_else(|| "(unknown)".into())
                 ))
-                .with_fix("pick a backend's sender: --generator afxdp or --generator recvmmsg"));
+                .with_fix("pick a backend's sender: --generator afxdp or --generator sendmmsg"));
             }
-        } else {
-            zc::backend(&self.generator)?;
-            if self.napi_cpu.is_some() {
-                return Err(Error::config(
-                    "--napi-cpu applies to --generator xdp only (other generators run the receive work in their own softirq)",
-                ));
+            Generator::Xdp => {}
+            Generator::Sender(b) => {
+                b.name()?;
+                if self.napi_cpu.is_some() {
+                    return Err(Error::config(
+                        "--napi-cpu applies to --generator xdp only (other generators run the receive work in their own softirq)",
+                    ));
+                }
             }
         }
         if self.reps == 0 {
             return Err(Error::config("--reps must be 1 or more"));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::ValueEnum;
+
+    #[test]
+    fn every_backend_has_a_row_and_a_capture_row() {
+        let mut want: Vec<String> = RxBackend::value_variants()
+            .iter()
+            .map(|b| b.to_string())
+            .collect();
+        want.extend(want.clone().iter().map(|b| format!("{b}{CAPTURE_SUFFIX}")));
+        assert_eq!(ROWS, want);
+        for row in ROWS {
+            let (name, capture) = row_backend(row);
+            let b = RxBackend::from_str(name, false).unwrap();
+            assert_eq!(
+                BenchRow {
+                    backend: b,
+                    capture
+                }
+                .to_string(),
+                *row
+            );
+        }
     }
 }

@@ -2,9 +2,10 @@
 //! backends, and per repetition a max-rate run, a fixed-rate run, a
 //! zero-loss search and latency at fractions of the zero-loss rate.
 
-use super::args::{BenchArgs, XDP_GENERATOR};
+use super::args::{row_backend, BenchArgs, Generator};
 use super::report;
-use crate::recv::{receive_inline, RxRun, StopWhen};
+use crate::capture::Recording;
+use crate::recv::{receive_inline_with, RxRun, StopWhen};
 use crate::report::{fmt_ns, fmt_rate};
 use serde::Serialize;
 use std::net::SocketAddrV4;
@@ -38,6 +39,10 @@ pub struct Rep {
     pub fixed_run_lost: u64,
     pub kernel_drops: Option<u64>,
     pub latency_at: Vec<LatencyAt>,
+    /// For a `+capture` row: records the capture dropped (queue full) in the
+    /// max-rate run, and records written in it.
+    pub capture_dropped: Option<u64>,
+    pub capture_written: Option<u64>,
 }
 
 /// Latency at a fraction of the zero-loss rate, from intended send times.
@@ -77,6 +82,8 @@ struct RunOut {
     sent: u64,
     offered_pps: f64,
     rx: RxRun,
+    /// A `+capture` row's capture: (written, dropped).
+    capture: Option<(u64, u64)>,
 }
 
 impl RunOut {
@@ -106,7 +113,7 @@ pub fn run(mut a: BenchArgs) -> Result<ExitCode> {
             ..TestbedConfig::new(&format!("{}{i}", a.testbed), subnet)
         };
         let tb = Testbed::create(&cfg)?;
-        if a.generator == XDP_GENERATOR {
+        if a.generator == Generator::Xdp {
             prepare_xdp_receiving_end(&tb, a.napi_cpu.unwrap_or(a.tx_cpu))?;
         }
         eprintln!(
@@ -120,7 +127,7 @@ pub fn run(mut a: BenchArgs) -> Result<ExitCode> {
         .backends
         .iter()
         .map(|n| BackendResult {
-            name: n.clone(),
+            name: n.to_string(),
             mode: String::new(),
             mode_details: vec![],
             reps: vec![],
@@ -232,6 +239,8 @@ fn bench_backend(
         fixed_run_lost: fixed.lost(),
         kernel_drops: fixed.rx.rx_stats.kernel_drops,
         latency_at,
+        capture_written: max.capture.map(|c| c.0),
+        capture_dropped: max.capture.map(|c| c.1),
     };
     Ok(BackendRep {
         rep,
@@ -240,15 +249,17 @@ fn bench_backend(
     })
 }
 
-/// One run: a receiver of `name` on the host end, the generator in the peer namespace.
+/// One run: a receiver of row `row` on the host end, the generator in the
+/// peer namespace.
 fn run_once(
     tb: &Testbed,
     a: &BenchArgs,
-    name: &str,
+    row: &str,
     rate: Option<f64>,
     count: u64,
     stop: &'static AtomicBool,
 ) -> Result<RunOut> {
+    let (name, capture) = row_backend(row);
     let feed = SocketAddrV4::new(tb.host_addr, FEED_PORT);
     let plan = FeedPlan::new(count);
     let mut rx_spec = RxSpec::new(name, feed);
@@ -263,14 +274,26 @@ fn run_once(
     // Says the receiver is open; dropped unsent when opening failed, and the
     // thread's own result then carries the error.
     let (ready_tx, ready_rx) = mpsc::sync_channel::<()>(1);
+    let capture_path = capture.then(|| {
+        std::env::temp_dir().join(format!(
+            "zc-bench-{}-{}.pcap",
+            std::process::id(),
+            tb.host_if
+        ))
+    });
     let receiver = {
         let gen_done = Arc::clone(&gen_done);
         let rx_cpu = a.rx_cpu;
+        let interface = tb.host_if.clone();
         std::thread::Builder::new()
             .name(format!("zc-rx-{name}"))
-            .spawn(move || -> Result<RxRun> {
+            .spawn(move || -> Result<(RxRun, Option<(u64, u64)>)> {
                 pin_current_thread(rx_cpu)?;
                 let mut rx = open_receiver(&rx_spec)?;
+                let mut recording = match &capture_path {
+                    Some(path) => Some(start_capture(rx.as_ref(), path, &interface)?),
+                    None => None,
+                };
                 let _ = ready_tx.send(());
                 let mut h = MarketDataHandler::new(HandlerConfig {
                     feed_port: Some(FEED_PORT),
@@ -283,7 +306,18 @@ fn run_once(
                     idle_armed: Some(&gen_done),
                     stop,
                 };
-                receive_inline(rx.as_mut(), &mut h, when, None)
+                let run = receive_inline_with(rx.as_mut(), &mut h, when, None, recording.as_mut());
+                let captured = match recording {
+                    Some(r) => {
+                        let report = r.capture.finish()?;
+                        for f in &report.files {
+                            let _ = std::fs::remove_file(&f.path);
+                        }
+                        Some((report.stats.written, report.stats.dropped))
+                    }
+                    None => None,
+                };
+                Ok((run?, captured))
             })
             .map_err(|e| Error::io("spawn the receive thread", e))?
     };
@@ -317,7 +351,7 @@ fn run_once(
         })?;
     let gen = generator.join();
     gen_done.store(true, Ordering::Relaxed);
-    let rx = receiver
+    let (rx, capture) = receiver
         .join()
         .map_err(|_| Error::new(ErrorKind::Io, format!("the {name} receive thread panicked")))??;
     if stop.load(Ordering::Relaxed) {
@@ -328,6 +362,25 @@ fn run_once(
         sent: gen.sent,
         offered_pps: gen.sent as f64 / gen.elapsed.as_secs_f64().max(1e-9),
         rx,
+        capture,
+    })
+}
+
+/// A capture of everything `rx` receives into `path` (pcap), as
+/// `zc recv --capture` makes it: frames as received for the raw backends,
+/// synthesized ones for the sockets.
+fn start_capture(
+    rx: &dyn zc::DynReceiver,
+    path: &std::path::Path,
+    interface: &str,
+) -> Result<Recording> {
+    let mut cfg = zc_capture::CaptureConfig::new(path);
+    cfg.raw_frames = zc::backend(rx.mode().backend)?.needs_interface;
+    cfg.source = rx.mode().to_string();
+    cfg.interface = interface.to_owned();
+    Ok(Recording {
+        capture: zc_capture::Capture::start(cfg)?,
+        on_gap: false,
     })
 }
 
@@ -357,23 +410,24 @@ enum GeneratorSpec {
 
 impl GeneratorSpec {
     fn new(tb: &Testbed, a: &BenchArgs, feed: SocketAddrV4, paced: bool) -> Result<Self> {
-        let name = if paced {
-            a.paced_generator()
-        } else {
-            &a.generator
+        let sender = match a.generator {
+            #[cfg(feature = "afxdp")]
+            Generator::Xdp if !paced => {
+                let mut cfg = zc_xdpgen::XdpGenConfig::new(
+                    &tb.peer_if,
+                    tb.peer_mac,
+                    tb.host_mac,
+                    SocketAddrV4::new(tb.peer_addr, GENERATOR_PORT),
+                    feed,
+                );
+                cfg.payload_len = a.payload;
+                return Ok(Self::Xdp(cfg));
+            }
+            // Paced runs, and (refused by settle()) xdp in a build without it.
+            Generator::Xdp => a.paced_generator(),
+            Generator::Sender(b) => b,
         };
-        #[cfg(feature = "afxdp")]
-        if name == XDP_GENERATOR {
-            let mut cfg = zc_xdpgen::XdpGenConfig::new(
-                &tb.peer_if,
-                tb.peer_mac,
-                tb.host_mac,
-                SocketAddrV4::new(tb.peer_addr, GENERATOR_PORT),
-                feed,
-            );
-            cfg.payload_len = a.payload;
-            return Ok(Self::Xdp(cfg));
-        }
+        let name = sender.name()?;
         let mut tx_spec = TxSpec::new(name, SocketAddrV4::new(tb.peer_addr, 0), feed);
         tx_spec.batch = a.batch;
         tx_spec.max_payload = a.payload.max(64);

@@ -1,6 +1,8 @@
 //! `zc feed recv`: online (one or two lines, recovery) or offline (--itch-file).
 
 use super::peak_rss_kib;
+use crate::json::{is_stdout, JsonOut};
+use crate::names::RxBackend;
 use crate::report::{fmt_ns, fmt_rate};
 use clap::Args;
 use serde_json::{json, Value};
@@ -34,9 +36,11 @@ Examples:
 Once a second: messages/s, delivered, gaps every line missed, recovered,
 lost, instruments, and the top of book of --watch. At the end a summary per
 line (packets, first arrivals, messages only that line had, its own gaps),
-for the merged stream, and the book; --json prints it as JSON on stdout.
+for the merged stream, and the book; --json prints it as JSON on stdout
+(--json FILE: to FILE). -q: no status lines.
 Runs until the session ends (end-of-session packet and nothing missing),
---duration, --idle-exit or Ctrl-C. Exit code 0, or 1 when messages were lost.")]
+--duration, --idle-exit or Ctrl-C. Exit code 0, or 3 when messages were lost
+(1: runtime error, 2: usage error).")]
 pub struct RecvArgs {
     /// Offline: build the book from this NASDAQ-format ITCH file (each
     /// message preceded by its u16 big-endian length), no network.
@@ -49,8 +53,8 @@ pub struct RecvArgs {
     #[arg(long, value_name = "FILE", conflicts_with_all = ["bind_b", "recovery"])]
     pcap: Option<PathBuf>,
     /// Line A: backend.
-    #[arg(long, default_value = "recvmmsg")]
-    backend_a: String,
+    #[arg(long, value_enum, default_value_t = RxBackend::Recvmmsg)]
+    backend_a: RxBackend,
     /// Line A: feed address and UDP port.
     #[arg(long)]
     bind_a: Option<SocketAddrV4>,
@@ -58,8 +62,8 @@ pub struct RecvArgs {
     #[arg(long)]
     interface_a: Option<String>,
     /// Line B: backend.
-    #[arg(long, default_value = "recvmmsg")]
-    backend_b: String,
+    #[arg(long, value_enum, default_value_t = RxBackend::Recvmmsg)]
+    backend_b: RxBackend,
     /// Line B: feed address and UDP port (omit for one line).
     #[arg(long)]
     bind_b: Option<SocketAddrV4>,
@@ -110,12 +114,10 @@ pub struct RecvArgs {
     /// Stop when nothing arrived for this many seconds.
     #[arg(long)]
     idle_exit: Option<f64>,
-    /// Print the summary as JSON on stdout.
-    #[arg(long)]
-    json: bool,
-    /// No status lines.
-    #[arg(short, long)]
-    quiet: bool,
+    /// Write the summary as JSON to FILE (`-` or no FILE: stdout, instead of the text).
+    #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = "-",
+          value_parser = crate::json::parse_target)]
+    json: Option<PathBuf>,
 }
 
 fn book_cfg(a: &RecvArgs) -> BookConfig {
@@ -127,12 +129,12 @@ fn book_cfg(a: &RecvArgs) -> BookConfig {
 }
 
 fn open_line(
-    backend: &str,
+    backend: RxBackend,
     bind: SocketAddrV4,
     interface: Option<String>,
     busy: bool,
 ) -> Result<Box<dyn DynReceiver + Send>> {
-    let mut spec = RxSpec::new(backend, bind);
+    let mut spec = RxSpec::new(backend.name()?, bind);
     spec.interface = interface;
     spec.busy_poll = busy;
     open_receiver(&spec)
@@ -158,11 +160,11 @@ pub fn run(a: RecvArgs) -> Result<ExitCode> {
             })
         })
         .transpose()?;
-    let mut rx_a = open_line(&a.backend_a, bind_a, a.interface_a.clone(), a.busy_poll)?;
+    let mut rx_a = open_line(a.backend_a, bind_a, a.interface_a.clone(), a.busy_poll)?;
     eprintln!("zc feed: line A {} on {bind_a}", rx_a.mode());
     let mut rx_b = match a.bind_b {
         Some(b) => {
-            let rx = open_line(&a.backend_b, b, a.interface_b.clone(), a.busy_poll)?;
+            let rx = open_line(a.backend_b, b, a.interface_b.clone(), a.busy_poll)?;
             eprintln!("zc feed: line B {} on {b}", rx.mode());
             Some(rx)
         }
@@ -216,8 +218,11 @@ pub fn run(a: RecvArgs) -> Result<ExitCode> {
             s.book.named_instruments(),
         );
     };
-    let status: Option<zc_feed::online::Status<'_, MoldUdp64, ItchSink>> =
-        if a.quiet { None } else { Some(&mut print) };
+    let status: Option<zc_feed::online::Status<'_, MoldUdp64, ItchSink>> = if crate::quiet() {
+        None
+    } else {
+        Some(&mut print)
+    };
     receive(
         &mut lines,
         &mut handler,
@@ -268,12 +273,10 @@ pub fn run(a: RecvArgs) -> Result<ExitCode> {
         "book": book_json(&sink.book, a.top),
         "peak_rss_kib": peak_rss_kib(),
     });
-    if a.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&summary).unwrap_or_default()
-        );
-    } else {
+    if let Some(path) = &a.json {
+        JsonOut::create(path)?.document(&summary)?;
+    }
+    if !a.json.as_deref().is_some_and(is_stdout) {
         for l in summary["lines"].as_array().into_iter().flatten() {
             println!(
                 "line {:<8} packets {} messages {} first {} only-here {} duplicates {} gaps {} refused {}",
@@ -302,7 +305,7 @@ pub fn run(a: RecvArgs) -> Result<ExitCode> {
         print_book(&sink.book, a.top, a.watch.as_deref());
     }
     Ok(if st.lost + st.seq.resync_skipped > 0 {
-        ExitCode::from(1)
+        ExitCode::from(crate::exit::VERDICT)
     } else {
         ExitCode::SUCCESS
     })
@@ -324,12 +327,10 @@ fn offline(a: &RecvArgs, path: &std::path::Path) -> Result<ExitCode> {
         "itch_errors": { "unknown_type": sink.errors().unknown_type, "bad_length": sink.errors().bad_length, "empty": sink.errors().empty },
         "book": book_json(&sink.book, a.top),
     });
-    if a.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&summary).unwrap_or_default()
-        );
-    } else {
+    if let Some(path) = &a.json {
+        JsonOut::create(path)?.document(&summary)?;
+    }
+    if !a.json.as_deref().is_some_and(is_stdout) {
         println!(
             "file          {} ({} messages, {} bytes)",
             path.display(),
@@ -402,12 +403,10 @@ fn offline_capture(a: &RecvArgs, path: &std::path::Path) -> Result<ExitCode> {
         "itch_errors": { "unknown_type": run.sink.errors().unknown_type, "bad_length": run.sink.errors().bad_length, "empty": run.sink.errors().empty },
         "book": book_json(&run.sink.book, a.top),
     });
-    if a.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&summary).unwrap_or_default()
-        );
-    } else {
+    if let Some(path) = &a.json {
+        JsonOut::create(path)?.document(&summary)?;
+    }
+    if !a.json.as_deref().is_some_and(is_stdout) {
         println!(
             "capture       {} ({datagrams} datagrams of the feed, {other_port} to other ports)",
             path.display()
@@ -424,7 +423,7 @@ fn offline_capture(a: &RecvArgs, path: &std::path::Path) -> Result<ExitCode> {
         print_book(&run.sink.book, a.top, a.watch.as_deref());
     }
     Ok(if lost > 0 {
-        ExitCode::from(1)
+        ExitCode::from(crate::exit::VERDICT)
     } else {
         ExitCode::SUCCESS
     })

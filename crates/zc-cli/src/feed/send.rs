@@ -1,5 +1,6 @@
 //! `zc feed send` and `zc feed gen`.
 
+use crate::names::TxBackend;
 use clap::Args;
 use std::net::{SocketAddr, SocketAddrV4};
 use std::path::PathBuf;
@@ -27,9 +28,9 @@ drops its own. With --serve, a re-request server keeps every message and
 answers MoldUDP64 requests on that address while publishing and for
 --linger seconds after the end of the session.")]
 pub struct SendArgs {
-    /// Sender backend for both lines (`zc doctor` lists them).
-    #[arg(short, long, default_value = "recvmmsg")]
-    backend: String,
+    /// Sender backend for both lines.
+    #[arg(short, long, value_enum, default_value_t = TxBackend::Sendmmsg)]
+    backend: TxBackend,
     /// Line A's destination.
     #[arg(long)]
     dst_a: Option<SocketAddrV4>,
@@ -136,7 +137,7 @@ pub fn run(a: SendArgs) -> Result<ExitCode> {
     let start = Arc::new(Barrier::new(lines.len()));
     let mut threads = Vec::new();
     for (i, (name, dst, every)) in lines.into_iter().enumerate() {
-        let mut spec = TxSpec::new(&a.backend, a.bind, dst);
+        let mut spec = TxSpec::new(a.backend.name()?, a.bind, dst);
         spec.interface = a.interface.clone();
         spec.dst_mac = a.dst_mac;
         spec.max_payload = spec.max_payload.max(a.max_payload);
