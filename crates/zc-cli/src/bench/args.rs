@@ -71,7 +71,7 @@ pub struct BenchArgs {
     /// default is the fastest this build and kernel allow: xdp, else the
     /// AF_XDP sender, else sendmmsg (recvmmsg). xdp drives the max-rate runs
     /// only, 1024 messages per system call: paced, it sends the few messages
-    /// due per call and falls behind its schedule (measured: 17-25 kpps
+    /// due per call and falls behind its schedule (measured: 16-25 kpps
     /// offered of 50 kpps), so paced runs (fixed rate, zero-loss search,
     /// latency) use the AF_XDP sender, else sendmmsg. See docs/generator.md.
     #[arg(long, value_parser = generator_parser(), default_value_t = default_generator())]
