@@ -8,11 +8,20 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-echo "== the umbrella (zc-net) with each backend feature alone"
+echo "== the umbrella (zc-net) with each backend feature alone, and with none"
 for feature in epoll uring afxdp dpdk; do
   echo "-- zc-net --no-default-features --features $feature"
+  cargo clippy --locked -q -p zc-net --no-default-features --features "$feature" -- -D warnings
   cargo build --locked --release -q -p zc-net --no-default-features --features "$feature" --examples
 done
+cargo clippy --locked -q -p zc-net --no-default-features -- -D warnings
+
+echo "== the command as 'cargo install zc-cli' builds it: socket backends, no DPDK, libbpf or clang"
+cargo clippy --locked -q -p zc-cli -- -D warnings
+if cargo tree --locked -p zc-cli -e normal,build | grep -q -e bindgen -e zc-xdp-sys -e zc-dpdk-sys; then
+  echo "check-packaging: zc-cli's default features pull in bindgen, zc-xdp-sys or zc-dpdk-sys" >&2
+  exit 1
+fi
 
 echo "== each backend crate on its own"
 for crate in zc-net-core zc-os zc-epoll zc-uring zc-linux zc-afxdp zc-dpdk zc-nic zc-testbed; do

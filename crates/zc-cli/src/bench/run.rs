@@ -3,6 +3,7 @@
 //! zero-loss search and latency at fractions of the zero-loss rate.
 
 use super::args::{row_backend, BenchArgs, Generator};
+use super::itch::{run_itch, ItchRep};
 use super::report;
 use crate::capture::Recording;
 use crate::recv::{receive_inline_with, RxRun, StopWhen};
@@ -43,6 +44,8 @@ pub struct Rep {
     /// max-rate run, and records written in it.
     pub capture_dropped: Option<u64>,
     pub capture_written: Option<u64>,
+    /// The ITCH feed run, with `--itch`.
+    pub itch: Option<ItchRep>,
 }
 
 /// Latency at a fraction of the zero-loss rate, from intended send times.
@@ -157,6 +160,16 @@ pub fn run(mut a: BenchArgs) -> Result<ExitCode> {
                 fmt_ns(one.rep.p50_ns),
                 fmt_ns(one.rep.p99_ns)
             );
+            if let Some(i) = &one.rep.itch {
+                eprintln!(
+                    "{:>22} itch: send to book p50 {} p99 {}  delivered {}  lost {}",
+                    r.name,
+                    fmt_ns(i.p50_ns),
+                    fmt_ns(i.p99_ns),
+                    i.delivered,
+                    i.lost
+                );
+            }
             r.mode = one.mode.to_string();
             r.mode_details = one.mode.details;
             r.reps.push(one.rep);
@@ -223,6 +236,11 @@ fn bench_backend(
             lost: r.lost(),
         });
     }
+    // A `+capture` row's feed run would be its backend's again: only the
+    // plain rows carry the ITCH feed.
+    let itch = (a.itch && !row_backend(name).1)
+        .then(|| run_itch(tb, a, name, stop))
+        .transpose()?;
     let l = fixed.rx.report.latency;
     let rep = Rep {
         max_rate_pps: max.rx.rate(),
@@ -241,6 +259,7 @@ fn bench_backend(
         latency_at,
         capture_written: max.capture.map(|c| c.0),
         capture_dropped: max.capture.map(|c| c.1),
+        itch,
     };
     Ok(BackendRep {
         rep,
