@@ -430,19 +430,7 @@ enum GeneratorSpec {
 impl GeneratorSpec {
     fn new(tb: &Testbed, a: &BenchArgs, feed: SocketAddrV4, paced: bool) -> Result<Self> {
         let sender = match a.generator {
-            #[cfg(feature = "afxdp")]
-            Generator::Xdp if !paced => {
-                let mut cfg = zc_xdpgen::XdpGenConfig::new(
-                    &tb.peer_if,
-                    tb.peer_mac,
-                    tb.host_mac,
-                    SocketAddrV4::new(tb.peer_addr, GENERATOR_PORT),
-                    feed,
-                );
-                cfg.payload_len = a.payload;
-                return Ok(Self::Xdp(cfg));
-            }
-            // Paced runs, and (refused by settle()) xdp in a build without it.
+            Generator::Xdp if !paced => return Self::xdp(tb, a, feed),
             Generator::Xdp => a.paced_generator(),
             Generator::Sender(b) => b,
         };
@@ -455,6 +443,29 @@ impl GeneratorSpec {
             tx_spec.interface = Some(tb.peer_if.clone());
         }
         Ok(Self::Backend(tx_spec))
+    }
+
+    /// The XDP live-frames generator from the peer end of `tb`.
+    #[cfg(feature = "afxdp")]
+    fn xdp(tb: &Testbed, a: &BenchArgs, feed: SocketAddrV4) -> Result<Self> {
+        let mut cfg = zc_xdpgen::XdpGenConfig::new(
+            &tb.peer_if,
+            tb.peer_mac,
+            tb.host_mac,
+            SocketAddrV4::new(tb.peer_addr, GENERATOR_PORT),
+            feed,
+        );
+        cfg.payload_len = a.payload;
+        Ok(Self::Xdp(cfg))
+    }
+
+    /// Without the afxdp feature there is no XDP generator (`settle` already
+    /// refuses `--generator xdp` then).
+    #[cfg(not(feature = "afxdp"))]
+    fn xdp(_: &Testbed, _: &BenchArgs, _: SocketAddrV4) -> Result<Self> {
+        Err(Error::config(
+            "--generator xdp needs a zc built with the afxdp feature",
+        ))
     }
 
     /// Messages per send call: `batch` for a backend's sender; the most one
