@@ -96,6 +96,13 @@ pub struct BenchArgs {
     /// Busy-poll in every receiver that can.
     #[arg(long)]
     pub busy_poll: bool,
+    /// Ask the backends that give kernel receive timestamps (recvmmsg, uring)
+    /// for them, and report the stack latency at the fixed rate (kernel
+    /// timestamp to the application: the stack and wake-up cost) beside the
+    /// one-way figure; n/a for the others. Timestamping costs those backends
+    /// a little, so their other figures move too.
+    #[arg(long)]
+    pub stack_latency: bool,
     /// Queues on each end of the veth pair.
     #[arg(long, default_value_t = 1)]
     pub queues: u32,

@@ -169,6 +169,37 @@ fn sections(a: &BenchArgs, results: &[BackendResult]) -> Report {
                 .collect(),
         });
     }
+    if a.stack_latency {
+        out.push(Section {
+            title: format!(
+                "stack latency at {} offered: kernel receive timestamp -> application, medians \
+                 (one-way p50 beside it; n/a: the backend gives no receive timestamps)",
+                fmt_rate(a.fixed_rate)
+            ),
+            header: ["backend", "stack p50 µs", "stack p99 µs", "one-way p50 µs"]
+                .map(String::from)
+                .to_vec(),
+            rows: results
+                .iter()
+                .map(|r| {
+                    let stack = |f: fn(&Rep) -> Option<u64>| {
+                        let s = Spread::of(r.reps.iter().filter_map(|x| f(x).map(|v| v as f64)));
+                        if r.reps.iter().any(|x| f(x).is_some()) {
+                            us(s.median)
+                        } else {
+                            "n/a".to_owned()
+                        }
+                    };
+                    vec![
+                        r.name.clone(),
+                        stack(|x| x.stack_p50_ns),
+                        stack(|x| x.stack_p99_ns),
+                        spread(r, |x| x.p50_ns as f64).show(us),
+                    ]
+                })
+                .collect(),
+        });
+    }
     let mut ratios = Vec::new();
     if let Some(first) = results.first() {
         for r in results.iter().skip(1) {

@@ -39,6 +39,11 @@ pub struct Rep {
     pub max_ns: u64,
     pub fixed_run_lost: u64,
     pub kernel_drops: Option<u64>,
+    /// Kernel receive timestamp to application at the fixed rate (with
+    /// `--stack-latency`, on backends with timestamps).
+    pub stack_p50_ns: Option<u64>,
+    /// See `stack_p50_ns`.
+    pub stack_p99_ns: Option<u64>,
     pub latency_at: Vec<LatencyAt>,
     /// For a `+capture` row: records the capture dropped (queue full) in the
     /// max-rate run, and records written in it.
@@ -242,6 +247,8 @@ fn bench_backend(
         .then(|| run_itch(tb, a, name, stop))
         .transpose()?;
     let l = fixed.rx.report.latency;
+    let stack =
+        (!fixed.rx.stack_latency.histogram().is_empty()).then(|| fixed.rx.stack_latency.summary());
     let rep = Rep {
         max_rate_pps: max.rx.rate(),
         max_offered_pps: max.offered_pps,
@@ -256,6 +263,8 @@ fn bench_backend(
         max_ns: l.max,
         fixed_run_lost: fixed.lost(),
         kernel_drops: fixed.rx.rx_stats.kernel_drops,
+        stack_p50_ns: stack.map(|s| s.p50),
+        stack_p99_ns: stack.map(|s| s.p99),
         latency_at,
         capture_written: max.capture.map(|c| c.0),
         capture_dropped: max.capture.map(|c| c.1),
@@ -286,6 +295,7 @@ fn run_once(
     // The recvfrom baseline is plain blocking recvfrom by definition.
     rx_spec.busy_poll = a.busy_poll && name != "recvfrom";
     rx_spec.max_payload = a.payload.max(64);
+    rx_spec.timestamps = a.stack_latency && zc::backend(name)?.rx_timestamps;
     if zc::backend(name)?.needs_interface {
         rx_spec.interface = Some(tb.host_if.clone());
     }
