@@ -82,6 +82,12 @@ fn main() {
             "libbpf_(get_error|strerror|set_print|major_version|minor_version|num_possible_cpus)",
         )
         .allowlist_type("bpf_xdp_query_opts")
+        // BPF_PROG_RUN: zc-xdpgen runs its generator program in live-frames mode.
+        .allowlist_function("bpf_prog_test_run_opts")
+        .allowlist_type("bpf_test_run_opts")
+        .allowlist_type("xdp_md")
+        .allowlist_type("xdp_action")
+        .allowlist_var("BPF_F_TEST_.*")
         .allowlist_type("bpf_xdp_attach_opts")
         .opaque_type("bpf_object")
         .opaque_type("bpf_program")

@@ -167,6 +167,11 @@ pub const XDP_UMEM_PGOFF_FILL_RING: u64 = 4294967296;
 pub const XDP_UMEM_PGOFF_COMPLETION_RING: u64 = 6442450944;
 pub const XSK_UNALIGNED_BUF_OFFSET_SHIFT: u32 = 48;
 pub const XSK_UNALIGNED_BUF_ADDR_MASK: u64 = 281474976710655;
+pub const BPF_F_TEST_RND_HI32: u32 = 4;
+pub const BPF_F_TEST_STATE_FREQ: u32 = 8;
+pub const BPF_F_TEST_RUN_ON_CPU: u32 = 1;
+pub const BPF_F_TEST_XDP_LIVE_FRAMES: u32 = 2;
+pub const BPF_F_TEST_SKB_CHECKSUM_COMPLETE: u32 = 4;
 pub const XDP_PACKET_HEADROOM: u32 = 256;
 pub type __pid_t = ::std::os::raw::c_int;
 pub type pid_t = __pid_t;
@@ -629,6 +634,36 @@ pub const bpf_attach_type_BPF_TRACE_KPROBE_MULTI: bpf_attach_type = 42;
 pub const bpf_attach_type_BPF_LSM_CGROUP: bpf_attach_type = 43;
 pub const bpf_attach_type___MAX_BPF_ATTACH_TYPE: bpf_attach_type = 44;
 pub type bpf_attach_type = ::std::os::raw::c_uint;
+pub const xdp_action_XDP_ABORTED: xdp_action = 0;
+pub const xdp_action_XDP_DROP: xdp_action = 1;
+pub const xdp_action_XDP_PASS: xdp_action = 2;
+pub const xdp_action_XDP_TX: xdp_action = 3;
+pub const xdp_action_XDP_REDIRECT: xdp_action = 4;
+pub type xdp_action = ::std::os::raw::c_uint;
+#[repr(C)]
+#[derive(Debug, Default, Copy, Clone)]
+pub struct xdp_md {
+    pub data: __u32,
+    pub data_end: __u32,
+    pub data_meta: __u32,
+    pub ingress_ifindex: __u32,
+    pub rx_queue_index: __u32,
+    pub egress_ifindex: __u32,
+}
+#[allow(clippy::unnecessary_operation, clippy::identity_op)]
+const _: () = {
+    ["Size of xdp_md"][::std::mem::size_of::<xdp_md>() - 24usize];
+    ["Alignment of xdp_md"][::std::mem::align_of::<xdp_md>() - 4usize];
+    ["Offset of field: xdp_md::data"][::std::mem::offset_of!(xdp_md, data) - 0usize];
+    ["Offset of field: xdp_md::data_end"][::std::mem::offset_of!(xdp_md, data_end) - 4usize];
+    ["Offset of field: xdp_md::data_meta"][::std::mem::offset_of!(xdp_md, data_meta) - 8usize];
+    ["Offset of field: xdp_md::ingress_ifindex"]
+        [::std::mem::offset_of!(xdp_md, ingress_ifindex) - 12usize];
+    ["Offset of field: xdp_md::rx_queue_index"]
+        [::std::mem::offset_of!(xdp_md, rx_queue_index) - 16usize];
+    ["Offset of field: xdp_md::egress_ifindex"]
+        [::std::mem::offset_of!(xdp_md, egress_ifindex) - 20usize];
+};
 unsafe extern "C" {
     pub fn libbpf_get_error(ptr: *const ::std::os::raw::c_void) -> ::std::os::raw::c_long;
 }
@@ -1939,6 +1974,75 @@ unsafe extern "C" {
 }
 unsafe extern "C" {
     pub fn bpf_link_detach(link_fd: ::std::os::raw::c_int) -> ::std::os::raw::c_int;
+}
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct bpf_test_run_opts {
+    pub sz: usize,
+    pub data_in: *const ::std::os::raw::c_void,
+    pub data_out: *mut ::std::os::raw::c_void,
+    pub data_size_in: __u32,
+    pub data_size_out: __u32,
+    pub ctx_in: *const ::std::os::raw::c_void,
+    pub ctx_out: *mut ::std::os::raw::c_void,
+    pub ctx_size_in: __u32,
+    pub ctx_size_out: __u32,
+    pub retval: __u32,
+    pub repeat: ::std::os::raw::c_int,
+    pub duration: __u32,
+    pub flags: __u32,
+    pub cpu: __u32,
+    pub batch_size: __u32,
+}
+#[allow(clippy::unnecessary_operation, clippy::identity_op)]
+const _: () = {
+    ["Size of bpf_test_run_opts"][::std::mem::size_of::<bpf_test_run_opts>() - 80usize];
+    ["Alignment of bpf_test_run_opts"][::std::mem::align_of::<bpf_test_run_opts>() - 8usize];
+    ["Offset of field: bpf_test_run_opts::sz"]
+        [::std::mem::offset_of!(bpf_test_run_opts, sz) - 0usize];
+    ["Offset of field: bpf_test_run_opts::data_in"]
+        [::std::mem::offset_of!(bpf_test_run_opts, data_in) - 8usize];
+    ["Offset of field: bpf_test_run_opts::data_out"]
+        [::std::mem::offset_of!(bpf_test_run_opts, data_out) - 16usize];
+    ["Offset of field: bpf_test_run_opts::data_size_in"]
+        [::std::mem::offset_of!(bpf_test_run_opts, data_size_in) - 24usize];
+    ["Offset of field: bpf_test_run_opts::data_size_out"]
+        [::std::mem::offset_of!(bpf_test_run_opts, data_size_out) - 28usize];
+    ["Offset of field: bpf_test_run_opts::ctx_in"]
+        [::std::mem::offset_of!(bpf_test_run_opts, ctx_in) - 32usize];
+    ["Offset of field: bpf_test_run_opts::ctx_out"]
+        [::std::mem::offset_of!(bpf_test_run_opts, ctx_out) - 40usize];
+    ["Offset of field: bpf_test_run_opts::ctx_size_in"]
+        [::std::mem::offset_of!(bpf_test_run_opts, ctx_size_in) - 48usize];
+    ["Offset of field: bpf_test_run_opts::ctx_size_out"]
+        [::std::mem::offset_of!(bpf_test_run_opts, ctx_size_out) - 52usize];
+    ["Offset of field: bpf_test_run_opts::retval"]
+        [::std::mem::offset_of!(bpf_test_run_opts, retval) - 56usize];
+    ["Offset of field: bpf_test_run_opts::repeat"]
+        [::std::mem::offset_of!(bpf_test_run_opts, repeat) - 60usize];
+    ["Offset of field: bpf_test_run_opts::duration"]
+        [::std::mem::offset_of!(bpf_test_run_opts, duration) - 64usize];
+    ["Offset of field: bpf_test_run_opts::flags"]
+        [::std::mem::offset_of!(bpf_test_run_opts, flags) - 68usize];
+    ["Offset of field: bpf_test_run_opts::cpu"]
+        [::std::mem::offset_of!(bpf_test_run_opts, cpu) - 72usize];
+    ["Offset of field: bpf_test_run_opts::batch_size"]
+        [::std::mem::offset_of!(bpf_test_run_opts, batch_size) - 76usize];
+};
+impl Default for bpf_test_run_opts {
+    fn default() -> Self {
+        let mut s = ::std::mem::MaybeUninit::<Self>::uninit();
+        unsafe {
+            ::std::ptr::write_bytes(s.as_mut_ptr(), 0, 1);
+            s.assume_init()
+        }
+    }
+}
+unsafe extern "C" {
+    pub fn bpf_prog_test_run_opts(
+        prog_fd: ::std::os::raw::c_int,
+        opts: *mut bpf_test_run_opts,
+    ) -> ::std::os::raw::c_int;
 }
 pub type __builtin_va_list = [__va_list_tag; 1usize];
 #[repr(C)]

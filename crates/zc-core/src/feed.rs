@@ -197,22 +197,30 @@ pub struct GenReport {
 /// Upper bound on datagrams per send call.
 pub const MAX_GEN_BATCH: usize = 1024;
 
+impl GenConfig {
+    /// Refuses a plan, payload size (for a sender whose slots hold
+    /// `max_payload` bytes) or rate that cannot be sent.
+    pub fn validate(&self, max_payload: usize) -> Result<()> {
+        self.plan.validate()?;
+        if self.payload_len < MESSAGE_LEN || self.payload_len > max_payload {
+            return Err(Error::config(format!(
+                "payload size {} must be {MESSAGE_LEN} to {max_payload} bytes for this sender",
+                self.payload_len
+            )));
+        }
+        if self.rate.is_some_and(|r| !(r > 0.0 && r.is_finite())) {
+            return Err(Error::config(
+                "rate must be a positive number of messages per second",
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// Sends the plan through `tx`, paced at `cfg.rate`, until done or `stop` is set.
 pub fn generate(tx: &mut dyn Sender, cfg: &GenConfig, stop: &AtomicBool) -> Result<GenReport> {
-    cfg.plan.validate()?;
+    cfg.validate(tx.max_payload())?;
     let backpressure_before = tx.stats().backpressure;
-    if cfg.payload_len < MESSAGE_LEN || cfg.payload_len > tx.max_payload() {
-        return Err(Error::config(format!(
-            "payload size {} must be {MESSAGE_LEN} to {} bytes for this sender",
-            cfg.payload_len,
-            tx.max_payload()
-        )));
-    }
-    if cfg.rate.is_some_and(|r| !(r > 0.0 && r.is_finite())) {
-        return Err(Error::config(
-            "rate must be a positive number of messages per second",
-        ));
-    }
     let batch = cfg.batch.clamp(1, MAX_GEN_BATCH);
     let symbols = cfg.symbols.max(1);
     let ns_per_msg = cfg.rate.map(|r| 1e9 / r);
@@ -261,13 +269,7 @@ pub fn generate(tx: &mut dyn Sender, cfg: &GenConfig, stop: &AtomicBool) -> Resu
             } else {
                 now
             };
-            let msg = MarketData {
-                seq,
-                symbol: seq % symbols,
-                price: 100.0 + f64::from(seq % 1000) * 0.01,
-                volume: i64::from(seq % 100) + 1,
-                timestamp_ns: ts,
-            };
+            let msg = message(seq, symbols, ts);
             let out = &mut buf[..payload_len];
             // `out` is at least MESSAGE_LEN bytes (checked above).
             let _ = msg.encode(out);
@@ -281,6 +283,21 @@ pub fn generate(tx: &mut dyn Sender, cfg: &GenConfig, stop: &AtomicBool) -> Resu
     report.elapsed = Duration::from_nanos(monotonic_ns() - start);
     report.backpressure = tx.stats().backpressure - backpressure_before;
     Ok(report)
+}
+
+/// The message the generator sends for `seq`: symbol `seq % symbols` (at
+/// least 1 symbol), a price and volume derived from `seq`, and `timestamp_ns`.
+/// Every generator (this one, and those that stage messages ahead of sending
+/// them) builds its messages here, so receivers see one feed.
+#[inline]
+pub fn message(seq: u32, symbols: u32, timestamp_ns: u64) -> MarketData {
+    MarketData {
+        seq,
+        symbol: seq % symbols.max(1),
+        price: 100.0 + f64::from(seq % 1000) * 0.01,
+        volume: i64::from(seq % 100) + 1,
+        timestamp_ns,
+    }
 }
 
 /// Waits until CLOCK_MONOTONIC reaches `t_ns` (or `stop` is set): sleeps

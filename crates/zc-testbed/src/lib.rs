@@ -14,7 +14,8 @@
 //! killed run is removed before setting up.
 #![forbid(unsafe_code)]
 
-use nix::sched::{setns, CloneFlags};
+use nix::sched::{sched_setaffinity, setns, CloneFlags, CpuSet};
+use nix::unistd::Pid;
 use std::fs::File;
 use std::net::Ipv4Addr;
 use std::process::Command;
@@ -71,10 +72,10 @@ fn run(args: &[&str]) -> Result<String> {
         .map_err(|e| {
             Error::io(format!("run `{}`", args[0]), e).with_fix(format!(
                 "install it: `apt-get install {}` (or run ./build/install-deps.sh)",
-                if args[0] == "ethtool" {
-                    "ethtool"
-                } else {
-                    "iproute2"
+                match args[0] {
+                    "ethtool" => "ethtool",
+                    "chrt" => "util-linux",
+                    _ => "iproute2",
                 }
             ))
         })?;
@@ -273,6 +274,107 @@ impl Testbed {
         let mut full = vec!["ip", "netns", "exec", self.netns.as_str()];
         full.extend_from_slice(args);
         run(&full)
+    }
+}
+
+/// Linux keeps 15 bytes of a thread's name (`TASK_COMM_LEN` - 1).
+const COMM_LEN: usize = 15;
+
+impl Testbed {
+    /// Moves the host end's receive work into kernel threads that can be
+    /// seen and pinned, and returns their thread ids.
+    ///
+    /// Turns GRO on, which gives a veth end NAPI even without an XDP program
+    /// (frames an XDP generator transmits are dropped uncounted by an end
+    /// without NAPI), then threaded NAPI (`/sys/class/net/IF/threaded`): the
+    /// poll that delivers what the peer sends then runs in
+    /// `napi/<host_if>-<id>` threads instead of the sender's softirq.
+    pub fn enable_threaded_napi(&self) -> Result<Vec<i32>> {
+        run(&["ethtool", "-K", &self.host_if, "gro", "on"])?;
+        let path = format!("/sys/class/net/{}/threaded", self.host_if);
+        std::fs::write(&path, "1").map_err(|e| {
+            Error::io(format!("write 1 to {path}"), e)
+                .with_fix("threaded NAPI needs Linux 5.12 or later and root")
+        })?;
+        self.napi_threads()
+    }
+
+    /// Thread ids of the host end's NAPI threads (one per receive queue),
+    /// found by name in /proc.
+    pub fn napi_threads(&self) -> Result<Vec<i32>> {
+        let full = format!("napi/{}-", self.host_if);
+        let prefix = &full[..full.len().min(COMM_LEN)];
+        let mut tids = Vec::new();
+        let dir = std::fs::read_dir("/proc").map_err(|e| Error::io("list /proc", e))?;
+        for entry in dir.flatten() {
+            let Some(tid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<i32>().ok())
+            else {
+                continue;
+            };
+            // A process may exit between the listing and the read.
+            let Ok(comm) = std::fs::read_to_string(entry.path().join("comm")) else {
+                continue;
+            };
+            if comm.trim_end().starts_with(prefix) {
+                tids.push(tid);
+            }
+        }
+        if tids.len() != self.queues as usize {
+            return Err(Error::new(
+                ErrorKind::NotFound,
+                format!(
+                    "found {} kernel threads named {prefix}* where {} (one per queue of {}) were expected",
+                    tids.len(),
+                    self.queues,
+                    self.host_if
+                ),
+            )
+            .with_fix(if tids.is_empty() {
+                format!("enable threaded NAPI first (Testbed::enable_threaded_napi, or GRO on and `echo 1 > /sys/class/net/{}/threaded`)", self.host_if)
+            } else {
+                "thread names are cut to 15 characters: another testbed of the same name (in another network namespace) shares the prefix; give this one another name".to_owned()
+            }));
+        }
+        tids.sort_unstable();
+        Ok(tids)
+    }
+
+    /// Pins the host end's NAPI threads to `cpu`; returns their thread ids.
+    pub fn pin_napi_threads(&self, cpu: usize) -> Result<Vec<i32>> {
+        let tids = self.napi_threads()?;
+        let mut set = CpuSet::new();
+        set.set(cpu)
+            .map_err(|_| Error::config(format!("CPU {cpu} is beyond what a cpu_set_t can name")))?;
+        for &tid in &tids {
+            sched_setaffinity(Pid::from_raw(tid), &set).map_err(|e| {
+                Error::io(
+                    format!("pin NAPI thread {tid} of {} to CPU {cpu}", self.host_if),
+                    e.into(),
+                )
+            })?;
+        }
+        Ok(tids)
+    }
+
+    /// Runs the host end's NAPI threads under SCHED_FIFO at `priority`
+    /// (1–99), as softirq work effectively runs: ahead of every ordinary
+    /// thread, so that a busy CPU does not starve the receive path into
+    /// dropping. Returns their thread ids.
+    pub fn set_napi_fifo_priority(&self, priority: u8) -> Result<Vec<i32>> {
+        if !(1..=99).contains(&priority) {
+            return Err(Error::config(format!(
+                "SCHED_FIFO priority {priority} must be 1 to 99"
+            )));
+        }
+        let tids = self.napi_threads()?;
+        let prio = priority.to_string();
+        for &tid in &tids {
+            run(&["chrt", "--fifo", "--pid", &prio, &tid.to_string()])?;
+        }
+        Ok(tids)
     }
 }
 

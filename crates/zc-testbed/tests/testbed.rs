@@ -1,5 +1,7 @@
 //! The testbed sets up a working link and leaves nothing behind, also on failure.
 
+use nix::sched::{sched_getaffinity, CpuSet};
+use nix::unistd::Pid;
 use std::net::UdpSocket;
 use std::time::Duration;
 use zc_core::sys::privileged_or_skip;
@@ -79,6 +81,63 @@ fn a_stale_testbed_of_the_same_name_is_replaced() {
     assert!(interface_exists(&second.host_if));
     drop(second);
     assert!(!interface_exists("zctb3h") && !netns_exists("zctb3-ns"));
+}
+
+#[test]
+fn threaded_napi_runs_one_pinnable_thread_per_queue() {
+    if !privileged_or_skip("threaded_napi_runs_one_pinnable_thread_per_queue") {
+        return;
+    }
+    let cfg = TestbedConfig {
+        queues: 2,
+        ..TestbedConfig::new("zctb4", 204)
+    };
+    let tids = {
+        let tb = Testbed::create(&cfg).unwrap();
+        let e = tb.napi_threads().unwrap_err();
+        assert!(tb.set_napi_fifo_priority(0).is_err());
+        assert!(
+            e.to_string()
+                .contains("found 0 kernel threads named napi/zctb4h-"),
+            "{e}"
+        );
+        let tids = tb.enable_threaded_napi().unwrap();
+        assert_eq!(tids.len(), 2);
+        let threaded = format!("/sys/class/net/{}/threaded", tb.host_if);
+        assert_eq!(std::fs::read_to_string(threaded).unwrap().trim(), "1");
+        let cpu = zc_core::sys::online_cpus() - 1;
+        assert_eq!(tb.pin_napi_threads(cpu).unwrap(), tids);
+        assert_eq!(tb.set_napi_fifo_priority(50).unwrap(), tids);
+        for &tid in &tids {
+            // Field 41 of /proc/TID/stat is the policy (1: SCHED_FIFO), after
+            // the command name in parentheses.
+            let stat = std::fs::read_to_string(format!("/proc/{tid}/stat")).unwrap();
+            let fields: Vec<&str> = stat
+                .rsplit_once(')')
+                .unwrap()
+                .1
+                .split_whitespace()
+                .collect();
+            assert_eq!(
+                (fields[37], fields[38]),
+                ("50", "1"),
+                "priority and policy of {tid}"
+            );
+            let set = sched_getaffinity(Pid::from_raw(tid)).unwrap();
+            let allowed: Vec<usize> = (0..CpuSet::count())
+                .filter(|&c| set.is_set(c).unwrap())
+                .collect();
+            assert_eq!(allowed, [cpu], "thread {tid}");
+        }
+        tids
+    };
+    // The threads go with the interface.
+    for tid in tids {
+        assert!(
+            sched_getaffinity(Pid::from_raw(tid)).is_err(),
+            "thread {tid} outlived its device"
+        );
+    }
 }
 
 #[test]

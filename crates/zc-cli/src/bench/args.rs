@@ -69,11 +69,24 @@ pub struct BenchArgs {
     /// Datagrams per burst, receiver and generator.
     #[arg(long, default_value_t = 64)]
     pub batch: usize,
-    /// Backend that generates the traffic (from the peer namespace). The
-    /// default is the fastest in this build on veth: the AF_XDP sender (it
-    /// skips the peer's UDP/IP stack), else sendmmsg.
-    #[arg(long, value_enum, default_value_t = default_generator())]
-    pub generator: TxBackend,
+    /// What generates the traffic, from the peer namespace: `xdp` (the XDP
+    /// live-frames generator, zc-xdpgen: BPF_PROG_RUN transmits straight into
+    /// the receiving end's ring, no socket on the sending side; needs Linux
+    /// 5.18+ and the afxdp feature; the receiving end then runs threaded NAPI,
+    /// pinned to --napi-cpu under SCHED_FIFO) or a backend's sender. The
+    /// default is the fastest this build and kernel allow: xdp, else the
+    /// AF_XDP sender, else sendmmsg (recvmmsg). xdp drives the max-rate runs
+    /// only, 1024 messages per system call: paced, it sends the few messages
+    /// due per call and falls behind its schedule (measured: 16-25 kpps
+    /// offered of 50 kpps), so paced runs (fixed rate, zero-loss search,
+    /// latency) use the AF_XDP sender, else sendmmsg. See docs/generator.md.
+    #[arg(long, value_parser = generator_parser(), default_value_t = default_generator())]
+    pub generator: Generator,
+    /// CPU of the receiving end's NAPI thread with the xdp generator
+    /// [default: --tx-cpu, where the kernel's receive work runs with any
+    /// other generator].
+    #[arg(long)]
+    pub napi_cpu: Option<usize>,
     /// CPU for the receive thread.
     #[arg(long, default_value_t = 1)]
     pub rx_cpu: usize,
@@ -186,7 +199,66 @@ fn row_parser() -> impl clap::builder::TypedValueParser<Value = BenchRow> {
     })
 }
 
-fn default_generator() -> TxBackend {
+/// What generates the traffic: the XDP live-frames generator or a
+/// backend's sender.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Generator {
+    /// The XDP live-frames generator (zc-xdpgen).
+    Xdp,
+    /// A backend's sender.
+    Sender(TxBackend),
+}
+
+impl std::fmt::Display for Generator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Xdp => f.write_str("xdp"),
+            Self::Sender(b) => b.fmt(f),
+        }
+    }
+}
+
+/// `xdp` or any sender name, so that `--help`, completions and errors list them.
+fn generator_parser() -> impl clap::builder::TypedValueParser<Value = Generator> {
+    use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
+    use clap::ValueEnum;
+    let names =
+        std::iter::once(PossibleValue::new("xdp").help(
+            "the XDP live-frames generator (max-rate runs; paced runs use the fastest sender)",
+        ))
+        .chain(
+            TxBackend::value_variants()
+                .iter()
+                .filter_map(ValueEnum::to_possible_value),
+        );
+    PossibleValuesParser::new(names).try_map(|name: String| {
+        if name == "xdp" {
+            Ok(Generator::Xdp)
+        } else {
+            TxBackend::from_str(&name, false).map(Generator::Sender)
+        }
+    })
+}
+
+/// The first Linux release with `BPF_F_TEST_XDP_LIVE_FRAMES`.
+const XDP_LIVE_FRAMES_SINCE: zc_os::kernel::Release = (5, 18);
+
+/// Whether this build and the running kernel can run the xdp generator.
+fn xdp_generator_available() -> bool {
+    cfg!(feature = "afxdp") && zc_os::kernel::release().is_some_and(|r| r >= XDP_LIVE_FRAMES_SINCE)
+}
+
+fn default_generator() -> Generator {
+    if xdp_generator_available() {
+        Generator::Xdp
+    } else {
+        Generator::Sender(fastest_sender())
+    }
+}
+
+/// The fastest backend sender in this build on veth: the AF_XDP sender (it
+/// skips the peer's UDP/IP stack), else sendmmsg.
+fn fastest_sender() -> TxBackend {
     if TxBackend::Afxdp.name().is_ok() {
         TxBackend::Afxdp
     } else {
@@ -195,6 +267,23 @@ fn default_generator() -> TxBackend {
 }
 
 impl BenchArgs {
+    /// The generator of paced runs: `--generator`, except that xdp hands
+    /// them to the fastest backend sender (see `--generator`).
+    pub fn paced_generator(&self) -> TxBackend {
+        match self.generator {
+            Generator::Xdp => fastest_sender(),
+            Generator::Sender(b) => b,
+        }
+    }
+
+    /// The generators as the report names them.
+    pub fn generators(&self) -> String {
+        match self.generator {
+            Generator::Xdp => format!("xdp (max rate), {} (paced runs)", self.paced_generator()),
+            Generator::Sender(b) => b.to_string(),
+        }
+    }
+
     /// Applies `--quick`, fills in the default backends, and checks every
     /// backend name and the repetition count.
     pub fn settle(&mut self) -> Result<()> {
@@ -226,7 +315,26 @@ impl BenchArgs {
         for row in &self.backends {
             row.backend.name()?;
         }
-        self.generator.name()?;
+        match self.generator {
+            Generator::Xdp if !xdp_generator_available() => {
+                return Err(Error::config(format!(
+                    "--generator xdp needs Linux {}.{}+ (BPF_F_TEST_XDP_LIVE_FRAMES) and a zc built with the afxdp feature; this is Linux {}",
+                    XDP_LIVE_FRAMES_SINCE.0,
+                    XDP_LIVE_FRAMES_SINCE.1,
+                    zc_os::kernel::release_string().unwrap_or_else(|| "(unknown)".into())
+                ))
+                .with_fix("pick a backend's sender: --generator afxdp or --generator sendmmsg"));
+            }
+            Generator::Xdp => {}
+            Generator::Sender(b) => {
+                b.name()?;
+                if self.napi_cpu.is_some() {
+                    return Err(Error::config(
+                        "--napi-cpu applies to --generator xdp only (other generators run the receive work in their own softirq)",
+                    ));
+                }
+            }
+        }
         if self.reps == 0 {
             return Err(Error::config("--reps must be 1 or more"));
         }

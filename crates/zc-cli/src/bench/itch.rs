@@ -147,7 +147,9 @@ pub fn run_itch(
             ),
         });
     }
-    let generator = a.generator.name()?;
+    // The XDP generator sends 32-byte market-data messages only: with
+    // `--generator xdp`, ITCH goes through the sender of the paced runs.
+    let generator = a.paced_generator().name()?;
     let mut tx_spec = TxSpec::new(generator, SocketAddrV4::new(tb.peer_addr, 0), feed);
     tx_spec.batch = a.batch;
     tx_spec.max_payload = MAX_PAYLOAD;

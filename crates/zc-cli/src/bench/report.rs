@@ -22,6 +22,8 @@ struct Machine {
 struct BenchJson<'a> {
     machine: Machine,
     generator: String,
+    /// The generator of the fixed-rate, zero-loss search and latency runs.
+    paced_generator: String,
     payload_bytes: usize,
     batch: usize,
     reps: usize,
@@ -61,7 +63,7 @@ fn sections(a: &BenchArgs, results: &[BackendResult]) -> Report {
             a.reps,
             a.payload,
             a.batch,
-            a.generator,
+            a.generators(),
             fmt_rate(a.fixed_rate)
         ),
         header: [
@@ -326,6 +328,7 @@ pub fn write_outputs(a: &BenchArgs, results: &[BackendResult]) -> Result<()> {
         let out = BenchJson {
             machine: machine(),
             generator: a.generator.to_string(),
+            paced_generator: a.paced_generator().to_string(),
             payload_bytes: a.payload,
             batch: a.batch,
             reps: a.reps,
