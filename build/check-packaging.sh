@@ -24,7 +24,7 @@ if cargo tree --locked -p zc-cli -e normal,build | grep -q -e bindgen -e zc-xdp-
 fi
 
 echo "== each backend crate on its own"
-for crate in zc-net-core zc-os zc-epoll zc-uring zc-linux zc-afxdp zc-dpdk zc-nic zc-testbed; do
+for crate in zc-net-core zc-os zc-epoll zc-uring zc-linux zc-afxdp zc-dpdk zc-nic zc-testbed zc-feed zc-capture zc-xdpgen; do
   echo "-- $crate"
   cargo build --locked --release -q -p "$crate"
 done
@@ -44,7 +44,7 @@ RUSTDOCFLAGS="-D warnings" cargo doc --locked --workspace --no-deps --exclude zc
 echo "== docs as docs.rs builds them: DOCS_RS set, no pkg-config, libclang or clang"
 DOCS_RS=1 PKG_CONFIG=/bin/false LIBCLANG_PATH=/nonexistent BPF_CLANG=/nonexistent \
   RUSTDOCFLAGS="-D warnings" cargo doc --locked --no-deps -q \
-  -p zc-dpdk-sys -p zc-xdp-sys -p zc-afxdp -p zc-dpdk -p zc-net --features zc-net/afxdp,zc-net/dpdk
+  -p zc-dpdk-sys -p zc-xdp-sys -p zc-afxdp -p zc-xdpgen -p zc-dpdk -p zc-net --features zc-net/afxdp,zc-net/dpdk
 
 echo "== cargo package: every published crate, built from its packaged sources"
 cargo package --locked --workspace --exclude zc-benches 2>&1 | grep -v -e '^ *Compiling' -e '^ *Packaging' -e '^ *Updating' -e '^ *Archiving' -e '^ *Verifying'
