@@ -305,7 +305,7 @@ impl Receiver for AfXdpReceiver {
             self.sock.kick_rx()?;
         }
         if self.collect() == 0 && timeout != Some(Duration::ZERO) {
-            let deadline = timeout.map(|t| Instant::now() + t);
+            let deadline = timeout.and_then(zc_core::sys::deadline_after);
             let mut spins = 0u32;
             loop {
                 if self.busy_poll {
@@ -443,7 +443,7 @@ impl Receiver for AfXdpQueues {
     type Burst<'a> = AfXdpBurst<'a>;
 
     fn recv_burst(&mut self, timeout: Option<Duration>) -> Result<AfXdpBurst<'_>> {
-        let deadline = timeout.map(|t| Instant::now() + t);
+        let deadline = timeout.and_then(zc_core::sys::deadline_after);
         let (spin, busy) = (self.rxs[0].spin, self.rxs[0].busy_poll);
         let mut spins = 0u32;
         let found = loop {

@@ -72,16 +72,16 @@ pub struct RecvArgs {
     #[arg(long)]
     pub count: Option<u64>,
     /// Stop after this many seconds.
-    #[arg(long)]
-    pub duration: Option<f64>,
+    #[arg(long, value_parser = crate::serve::seconds)]
+    pub duration: Option<Duration>,
     /// Stop when nothing arrived for this many seconds (after the first message).
-    #[arg(long)]
-    pub idle_exit: Option<f64>,
+    #[arg(long, value_parser = crate::serve::seconds)]
+    pub idle_exit: Option<Duration>,
     /// Open the receiver, then wait this many seconds before the first receive:
     /// the kernel queues what arrives meanwhile (up to the socket buffer or
     /// ring), and the run then measures the pure cost of draining it.
-    #[arg(long, value_name = "SECS")]
-    pub hold: Option<f64>,
+    #[arg(long, value_name = "SECS", value_parser = crate::serve::seconds)]
+    pub hold: Option<Duration>,
     /// No status lines, only the summary.
     #[arg(short, long)]
     pub quiet: bool,
@@ -352,9 +352,9 @@ pub fn run(a: RecvArgs) -> Result<ExitCode> {
     }
     let mut rx = open_receiver(&spec)?;
     eprintln!("zc recv: {} on {}", rx.mode(), a.bind);
-    if let Some(secs) = a.hold {
-        eprintln!("zc recv: holding {secs} s before the first receive");
-        std::thread::sleep(Duration::from_secs_f64(secs));
+    if let Some(hold) = a.hold {
+        eprintln!("zc recv: holding {hold:?} before the first receive");
+        std::thread::sleep(hold);
     }
     let h = MarketDataHandler::new(HandlerConfig {
         feed_port: Some(a.bind.port()),
@@ -362,10 +362,8 @@ pub fn run(a: RecvArgs) -> Result<ExitCode> {
     });
     let when = StopWhen {
         count: a.count,
-        deadline: a
-            .duration
-            .map(|s| Instant::now() + Duration::from_secs_f64(s)),
-        idle: a.idle_exit.map(Duration::from_secs_f64),
+        deadline: a.duration.and_then(zc_core::sys::deadline_after),
+        idle: a.idle_exit,
         idle_armed: None,
         stop,
     };

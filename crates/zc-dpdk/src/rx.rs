@@ -222,7 +222,7 @@ impl DpdkReceiver {
         // now, before the next poll overwrites their pointers.
         self.release();
         if poll(self) == 0 && timeout != Some(Duration::ZERO) {
-            let deadline = timeout.map(|t| Instant::now() + t);
+            let deadline = timeout.and_then(zc_core::sys::deadline_after);
             let mut polls = 0u32;
             while poll(self) == 0 {
                 polls += 1;
