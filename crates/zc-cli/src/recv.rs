@@ -28,7 +28,11 @@ Examples:
 
 Status line, once a second: messages/s, payload Gbit/s, gaps, duplicates,
 drops (kernel + handler), one-way latency p50/p99 from the sender's timestamp
-(same-host CLOCK_MONOTONIC). Exit code 0, or 1 when anything was lost.")]
+(same-host CLOCK_MONOTONIC).
+
+Exit code: 0, or 1 when anything was lost, 2 on an error, 3 when no message
+arrived at all (a feed that never came is a failure, not a clean run;
+--allow-empty makes it 0).")]
 pub struct RecvArgs {
     /// Backend name (`zc doctor` lists those compiled in).
     #[arg(short, long, default_value = "recvmmsg")]
@@ -85,7 +89,13 @@ pub struct RecvArgs {
     /// No status lines, only the summary.
     #[arg(short, long)]
     pub quiet: bool,
+    /// Exit 0 even when no message arrived (by default that exits 3).
+    #[arg(long)]
+    pub allow_empty: bool,
 }
+
+/// The exit code of a run in which no message arrived.
+const EXIT_NOTHING_RECEIVED: u8 = 3;
 
 /// When a receive loop ends.
 #[derive(Clone, Copy)]
@@ -430,6 +440,13 @@ pub fn run(a: RecvArgs) -> Result<ExitCode> {
         "cpu          {} receive thread, {per_pkt} ns/message",
         fmt_ns(run.cpu_ns)
     );
+    if r.messages == 0 && !a.allow_empty {
+        eprintln!(
+            "zc recv: no message arrived on {} (exit 3; --allow-empty to accept an empty run)",
+            a.bind
+        );
+        return Ok(ExitCode::from(EXIT_NOTHING_RECEIVED));
+    }
     let lost =
         r.seq.missing > 0 || run.queue_full > 0 || run.rx_stats.kernel_drops.unwrap_or(0) > 0;
     Ok(if lost {
