@@ -396,7 +396,10 @@ impl Receiver for DpdkReceiver {
 }
 
 impl Drop for DpdkReceiver {
+    /// Frees the mbufs of a burst leaked with `mem::forget` (it never ran its
+    /// own drop), so that none is still out when the pool is freed.
     fn drop(&mut self) {
+        self.release();
         self.port.release(true, self.queue);
     }
 }
