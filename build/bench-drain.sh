@@ -15,7 +15,7 @@ backends=("${@:-recvfrom}")
 [ $# -eq 0 ] && backends=(recvfrom recvmmsg uring)
 . build/memlock.sh
 zc=./target/release/zc
-[ -x "$zc" ] || cargo build --locked --release -p zc-cli
+[ -x "$zc" ] || cargo build --locked --release -p zc-cli --features afxdp,dpdk
 ns=zcdrain-ns; host=zcdrainh; peer=zcdrainp
 cleanup() { ip netns del $ns 2>/dev/null || true; ip link del $host 2>/dev/null || true; }
 trap cleanup EXIT

@@ -13,6 +13,7 @@ cd "$(dirname "$0")/.."
 [ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
 ./build/setup-host.sh
 . build/memlock.sh
-cargo build --locked --release -p zc-cli
+# Every backend: the AF_XDP and DPDK ones are features of zc-cli, off by default.
+cargo build --locked --release -p zc-cli --features afxdp,dpdk
 ./target/release/zc doctor || true
 exec ./target/release/zc bench --json bench-out/zc-bench.json --svg bench-out/zc-bench.svg "$@"

@@ -13,6 +13,7 @@ PACKAGES=(
   ca-certificates git                 # a minimal image lacks them: TLS roots for rustup and crates.io; git for cargo
   build-essential pkg-config          # cc for C shims, pkg-config for -sys crates
   iproute2 ethtool procps             # veth testbed, interface queues, sysctl
+  tcpdump tcpreplay                   # captures: the independent capturer and replayer the capture tests check against
   curl                                # the rustup download, and the HTTP client the file-server tests use
   libdpdk-dev dpdk-dev                # dpdk-sys (pkg-config libdpdk 22.11); dpdk-testpmd for the benchmark
   libclang-dev clang                  # bindgen for the -sys crates
@@ -20,6 +21,7 @@ PACKAGES=(
   libxdp-dev                          # zc doctor reports it; xdp-tools
   llvm linux-libc-dev                 # zc-afxdp: the XDP filter, built with clang -target bpf
   m4                                  # benches/xsk-rs-peer: libxdp-sys expands xdp-dispatcher.c.in
+  man-db                              # zc-cli tests: `man -l` renders the page `zc man` writes
 )
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -21,6 +21,10 @@ if [ "${CI:-}" = "true" ]; then
   export ZC_REQUIRE_PRIVILEGED=1
 fi
 
+# zc-cli builds only the socket backends by default; CI turns on the AF_XDP
+# and DPDK ones too, so that every backend is linted and tested.
+all_backends=(--features zc-cli/afxdp,zc-cli/dpdk)
+
 # The cheap gates first: formatting, then lints (clippy's debug-profile check
 # build is the price of failing fast on a lint or an unsafe block without its
 # SAFETY comment), then every test, then the fuzzers.
@@ -28,10 +32,14 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 
 echo "== cargo clippy (workspace, all targets, warnings are errors)"
-cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo clippy --workspace --all-targets --locked "${all_backends[@]}" -- -D warnings
 
 echo "== cargo test (workspace)"
-cargo test --workspace --locked --release --no-fail-fast
+cargo test --workspace --locked --release --no-fail-fast "${all_backends[@]}"
+
+# What a user of the published crates meets: each backend alone, the
+# examples, the docs (also as docs.rs builds them), cargo package.
+./build/check-packaging.sh
 
 # Every fuzz target, briefly, from its committed corpus: ZC_FUZZ_SECONDS each
 # (default 12). From clean on 2 cores the first run spends about 90 s building

@@ -17,6 +17,12 @@
 //! so on x86-64 the shim gets `-msse4.2`: the same instruction-set floor as
 //! Debian's DPDK libraries (built for `corei7`), whose EAL refuses to start on
 //! a CPU without it anyway.
+//!
+//! On docs.rs (`DOCS_RS` set), where DPDK and libclang are not installed, the
+//! committed `bindings/dpdk.rs` is used, and neither the shim nor any library
+//! is built or linked (documentation needs neither). `tests/pregenerated.rs`
+//! checks that file against the bindings generated here;
+//! `build/regen-prebuilt.sh` refreshes it.
 
 use std::env;
 use std::path::PathBuf;
@@ -24,6 +30,8 @@ use std::process::{exit, Command};
 
 const PACKAGE: &str = "libdpdk";
 const MIN_VERSION: &str = "22.11";
+/// The bindings generated on Debian 12 (DPDK 22.11, clang 14), for docs.rs.
+const PREGENERATED: &str = "bindings/dpdk.rs";
 
 fn fail(msg: &str) -> ! {
     eprintln!("error: dpdk-sys: {msg}");
@@ -73,6 +81,19 @@ fn main() {
     println!("cargo:rerun-if-changed=shim/zc_dpdk_shim.c");
     println!("cargo:rerun-if-changed=shim/zc_dpdk_shim.h");
     println!("cargo:rerun-if-env-changed=PKG_CONFIG_PATH");
+    println!("cargo:rerun-if-env-changed=DOCS_RS");
+    if env::var_os("DOCS_RS").is_some() {
+        let out = PathBuf::from(
+            env::var("OUT_DIR").unwrap_or_else(|_| fail("OUT_DIR is not set (run through cargo)")),
+        );
+        println!("cargo:rerun-if-changed={PREGENERATED}");
+        std::fs::copy(PREGENERATED, out.join("bindings.rs")).unwrap_or_else(|e| {
+            fail(&format!(
+                "cannot copy {PREGENERATED} for the docs.rs build: {e}"
+            ))
+        });
+        return;
+    }
 
     let lib = pkg_config::Config::new()
         .atleast_version(MIN_VERSION)

@@ -11,6 +11,11 @@
 //! filter), the include directories are exported through the `links`
 //! metadata: `DEP_XDP_INCLUDE`, separated by `:`, with the multiarch
 //! directory that holds `<asm/types.h>` on Debian first.
+//!
+//! On docs.rs (`DOCS_RS` set), where neither libbpf nor libclang is
+//! installed, the committed `bindings/libbpf.rs` is used instead and nothing
+//! is probed or exported. `tests/pregenerated.rs` checks that file against
+//! the bindings generated here; `build/regen-prebuilt.sh` refreshes it.
 
 use std::env;
 use std::path::PathBuf;
@@ -18,9 +23,22 @@ use std::path::PathBuf;
 /// Debian/Ubuntu packages that provide each pkg-config module.
 const PACKAGES: &[(&str, &str, &str)] = &[("libbpf", "1.0", "libbpf-dev")];
 
+/// The bindings generated on Debian 12 (libbpf 1.1, clang 14), for docs.rs.
+const PREGENERATED: &str = "bindings/libbpf.rs";
+
 fn main() {
     println!("cargo:rerun-if-changed=wrapper.h");
     println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-env-changed=DOCS_RS");
+    let out = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
+    if env::var_os("DOCS_RS").is_some() {
+        println!("cargo:rerun-if-changed={PREGENERATED}");
+        if let Err(e) = std::fs::copy(PREGENERATED, out.join("bindings.rs")) {
+            eprintln!("xdp-sys: cannot copy {PREGENERATED} for the docs.rs build: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
 
     let mut include_paths = Vec::new();
     for (module, min, package) in PACKAGES {
@@ -90,7 +108,6 @@ fn main() {
     let joined = env::join_paths(&include_paths).expect("include paths without ':'");
     println!("cargo:include={}", joined.to_string_lossy());
 
-    let out = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
     if let Err(e) = bindings.write_to_file(out.join("bindings.rs")) {
         eprintln!(
             "xdp-sys: cannot write {}: {e}",

@@ -1,6 +1,12 @@
 //! Compiles the XDP filter (`bpf/zc_filter.bpf.c`) with `clang -target bpf`
 //! into `$OUT_DIR/zc_filter.bpf.o`, which the crate embeds with `include_bytes!`,
 //! with the include directories xdp-sys exports (`DEP_XDP_INCLUDE`).
+//!
+//! On docs.rs (`DOCS_RS` set), which has no clang nor kernel headers, the
+//! committed `bpf/zc_filter.bpf.o` is embedded instead. The compile is made
+//! reproducible (`-fdebug-prefix-map`: no build path in the object's debug
+//! info), so `tests/prebuilt.rs` can check the committed object against the
+//! one built here; `build/regen-prebuilt.sh` refreshes it.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -11,6 +17,17 @@ fn main() {
     println!("cargo:rerun-if-env-changed=BPF_CLANG");
     let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"))
         .join("zc_filter.bpf.o");
+    println!("cargo:rerun-if-env-changed=DOCS_RS");
+    if std::env::var_os("DOCS_RS").is_some() {
+        let prebuilt = "bpf/zc_filter.bpf.o";
+        println!("cargo:rerun-if-changed={prebuilt}");
+        if let Err(e) = std::fs::copy(prebuilt, &out) {
+            eprintln!("zc-afxdp: cannot copy {prebuilt} for the docs.rs build: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
+    let manifest_dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
     let clang = std::env::var("BPF_CLANG").unwrap_or_else(|_| "clang".to_owned());
     // xdp-sys exports the directories of libbpf's and the kernel's headers
     // (with Debian's multiarch one, where <asm/types.h> lives).
@@ -18,6 +35,7 @@ fn main() {
     let includes = std::env::var_os("DEP_XDP_INCLUDE").unwrap_or_default();
     let status = Command::new(&clang)
         .args(["-O2", "-g", "-target", "bpf", "-Wall", "-Werror"])
+        .arg(format!("-fdebug-prefix-map={manifest_dir}=."))
         .args(
             std::env::split_paths(&includes)
                 .filter(|p| !p.as_os_str().is_empty())

@@ -16,9 +16,11 @@ use zc_core::backend::{DataPath, Datagram, Mode, Receiver, RxBurst, RxStats};
 use zc_core::error::{Error, ErrorKind, Result};
 use zc_core::wire::parse_udp_frame;
 
-/// One parsed datagram of the current burst: where its payload is in the UMEM.
+/// One parsed datagram of the current burst: where its frame and its payload
+/// are in the UMEM.
 #[derive(Debug, Clone)]
 struct Entry {
+    frame: Range<usize>,
     payload: Range<usize>,
     src: SocketAddrV4,
     dst: SocketAddrV4,
@@ -71,12 +73,13 @@ fn collect(
         // SAFETY: the range was checked against this UMEM's layout, and the frame
         // was just consumed from the rx ring: the kernel no longer writes it and
         // it stays ours until `held` goes back to the fill ring.
-        let frame = unsafe { umem.slice(range) };
+        let frame = unsafe { umem.slice(range.clone()) };
         match parse_udp_frame(frame) {
             Ok(f) => {
                 let payload = f.payload();
                 let off = payload.as_ptr() as usize - frame.as_ptr() as usize;
                 entries.push(Entry {
+                    frame: range,
                     payload: start + off..start + off + payload.len(),
                     src: f.src(),
                     dst: f.dst(),
@@ -199,6 +202,13 @@ impl RxBurst for AfXdpBurst<'_> {
             dst: SocketAddr::V4(e.dst),
             rx_timestamp: None,
         })
+    }
+
+    fn frame(&self, i: usize) -> Option<&[u8]> {
+        let e = self.rx.entries.get(i)?;
+        // SAFETY: as in `get`: the descriptor's range was checked by `collect`
+        // and its frame is held until this burst drops.
+        Some(unsafe { self.rx.umem.slice(e.frame.clone()) })
     }
 }
 

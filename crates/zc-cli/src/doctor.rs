@@ -12,9 +12,11 @@ mod sysroot;
 mod tuning;
 mod vfio;
 
+use crate::json::{is_stdout, JsonOut};
 use clap::Args;
 use finding::{print_section, Finding, Status};
 use serde::Serialize;
+use std::path::PathBuf;
 use std::process::{Command, ExitCode};
 use sysroot::SysRoot;
 use zc_core::Result;
@@ -31,20 +33,23 @@ firmware, PCI binding and NUMA node, IRQ affinity, native XDP and AF_XDP
 zero-copy, queues and RSS, hardware timestamps, MTU), and backends.
 
 Exit code 0 when every backend in this build has what it needs and every
-interface asked about is up; 1 otherwise; 2 when an interface does not exist.
+interface asked about is up; 3 otherwise; 1 when a check cannot run (e.g. an
+interface does not exist); 2 on a usage error.
 
 Examples:
   zc doctor
   zc doctor --interface ens1f0
-  zc doctor --interface ens1f0 --interface ens1f1 --json | jq '.interfaces[].checks'
+  zc doctor --interface ens1f0 --interface ens1f1 --json - | jq '.interfaces[].checks'
   ip netns exec NS zc doctor --interface veth1   (an interface in another namespace)")]
 pub struct DoctorArgs {
     /// Check this network interface too (repeat for several).
     #[arg(long = "interface", short = 'i', value_name = "IF")]
     pub interfaces: Vec<String>,
-    /// Print one JSON document (every fact and finding) instead of text.
-    #[arg(long)]
-    pub json: bool,
+    /// Write one JSON document (every fact and finding) to FILE (`-` or no
+    /// FILE: stdout, instead of the text).
+    #[arg(long, value_name = "FILE", num_args = 0..=1, default_missing_value = "-",
+          value_parser = crate::json::parse_target)]
+    pub json: Option<PathBuf>,
 }
 
 struct Check {
@@ -341,15 +346,10 @@ fn report(a: &DoctorArgs, root: &SysRoot) -> Result<Report> {
 
 pub fn run(a: DoctorArgs) -> Result<ExitCode> {
     let r = report(&a, &SysRoot::host())?;
-    if a.json {
-        let text = serde_json::to_string_pretty(&r).map_err(|e| {
-            zc_core::Error::new(
-                zc_core::ErrorKind::Io,
-                format!("write the JSON report: {e}"),
-            )
-        })?;
-        println!("{text}");
-    } else {
+    if let Some(path) = &a.json {
+        JsonOut::create(path)?.document(&r)?;
+    }
+    if !a.json.as_deref().is_some_and(is_stdout) {
         print_section("machine", &r.machine);
         println!();
         print_section("host tuning", &r.host);
@@ -377,7 +377,7 @@ pub fn run(a: DoctorArgs) -> Result<ExitCode> {
     Ok(if r.ready {
         ExitCode::SUCCESS
     } else {
-        ExitCode::from(1)
+        ExitCode::from(crate::exit::VERDICT)
     })
 }
 

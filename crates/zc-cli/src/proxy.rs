@@ -1,5 +1,6 @@
 //! `zc proxy`: a TCP proxy on splice (or its read/write twin).
 
+use crate::names::RelayMethod;
 use clap::Args;
 use std::io::Write;
 use std::net::SocketAddr;
@@ -34,9 +35,9 @@ pub struct ProxyArgs {
     /// Where connections are forwarded.
     #[arg(long)]
     upstream: SocketAddr,
-    /// splice or read-write.
-    #[arg(long, default_value = "splice")]
-    method: String,
+    /// How bytes move between the two sockets.
+    #[arg(long, value_enum, default_value_t = RelayMethod::Splice)]
+    method: RelayMethod,
     /// Pipe (or buffer) size per direction, in bytes.
     #[arg(long, default_value_t = 256 * 1024)]
     buffer: usize,
@@ -63,7 +64,7 @@ fn idle(s: &str) -> std::result::Result<Idle, String> {
 
 pub fn run(a: ProxyArgs) -> Result<ExitCode> {
     let mut cfg = ProxyConfig::new(a.listen, a.upstream);
-    cfg.relay.method = a.method.parse::<ProxyMethod>()?;
+    cfg.relay.method = ProxyMethod::from(a.method);
     cfg.relay.buffer = a.buffer;
     cfg.relay.idle_timeout = a.idle_timeout.0;
     cfg.max_connections = a.max_connections;

@@ -1,18 +1,24 @@
 //! `zc recv`, and the receive loop `zc bench` measures with.
 
+use crate::json::{text, JsonOut};
+use crate::metrics::MetricsServer;
+use crate::names::RxBackend;
 use crate::report::{fmt_ns, fmt_rate};
 use clap::Args;
 use crossbeam_queue::ArrayQueue;
 use hdrhistogram::Histogram;
+use serde::Serialize;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use zc::{open_receiver, DynReceiver, RxSpec};
 use zc_core::backend::{Datagram, Mode, RxStats};
-use zc_core::handler::{HandlerConfig, HandlerReport, MarketDataHandler};
+use zc_core::handler::{Handled, HandlerConfig, HandlerReport, MarketDataHandler};
 use zc_core::md::MESSAGE_LEN;
+use zc_core::seq::SeqOutcome;
 use zc_core::sys::{monotonic_ns, pin_current_thread};
 use zc_core::Result;
 use zc_os::cpu::thread_cpu_ns;
@@ -25,18 +31,29 @@ Examples:
   zc recv --backend recvfrom --bind 0.0.0.0:9000      # the blocking baseline
   zc recv --bind 198.18.0.1:9000 --multicast 239.1.1.1 --busy-poll --pin 1
   zc recv --bind 198.18.0.1:9000 --pipeline --pin 1 --handler-pin 0
+  zc recv --bind 198.18.0.1:9000 --json - -q | jq -c 'select(.type == \"summary\")'
+  zc recv --bind 198.18.0.1:9000 --metrics 127.0.0.1:9464   # curl 127.0.0.1:9464/metrics
+  zc recv --bind 198.18.0.1:9000 --capture feed.pcapng --rotate-mib 1024
+  zc recv --bind 198.18.0.1:9000 --capture incident.pcap --ring 10   # kept on a gap or SIGUSR1
+  zc recv --bind 0.0.0.0:9000 --pcap feed.pcap                      # the handler offline
 
-Status line, once a second: messages/s, payload Gbit/s, gaps, duplicates,
-drops (kernel + handler), one-way latency p50/p99 from the sender's timestamp
-(same-host CLOCK_MONOTONIC).
+Status line on stderr, once a second (-q: none): messages/s, payload Gbit/s,
+gaps, duplicates, drops (kernel + handler), one-way latency p50/p99 from the
+sender's timestamp (same-host CLOCK_MONOTONIC). Summary on stdout.
 
-Exit code: 0, or 1 when anything was lost, 2 on an error, 3 when no message
-arrived at all (a feed that never came is a failure, not a clean run;
---allow-empty makes it 0).")]
+--json writes the same as JSON lines: {\"type\":\"status\",...} once a second and
+{\"type\":\"summary\",...} at the end (the handler's report, the backend's
+counters and mode, lost: true|false). With --json -, they go to stdout and the
+text summary to stderr.
+
+Exit code 0, or 3 when anything was lost (gaps not filled, kernel drops, a
+full pipeline queue), 4 when no message arrived at all (a feed that never
+came is not a clean run; --allow-empty makes it 0); 1 on a runtime error, 2 on
+a usage error.")]
 pub struct RecvArgs {
-    /// Backend name (`zc doctor` lists those compiled in).
-    #[arg(short, long, default_value = "recvmmsg")]
-    pub backend: String,
+    /// Receive backend (`zc doctor` shows what each gets on this machine).
+    #[arg(short, long, value_enum, default_value_t = RxBackend::Recvmmsg)]
+    pub backend: RxBackend,
     /// Feed address and UDP port to receive on.
     #[arg(long, default_value = "0.0.0.0:9000")]
     pub bind: SocketAddrV4,
@@ -86,16 +103,19 @@ pub struct RecvArgs {
     /// ring), and the run then measures the pure cost of draining it.
     #[arg(long, value_name = "SECS", value_parser = crate::serve::seconds)]
     pub hold: Option<Duration>,
-    /// No status lines, only the summary.
-    #[arg(short, long)]
-    pub quiet: bool,
-    /// Exit 0 even when no message arrived (by default that exits 3).
+    /// Exit 0 even when no message arrived (by default that exits 4).
     #[arg(long)]
     pub allow_empty: bool,
+    /// Write a JSON line per second and a summary line to FILE (`-`: stdout).
+    #[arg(long, value_name = "FILE", value_parser = crate::json::parse_target)]
+    pub json: Option<PathBuf>,
+    /// Serve the counters in the Prometheus text format on ADDR
+    /// (http://ADDR/metrics), refreshed once a second.
+    #[arg(long, value_name = "ADDR", conflicts_with = "pcap")]
+    pub metrics: Option<SocketAddr>,
+    #[command(flatten)]
+    pub capture: crate::capture::CaptureArgs,
 }
-
-/// The exit code of a run in which no message arrived.
-const EXIT_NOTHING_RECEIVED: u8 = 3;
 
 /// When a receive loop ends.
 #[derive(Clone, Copy)]
@@ -153,6 +173,34 @@ impl RxRun {
         }
     }
 
+    /// A run over a capture instead of a receiver (`zc recv --pcap`).
+    pub(crate) fn collect_offline(
+        h: &MarketDataHandler,
+        mode: Mode,
+        rx_stats: RxStats,
+        (first_ns, last_ns): (u64, u64),
+        cpu_ns: u64,
+    ) -> Self {
+        RxRun {
+            report: h.report(),
+            latency: h.latency().histogram().clone(),
+            first_ns,
+            last_ns,
+            cpu_ns,
+            rx_stats,
+            mode,
+            queue_full: 0,
+        }
+    }
+
+    /// Anything lost: sequence numbers still missing, kernel drops, or a full
+    /// pipeline queue.
+    pub fn lost(&self) -> bool {
+        self.report.seq.missing > 0
+            || self.queue_full > 0
+            || self.rx_stats.kernel_drops.unwrap_or(0) > 0
+    }
+
     /// Messages per second (duplicates included) between the first and the last datagram.
     pub fn rate(&self) -> f64 {
         let span = self.last_ns.saturating_sub(self.first_ns);
@@ -166,12 +214,14 @@ impl RxRun {
 /// Once-a-second progress callback: (seconds since start, handler report, backend stats).
 pub type StatusFn<'a> = &'a mut dyn FnMut(f64, &HandlerReport, &RxStats);
 
-/// Receives on this thread, feeding `h` directly.
-pub fn receive_inline(
+/// Receives on this thread, feeding `h` directly, and handing every datagram
+/// (and its frame, where the backend has one) to `capture` when there is one.
+pub fn receive_inline_with(
     rx: &mut dyn DynReceiver,
     h: &mut MarketDataHandler,
     when: StopWhen<'_>,
     mut status: Option<StatusFn<'_>>,
+    mut capture: Option<&mut crate::capture::Recording>,
 ) -> Result<RxRun> {
     let mut first_ns = 0;
     let mut last_ns = 0;
@@ -185,12 +235,28 @@ pub fn receive_inline(
             break;
         }
         let mut now_ns = 0;
-        let n = rx.recv_each(wait, &mut |d| {
-            if now_ns == 0 {
-                now_ns = monotonic_ns();
+        let n = match capture.as_deref_mut() {
+            None => rx.recv_each(wait, &mut |d| {
+                if now_ns == 0 {
+                    now_ns = monotonic_ns();
+                }
+                h.on_datagram(d, now_ns);
+            })?,
+            Some(c) => {
+                let n = rx.recv_each_frame(wait, &mut |d, frame| {
+                    if now_ns == 0 {
+                        now_ns = monotonic_ns();
+                    }
+                    let handled = h.on_datagram(d, now_ns);
+                    c.capture.record(d, frame);
+                    if c.on_gap && matches!(handled, Handled::Message(SeqOutcome::Gap { .. })) {
+                        c.capture.trigger();
+                    }
+                })?;
+                c.capture.end_burst();
+                n
             }
-            h.on_datagram(d, now_ns);
-        })?;
+        };
         if n > 0 {
             if first_ns == 0 {
                 first_ns = now_ns;
@@ -348,20 +414,71 @@ pub fn receive_pipelined(
     ))
 }
 
+/// One `--json` line a second.
+#[derive(Serialize)]
+struct StatusLine<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    /// Seconds since the start.
+    elapsed_s: f64,
+    /// Messages per second over the last interval.
+    rate: f64,
+    /// Payload Gbit/s over the last interval.
+    gbps: f64,
+    report: &'a HandlerReport,
+    rx: &'a RxStats,
+}
+
+/// The last `--json` line.
+#[derive(Serialize)]
+struct SummaryLine<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    mode: &'a Mode,
+    /// Messages per second, first to last datagram.
+    rate: f64,
+    report: &'a HandlerReport,
+    rx: &'a RxStats,
+    /// Messages the pipeline queue had no room for.
+    queue_full: u64,
+    /// CPU time of the receive thread, nanoseconds.
+    cpu_ns: u64,
+    /// Anything lost: the exit code is then 3.
+    lost: bool,
+}
+
 pub fn run(a: RecvArgs) -> Result<ExitCode> {
+    if let Some(path) = &a.capture.pcap {
+        return crate::offline::run(&a, path);
+    }
     let stop = crate::stop_flag();
-    let mut spec = RxSpec::new(&a.backend, a.bind);
+    let mut spec = RxSpec::new(a.backend.name()?, a.bind);
     spec.interface = a.interface.clone();
     spec.queue = a.queue;
     spec.batch = a.batch;
     spec.busy_poll = a.busy_poll;
     spec.multicast = a.multicast;
     spec.timestamps = a.timestamps;
+    let mut json = a.json.as_deref().map(JsonOut::create).transpose()?;
+    let metrics = a.metrics.map(MetricsServer::start).transpose()?;
+    if let Some(m) = &metrics {
+        eprintln!("zc recv: metrics on http://{}/metrics", m.local_addr());
+    }
     if let Some(cpu) = a.pin {
         pin_current_thread(cpu)?;
     }
     let mut rx = open_receiver(&spec)?;
     eprintln!("zc recv: {} on {}", rx.mode(), a.bind);
+    let backend = rx.mode().backend;
+    if let Some(m) = &metrics {
+        m.update(backend, 0.0, &HandlerReport::default(), &rx.stats());
+    }
+    if a.pipeline && a.capture.capture.is_some() {
+        return Err(zc_core::Error::config(
+            "--capture runs on the receive thread: leave out --pipeline",
+        ));
+    }
+    let mut capture = a.capture.start(rx.as_ref(), a.interface.as_deref())?;
     if let Some(hold) = a.hold {
         eprintln!("zc recv: holding {hold:?} before the first receive");
         std::thread::sleep(hold);
@@ -377,13 +494,37 @@ pub fn run(a: RecvArgs) -> Result<ExitCode> {
         idle_armed: None,
         stop,
     };
+    let quiet = crate::quiet();
     let mut prev = (0.0f64, 0u64, 0u64);
-    let mut print = |t: f64, r: &HandlerReport, s: &RxStats| {
+    let mut json_error = None;
+    let mut status = |t: f64, r: &HandlerReport, s: &RxStats| {
         let dt = (t - prev.0).max(1e-9);
         let msgs = r.messages.max(s.datagrams);
         let rate = (msgs - prev.1) as f64 / dt;
         let gbps = (s.bytes - prev.2) as f64 * 8.0 / dt / 1e9;
         prev = (t, msgs, s.bytes);
+        if let Some(m) = &metrics {
+            m.update(backend, t, r, s);
+        }
+        if let Some(out) = json.as_mut().filter(|_| json_error.is_none()) {
+            let line = StatusLine {
+                kind: "status",
+                elapsed_s: t,
+                rate,
+                gbps,
+                report: r,
+                rx: s,
+            };
+            // A failed write (a closed pipe, a full disk) ends the run
+            // after this second, with the error; it does not lose the summary.
+            if let Err(e) = out.line(&line) {
+                json_error = Some(e);
+                stop.store(true, Ordering::Relaxed);
+            }
+        }
+        if quiet {
+            return;
+        }
         let drops = s.kernel_drops.unwrap_or(0)
             + r.drops.malformed
             + r.drops.not_ours
@@ -398,60 +539,111 @@ pub fn run(a: RecvArgs) -> Result<ExitCode> {
             fmt_ns(r.latency.p99)
         );
     };
-    let status: Option<StatusFn<'_>> = if a.quiet { None } else { Some(&mut print) };
+    let started = Instant::now();
     let run = if a.pipeline {
-        receive_pipelined(rx.as_mut(), h, a.queue_depth, a.handler_pin, when, status)?
+        receive_pipelined(
+            rx.as_mut(),
+            h,
+            a.queue_depth,
+            a.handler_pin,
+            when,
+            Some(&mut status),
+        )?
     } else {
         let mut h = h;
-        receive_inline(rx.as_mut(), &mut h, when, status)?
+        receive_inline_with(
+            rx.as_mut(),
+            &mut h,
+            when,
+            Some(&mut status),
+            capture.as_mut(),
+        )?
     };
+    if let Some(e) = json_error {
+        return Err(e);
+    }
     let r = &run.report;
-    println!("backend      {}", run.mode);
-    println!(
-        "messages     {} ({} distinct) at {}",
-        r.messages,
-        r.seq.received,
-        fmt_rate(run.rate())
-    );
-    println!(
-        "sequence     gaps {} missing {} duplicates {} late {}",
-        r.seq.gaps, r.seq.missing, r.seq.duplicates, r.seq.late
-    );
-    println!(
-        "drops        kernel {} malformed {} not-ours {} not-market-data {} queue-full {}",
-        run.rx_stats
-            .kernel_drops
-            .map_or("n/a".into(), |d| d.to_string()),
-        r.drops.malformed,
-        r.drops.not_ours,
-        r.drops.not_market_data,
-        run.queue_full
-    );
-    println!(
-        "latency      p50 {} p99 {} p99.9 {} max {} (clock skew {})",
-        fmt_ns(r.latency.p50),
-        fmt_ns(r.latency.p99),
-        fmt_ns(r.latency.p999),
-        fmt_ns(r.latency.max),
-        r.clock_skew
-    );
-    let per_pkt = run.cpu_ns.checked_div(r.messages).unwrap_or(0);
-    println!(
-        "cpu          {} receive thread, {per_pkt} ns/message",
-        fmt_ns(run.cpu_ns)
-    );
+    if let Some(m) = &metrics {
+        m.update(backend, started.elapsed().as_secs_f64(), r, &run.rx_stats);
+    }
+    if let Some(out) = json.as_mut() {
+        write_json_summary(out, &run)?;
+    }
+    let mut code = print_summary(&run, a.json.as_deref());
+    if let Some(c) = capture {
+        crate::capture::print_report(&c.capture.finish()?);
+    }
     if r.messages == 0 && !a.allow_empty {
         eprintln!(
-            "zc recv: no message arrived on {} (exit 3; --allow-empty to accept an empty run)",
-            a.bind
+            "zc recv: no message arrived on {} (exit {}; --allow-empty accepts an empty run)",
+            a.bind,
+            crate::exit::NOTHING_RECEIVED
         );
-        return Ok(ExitCode::from(EXIT_NOTHING_RECEIVED));
+        code = ExitCode::from(crate::exit::NOTHING_RECEIVED);
     }
-    let lost =
-        r.seq.missing > 0 || run.queue_full > 0 || run.rx_stats.kernel_drops.unwrap_or(0) > 0;
-    Ok(if lost {
-        ExitCode::from(1)
+    Ok(code)
+}
+
+/// The last `--json` line of a receive run.
+pub fn write_json_summary(out: &mut JsonOut, run: &RxRun) -> Result<()> {
+    out.line(&SummaryLine {
+        kind: "summary",
+        mode: &run.mode,
+        rate: run.rate(),
+        report: &run.report,
+        rx: &run.rx_stats,
+        queue_full: run.queue_full,
+        cpu_ns: run.cpu_ns,
+        lost: run.lost(),
+    })
+}
+
+/// The summary every receive run ends with, on stdout (or stderr when
+/// stdout carries JSON); exit code 3 when anything was lost.
+pub fn print_summary(run: &RxRun, json: Option<&std::path::Path>) -> ExitCode {
+    let r = &run.report;
+    let per_pkt = run.cpu_ns.checked_div(r.messages).unwrap_or(0);
+    let lines = [
+        format!("backend      {}", run.mode),
+        format!(
+            "messages     {} ({} distinct) at {}",
+            r.messages,
+            r.seq.received,
+            fmt_rate(run.rate())
+        ),
+        format!(
+            "sequence     gaps {} missing {} duplicates {} late {}",
+            r.seq.gaps, r.seq.missing, r.seq.duplicates, r.seq.late
+        ),
+        format!(
+            "drops        kernel {} malformed {} not-ours {} not-market-data {} queue-full {}",
+            run.rx_stats
+                .kernel_drops
+                .map_or("n/a".into(), |d| d.to_string()),
+            r.drops.malformed,
+            r.drops.not_ours,
+            r.drops.not_market_data,
+            run.queue_full
+        ),
+        format!(
+            "latency      p50 {} p99 {} p99.9 {} max {} (clock skew {})",
+            fmt_ns(r.latency.p50),
+            fmt_ns(r.latency.p99),
+            fmt_ns(r.latency.p999),
+            fmt_ns(r.latency.max),
+            r.clock_skew
+        ),
+        format!(
+            "cpu          {} receive thread, {per_pkt} ns/message",
+            fmt_ns(run.cpu_ns)
+        ),
+    ];
+    for l in lines {
+        text!(json, "{l}");
+    }
+    if run.lost() {
+        ExitCode::from(crate::exit::VERDICT)
     } else {
         ExitCode::SUCCESS
-    })
+    }
 }

@@ -1,5 +1,6 @@
 //! `zc send`: the open-loop feed generator.
 
+use crate::names::TxBackend;
 use crate::report::fmt_rate;
 use clap::Args;
 use std::net::SocketAddrV4;
@@ -26,9 +27,9 @@ Examples:
   zc send --dst 198.18.0.1:9000 --count 10000 --skip-every 100 --duplicate-every 50 --reorder-every 70
   zc send --dst 239.1.1.1:9000 --bind 198.18.0.2:0 --duration 10 --rate 50000")]
 pub struct SendArgs {
-    /// Sender backend (`recvfrom` sends with sendto, `recvmmsg` with sendmmsg).
-    #[arg(short, long, default_value = "recvmmsg")]
-    pub backend: String,
+    /// Sender backend.
+    #[arg(short, long, value_enum, default_value_t = TxBackend::Sendmmsg)]
+    pub backend: TxBackend,
     /// Destination address and UDP port (unicast or an IPv4 multicast group).
     #[arg(long)]
     pub dst: SocketAddrV4,
@@ -101,7 +102,7 @@ pub fn send_feed(a: &SendArgs, stop: &AtomicBool) -> Result<GenReport> {
     if let Some(cpu) = a.pin {
         pin_current_thread(cpu)?;
     }
-    let mut spec = TxSpec::new(&a.backend, a.bind, a.dst);
+    let mut spec = TxSpec::new(a.backend.name()?, a.bind, a.dst);
     spec.batch = a.batch;
     spec.max_payload = a.payload.max(zc_core::md::MESSAGE_LEN);
     let mut tx = open_sender(&spec)?;

@@ -1,5 +1,6 @@
 //! `zc serve`: a static HTTP/1.1 file server on sendfile (or its twins).
 
+use crate::names::ServeMethod;
 use clap::Args;
 use std::io::Write;
 use std::net::SocketAddr;
@@ -38,9 +39,9 @@ pub struct ServeArgs {
     /// Address and port to listen on (port 0 picks a free one).
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
-    /// How file bodies are sent: sendfile, read-write or mmap.
-    #[arg(long, default_value = "sendfile")]
-    method: String,
+    /// How file bodies are sent.
+    #[arg(long, value_enum, default_value_t = ServeMethod::Sendfile)]
+    method: ServeMethod,
     /// Connections served at once; more get 503. Default: as many as the
     /// descriptor limit (ulimit -n) allows at 4 each, at most 256.
     #[arg(long)]
@@ -74,7 +75,7 @@ pub(crate) fn seconds(s: &str) -> std::result::Result<Duration, String> {
 }
 
 pub fn run(a: ServeArgs) -> Result<ExitCode> {
-    let method: FileMethod = a.method.parse()?;
+    let method = FileMethod::from(a.method);
     let mut cfg = ServeConfig::new(&a.root, a.listen);
     cfg.method = method;
     cfg.max_connections = a.max_connections;

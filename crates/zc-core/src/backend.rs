@@ -53,6 +53,14 @@ pub trait RxBurst {
     /// The `i`-th datagram, or `None` past the end.
     fn get(&self, i: usize) -> Option<Datagram<'_>>;
 
+    /// The whole link-layer frame the `i`-th datagram arrived in, exactly as
+    /// received, for backends that receive frames (AF_XDP, DPDK). `None` for
+    /// the socket backends, which only ever see the payload, and past the end.
+    fn frame(&self, i: usize) -> Option<&[u8]> {
+        let _ = i;
+        None
+    }
+
     /// True when the burst holds nothing (a timeout or an empty poll).
     fn is_empty(&self) -> bool {
         self.len() == 0
@@ -120,6 +128,14 @@ pub trait DynReceiver {
         f: &mut dyn FnMut(&Datagram<'_>),
     ) -> Result<usize>;
 
+    /// As [`DynReceiver::recv_each`], and `f` also gets the datagram's whole
+    /// frame where the backend has one ([`RxBurst::frame`]).
+    fn recv_each_frame(
+        &mut self,
+        timeout: Option<Duration>,
+        f: &mut dyn FnMut(&Datagram<'_>, Option<&[u8]>),
+    ) -> Result<usize>;
+
     /// The mode the receiver actually runs in.
     fn mode(&self) -> &Mode;
 
@@ -138,6 +154,21 @@ impl<R: Receiver> DynReceiver for R {
         for i in 0..n {
             if let Some(d) = burst.get(i) {
                 f(&d);
+            }
+        }
+        Ok(n)
+    }
+
+    fn recv_each_frame(
+        &mut self,
+        timeout: Option<Duration>,
+        f: &mut dyn FnMut(&Datagram<'_>, Option<&[u8]>),
+    ) -> Result<usize> {
+        let burst = self.recv_burst(timeout)?;
+        let n = burst.len();
+        for i in 0..n {
+            if let Some(d) = burst.get(i) {
+                f(&d, burst.frame(i));
             }
         }
         Ok(n)
@@ -279,6 +310,7 @@ impl SendBurst {
 
 /// Whether payload bytes are copied between kernel and user space.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub enum DataPath {
     /// Payloads are copied (sockets, XDP copy mode, MSG_ZEROCOPY that fell back).
     Copy,
@@ -291,6 +323,7 @@ pub enum DataPath {
 /// What a backend actually runs as, after probing the kernel. Never a wish:
 /// a backend that fell back reports the fallback here and in `details`.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Mode {
     /// Backend name as accepted by the umbrella crate (e.g. `recvmmsg`).
     pub backend: &'static str,
@@ -346,6 +379,7 @@ impl fmt::Display for Mode {
 
 /// Receive counters.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct RxStats {
     /// Datagrams handed out.
     pub datagrams: u64,
@@ -366,6 +400,7 @@ pub struct RxStats {
 
 /// Send counters.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct TxStats {
     /// Datagrams handed to the kernel or NIC.
     pub datagrams: u64,

@@ -181,6 +181,7 @@ pub struct GenConfig {
 
 /// What a generator run did.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct GenReport {
     /// Datagrams handed to the sender.
     pub sent: u64,
@@ -282,8 +283,10 @@ pub fn generate(tx: &mut dyn Sender, cfg: &GenConfig, stop: &AtomicBool) -> Resu
     Ok(report)
 }
 
-/// Sleeps for long waits, spins for the last stretch (sleep overshoots by ~50 µs).
-fn wait_until(t_ns: u64, stop: &AtomicBool) {
+/// Waits until CLOCK_MONOTONIC reaches `t_ns` (or `stop` is set): sleeps
+/// for long waits, spins for the last stretch (a sleep overshoots by ~50 µs).
+/// The pacing of every open-loop sender (this generator, capture replay).
+pub fn wait_until(t_ns: u64, stop: &AtomicBool) {
     loop {
         let now = monotonic_ns();
         if now >= t_ns || stop.load(Ordering::Relaxed) {

@@ -84,10 +84,12 @@ impl SymbolState {
 
 /// Frames and datagrams the handler dropped, by reason.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct DropCounters {
     /// Frames the wire parser refused.
     pub malformed: u64,
-    /// The reason of the latest malformed frame.
+    /// The reason of the latest malformed frame (serialized as its message).
+    #[cfg_attr(feature = "serde", serde(serialize_with = "serialize_wire_error"))]
     pub last_malformed: Option<WireError>,
     /// Datagrams to another port than the feed's.
     pub not_ours: u64,
@@ -95,6 +97,17 @@ pub struct DropCounters {
     pub not_market_data: u64,
     /// Messages tracked but whose symbol did not fit in the table.
     pub symbol_table_full: u64,
+}
+
+#[cfg(feature = "serde")]
+fn serialize_wire_error<S: serde::Serializer>(
+    e: &Option<WireError>,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    match e {
+        Some(e) => s.collect_str(e),
+        None => s.serialize_none(),
+    }
 }
 
 /// What happened to one datagram.
@@ -108,6 +121,7 @@ pub enum Handled {
 
 /// A snapshot of everything the handler counted.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct HandlerReport {
     /// Messages decoded (duplicates included).
     pub messages: u64,

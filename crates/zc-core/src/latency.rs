@@ -7,6 +7,7 @@ pub const MAX_TRACKABLE_NS: u64 = 60_000_000_000;
 
 /// Percentiles of a recording, in nanoseconds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct LatencySummary {
     /// Recorded samples.
     pub count: u64,

@@ -36,3 +36,8 @@ pub use backend::{
 pub use error::{Error, ErrorKind, Result};
 pub use handler::{HandlerConfig, MarketDataHandler};
 pub use md::MarketData;
+
+/// The README's example, compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -32,6 +32,7 @@ pub enum SeqOutcome {
 
 /// Counters of a [`SequenceTracker`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct SeqStats {
     /// Distinct sequence numbers accepted (in order, after a gap, or late).
     pub received: u64,

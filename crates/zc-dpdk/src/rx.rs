@@ -257,16 +257,6 @@ pub struct DpdkBurst<'a> {
     rx: &'a mut DpdkReceiver,
 }
 
-impl DpdkBurst<'_> {
-    /// The whole Ethernet frame of the `i`-th datagram, as received.
-    pub fn frame(&self, i: usize) -> Option<&[u8]> {
-        let m = *self.rx.mbufs.get(..self.rx.held)?.get(i)?;
-        // SAFETY: m (i < held) is a received mbuf this burst owns until it drops;
-        // the slice borrows self.
-        Some(unsafe { mbuf::data(m) })
-    }
-}
-
 impl RxBurst for DpdkBurst<'_> {
     #[inline]
     fn len(&self) -> usize {
@@ -290,6 +280,14 @@ impl RxBurst for DpdkBurst<'_> {
             dst: SocketAddr::V4(s.dst),
             rx_timestamp: None,
         })
+    }
+
+    /// The whole Ethernet frame of the `i`-th datagram, as received.
+    fn frame(&self, i: usize) -> Option<&[u8]> {
+        let m = *self.rx.mbufs.get(..self.rx.held)?.get(i)?;
+        // SAFETY: m (i < held) is a received mbuf this burst owns until it drops;
+        // the slice borrows self.
+        Some(unsafe { mbuf::data(m) })
     }
 }
 

@@ -3,9 +3,9 @@
 //!
 //! | zero-copy path | plain twin | module |
 //! |---|---|---|
-//! | `sendfile(2)` file → socket, and an HTTP/1.1 file server on it | `pread` + `send` | [`file`], [`http`] |
-//! | `mmap` + `send` (safe against truncation) | `pread` + `send` | [`file`] |
-//! | `splice(2)` TCP proxy through one long-lived pipe per direction | `read` + `write` proxy | [`proxy`] |
+//! | `sendfile(2)` file → socket, and an HTTP/1.1 file server on it | `pread` + `send` | [`mod@file`], [`http`] |
+//! | `mmap` + `send` (safe against truncation) | `pread` + `send` | [`mod@file`] |
+//! | `splice(2)` TCP proxy through one long-lived pipe per direction | `read` + `write` proxy | [`mod@proxy`] |
 //! | `MSG_ZEROCOPY` sender, buffers returned only by completions | plain `send` | [`zerocopy`] |
 //!
 //! Every call loops over short writes and `EAGAIN`; errors are

@@ -17,17 +17,23 @@
 //! | `dpdk`     | `dpdk`  | DPDK on a `net_af_xdp` vdev bound to `interface` |
 //! | `dpdk-packet` | `dpdk` | DPDK on a `net_af_packet` vdev bound to `interface` |
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 #[cfg(feature = "afxdp")]
+#[cfg_attr(docsrs, doc(cfg(feature = "afxdp")))]
 pub use zc_afxdp;
 pub use zc_core;
 pub use zc_core::{DynReceiver, Error, ErrorKind, Result, Sender};
 #[cfg(feature = "dpdk")]
+#[cfg_attr(docsrs, doc(cfg(feature = "dpdk")))]
 pub use zc_dpdk;
 #[cfg(feature = "epoll")]
+#[cfg_attr(docsrs, doc(cfg(feature = "epoll")))]
 pub use zc_epoll;
 #[cfg(feature = "uring")]
+#[cfg_attr(docsrs, doc(cfg(feature = "uring")))]
 pub use zc_uring;
 
 mod backends;

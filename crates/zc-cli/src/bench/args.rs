@@ -1,8 +1,8 @@
 //! The arguments of `zc bench`, and what `--quick` and the defaults make of them.
 
+use crate::names::{RxBackend, TxBackend};
 use clap::Args;
 use std::path::PathBuf;
-use zc::enabled_backends;
 use zc_core::{Error, Result};
 
 /// Compare backends side by side.
@@ -32,9 +32,13 @@ Examples:
   sudo zc bench --backends recvfrom,recvmmsg --reps 7 --json out.json
   sudo zc bench --quick                           # a smoke run in seconds")]
 pub struct BenchArgs {
-    /// Backends to compare, comma-separated (default: every one in this build).
-    #[arg(long, value_delimiter = ',')]
-    pub backends: Vec<String>,
+    /// Backends to compare, comma-separated (default: every one in this
+    /// build). A name with `+capture` (e.g. `recvmmsg+capture`) is a row of
+    /// that backend recording everything it receives to a pcap file (written
+    /// to the temporary directory and removed after each run), to compare
+    /// against the same backend without capture.
+    #[arg(long, value_delimiter = ',', value_parser = row_parser())]
+    pub backends: Vec<BenchRow>,
     /// Repetitions (medians need 5 or more).
     #[arg(long, default_value_t = 5)]
     pub reps: usize,
@@ -62,8 +66,8 @@ pub struct BenchArgs {
     /// Backend that generates the traffic (from the peer namespace). The
     /// default is the fastest in this build on veth: the AF_XDP sender (it
     /// skips the peer's UDP/IP stack), else sendmmsg.
-    #[arg(long, default_value_t = default_generator())]
-    pub generator: String,
+    #[arg(long, value_enum, default_value_t = default_generator())]
+    pub generator: TxBackend,
     /// CPU for the receive thread.
     #[arg(long, default_value_t = 1)]
     pub rx_cpu: usize,
@@ -80,8 +84,8 @@ pub struct BenchArgs {
     /// rate (about one second of traffic each); empty to skip.
     #[arg(long, value_delimiter = ',', default_value = "10,50,90")]
     pub latency_at: Vec<f64>,
-    /// Write every figure of every repetition here, as JSON.
-    #[arg(long)]
+    /// Write every figure of every repetition to FILE, as JSON (`-`: stdout).
+    #[arg(long, value_name = "FILE", value_parser = crate::json::parse_target)]
     pub json: Option<PathBuf>,
     /// Write the report as Markdown here (tables, ratios, modes, machine and
     /// this command line), ready for docs/.
@@ -102,13 +106,65 @@ pub struct BenchArgs {
     pub subnet: u8,
 }
 
-fn default_generator() -> String {
-    let fastest = if zc::backend("afxdp").is_ok() {
-        "afxdp"
+/// Suffix of a row that records what its receiver gets (`recvmmsg+capture`).
+const CAPTURE_SUFFIX: &str = "+capture";
+
+/// A row name's backend, and whether the row captures.
+pub fn row_backend(row: &str) -> (&str, bool) {
+    match row.strip_suffix(CAPTURE_SUFFIX) {
+        Some(b) => (b, true),
+        None => (row, false),
+    }
+}
+
+/// One row of the comparison: a receive backend, capturing or not.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BenchRow {
+    /// The receiver.
+    pub backend: RxBackend,
+    /// Records everything it receives (`+capture`).
+    pub capture: bool,
+}
+
+impl std::fmt::Display for BenchRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let suffix = if self.capture { CAPTURE_SUFFIX } else { "" };
+        write!(f, "{}{suffix}", self.backend)
+    }
+}
+
+/// Every row name `--backends` takes, so that `--help`, completions and
+/// errors list them (a unit test keeps it in step with [`RxBackend`]).
+const ROWS: &[&str] = &[
+    "recvfrom",
+    "recvmmsg",
+    "uring",
+    "afxdp",
+    "dpdk",
+    "dpdk-packet",
+    "recvfrom+capture",
+    "recvmmsg+capture",
+    "uring+capture",
+    "afxdp+capture",
+    "dpdk+capture",
+    "dpdk-packet+capture",
+];
+
+fn row_parser() -> impl clap::builder::TypedValueParser<Value = BenchRow> {
+    use clap::builder::{PossibleValuesParser, TypedValueParser};
+    use clap::ValueEnum;
+    PossibleValuesParser::new(ROWS).try_map(|row: String| {
+        let (name, capture) = row_backend(&row);
+        RxBackend::from_str(name, false).map(|backend| BenchRow { backend, capture })
+    })
+}
+
+fn default_generator() -> TxBackend {
+    if TxBackend::Afxdp.name().is_ok() {
+        TxBackend::Afxdp
     } else {
-        "recvmmsg"
-    };
-    fastest.to_owned()
+        TxBackend::Sendmmsg
+    }
 }
 
 impl BenchArgs {
@@ -123,14 +179,49 @@ impl BenchArgs {
             self.search_count = self.search_count.min(20_000);
         }
         if self.backends.is_empty() {
-            self.backends = enabled_backends().map(|b| b.name.to_owned()).collect();
+            self.backends = RxBackend::enabled()
+                .into_iter()
+                .map(|backend| BenchRow {
+                    backend,
+                    capture: false,
+                })
+                .collect();
         }
-        for name in self.backends.iter().chain(std::iter::once(&self.generator)) {
-            zc::backend(name)?;
+        for row in &self.backends {
+            row.backend.name()?;
         }
+        self.generator.name()?;
         if self.reps == 0 {
             return Err(Error::config("--reps must be 1 or more"));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::ValueEnum;
+
+    #[test]
+    fn every_backend_has_a_row_and_a_capture_row() {
+        let mut want: Vec<String> = RxBackend::value_variants()
+            .iter()
+            .map(|b| b.to_string())
+            .collect();
+        want.extend(want.clone().iter().map(|b| format!("{b}{CAPTURE_SUFFIX}")));
+        assert_eq!(ROWS, want);
+        for row in ROWS {
+            let (name, capture) = row_backend(row);
+            let b = RxBackend::from_str(name, false).unwrap();
+            assert_eq!(
+                BenchRow {
+                    backend: b,
+                    capture
+                }
+                .to_string(),
+                *row
+            );
+        }
     }
 }

@@ -1,13 +1,14 @@
 //! The report of `zc bench`: the comparison tables on the terminal, and the
 //! JSON (every figure of every repetition), Markdown and SVG files.
 
-use super::args::BenchArgs;
+use super::args::{row_backend, BenchArgs};
 use super::run::{BackendResult, LatencyAt, Rep};
+use crate::json::{is_stdout, text, JsonOut};
 use crate::report::{fmt_rate, table};
 use crate::svg::{self, Series};
 use serde::Serialize;
 use zc_core::measure::Spread;
-use zc_core::{Error, ErrorKind, Result};
+use zc_core::{Error, Result};
 
 #[derive(Serialize)]
 struct Machine {
@@ -17,9 +18,9 @@ struct Machine {
 }
 
 #[derive(Serialize)]
-struct JsonOut<'a> {
+struct BenchJson<'a> {
     machine: Machine,
-    generator: &'a str,
+    generator: String,
     payload_bytes: usize,
     batch: usize,
     reps: usize,
@@ -126,10 +127,20 @@ fn sections(a: &BenchArgs, results: &[BackendResult]) -> Report {
         });
     }
     let mut ratios = Vec::new();
-    if let Some(base) = results.first() {
-        let b = spread(base, |x| x.max_rate_pps).median;
-        let bc = spread(base, |x| x.max_cpu_ns_per_msg).median;
+    if let Some(first) = results.first() {
         for r in results.iter().skip(1) {
+            // A `+capture` row is compared with its own backend without
+            // capture, when that is in the run; every other row with the first.
+            let own = row_backend(&r.name);
+            let base = match own {
+                (b, true) => results.iter().find(|x| x.name == b).unwrap_or(first),
+                _ => first,
+            };
+            if std::ptr::eq(base, r) {
+                continue;
+            }
+            let b = spread(base, |x| x.max_rate_pps).median;
+            let bc = spread(base, |x| x.max_cpu_ns_per_msg).median;
             let m = spread(r, |x| x.max_rate_pps).median;
             let c = spread(r, |x| x.max_cpu_ns_per_msg).median;
             if b > 0.0 && bc > 0.0 {
@@ -164,14 +175,19 @@ pub fn print_table(a: &BenchArgs, results: &[BackendResult]) {
     } = sections(a, results);
     for s in &sections {
         let header: Vec<&str> = s.header.iter().map(String::as_str).collect();
-        println!("\n{}:\n{}", s.title, table(&header, &s.rows));
+        text!(
+            a.json.as_deref(),
+            "\n{}:\n{}",
+            s.title,
+            table(&header, &s.rows)
+        );
     }
     for r in &ratios {
-        println!("{r}");
+        text!(a.json.as_deref(), "{r}");
     }
-    println!("\nmodes:");
+    text!(a.json.as_deref(), "\nmodes:");
     for m in &modes {
-        println!("  {m}");
+        text!(a.json.as_deref(), "  {m}");
     }
 }
 
@@ -235,22 +251,22 @@ fn machine() -> Machine {
 pub fn write_outputs(a: &BenchArgs, results: &[BackendResult]) -> Result<()> {
     let m = machine();
     if let Some(path) = &a.json {
-        let out = JsonOut {
+        let out = BenchJson {
             machine: machine(),
-            generator: &a.generator,
+            generator: a.generator.to_string(),
             payload_bytes: a.payload,
             batch: a.batch,
             reps: a.reps,
             backends: results,
         };
-        let text = serde_json::to_string_pretty(&out)
-            .map_err(|e| Error::new(ErrorKind::Io, format!("encode JSON: {e}")))?;
-        write_file(path, &text)?;
-        println!("JSON: {}", path.display());
+        JsonOut::create(path)?.document(&out)?;
+        if !is_stdout(path) {
+            println!("JSON: {}", path.display());
+        }
     }
     if let Some(path) = &a.markdown {
         write_file(path, &markdown(a, results, &m))?;
-        println!("Markdown: {}", path.display());
+        text!(a.json.as_deref(), "Markdown: {}", path.display());
     }
     let series: Vec<Series> = results
         .iter()
@@ -284,7 +300,7 @@ pub fn write_outputs(a: &BenchArgs, results: &[BackendResult]) -> Result<()> {
         &a.svg,
         &svg::render("zc bench: backends side by side", &subtitle, &series),
     )?;
-    println!("chart: {}", a.svg.display());
+    text!(a.json.as_deref(), "chart: {}", a.svg.display());
     Ok(())
 }
 

@@ -2,9 +2,10 @@
 //! backends, and per repetition a max-rate run, a fixed-rate run, a
 //! zero-loss search and latency at fractions of the zero-loss rate.
 
-use super::args::BenchArgs;
+use super::args::{row_backend, BenchArgs};
 use super::report;
-use crate::recv::{receive_inline, RxRun, StopWhen};
+use crate::capture::Recording;
+use crate::recv::{receive_inline_with, RxRun, StopWhen};
 use crate::report::{fmt_ns, fmt_rate};
 use serde::Serialize;
 use std::net::SocketAddrV4;
@@ -38,6 +39,10 @@ pub struct Rep {
     pub fixed_run_lost: u64,
     pub kernel_drops: Option<u64>,
     pub latency_at: Vec<LatencyAt>,
+    /// For a `+capture` row: records the capture dropped (queue full) in the
+    /// max-rate run, and records written in it.
+    pub capture_dropped: Option<u64>,
+    pub capture_written: Option<u64>,
 }
 
 /// Latency at a fraction of the zero-loss rate, from intended send times.
@@ -77,6 +82,8 @@ struct RunOut {
     sent: u64,
     offered_pps: f64,
     rx: RxRun,
+    /// A `+capture` row's capture: (written, dropped).
+    capture: Option<(u64, u64)>,
 }
 
 impl RunOut {
@@ -117,7 +124,7 @@ pub fn run(mut a: BenchArgs) -> Result<ExitCode> {
         .backends
         .iter()
         .map(|n| BackendResult {
-            name: n.clone(),
+            name: n.to_string(),
             mode: String::new(),
             mode_details: vec![],
             reps: vec![],
@@ -229,6 +236,8 @@ fn bench_backend(
         fixed_run_lost: fixed.lost(),
         kernel_drops: fixed.rx.rx_stats.kernel_drops,
         latency_at,
+        capture_written: max.capture.map(|c| c.0),
+        capture_dropped: max.capture.map(|c| c.1),
     };
     Ok(BackendRep {
         rep,
@@ -237,15 +246,17 @@ fn bench_backend(
     })
 }
 
-/// One run: a receiver of `name` on the host end, the generator in the peer namespace.
+/// One run: a receiver of row `row` on the host end, the generator in the
+/// peer namespace.
 fn run_once(
     tb: &Testbed,
     a: &BenchArgs,
-    name: &str,
+    row: &str,
     rate: Option<f64>,
     count: u64,
     stop: &'static AtomicBool,
 ) -> Result<RunOut> {
+    let (name, capture) = row_backend(row);
     let feed = SocketAddrV4::new(tb.host_addr, FEED_PORT);
     let plan = FeedPlan::new(count);
     let mut rx_spec = RxSpec::new(name, feed);
@@ -260,14 +271,26 @@ fn run_once(
     // Says the receiver is open; dropped unsent when opening failed, and the
     // thread's own result then carries the error.
     let (ready_tx, ready_rx) = mpsc::sync_channel::<()>(1);
+    let capture_path = capture.then(|| {
+        std::env::temp_dir().join(format!(
+            "zc-bench-{}-{}.pcap",
+            std::process::id(),
+            tb.host_if
+        ))
+    });
     let receiver = {
         let gen_done = Arc::clone(&gen_done);
         let rx_cpu = a.rx_cpu;
+        let interface = tb.host_if.clone();
         std::thread::Builder::new()
             .name(format!("zc-rx-{name}"))
-            .spawn(move || -> Result<RxRun> {
+            .spawn(move || -> Result<(RxRun, Option<(u64, u64)>)> {
                 pin_current_thread(rx_cpu)?;
                 let mut rx = open_receiver(&rx_spec)?;
+                let mut recording = match &capture_path {
+                    Some(path) => Some(start_capture(rx.as_ref(), path, &interface)?),
+                    None => None,
+                };
                 let _ = ready_tx.send(());
                 let mut h = MarketDataHandler::new(HandlerConfig {
                     feed_port: Some(FEED_PORT),
@@ -280,7 +303,18 @@ fn run_once(
                     idle_armed: Some(&gen_done),
                     stop,
                 };
-                receive_inline(rx.as_mut(), &mut h, when, None)
+                let run = receive_inline_with(rx.as_mut(), &mut h, when, None, recording.as_mut());
+                let captured = match recording {
+                    Some(r) => {
+                        let report = r.capture.finish()?;
+                        for f in &report.files {
+                            let _ = std::fs::remove_file(&f.path);
+                        }
+                        Some((report.stats.written, report.stats.dropped))
+                    }
+                    None => None,
+                };
+                Ok((run?, captured))
             })
             .map_err(|e| Error::io("spawn the receive thread", e))?
     };
@@ -293,11 +327,15 @@ fn run_once(
             ),
         });
     }
-    let mut tx_spec = TxSpec::new(&a.generator, SocketAddrV4::new(tb.peer_addr, 0), feed);
+    let mut tx_spec = TxSpec::new(
+        a.generator.name()?,
+        SocketAddrV4::new(tb.peer_addr, 0),
+        feed,
+    );
     tx_spec.batch = a.batch;
     tx_spec.max_payload = a.payload.max(64);
     tx_spec.dst_mac = Some(tb.host_mac);
-    if zc::backend(&a.generator)?.needs_interface {
+    if zc::backend(a.generator.name()?)?.needs_interface {
         tx_spec.interface = Some(tb.peer_if.clone());
     }
     let gen_cfg = GenConfig {
@@ -320,7 +358,7 @@ fn run_once(
         })?;
     let gen = generator.join();
     gen_done.store(true, Ordering::Relaxed);
-    let rx = receiver
+    let (rx, capture) = receiver
         .join()
         .map_err(|_| Error::new(ErrorKind::Io, format!("the {name} receive thread panicked")))??;
     if stop.load(Ordering::Relaxed) {
@@ -331,5 +369,24 @@ fn run_once(
         sent: gen.sent,
         offered_pps: gen.sent as f64 / gen.elapsed.as_secs_f64().max(1e-9),
         rx,
+        capture,
+    })
+}
+
+/// A capture of everything `rx` receives into `path` (pcap), as
+/// `zc recv --capture` makes it: frames as received for the raw backends,
+/// synthesized ones for the sockets.
+fn start_capture(
+    rx: &dyn zc::DynReceiver,
+    path: &std::path::Path,
+    interface: &str,
+) -> Result<Recording> {
+    let mut cfg = zc_capture::CaptureConfig::new(path);
+    cfg.raw_frames = zc::backend(rx.mode().backend)?.needs_interface;
+    cfg.source = rx.mode().to_string();
+    cfg.interface = interface.to_owned();
+    Ok(Recording {
+        capture: zc_capture::Capture::start(cfg)?,
+        on_gap: false,
     })
 }

@@ -15,6 +15,16 @@ mod uring;
 #[cfg(feature = "dpdk")]
 pub(crate) use dpdk::close_ports as close_dpdk_ports;
 
+// Built without any backend feature, no arm uses `spec`.
+#[cfg_attr(
+    not(any(
+        feature = "epoll",
+        feature = "uring",
+        feature = "afxdp",
+        feature = "dpdk"
+    )),
+    allow(unused_variables)
+)]
 pub(crate) fn open_receiver(name: &str, spec: &RxSpec) -> Result<Box<dyn DynReceiver + Send>> {
     match name {
         #[cfg(feature = "epoll")]
@@ -29,6 +39,16 @@ pub(crate) fn open_receiver(name: &str, spec: &RxSpec) -> Result<Box<dyn DynRece
     }
 }
 
+// Built without any backend feature, no arm uses `spec`.
+#[cfg_attr(
+    not(any(
+        feature = "epoll",
+        feature = "uring",
+        feature = "afxdp",
+        feature = "dpdk"
+    )),
+    allow(unused_variables)
+)]
 pub(crate) fn open_sender(name: &str, spec: &TxSpec) -> Result<Box<dyn Sender + Send>> {
     match name {
         #[cfg(feature = "epoll")]

@@ -1,0 +1,426 @@
+//! What the command says about itself and how it reports: exit codes, log
+//! levels, JSON, the Prometheus endpoint, completions and the man page. Every
+//! test runs the real `zc` binary; traffic goes over loopback or the testbed.
+
+use serde_json::Value;
+use std::net::UdpSocket;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+use zc_core::sys::privileged_or_skip;
+use zc_testbed::{Testbed, TestbedConfig};
+
+fn zc() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_zc"));
+    c.env_remove("RUST_LOG");
+    c
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// A loopback UDP port nobody holds right now.
+fn free_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn exit_codes_tell_usage_from_runtime_errors() {
+    // Usage: an option clap refuses, and a semantic check of the command.
+    let o = zc().args(["recv", "--batch", "many"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let o = zc()
+        .args(["bench", "--reps", "0", "--backends", "recvfrom"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("--reps must be 1 or more"),
+        "{}",
+        text(&o)
+    );
+    // Runtime: the JSON file cannot be created (its folder is a file).
+    let dir = tempfile::tempdir().unwrap();
+    let blocker = dir.path().join("file");
+    std::fs::write(&blocker, "").unwrap();
+    let o = zc()
+        .args([
+            "recv",
+            "--bind",
+            "127.0.0.1:0",
+            "--duration",
+            "0.1",
+            "--json",
+        ])
+        .arg(blocker.join("out.jsonl"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("zc: error: create"), "{}", text(&o));
+    // The help documents all of them.
+    let t = text(&zc().arg("--help").output().unwrap());
+    for line in [
+        "1  runtime error",
+        "2  usage error",
+        "3  done, but the verdict is bad",
+    ] {
+        assert!(t.contains(line), "{t}");
+    }
+}
+
+#[test]
+fn a_backend_left_out_of_the_build_names_its_feature() {
+    // `zc doctor --json` says which backends this build has (CI builds them all).
+    let o = zc().args(["doctor", "--json"]).output().unwrap();
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    for b in v["backends"].as_array().unwrap() {
+        let (name, feature) = (b["name"].as_str().unwrap(), b["feature"].as_str().unwrap());
+        let o = zc()
+            .args([
+                "recv",
+                "--backend",
+                name,
+                "--bind",
+                "127.0.0.1:0",
+                "--duration",
+                "0.1",
+            ])
+            .args(["--interface", "zcnosuch0"])
+            .output()
+            .unwrap();
+        let t = text(&o);
+        if b["enabled"] == true {
+            assert!(!t.contains("built without"), "{name}: {t}");
+        } else {
+            assert_eq!(o.status.code(), Some(2), "{name}: {t}");
+            assert!(
+                t.contains(&format!("built without the `{feature}` feature"))
+                    && t.contains(&format!("cargo install zc-cli --features {feature}")),
+                "{name}: {t}"
+            );
+        }
+    }
+}
+
+#[test]
+fn rust_log_and_the_verbosity_flags_pick_what_is_logged() {
+    let debug_logged = |args: &[&str], rust_log: Option<&str>| {
+        let mut c = zc();
+        c.args(args).args(["completions", "bash"]);
+        if let Some(v) = rust_log {
+            c.env("RUST_LOG", v);
+        }
+        let o = c.output().unwrap();
+        assert!(o.status.success());
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert!(!err.contains('\x1b'), "no colours into a pipe: {err:?}");
+        err.contains("DEBUG") && err.contains("command line understood as Completions")
+    };
+    assert!(!debug_logged(&[], None), "warnings only by default");
+    assert!(!debug_logged(&["-v"], None), "-v is info");
+    assert!(debug_logged(&["-vv"], None), "-vv is debug");
+    assert!(debug_logged(&[], Some("debug")), "RUST_LOG=debug");
+    assert!(
+        debug_logged(&["-q"], Some("zc=debug")),
+        "RUST_LOG wins over -q"
+    );
+    assert!(
+        !debug_logged(&[], Some("zc_afxdp=trace")),
+        "other targets only"
+    );
+    let o = zc().args(["-v", "-q", "doctor"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2), "-v and -q conflict");
+    assert!(!text(&zc().arg("--help").output().unwrap()).contains("ZC_LOG"));
+}
+
+/// `zc recv --json - -q` on loopback while `zc send` sends 3 s of a feed with
+/// known gaps: a status line a second, then a summary with the exact counts,
+/// and JSON alone on stdout.
+#[test]
+fn recv_writes_json_lines_a_second_and_a_summary() {
+    let port = free_port();
+    let bind = format!("127.0.0.1:{port}");
+    let rx = zc()
+        .args([
+            "-q",
+            "recv",
+            "--bind",
+            &bind,
+            "--json",
+            "-",
+            "--idle-exit",
+            "1",
+        ])
+        .args(["--duration", "20"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    // 24000 numbers at 8000/s: 3 s; every 1000th skipped (23 gaps).
+    let send = zc()
+        .args([
+            "send",
+            "--backend",
+            "sendto",
+            "--dst",
+            &bind,
+            "--count",
+            "24000",
+        ])
+        .args(["--rate", "8000", "--skip-every", "1000"])
+        .output()
+        .unwrap();
+    assert!(send.status.success(), "{}", text(&send));
+    let out = rx.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(3), "gaps: {}", text(&out));
+    let stdout = String::from_utf8(out.stdout.clone()).unwrap();
+    let lines: Vec<Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l:?}")))
+        .collect();
+    let (summary, status) = lines.split_last().unwrap();
+    assert!(status.len() >= 2, "a line a second: {stdout}");
+    let mut prev = 0;
+    for s in status {
+        assert_eq!(s["type"], "status", "{s}");
+        let m = s["report"]["messages"].as_u64().unwrap();
+        assert!(m >= prev, "counters only grow: {stdout}");
+        prev = m;
+        assert!(s["elapsed_s"].as_f64().unwrap() > 0.0);
+    }
+    assert_eq!(summary["type"], "summary");
+    assert_eq!(summary["mode"]["backend"], "recvmmsg");
+    assert_eq!(summary["report"]["messages"], 24000 - 23);
+    assert_eq!(summary["report"]["seq"]["gaps"], 23);
+    assert_eq!(summary["report"]["seq"]["missing"], 23);
+    assert_eq!(summary["report"]["seq"]["duplicates"], 0);
+    assert_eq!(summary["rx"]["datagrams"], 24000 - 23);
+    assert_eq!(summary["lost"], true);
+    // The text summary went to stderr instead.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("sequence     gaps 23 missing 23"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("Gbit/s  gaps"),
+        "-q: no status lines: {stderr}"
+    );
+}
+
+#[test]
+fn doctor_writes_json_to_stdout_or_a_file() {
+    for args in [&["--json"][..], &["--json", "-"]] {
+        let o = zc().arg("doctor").args(args).output().unwrap();
+        let v: Value = serde_json::from_slice(&o.stdout).expect("JSON alone on stdout");
+        assert!(v["backends"].as_array().is_some_and(|b| !b.is_empty()));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("doctor.json");
+    let o = zc().args(["doctor", "--json"]).arg(&path).output().unwrap();
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert!(v["machine"].as_array().is_some_and(|m| !m.is_empty()));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("\nbackends\n"),
+        "the text still goes to stdout"
+    );
+}
+
+/// Scrapes `zc recv --metrics` with curl while a feed flows over the testbed:
+/// the counters grow between scrapes, and the last scrape matches the summary.
+#[test]
+fn recv_serves_prometheus_metrics_while_traffic_flows() {
+    if !privileged_or_skip("recv_serves_prometheus_metrics_while_traffic_flows") {
+        return;
+    }
+    let tb = Testbed::create(&TestbedConfig::new("zccmd1", 134)).unwrap();
+    let bind = format!("{}:9200", tb.host_addr);
+    let metrics = format!("127.0.0.1:{}", free_port());
+    let rx = zc()
+        .args(["-q", "recv", "--bind", &bind, "--metrics", &metrics])
+        .args(["--idle-exit", "3", "--duration", "30"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    // 4 s of traffic from the peer namespace, duplicates included.
+    let send = Command::new("ip")
+        .args(["netns", "exec", &tb.netns])
+        .arg(env!("CARGO_BIN_EXE_zc"))
+        .args([
+            "send",
+            "--dst",
+            &bind,
+            "--bind",
+            &format!("{}:0", tb.peer_addr),
+        ])
+        .args([
+            "--count",
+            "40000",
+            "--rate",
+            "10000",
+            "--duplicate-every",
+            "100",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let scrape = || {
+        let o = Command::new("curl")
+            .args(["-sS", "--fail", "--max-time", "5"])
+            .arg(format!("http://{metrics}/metrics"))
+            .output()
+            .expect("curl is installed (build/install-deps.sh)");
+        assert!(o.status.success(), "{}", text(&o));
+        String::from_utf8(o.stdout).unwrap()
+    };
+    let value = |page: &str, name: &str| -> f64 {
+        let line = page
+            .lines()
+            .find(|l| l.starts_with(&format!("{name}{{")))
+            .unwrap_or_else(|| panic!("{name} in {page}"));
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    let start = Instant::now();
+    std::thread::sleep(Duration::from_millis(1500));
+    let first = scrape();
+    std::thread::sleep(Duration::from_millis(1500));
+    let second = scrape();
+    assert!(
+        start.elapsed() < Duration::from_secs(4),
+        "scraped while sending"
+    );
+    let m1 = value(&first, "zc_recv_messages_total");
+    let m2 = value(&second, "zc_recv_messages_total");
+    assert!(
+        m1 > 0.0 && m2 > m1,
+        "growing while traffic flows: {m1} then {m2}"
+    );
+    assert!(
+        first.contains("# TYPE zc_recv_messages_total counter"),
+        "{first}"
+    );
+    assert!(
+        first.contains("zc_recv_messages_total{backend=\"recvmmsg\"}"),
+        "{first}"
+    );
+    assert!(first.contains("zc_recv_latency_seconds{backend=\"recvmmsg\",quantile=\"0.99\"}"));
+    let o = Command::new("curl")
+        .args(["-sS", "-o", "/dev/null", "-w", "%{http_code}"])
+        .arg(format!("http://{metrics}/other"))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "404");
+    assert!(send.wait_with_output().unwrap().status.success());
+    // The run itself saw every message once and every duplicate.
+    let out = rx.wait_with_output().unwrap();
+    let t = text(&out);
+    assert!(out.status.success(), "nothing lost: {t}");
+    assert!(t.contains("messages     40400 (40000 distinct)"), "{t}");
+    assert!(t.contains("duplicates 400"), "{t}");
+}
+
+#[test]
+fn bash_completion_completes_the_subcommands_and_backends() {
+    let script = zc().args(["completions", "bash"]).output().unwrap();
+    assert!(script.status.success());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("zc.bash");
+    std::fs::write(&path, &script.stdout).unwrap();
+    // Load it into a real bash and ask the completion function, as Tab does.
+    let complete = |words: &str| -> Vec<String> {
+        let o = Command::new("bash")
+            .arg("-c")
+            .arg(format!(
+                ". {}; COMP_WORDS=({words}); COMP_CWORD=$((${{#COMP_WORDS[@]}} - 1)); \
+                 COMP_LINE=\"${{COMP_WORDS[*]}}\"; COMP_POINT=${{#COMP_LINE}}; \
+                 _zc zc \"${{COMP_WORDS[COMP_CWORD]}}\" \"${{COMP_WORDS[COMP_CWORD-1]}}\"; \
+                 printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+                path.display()
+            ))
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", text(&o));
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    };
+    let subs = complete("zc ''");
+    for s in [
+        "send",
+        "recv",
+        "bench",
+        "doctor",
+        "serve",
+        "proxy",
+        "feed",
+        "completions",
+        "man",
+    ] {
+        assert!(subs.iter().any(|w| w == s), "{s} in {subs:?}");
+    }
+    let backends = complete("zc recv --backend ''");
+    assert!(
+        backends.iter().any(|w| w == "recvmmsg") && backends.iter().any(|w| w == "dpdk-packet"),
+        "{backends:?}"
+    );
+    for shell in ["zsh", "fish", "elvish", "powershell"] {
+        let o = zc().args(["completions", shell]).output().unwrap();
+        assert!(o.status.success() && o.stdout.len() > 1000, "{shell}");
+    }
+}
+
+#[test]
+fn the_man_page_renders_with_man() {
+    let dir = tempfile::tempdir().unwrap();
+    let page = dir.path().join("zc.1");
+    let o = zc().arg("man").output().unwrap();
+    assert!(o.status.success());
+    std::fs::write(&page, &o.stdout).unwrap();
+    let o = Command::new("man")
+        .arg("-l")
+        .arg(&page)
+        .env("MANPAGER", "cat")
+        .env("MANWIDTH", "80")
+        .output()
+        .expect("man is installed (build/install-deps.sh)");
+    assert!(o.status.success(), "{}", text(&o));
+    let t = String::from_utf8_lossy(&o.stdout);
+    for want in [
+        "NAME",
+        "zc - Zero-copy",
+        "SYNOPSIS",
+        "zc-recv(1)",
+        "Exit codes",
+        "RUST_LOG",
+    ] {
+        assert!(t.contains(want), "{want} in {t}");
+    }
+    // One page per subcommand.
+    let pages = dir.path().join("pages");
+    let o = zc().arg("man").arg("--dir").arg(&pages).output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    for p in ["zc.1", "zc-recv.1", "zc-bench.1", "zc-feed-recv.1"] {
+        assert!(pages.join(p).exists(), "{p}");
+    }
+    let o = Command::new("man")
+        .arg("-l")
+        .arg(pages.join("zc-recv.1"))
+        .env("MANPAGER", "cat")
+        .output()
+        .unwrap();
+    let t = String::from_utf8_lossy(&o.stdout);
+    assert!(t.contains("--metrics") && t.contains("recvmmsg"), "{t}");
+}

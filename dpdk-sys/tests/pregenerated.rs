@@ -1,0 +1,12 @@
+//! The committed `bindings/dpdk.rs` (used on docs.rs, where the system
+//! library is absent) must be what the build script generates on this machine.
+
+#[test]
+fn committed_bindings_match_the_generated_ones() {
+    let generated = include_str!(concat!(env!("OUT_DIR"), "/bindings.rs"));
+    let committed = include_str!("../bindings/dpdk.rs");
+    assert!(
+        generated == committed,
+        "bindings/dpdk.rs is stale: run ./build/regen-prebuilt.sh and commit the result"
+    );
+}
