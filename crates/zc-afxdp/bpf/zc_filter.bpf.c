@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 /*
  * zc's XDP filter: redirect UDP datagrams whose destination port is in
- * `zc_ports` to the AF_XDP socket of the receiving queue (`zc_xsks`), and pass
- * every other packet (ARP, ICMP, TCP, other UDP ports, IPv4 fragments, IPv6)
+ * `zc_ports` and whose destination address is in `zc_addrs` (or any address,
+ * when `zc_addrs` holds 0.0.0.0) to the AF_XDP socket of the receiving queue
+ * (`zc_xsks`), and pass every other packet (ARP, ICMP, TCP, other UDP ports, IPv4 fragments, IPv6)
  * to the kernel stack, so the interface keeps working for everything else.
  *
  * Parsing follows zc-core's wire rules: Ethernet II with up to two VLAN tags
@@ -20,6 +21,7 @@
 
 #define ZC_MAX_QUEUES 64
 #define ZC_MAX_PORTS 256
+#define ZC_MAX_ADDRS 64
 
 /* queue index -> AF_XDP socket */
 struct {
@@ -36,6 +38,15 @@ struct {
 	__type(key, __u16);
 	__type(value, __u8);
 } zc_ports SEC(".maps");
+
+/* IPv4 destination address (network byte order) -> 1 when redirected;
+ * the key 0 (0.0.0.0) matches every address. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, ZC_MAX_ADDRS);
+	__type(key, __u32);
+	__type(value, __u8);
+} zc_addrs SEC(".maps");
 
 /* 0: matched a feed port (redirected, or passed when no socket is on that queue), 1: passed to the kernel */
 struct {
@@ -100,6 +111,11 @@ int zc_filter(struct xdp_md *ctx)
 
 	__u16 port = bpf_ntohs(udp->dest);
 	if (!bpf_map_lookup_elem(&zc_ports, &port))
+		return count(1, XDP_PASS);
+	/* Another local address on the same port belongs to the kernel's sockets. */
+	__u32 daddr = ip->daddr;
+	__u32 any = 0;
+	if (!bpf_map_lookup_elem(&zc_addrs, &daddr) && !bpf_map_lookup_elem(&zc_addrs, &any))
 		return count(1, XDP_PASS);
 
 	/* No socket on this queue: pass rather than drop. */

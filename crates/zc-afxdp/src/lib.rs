@@ -2,7 +2,8 @@
 //!
 //! Receive path: our XDP program (`bpf/zc_filter.bpf.c`) redirects UDP
 //! datagrams to the configured destination ports into the AF_XDP socket of
-//! the queue they arrived on, and passes everything else (ARP, ICMP, SSH,
+//! the queue they arrived on (only to the configured destination addresses,
+//! any address when that is 0.0.0.0), and passes everything else (ARP, ICMP, SSH,
 //! other UDP ports) to the kernel. Each socket's frames cycle
 //! fill ring → kernel → rx ring → a [`RxBurst`](zc_core::RxBurst) of borrowed
 //! datagrams → back to the fill ring when the burst is dropped; the fill ring
@@ -26,6 +27,8 @@
 //! # Ok::<(), zc_core::Error>(())
 //! ```
 
+use std::net::Ipv4Addr;
+
 mod program;
 mod ring;
 mod rx;
@@ -34,7 +37,7 @@ mod sys;
 mod tx;
 mod umem;
 
-pub use program::{AttachedMode, FilterProgram, XdpMode, MAX_PORTS, MAX_QUEUES};
+pub use program::{AttachedMode, FilterProgram, XdpMode, MAX_ADDRS, MAX_PORTS, MAX_QUEUES};
 pub use rx::{open_receivers, AfXdpBurst, AfXdpQueues, AfXdpReceiver};
 pub use sys::{check_queue, ifindex, mac_address, raise_memlock, rx_queues, Ifindex};
 pub use tx::{AfXdpSender, AfXdpSenderConfig};
@@ -71,6 +74,17 @@ pub struct AfXdpConfig {
     pub queues: Vec<u32>,
     /// UDP destination ports redirected to AF_XDP; all other traffic goes to the kernel.
     pub ports: Vec<u16>,
+    /// IPv4 destination addresses redirected (with one of `ports`): the
+    /// address the feed is bound to, and any multicast group it joins.
+    /// `0.0.0.0` matches every address, so that the filter takes datagrams to
+    /// the port meant for other local addresses too: use it only for a
+    /// receiver bound to 0.0.0.0.
+    pub addrs: Vec<Ipv4Addr>,
+    /// IPv4 multicast groups to join on the interface, through a kernel
+    /// socket held as long as the receivers (so the kernel sends the IGMP
+    /// report and the NIC accepts the group's MAC); each is added to the
+    /// filter's destination addresses.
+    pub multicast: Vec<Ipv4Addr>,
     /// UMEM frames per queue (all of them sit in the fill ring when idle).
     pub frames_per_queue: u32,
     /// Frame size: 2048 or 4096.
@@ -97,13 +111,16 @@ pub struct AfXdpConfig {
 }
 
 impl AfXdpConfig {
-    /// Queue 0 of `ifname`, redirecting UDP port `port`, with defaults that
+    /// Queue 0 of `ifname`, redirecting UDP port `port` to any destination
+    /// address (set [`AfXdpConfig::addrs`] to narrow it), with defaults that
     /// hold a few milliseconds of traffic at line rate.
     pub fn new(ifname: &str, port: u16) -> Self {
         Self {
             ifname: ifname.to_owned(),
             queues: vec![0],
             ports: vec![port],
+            addrs: vec![Ipv4Addr::UNSPECIFIED],
+            multicast: Vec::new(),
             frames_per_queue: 4096,
             frame_size: 2048,
             rx_ring: 2048,

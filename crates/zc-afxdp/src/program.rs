@@ -11,6 +11,7 @@
 
 use crate::sys::{errno_error, Ifindex};
 use std::ffi::{c_void, CStr};
+use std::net::Ipv4Addr;
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 use zc_core::error::{Error, ErrorKind, Result};
 
@@ -26,12 +27,15 @@ static FILTER_OBJECT: &Aligned<[u8]> = &Aligned(*include_bytes!(concat!(
 const PROG_NAME: &CStr = c"zc_filter";
 const XSKS_MAP: &CStr = c"zc_xsks";
 const PORTS_MAP: &CStr = c"zc_ports";
+const ADDRS_MAP: &CStr = c"zc_addrs";
 const COUNTERS_MAP: &CStr = c"zc_counters";
 
 /// Most ports and queues the program's maps hold (`ZC_MAX_PORTS`, `ZC_MAX_QUEUES`).
 pub const MAX_PORTS: usize = 256;
 /// Highest queue index + 1 the XSK map holds.
 pub const MAX_QUEUES: u32 = 64;
+/// Most destination addresses the program matches (`ZC_MAX_ADDRS`).
+pub const MAX_ADDRS: usize = 64;
 
 /// Which XDP attach mode to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,12 +99,24 @@ fn bpf_error(op: &str, rc: i32) -> Error {
 }
 
 impl FilterProgram {
-    /// Loads the filter, sets the redirected UDP ports and attaches it to `ifindex`.
-    pub fn attach(ifindex: Ifindex, ports: &[u16], mode: XdpMode) -> Result<Self> {
+    /// Loads the filter, sets the redirected UDP ports and destination
+    /// addresses (`0.0.0.0` among them: any address) and attaches it to `ifindex`.
+    pub fn attach(
+        ifindex: Ifindex,
+        ports: &[u16],
+        addrs: &[Ipv4Addr],
+        mode: XdpMode,
+    ) -> Result<Self> {
         if ports.is_empty() || ports.len() > MAX_PORTS {
             return Err(Error::config(format!(
                 "AF_XDP needs 1 to {MAX_PORTS} UDP destination ports to redirect (got {})",
                 ports.len()
+            )));
+        }
+        if addrs.is_empty() || addrs.len() > MAX_ADDRS {
+            return Err(Error::config(format!(
+                "AF_XDP needs 1 to {MAX_ADDRS} destination addresses to redirect, 0.0.0.0 for any (got {})",
+                addrs.len()
             )));
         }
         // SAFETY: the buffer is a static ELF image valid for the whole program;
@@ -139,6 +155,27 @@ impl FilterProgram {
         let xsks_fd = map_fd(XSKS_MAP)?;
         let ports_fd = map_fd(PORTS_MAP)?;
         let counters_fd = map_fd(COUNTERS_MAP)?;
+        let addrs_fd = map_fd(ADDRS_MAP)?;
+        for addr in addrs {
+            // The program compares the header's bytes as they are: network order.
+            let key = u32::from_ne_bytes(addr.octets());
+            let on: u8 = 1;
+            // SAFETY: key and value point to values of the map's key and value sizes.
+            let rc = unsafe {
+                xdp_sys::bpf_map_update_elem(
+                    addrs_fd,
+                    (&key as *const u32).cast(),
+                    (&on as *const u8).cast(),
+                    0,
+                )
+            };
+            if rc < 0 {
+                return Err(bpf_error(
+                    &format!("set destination address {addr} in the XDP filter"),
+                    rc,
+                ));
+            }
+        }
         for &port in ports {
             let on: u8 = 1;
             // SAFETY: key and value point to values of the map's key and value sizes.
@@ -170,7 +207,11 @@ impl FilterProgram {
 
         let (link, mode, native_refused) = match mode {
             XdpMode::Native => (
-                link_create(prog_fd, ifindex, AttachedMode::Native)?,
+                link_create(prog_fd, ifindex, AttachedMode::Native).map_err(|e| {
+                    let hint = native_refusal_hint(&e).unwrap_or("see the kernel's error");
+                    e.context(format_args!("native XDP was required ({hint})"))
+                        .with_fix("use generic mode (--xdp-mode generic / XdpMode::Generic), or fix what the kernel refused")
+                })?,
                 AttachedMode::Native,
                 None,
             ),
@@ -193,7 +234,7 @@ impl FilterProgram {
                         },
                     )?;
                     tracing::info!(%native, "XDP: native mode refused, using generic mode");
-                    (l, AttachedMode::Generic, Some(native.to_string()))
+                    (l, AttachedMode::Generic, Some(native_refusal(&native)))
                 }
             },
         };
@@ -294,6 +335,28 @@ impl Drop for Loaded {
         // SAFETY: the object was opened by bpf_object__open_mem and not closed.
         unsafe { xdp_sys::bpf_object__close(self.0) };
     }
+}
+
+/// The kernel's reason for refusing native mode, in words where the errno
+/// alone does not say it (the driver's own message goes to netlink's extack,
+/// which a BPF link does not return).
+fn native_refusal(e: &Error) -> String {
+    match native_refusal_hint(e) {
+        Some(hint) => format!("{e}: {hint}"),
+        None => e.to_string(),
+    }
+}
+
+fn native_refusal_hint(e: &Error) -> Option<&'static str> {
+    Some(match e.raw_os_error() {
+        Some(libc::EOPNOTSUPP) => "the driver has no native XDP",
+        Some(libc::ERANGE) => {
+            "the MTU is above what the driver's native XDP takes without multi-buffer (on veth: the peer's MTU)"
+        }
+        Some(libc::ENOTCONN) => "the device is not connected (on veth: the peer is gone)",
+        Some(libc::EINVAL) => "the driver refused the program or its flags",
+        _ => return None,
+    })
 }
 
 fn link_create(prog_fd: RawFd, ifindex: Ifindex, mode: AttachedMode) -> Result<OwnedFd> {

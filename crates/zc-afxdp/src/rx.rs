@@ -15,6 +15,7 @@ use xdp_sys::xdp_desc;
 use zc_core::backend::{DataPath, Datagram, Mode, Receiver, RxBurst, RxStats};
 use zc_core::error::{Error, ErrorKind, Result};
 use zc_core::wire::parse_udp_frame;
+use zc_os::multicast::Membership;
 
 /// One parsed datagram of the current burst: where its frame and its payload
 /// are in the UMEM.
@@ -178,6 +179,8 @@ pub struct AfXdpReceiver {
     counters: Counters,
     program: Arc<FilterProgram>,
     umem: Arc<UmemMemory>,
+    /// Multicast groups held joined while any receiver lives.
+    _joined: Arc<Vec<Membership>>,
 }
 
 /// A burst of datagrams borrowed from the UMEM; dropping it puts their frames
@@ -574,8 +577,16 @@ pub fn open_receivers(cfg: &AfXdpConfig) -> Result<Vec<AfXdpReceiver>> {
     )?;
     raise_memlock(layout.bytes());
 
+    let joined = cfg
+        .multicast
+        .iter()
+        .map(|&group| Membership::join(group, ifidx.get()))
+        .collect::<Result<Vec<_>>>()?;
+    let mut addrs = cfg.addrs.clone();
+    addrs.extend_from_slice(&cfg.multicast);
+    let joined = Arc::new(joined);
     let program = Arc::new(
-        FilterProgram::attach(ifidx, &cfg.ports, cfg.xdp_mode).map_err(|e| {
+        FilterProgram::attach(ifidx, &cfg.ports, &addrs, cfg.xdp_mode).map_err(|e| {
             if e.kind() == ErrorKind::NotFound {
                 e.with_fix(format!(
                     "the interface {} went away while attaching",
@@ -595,6 +606,11 @@ pub fn open_receivers(cfg: &AfXdpConfig) -> Result<Vec<AfXdpReceiver>> {
     };
 
     let mut details = vec![format!("xdp {}", program.mode().name())];
+    details.extend(
+        joined
+            .iter()
+            .map(|m| format!("joined {} by a kernel socket", m.group())),
+    );
     if let Some(why) = program.native_refused() {
         details.push(format!("native xdp refused: {why}"));
     }
@@ -621,7 +637,19 @@ pub fn open_receivers(cfg: &AfXdpConfig) -> Result<Vec<AfXdpReceiver>> {
                 first_queue,
                 true,
                 cfg.need_wakeup,
-            )?,
+            )
+            .map_err(|e| {
+                if e.kind() == ErrorKind::Permission || e.kind() == ErrorKind::AddrInUse {
+                    return e;
+                }
+                let why = if e.raw_os_error() == Some(libc::EOPNOTSUPP) {
+                    "the driver has no AF_XDP zero-copy"
+                } else {
+                    "see the kernel's error"
+                };
+                e.context(format_args!("zero-copy was required ({why})"))
+                    .with_fix("use copy mode (--zero-copy copy / ZeroCopy::Off) on this driver, or a NIC whose driver does AF_XDP zero-copy (`zc doctor --interface IF`)")
+            })?,
             None,
         ),
         ZeroCopy::Auto => match XskSocket::open_retrying(
@@ -728,6 +756,7 @@ pub fn open_receivers(cfg: &AfXdpConfig) -> Result<Vec<AfXdpReceiver>> {
             counters: Counters::default(),
             program: Arc::clone(&program),
             umem: Arc::clone(&umem),
+            _joined: Arc::clone(&joined),
         };
         rx.refill();
         program.set_socket(q, rx.sock.fd())?;

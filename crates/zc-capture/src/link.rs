@@ -9,8 +9,8 @@ use pcap_file::DataLink;
 use std::net::SocketAddrV4;
 use std::path::Path;
 use zc_core::wire::{
-    parse_udp_frame, Ipv4Packet, UdpDatagram, UdpFrameSpec, WireError, ETHERTYPE_IPV4,
-    ETHERTYPE_QINQ, ETHERTYPE_VLAN, IPPROTO_UDP,
+    parse_udp_frame, EthernetFrame, Ipv4Packet, UdpDatagram, UdpFrameSpec, WireError,
+    ETHERTYPE_IPV4, ETHERTYPE_QINQ, ETHERTYPE_VLAN, IPPROTO_UDP,
 };
 use zc_core::{Error, Result};
 
@@ -132,25 +132,40 @@ pub struct Udp<'a> {
     pub dst: SocketAddrV4,
     /// The UDP payload.
     pub payload: &'a [u8],
+    /// False when the UDP checksum field does not verify (see [`decode_udp`]).
+    pub checksum_ok: bool,
 }
 
 /// Length of a Linux cooked v1 header.
 const SLL_HEADER_LEN: usize = 16;
 /// Length of a Linux cooked v2 header.
 const SLL2_HEADER_LEN: usize = 20;
+/// Length of a UDP header.
+const UDP_HEADER_LEN: usize = 8;
 
 /// Finds the UDP datagram in a record of `link`: the link header first, then
 /// IPv4 and UDP with zc-core's checked views.
+///
+/// Every check applies except one: a UDP checksum that does not verify is
+/// reported in [`Udp::checksum_ok`], not refused. A capture taken on the
+/// sending host (loopback, veth, any NIC with checksum offload) holds the
+/// datagram before the checksum is finished, so the field is wrong in
+/// nearly every record; Wireshark leaves UDP checksums unchecked by default
+/// for the same reason. The IPv4 header checksum is always checked.
 pub fn decode_udp(link: LinkLayer, data: &[u8]) -> std::result::Result<Udp<'_>, WireError> {
     let ip = match link {
-        LinkLayer::Ethernet => {
-            let f = parse_udp_frame(data)?;
-            return Ok(Udp {
-                src: f.src(),
-                dst: f.dst(),
-                payload: f.payload(),
-            });
-        }
+        LinkLayer::Ethernet => match parse_udp_frame(data) {
+            Ok(f) => {
+                return Ok(Udp {
+                    src: f.src(),
+                    dst: f.dst(),
+                    payload: f.payload(),
+                    checksum_ok: true,
+                })
+            }
+            Err(WireError::UdpChecksum { .. }) => EthernetFrame::new_checked(data)?.payload(),
+            Err(e) => return Err(e),
+        },
         LinkLayer::LinuxSll => cooked(data, SLL_HEADER_LEN, SLL_HEADER_LEN - 2)?,
         LinkLayer::LinuxSll2 => cooked(data, SLL2_HEADER_LEN, 0)?,
         LinkLayer::RawIp => data,
@@ -159,12 +174,28 @@ pub fn decode_udp(link: LinkLayer, data: &[u8]) -> std::result::Result<Udp<'_>, 
     if ip.protocol() != IPPROTO_UDP {
         return Err(WireError::NotUdp(ip.protocol()));
     }
-    let udp = UdpDatagram::new_checked(ip.payload(), ip.src(), ip.dst())?;
-    Ok(Udp {
-        src: SocketAddrV4::new(ip.src(), udp.src_port()),
-        dst: SocketAddrV4::new(ip.dst(), udp.dst_port()),
-        payload: udp.payload(),
-    })
+    match UdpDatagram::new_checked(ip.payload(), ip.src(), ip.dst()) {
+        Ok(udp) => Ok(Udp {
+            src: SocketAddrV4::new(ip.src(), udp.src_port()),
+            dst: SocketAddrV4::new(ip.dst(), udp.dst_port()),
+            payload: udp.payload(),
+            checksum_ok: true,
+        }),
+        Err(WireError::UdpChecksum { .. }) => {
+            // The checksum is checked last: the header and its length have
+            // passed every other check, so they can be read as they are.
+            let b = ip.payload();
+            let port = |at: usize| u16::from_be_bytes([b[at], b[at + 1]]);
+            let len = usize::from(port(4));
+            Ok(Udp {
+                src: SocketAddrV4::new(ip.src(), port(0)),
+                dst: SocketAddrV4::new(ip.dst(), port(2)),
+                payload: &b[UDP_HEADER_LEN..len],
+                checksum_ok: false,
+            })
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// The IPv4 packet after a Linux cooked header of `header_len` bytes whose
@@ -264,7 +295,10 @@ mod tests {
         synthesize(&mut buf, src, dst, b"hello market").unwrap();
         assert!(is_synthesized(&buf));
         let u = decode_udp(LinkLayer::Ethernet, &buf).unwrap();
-        assert_eq!((u.src, u.dst, u.payload), (src, dst, &b"hello market"[..]));
+        assert_eq!(
+            (u.src, u.dst, u.payload, u.checksum_ok),
+            (src, dst, &b"hello market"[..], true)
+        );
     }
 
     #[test]
@@ -305,6 +339,29 @@ mod tests {
             decode_udp(LinkLayer::LinuxSll, &tagged).unwrap().payload,
             b"payload"
         );
+    }
+
+    #[test]
+    fn an_unfinished_udp_checksum_is_reported_not_refused_and_the_ip_checksum_still_is() {
+        let mut eth = Vec::new();
+        let (src, dst) = (addr("198.18.7.2:4000"), addr("198.18.7.1:9000"));
+        synthesize(&mut eth, src, dst, b"offloaded").unwrap();
+        // What a capture on the sender holds: the pseudo-header sum only.
+        eth[14 + 20 + 6] ^= 0x5a;
+        let ip = eth[14..].to_vec();
+        for (link, data) in [(LinkLayer::Ethernet, &eth[..]), (LinkLayer::RawIp, &ip[..])] {
+            let u = decode_udp(link, data).unwrap();
+            assert_eq!(
+                (u.src, u.dst, u.payload, u.checksum_ok),
+                (src, dst, &b"offloaded"[..], false),
+                "{link:?}"
+            );
+        }
+        eth[14 + 10] ^= 0x5a;
+        assert!(matches!(
+            decode_udp(LinkLayer::Ethernet, &eth),
+            Err(WireError::Ipv4Checksum { .. })
+        ));
     }
 
     #[test]

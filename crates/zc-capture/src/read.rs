@@ -14,8 +14,9 @@
 //!
 //! Above the link header, frames go through `zc_core::wire`: the same checks
 //! every backend applies. Records without a usable UDP datagram (ARP, TCP,
-//! IPv6, fragments, bad checksums, cut by the snapshot length) are skipped and
-//! counted by reason.
+//! IPv6, fragments, a bad IPv4 header checksum, cut by the snapshot length)
+//! are skipped and counted by reason. A UDP checksum that does not verify is
+//! counted, not skipped: captures on the sending host hold unfinished ones.
 
 use crate::link::{decode_udp, is_synthesized, Format, LinkLayer, Skip};
 use pcap_file::pcap::PcapParser;
@@ -99,6 +100,10 @@ pub struct ReadStats {
     pub udp: u64,
     /// Of `udp`, frames zc synthesized from socket datagrams.
     pub synthesized: u64,
+    /// Of `udp`, datagrams whose UDP checksum does not verify: handed out
+    /// all the same (captures on the sending host hold unfinished checksums;
+    /// see [`crate::link::decode_udp`]).
+    pub udp_checksum_wrong: u64,
     /// Records without a usable datagram, by reason (see [`Skip::reason`]).
     pub skipped: Vec<(&'static str, u64)>,
 }
@@ -542,14 +547,22 @@ impl<R: Read> CaptureReader<R> {
                     .map(|u| {
                         let at = offset_in(&self.input.buf, u.payload);
                         let synthesized = c.link == LinkLayer::Ethernet && is_synthesized(data);
-                        (u.src, u.dst, at..at + u.payload.len(), synthesized)
+                        let checksum_wrong = !u.checksum_ok;
+                        (
+                            u.src,
+                            u.dst,
+                            at..at + u.payload.len(),
+                            synthesized,
+                            checksum_wrong,
+                        )
                     })
                     .map_err(Skip::Wire)
             };
             match found {
-                Ok((src, dst, payload, synthesized)) => {
+                Ok((src, dst, payload, synthesized, checksum_wrong)) => {
                     self.stats.udp += 1;
                     self.stats.synthesized += u64::from(synthesized);
+                    self.stats.udp_checksum_wrong += u64::from(checksum_wrong);
                     return Ok(Some(UdpRecord {
                         number: self.stats.records,
                         ts_ns: c.ts_ns,

@@ -102,6 +102,13 @@ pub fn run(a: &RecvArgs, path: &Path) -> Result<ExitCode> {
             format!(":{skipped}")
         }
     );
+    if stats.udp_checksum_wrong > 0 {
+        println!(
+            "checksums    {} datagrams with a UDP checksum that does not verify, read all the same \
+             (a capture on the sending host holds them unfinished)",
+            stats.udp_checksum_wrong
+        );
+    }
     if offset.is_none() {
         text!(a.json.as_deref(), "latency      n/a: this capture does not carry zc's clock offset (zc's pcapng files do)");
     }

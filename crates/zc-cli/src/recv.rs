@@ -14,9 +14,10 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use zc::{open_receiver, DynReceiver, RxSpec};
-use zc_core::backend::{Datagram, Mode, RxStats};
+use zc::{open_receiver, DynReceiver, RxSpec, XdpAttach, ZeroCopyPolicy};
+use zc_core::backend::{Clock, Datagram, Mode, RxStats};
 use zc_core::handler::{Handled, HandlerConfig, HandlerReport, MarketDataHandler};
+use zc_core::latency::LatencyRecorder;
 use zc_core::md::MESSAGE_LEN;
 use zc_core::seq::SeqOutcome;
 use zc_core::sys::{monotonic_ns, pin_current_thread};
@@ -36,10 +37,13 @@ Examples:
   zc recv --bind 198.18.0.1:9000 --capture feed.pcapng --rotate-mib 1024
   zc recv --bind 198.18.0.1:9000 --capture incident.pcap --ring 10   # kept on a gap or SIGUSR1
   zc recv --bind 0.0.0.0:9000 --pcap feed.pcap                      # the handler offline
+  zc recv -b afxdp --interface eth1 --bind 198.18.0.1:9000 --xdp-mode native --zero-copy require
 
 Status line on stderr, once a second (-q: none): messages/s, payload Gbit/s,
 gaps, duplicates, drops (kernel + handler), one-way latency p50/p99 from the
-sender's timestamp (same-host CLOCK_MONOTONIC). Summary on stdout.
+sender's timestamp (same-host CLOCK_MONOTONIC). Summary on stdout; with
+--timestamps it adds the stack latency: from the kernel's receive timestamp
+to the receive loop reading the datagram (the stack and wake-up cost).
 
 --json writes the same as JSON lines: {\"type\":\"status\",...} once a second and
 {\"type\":\"summary\",...} at the end (the handler's report, the backend's
@@ -75,6 +79,16 @@ pub struct RecvArgs {
     /// Ask for kernel receive timestamps.
     #[arg(long)]
     pub timestamps: bool,
+    /// AF_XDP: XDP attach mode. `auto` tries native then generic and names
+    /// the fallback and the kernel's reason in the mode line; `native` is
+    /// native or an error; `generic` works on every device.
+    #[arg(long, default_value = "auto", value_name = "auto|native|generic")]
+    pub xdp_mode: XdpAttach,
+    /// AF_XDP: data path. `auto` tries zero-copy then copy and names the
+    /// fallback and the kernel's reason in the mode line; `require` is
+    /// zero-copy or an error; `copy` is copy mode only.
+    #[arg(long, default_value = "auto", value_name = "auto|require|copy")]
+    pub zero_copy: ZeroCopyPolicy,
     /// Pin the receive thread to this CPU.
     #[arg(long)]
     pub pin: Option<usize>,
@@ -150,6 +164,50 @@ pub struct RxRun {
     pub mode: Mode,
     /// Messages the pipeline queue had no room for.
     pub queue_full: u64,
+    /// From the backend's receive timestamp (kernel or NIC) to the receive
+    /// loop reading the datagram: the stack and wake-up cost. Empty when the
+    /// backend gave no timestamps.
+    pub stack_latency: LatencyRecorder,
+}
+
+/// The application-side clocks read once per burst, to compare receive
+/// timestamps with (each on its own clock: `SO_TIMESTAMPNS` and
+/// `SO_TIMESTAMPING` software stamps are CLOCK_REALTIME).
+struct StackClock<'a> {
+    realtime_ns: u64,
+    recorder: &'a mut LatencyRecorder,
+}
+
+impl<'a> StackClock<'a> {
+    fn new(recorder: &'a mut LatencyRecorder) -> Self {
+        Self {
+            realtime_ns: 0,
+            recorder,
+        }
+    }
+
+    /// Records `d`'s timestamp against `mono_now` or the realtime clock (read
+    /// at the first realtime stamp of the burst).
+    #[inline]
+    fn record(&mut self, d: &Datagram<'_>, mono_now: u64) {
+        let Some(ts) = d.rx_timestamp else { return };
+        let now = match ts.clock {
+            Clock::Monotonic => mono_now,
+            Clock::Realtime => {
+                if self.realtime_ns == 0 {
+                    self.realtime_ns = realtime_ns();
+                }
+                self.realtime_ns
+            }
+        };
+        self.recorder.record(ts.ns, now);
+    }
+}
+
+fn realtime_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
 }
 
 impl RxRun {
@@ -160,6 +218,7 @@ impl RxRun {
         (first_ns, last_ns): (u64, u64),
         cpu_ns: u64,
         queue_full: u64,
+        stack_latency: LatencyRecorder,
     ) -> Self {
         RxRun {
             report: h.report(),
@@ -170,6 +229,7 @@ impl RxRun {
             rx_stats: rx.stats(),
             mode: rx.mode().clone(),
             queue_full,
+            stack_latency,
         }
     }
 
@@ -190,6 +250,7 @@ impl RxRun {
             rx_stats,
             mode,
             queue_full: 0,
+            stack_latency: LatencyRecorder::new(),
         }
     }
 
@@ -230,16 +291,19 @@ pub fn receive_inline_with(
     let mut last_rx = Instant::now();
     let cpu0 = thread_cpu_ns();
     let wait = Some(Duration::from_millis(20));
+    let mut stack = LatencyRecorder::new();
     loop {
         if should_stop(&when, h.messages(), last_rx, first_ns != 0) {
             break;
         }
         let mut now_ns = 0;
+        let mut clock = StackClock::new(&mut stack);
         let n = match capture.as_deref_mut() {
             None => rx.recv_each(wait, &mut |d| {
                 if now_ns == 0 {
                     now_ns = monotonic_ns();
                 }
+                clock.record(d, now_ns);
                 h.on_datagram(d, now_ns);
             })?,
             Some(c) => {
@@ -247,6 +311,7 @@ pub fn receive_inline_with(
                     if now_ns == 0 {
                         now_ns = monotonic_ns();
                     }
+                    clock.record(d, now_ns);
                     let handled = h.on_datagram(d, now_ns);
                     c.capture.record(d, frame);
                     if c.on_gap && matches!(handled, Handled::Message(SeqOutcome::Gap { .. })) {
@@ -272,7 +337,7 @@ pub fn receive_inline_with(
         }
     }
     let cpu_ns = thread_cpu_ns() - cpu0;
-    Ok(RxRun::collect(h, rx, (first_ns, last_ns), cpu_ns, 0))
+    Ok(RxRun::collect(h, rx, (first_ns, last_ns), cpu_ns, 0, stack))
 }
 
 fn should_stop(when: &StopWhen<'_>, messages: u64, last_rx: Instant, seen: bool) -> bool {
@@ -347,6 +412,7 @@ pub fn receive_pipelined(
     let mut last_ns = 0;
     let mut pushed = 0u64;
     let mut queue_full = 0u64;
+    let mut stack = LatencyRecorder::new();
     let start = Instant::now();
     let mut next_status = start + Duration::from_secs(1);
     let mut last_rx = Instant::now();
@@ -356,10 +422,12 @@ pub fn receive_pipelined(
             break Ok(());
         }
         let mut now_ns = 0;
+        let mut clock = StackClock::new(&mut stack);
         let r = rx.recv_each(Some(Duration::from_millis(20)), &mut |d| {
             if now_ns == 0 {
                 now_ns = monotonic_ns();
             }
+            clock.record(d, now_ns);
             let len = d.payload.len().min(MESSAGE_LEN);
             let mut bytes = [0u8; MESSAGE_LEN];
             bytes[..len].copy_from_slice(&d.payload[..len]);
@@ -411,6 +479,7 @@ pub fn receive_pipelined(
         (first_ns, last_ns),
         cpu_ns,
         queue_full,
+        stack,
     ))
 }
 
@@ -459,6 +528,8 @@ pub fn run(a: RecvArgs) -> Result<ExitCode> {
     spec.busy_poll = a.busy_poll;
     spec.multicast = a.multicast;
     spec.timestamps = a.timestamps;
+    spec.xdp_mode = a.xdp_mode;
+    spec.zero_copy = a.zero_copy;
     let mut json = a.json.as_deref().map(JsonOut::create).transpose()?;
     let metrics = a.metrics.map(MetricsServer::start).transpose()?;
     if let Some(m) = &metrics {
@@ -584,6 +655,23 @@ pub fn run(a: RecvArgs) -> Result<ExitCode> {
     Ok(code)
 }
 
+/// The summary's line on the stack latency, or how to get it.
+fn stack_line(stack: &LatencyRecorder) -> String {
+    if stack.histogram().is_empty() {
+        return "stack        no receive timestamps (recvmmsg and uring give them with --timestamps)"
+            .to_owned();
+    }
+    let s = stack.summary();
+    format!(
+        "stack        receive timestamp -> application p50 {} p99 {} p99.9 {} max {} (clock skew {})",
+        fmt_ns(s.p50),
+        fmt_ns(s.p99),
+        fmt_ns(s.p999),
+        fmt_ns(s.max),
+        stack.clock_skew()
+    )
+}
+
 /// The last `--json` line of a receive run.
 pub fn write_json_summary(out: &mut JsonOut, run: &RxRun) -> Result<()> {
     out.line(&SummaryLine {
@@ -633,6 +721,7 @@ pub fn print_summary(run: &RxRun, json: Option<&std::path::Path>) -> ExitCode {
             fmt_ns(r.latency.max),
             r.clock_skew
         ),
+        stack_line(&run.stack_latency),
         format!(
             "cpu          {} receive thread, {per_pkt} ns/message",
             fmt_ns(run.cpu_ns)

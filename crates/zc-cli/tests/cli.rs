@@ -261,6 +261,7 @@ fn bench_compares_the_socket_backends_and_writes_json_and_svg() {
             "--search-count",
             "5000",
         ])
+        .args(["--itch", "--itch-messages", "5000", "--itch-rate", "20000"])
         // JSON to stdout: the tables then go to stderr.
         .args(["--json", "-"])
         .arg("--svg")
@@ -281,7 +282,27 @@ fn bench_compares_the_socket_backends_and_writes_json_and_svg() {
         assert_eq!(b["reps"].as_array().unwrap().len(), 2);
         assert!(b["reps"][0]["max_rate_pps"].as_f64().unwrap() > 0.0);
         assert!(b["mode"].as_str().unwrap().contains("copy"));
+        for rep in b["reps"].as_array().unwrap() {
+            let itch = &rep["itch"];
+            // 5000 messages and the 3 that close the session, all in the book.
+            assert_eq!(itch["sent"], 5003, "{itch}");
+            assert_eq!(itch["delivered"], 5003, "{itch}");
+            assert_eq!(
+                (&itch["lost"], &itch["refused"], &itch["decode_errors"]),
+                (&0.into(), &0.into(), &0.into()),
+                "{itch}"
+            );
+            let (p50, p99) = (
+                itch["p50_ns"].as_u64().unwrap(),
+                itch["p99_ns"].as_u64().unwrap(),
+            );
+            assert!(0 < p50 && p50 <= p99, "{itch}");
+        }
     }
+    assert!(
+        t.contains("ITCH 5.0 over MoldUDP64 to the order book"),
+        "{t}"
+    );
     let chart = std::fs::read_to_string(&svg).unwrap();
     assert!(chart.starts_with("<svg") && chart.contains("recvmmsg"));
     assert!(

@@ -5,7 +5,7 @@
 use crate::mbuf;
 use crate::port::PortInner;
 use dpdk_sys as sys;
-use std::net::{SocketAddr, SocketAddrV4};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use zc_core::backend::{Datagram, Mode, Receiver, RxBurst, RxStats};
@@ -23,6 +23,10 @@ pub struct RxConfig {
     /// Hand out only datagrams to this address and port (`0.0.0.0` matches any
     /// address); others are freed and counted as `not_for_us`. `None`: all.
     pub accept: Option<SocketAddrV4>,
+    /// Also hand out datagrams to this multicast group on `accept`'s port
+    /// (the group is joined on the interface by the caller, e.g. with
+    /// `zc_os::multicast::Membership`). Ignored when `accept` is `None`.
+    pub group: Option<Ipv4Addr>,
 }
 
 impl Default for RxConfig {
@@ -30,6 +34,7 @@ impl Default for RxConfig {
         Self {
             batch: 32,
             accept: None,
+            group: None,
         }
     }
 }
@@ -39,7 +44,12 @@ impl RxConfig {
     fn accepts(&self, dst: SocketAddrV4) -> bool {
         match self.accept {
             None => true,
-            Some(a) => a.port() == dst.port() && (a.ip().is_unspecified() || a.ip() == dst.ip()),
+            Some(a) => {
+                a.port() == dst.port()
+                    && (a.ip().is_unspecified()
+                        || a.ip() == dst.ip()
+                        || self.group == Some(*dst.ip()))
+            }
         }
     }
 }

@@ -178,6 +178,7 @@ fn ring_round_trip_exhaustion_teardown_and_errors() {
     drop(rx);
     let other = RxConfig {
         accept: Some("0.0.0.0:9001".parse().unwrap()),
+        group: None,
         ..RxConfig::default()
     };
     let mut rx = port.receiver(0, other).unwrap();
@@ -197,6 +198,7 @@ fn ring_round_trip_exhaustion_teardown_and_errors() {
     drop(rx);
     let ours = RxConfig {
         accept: Some(spec().dst),
+        group: None,
         ..RxConfig::default()
     };
     let mut rx = port.receiver(0, ours).unwrap();

@@ -400,6 +400,7 @@ impl<P: Protocol> FeedHandler<P> {
             if self.cursor.is_none() {
                 self.cursor = Some(frame.first);
             }
+            self.report_evicted(now_ns, sink);
             return;
         }
         let first_seen = self.cursor.is_none();
@@ -448,6 +449,9 @@ impl<P: Protocol> FeedHandler<P> {
                         self.stats.recovered += 1;
                     }
                     self.accept(seq, msg, now_ns, sink);
+                    // After the accept: a late `seq` that evicted the range
+                    // below it is then held, and the drain delivers it.
+                    self.report_evicted(now_ns, sink);
                 }
             }
             seq += 1;
@@ -456,6 +460,18 @@ impl<P: Protocol> FeedHandler<P> {
             if let Some(g) = self.merged.advance_to(frame.first + frame.count) {
                 self.gap_opened(g, now_ns);
             }
+            self.report_evicted(now_ns, sink);
+        }
+    }
+
+    /// A gap the merged tracker dropped to make room (more than `max_gaps`
+    /// ranges open at once) will never be delivered: it is reported lost,
+    /// exactly like a gap given up, and what waited behind it is delivered.
+    fn report_evicted(&mut self, now_ns: u64, sink: &mut impl Sink) {
+        if let Some(g) = self.merged.take_evicted() {
+            self.stats.lost += g.len;
+            sink.lost(g.first, g.len);
+            self.drain(now_ns, sink);
         }
     }
 
@@ -518,6 +534,7 @@ impl<P: Protocol> FeedHandler<P> {
             let n = self.merged.forget_below(g.end().min(to));
             self.stats.lost += n;
             sink.lost(g.first, n);
+            self.drain(now_ns, sink);
         }
         self.drain(now_ns, sink);
         if to > from {
@@ -547,6 +564,9 @@ impl<P: Protocol> FeedHandler<P> {
             let n = self.merged.forget_below(g.end());
             self.stats.lost += n;
             sink.lost(g.first, n);
+            // What waited between this gap and the next is delivered before
+            // the next gap's loss is reported: the sink sees one order.
+            self.drain(now_ns, sink);
         }
         self.drain(now_ns, sink);
         self.drop_stale_timers();

@@ -146,6 +146,8 @@ pub struct SeqTracker {
     /// Open gaps, ascending and disjoint, all below `next`.
     gaps: VecDeque<MissingRange>,
     candidate: Option<Candidate>,
+    /// The last range evicted to make room for a newer gap, until taken.
+    evicted: Option<MissingRange>,
     stats: SeqStats,
 }
 
@@ -168,8 +170,23 @@ impl SeqTracker {
             next: None,
             gaps: VecDeque::with_capacity(cfg.max_gaps),
             candidate: None,
+            evicted: None,
             stats: SeqStats::default(),
         }
+    }
+
+    /// The range the last call forgot to make room for a newer gap (the
+    /// tracker was holding `max_gaps` open ranges), once: a call evicts at
+    /// most one range, so a caller that must report every number it will
+    /// never deliver takes it after each call. An untaken range is replaced
+    /// by the next one evicted (both stay counted in [`SeqStats::forgotten`]).
+    pub fn take_evicted(&mut self) -> Option<MissingRange> {
+        self.evicted.take()
+    }
+
+    fn evict(&mut self, range: MissingRange) {
+        self.stats.forgotten += range.len;
+        self.evicted = Some(range);
     }
 
     /// The counters so far.
@@ -375,7 +392,7 @@ impl SeqTracker {
     fn open_gap(&mut self, range: MissingRange) {
         if self.gaps.len() == self.cfg.max_gaps {
             if let Some(old) = self.gaps.pop_front() {
-                self.stats.forgotten += old.len;
+                self.evict(old);
             }
         }
         self.gaps.push_back(range);
@@ -414,11 +431,11 @@ impl SeqTracker {
             _ if idx == 0 => {
                 // Full, and `before` is the oldest range: forget it.
                 self.gaps[0] = after;
-                self.stats.forgotten += before.len;
+                self.evict(before);
             }
             _ => {
                 if let Some(old) = self.gaps.pop_front() {
-                    self.stats.forgotten += old.len;
+                    self.evict(old);
                 }
                 self.gaps[idx - 1] = after;
                 self.gaps.insert(idx - 1, before);

@@ -184,6 +184,55 @@ fn what_both_lines_lost_is_recovered_and_without_a_server_reported_exactly() {
 }
 
 #[test]
+fn more_open_gaps_than_remembered_are_reported_lost_exactly() {
+    // One message a packet; packets 2, 4, 6 and 8 (0-based) do not arrive,
+    // and the handler remembers 2 open gaps: the 3rd and 4th push the 1st
+    // and 2nd out, which must then be reported lost at once, in order.
+    let (pkts, all) = packets(12, 1);
+    let mut h = FeedHandler::new(
+        MoldUdp64::new(None),
+        FeedConfig {
+            line_wait_ns: 1_000_000,
+            tracker: TrackerConfig {
+                max_gaps: 2,
+                ..Default::default()
+            },
+            ..cfg()
+        },
+    );
+    let mut sink = Ordered::default();
+    let dropped = |i: usize| [2, 4, 6, 8].contains(&i);
+    for (i, p) in pkts.iter().enumerate() {
+        if !dropped(i) {
+            h.on_datagram(Line::A, p, 0, &mut sink);
+        }
+    }
+    assert_eq!(
+        sink.lost,
+        [(3, 1), (5, 1)],
+        "evicted gaps, reported at once"
+    );
+    assert_eq!(
+        sink.messages.len(),
+        4,
+        "delivered up to the oldest open gap"
+    );
+    // A late copy of an evicted number is not delivered after its loss.
+    h.on_datagram(Line::A, &pkts[2], 0, &mut sink);
+    h.poll(2_000_000, &mut sink, &mut |_| {});
+    assert_eq!(sink.lost, [(3, 1), (5, 1), (7, 1), (9, 1)]);
+    let s = h.stats();
+    assert_eq!((s.delivered, s.lost), (8, 4), "{s:?}");
+    let want: Vec<Vec<u8>> = all
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !dropped(*i))
+        .map(|(_, m)| m.clone())
+        .collect();
+    same(&sink.messages, &want);
+}
+
+#[test]
 fn the_hold_buffer_is_bounded_and_what_it_could_not_hold_is_recovered() {
     let (pkts, all) = packets(3_000, 10);
     let mut kept = Retention::new(1 << 16, 64);

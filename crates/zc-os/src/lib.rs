@@ -8,6 +8,8 @@
 //!   the payloads zc reads from them (`SCM_TIMESTAMPNS`, `SO_RXQ_OVFL`,
 //!   `IP_RECVERR`'s `sock_extended_err`).
 //! - [`kernel`]: the running kernel's release.
+//! - [`multicast`]: a group joined on an interface by a kernel socket, for
+//!   the backends that bypass the kernel's receive path.
 //! - [`cpu`]: CPU time of the calling thread, for every measurement.
 //!
 //! The parsers take `&[u8]` and never trust a length they read: they are the
@@ -18,6 +20,7 @@
 pub mod cmsg;
 pub mod cpu;
 pub mod kernel;
+pub mod multicast;
 pub mod sockaddr;
 pub mod sockopt;
 

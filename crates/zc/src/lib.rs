@@ -50,6 +50,9 @@ pub struct BackendInfo {
     /// Attaches to a network device (give [`RxSpec::interface`]) rather than
     /// receiving on an address through the kernel stack.
     pub needs_interface: bool,
+    /// Gives kernel receive timestamps when [`RxSpec::timestamps`] asks
+    /// (the others refuse the option).
+    pub rx_timestamps: bool,
     /// Whether this build has it.
     pub enabled: bool,
 }
@@ -61,6 +64,7 @@ pub const BACKENDS: &[BackendInfo] = &[
         feature: "epoll",
         summary: "blocking recvfrom/sendto, one datagram a call (the baseline)",
         needs_interface: false,
+        rx_timestamps: false,
         enabled: cfg!(feature = "epoll"),
     },
     BackendInfo {
@@ -68,6 +72,7 @@ pub const BACKENDS: &[BackendInfo] = &[
         feature: "epoll",
         summary: "non-blocking socket, epoll readiness, recvmmsg/sendmmsg batches",
         needs_interface: false,
+        rx_timestamps: true,
         enabled: cfg!(feature = "epoll"),
     },
     BackendInfo {
@@ -75,6 +80,7 @@ pub const BACKENDS: &[BackendInfo] = &[
         feature: "uring",
         summary: "io_uring multishot recvmsg into a kernel-registered buffer ring; batched SEND, SEND_ZC for large payloads",
         needs_interface: false,
+        rx_timestamps: true,
         enabled: cfg!(feature = "uring"),
     },
     BackendInfo {
@@ -82,6 +88,7 @@ pub const BACKENDS: &[BackendInfo] = &[
         feature: "afxdp",
         summary: "AF_XDP socket on a device queue; zc's XDP filter takes only the feed port",
         needs_interface: true,
+        rx_timestamps: false,
         enabled: cfg!(feature = "afxdp"),
     },
     BackendInfo {
@@ -89,6 +96,7 @@ pub const BACKENDS: &[BackendInfo] = &[
         feature: "dpdk",
         summary: "DPDK poll-mode driver on a net_af_xdp vdev bound to the interface; mbufs, busy-poll",
         needs_interface: true,
+        rx_timestamps: false,
         enabled: cfg!(feature = "dpdk"),
     },
     BackendInfo {
@@ -96,6 +104,7 @@ pub const BACKENDS: &[BackendInfo] = &[
         feature: "dpdk",
         summary: "DPDK poll-mode driver on a net_af_packet vdev (TPACKET ring) bound to the interface",
         needs_interface: true,
+        rx_timestamps: false,
         enabled: cfg!(feature = "dpdk"),
     },
 ];
@@ -151,7 +160,69 @@ pub struct RxSpec {
     pub timestamps: bool,
     /// Largest datagram payload.
     pub max_payload: usize,
+    /// XDP attach mode (AF_XDP only; any other backend refuses all but `Auto`).
+    pub xdp_mode: XdpAttach,
+    /// Zero-copy or copy data path (AF_XDP only; any other backend refuses all but `Auto`).
+    pub zero_copy: ZeroCopyPolicy,
 }
+
+/// Which XDP attach mode an AF_XDP receiver insists on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum XdpAttach {
+    /// Native (in the driver) when the driver takes it, else generic; the
+    /// mode then names the fallback and the kernel's reason.
+    #[default]
+    Auto,
+    /// Native or an error carrying the kernel's reason.
+    Native,
+    /// Generic (after the skb is built), which every device supports.
+    Generic,
+}
+
+/// Whether an AF_XDP receiver insists on zero-copy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ZeroCopyPolicy {
+    /// Zero-copy when the driver takes it, else copy; the mode then names the
+    /// fallback and the kernel's reason.
+    #[default]
+    Auto,
+    /// Zero-copy or an error carrying the kernel's reason.
+    Require,
+    /// Copy mode only.
+    Copy,
+}
+
+/// The words `--xdp-mode` and `--zero-copy` take, for both enums.
+macro_rules! named_enum {
+    ($ty:ident, $what:literal, $($name:literal => $variant:ident),+) => {
+        impl $ty {
+            /// The word that names it on the command line.
+            pub fn name(self) -> &'static str {
+                match self { $($ty::$variant => $name),+ }
+            }
+        }
+        impl std::str::FromStr for $ty {
+            type Err = String;
+            fn from_str(s: &str) -> std::result::Result<Self, String> {
+                match s {
+                    $($name => Ok($ty::$variant),)+
+                    _ => Err(format!(
+                        concat!("unknown ", $what, " {:?}: use one of {}"),
+                        s,
+                        [$($name),+].join(", ")
+                    )),
+                }
+            }
+        }
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.name())
+            }
+        }
+    };
+}
+named_enum!(XdpAttach, "XDP mode", "auto" => Auto, "native" => Native, "generic" => Generic);
+named_enum!(ZeroCopyPolicy, "zero-copy policy", "auto" => Auto, "require" => Require, "copy" => Copy);
 
 impl RxSpec {
     /// Defaults: batch 64, no busy poll, queue 0, 2 KiB payloads.
@@ -166,6 +237,8 @@ impl RxSpec {
             multicast: None,
             timestamps: false,
             max_payload: 2048,
+            xdp_mode: XdpAttach::Auto,
+            zero_copy: ZeroCopyPolicy::Auto,
         }
     }
 }
@@ -217,9 +290,37 @@ pub fn shutdown() {
 }
 
 /// Opens a receiver of any enabled backend.
+///
+/// An option the backend cannot honour is an error naming the backend and
+/// the option, never silently dropped.
 pub fn open_receiver(spec: &RxSpec) -> Result<Box<dyn DynReceiver + Send>> {
     let b = backend(&spec.backend)?;
+    if b.name != "afxdp" {
+        if spec.xdp_mode != XdpAttach::Auto {
+            return Err(unsupported_option(
+                b.name,
+                &format!("an XDP mode ({})", spec.xdp_mode),
+                "XDP modes apply to the afxdp backend only: drop the option",
+            ));
+        }
+        if spec.zero_copy != ZeroCopyPolicy::Auto {
+            return Err(unsupported_option(
+                b.name,
+                &format!("a zero-copy policy ({})", spec.zero_copy),
+                "the zero-copy policy applies to the afxdp backend only: drop the option",
+            ));
+        }
+    }
     backends::open_receiver(b.name, spec)
+}
+
+/// The error for an option `backend` cannot honour.
+pub(crate) fn unsupported_option(backend: &str, option: &str, fix: &str) -> Error {
+    Error::new(
+        ErrorKind::Unsupported,
+        format!("backend {backend} cannot honour {option}"),
+    )
+    .with_fix(fix)
 }
 
 /// Opens a sender of any enabled backend.

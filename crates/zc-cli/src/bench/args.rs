@@ -20,6 +20,11 @@ noisy moment hits all of them alike):
      0 and 1.2 x the max rate; the figure is the highest rate with no loss.
   4. latency at --latency-at percentages of that zero-loss rate (10,50,90),
      about a second each, from intended send times.
+  5. with --itch: a generated NASDAQ TotalView-ITCH 5.0 session in MoldUDP64
+     packets (--itch-messages at --itch-rate, --itch-per-packet messages a
+     packet), decoded and applied to an order book; one-way latency p50/p99
+     from each message's intended send time (its ITCH timestamp) to its book
+     update, and the messages lost (not for +capture rows).
 Every cell is the median of --reps repetitions with [min-max].
 
 Each backend gets its own, identical testbed: a veth pair with one end in a
@@ -30,7 +35,8 @@ port for the whole run; on a shared pair it would take the others' traffic.)
 Examples:
   sudo zc bench                                   # every backend in this build
   sudo zc bench --backends recvfrom,recvmmsg --reps 7 --json out.json
-  sudo zc bench --quick                           # a smoke run in seconds")]
+  sudo zc bench --quick                           # a smoke run in seconds
+  sudo zc bench --itch --itch-rate 100000         # and the ITCH feed to a book")]
 pub struct BenchArgs {
     /// Backends to compare, comma-separated (default: every one in this
     /// build). A name with `+capture` (e.g. `recvmmsg+capture`) is a row of
@@ -77,6 +83,13 @@ pub struct BenchArgs {
     /// Busy-poll in every receiver that can.
     #[arg(long)]
     pub busy_poll: bool,
+    /// Ask the backends that give kernel receive timestamps (recvmmsg, uring)
+    /// for them, and report the stack latency at the fixed rate (kernel
+    /// timestamp to the application: the stack and wake-up cost) beside the
+    /// one-way figure; n/a for the others. Timestamping costs those backends
+    /// a little, so their other figures move too.
+    #[arg(long)]
+    pub stack_latency: bool,
     /// Queues on each end of the veth pair.
     #[arg(long, default_value_t = 1)]
     pub queues: u32,
@@ -84,6 +97,20 @@ pub struct BenchArgs {
     /// rate (about one second of traffic each); empty to skip.
     #[arg(long, value_delimiter = ',', default_value = "10,50,90")]
     pub latency_at: Vec<f64>,
+    /// Also carry an ITCH feed to an order book on each backend and report
+    /// its send-to-book latency (step 5 above).
+    #[arg(long)]
+    pub itch: bool,
+    /// ITCH messages per second (open loop).
+    #[arg(long, default_value_t = 50_000.0)]
+    pub itch_rate: f64,
+    /// ITCH messages in each run (3 closing messages are added).
+    #[arg(long, default_value_t = 100_000)]
+    pub itch_messages: u64,
+    /// ITCH messages per MoldUDP64 packet at most (1: each message sent when
+    /// due; more: a message also waits for its packet to fill).
+    #[arg(long, default_value_t = 1)]
+    pub itch_per_packet: u16,
     /// Write every figure of every repetition to FILE, as JSON (`-`: stdout).
     #[arg(long, value_name = "FILE", value_parser = crate::json::parse_target)]
     pub json: Option<PathBuf>,
@@ -177,6 +204,15 @@ impl BenchArgs {
             self.fixed_count = self.fixed_count.min(20_000);
             self.search_steps = self.search_steps.min(2);
             self.search_count = self.search_count.min(20_000);
+            self.itch_messages = self.itch_messages.min(20_000);
+        }
+        if !(self.itch_rate > 0.0 && self.itch_rate.is_finite()) {
+            return Err(Error::config(
+                "--itch-rate must be a positive number of messages per second",
+            ));
+        }
+        if self.itch_per_packet == 0 {
+            return Err(Error::config("--itch-per-packet must be 1 or more"));
         }
         if self.backends.is_empty() {
             self.backends = RxBackend::enabled()

@@ -2,6 +2,7 @@
 //! JSON (every figure of every repetition), Markdown and SVG files.
 
 use super::args::{row_backend, BenchArgs};
+use super::itch::ItchRep;
 use super::run::{BackendResult, LatencyAt, Rep};
 use crate::json::{is_stdout, text, JsonOut};
 use crate::report::{fmt_rate, table};
@@ -122,6 +123,77 @@ fn sections(a: &BenchArgs, results: &[BackendResult]) -> Report {
                             format!("{:.1} / {:.1}", p50.median / 1e3, p99.median / 1e3)
                         }))
                         .collect()
+                })
+                .collect(),
+        });
+    }
+    if a.itch {
+        let itch = |r: &BackendResult, f: fn(&ItchRep) -> f64| {
+            Spread::of(r.reps.iter().filter_map(|x| x.itch.as_ref().map(f)))
+        };
+        out.push(Section {
+            title: format!(
+                "ITCH 5.0 over MoldUDP64 to the order book: {} messages at {}, {} a packet; \
+                 latency from each message's intended send time to its book update",
+                a.itch_messages,
+                fmt_rate(a.itch_rate).replace("pps", "msg/s"),
+                a.itch_per_packet
+            ),
+            header: [
+                "backend",
+                "p50 µs",
+                "p99 µs",
+                "p99.9 µs",
+                "max µs",
+                "delivered",
+                "lost",
+            ]
+            .map(String::from)
+            .to_vec(),
+            rows: results
+                .iter()
+                .filter(|r| r.reps.iter().any(|x| x.itch.is_some()))
+                .map(|r| {
+                    vec![
+                        r.name.clone(),
+                        itch(r, |x| x.p50_ns as f64).show(us),
+                        itch(r, |x| x.p99_ns as f64).show(us),
+                        itch(r, |x| x.p999_ns as f64).show(us),
+                        itch(r, |x| x.max_ns as f64).show(us),
+                        itch(r, |x| x.delivered as f64).show(int),
+                        itch(r, |x| x.lost as f64).show(int),
+                    ]
+                })
+                .collect(),
+        });
+    }
+    if a.stack_latency {
+        out.push(Section {
+            title: format!(
+                "stack latency at {} offered: kernel receive timestamp -> application, medians \
+                 (one-way p50 beside it; n/a: the backend gives no receive timestamps)",
+                fmt_rate(a.fixed_rate)
+            ),
+            header: ["backend", "stack p50 µs", "stack p99 µs", "one-way p50 µs"]
+                .map(String::from)
+                .to_vec(),
+            rows: results
+                .iter()
+                .map(|r| {
+                    let stack = |f: fn(&Rep) -> Option<u64>| {
+                        let s = Spread::of(r.reps.iter().filter_map(|x| f(x).map(|v| v as f64)));
+                        if r.reps.iter().any(|x| f(x).is_some()) {
+                            us(s.median)
+                        } else {
+                            "n/a".to_owned()
+                        }
+                    };
+                    vec![
+                        r.name.clone(),
+                        stack(|x| x.stack_p50_ns),
+                        stack(|x| x.stack_p99_ns),
+                        spread(r, |x| x.p50_ns as f64).show(us),
+                    ]
                 })
                 .collect(),
         });

@@ -3,6 +3,7 @@
 //! zero-loss search and latency at fractions of the zero-loss rate.
 
 use super::args::{row_backend, BenchArgs};
+use super::itch::{run_itch, ItchRep};
 use super::report;
 use crate::capture::Recording;
 use crate::recv::{receive_inline_with, RxRun, StopWhen};
@@ -38,11 +39,18 @@ pub struct Rep {
     pub max_ns: u64,
     pub fixed_run_lost: u64,
     pub kernel_drops: Option<u64>,
+    /// Kernel receive timestamp to application at the fixed rate (with
+    /// `--stack-latency`, on backends with timestamps).
+    pub stack_p50_ns: Option<u64>,
+    /// See `stack_p50_ns`.
+    pub stack_p99_ns: Option<u64>,
     pub latency_at: Vec<LatencyAt>,
     /// For a `+capture` row: records the capture dropped (queue full) in the
     /// max-rate run, and records written in it.
     pub capture_dropped: Option<u64>,
     pub capture_written: Option<u64>,
+    /// The ITCH feed run, with `--itch`.
+    pub itch: Option<ItchRep>,
 }
 
 /// Latency at a fraction of the zero-loss rate, from intended send times.
@@ -154,6 +162,16 @@ pub fn run(mut a: BenchArgs) -> Result<ExitCode> {
                 fmt_ns(one.rep.p50_ns),
                 fmt_ns(one.rep.p99_ns)
             );
+            if let Some(i) = &one.rep.itch {
+                eprintln!(
+                    "{:>22} itch: send to book p50 {} p99 {}  delivered {}  lost {}",
+                    r.name,
+                    fmt_ns(i.p50_ns),
+                    fmt_ns(i.p99_ns),
+                    i.delivered,
+                    i.lost
+                );
+            }
             r.mode = one.mode.to_string();
             r.mode_details = one.mode.details;
             r.reps.push(one.rep);
@@ -220,7 +238,14 @@ fn bench_backend(
             lost: r.lost(),
         });
     }
+    // A `+capture` row's feed run would be its backend's again: only the
+    // plain rows carry the ITCH feed.
+    let itch = (a.itch && !row_backend(name).1)
+        .then(|| run_itch(tb, a, name, stop))
+        .transpose()?;
     let l = fixed.rx.report.latency;
+    let stack =
+        (!fixed.rx.stack_latency.histogram().is_empty()).then(|| fixed.rx.stack_latency.summary());
     let rep = Rep {
         max_rate_pps: max.rx.rate(),
         max_offered_pps: max.offered_pps,
@@ -235,9 +260,12 @@ fn bench_backend(
         max_ns: l.max,
         fixed_run_lost: fixed.lost(),
         kernel_drops: fixed.rx.rx_stats.kernel_drops,
+        stack_p50_ns: stack.map(|s| s.p50),
+        stack_p99_ns: stack.map(|s| s.p99),
         latency_at,
         capture_written: max.capture.map(|c| c.0),
         capture_dropped: max.capture.map(|c| c.1),
+        itch,
     };
     Ok(BackendRep {
         rep,
@@ -264,6 +292,7 @@ fn run_once(
     // The recvfrom baseline is plain blocking recvfrom by definition.
     rx_spec.busy_poll = a.busy_poll && name != "recvfrom";
     rx_spec.max_payload = a.payload.max(64);
+    rx_spec.timestamps = a.stack_latency && zc::backend(name)?.rx_timestamps;
     if zc::backend(name)?.needs_interface {
         rx_spec.interface = Some(tb.host_if.clone());
     }

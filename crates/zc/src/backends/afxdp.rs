@@ -1,16 +1,16 @@
 //! `afxdp`: AF_XDP on zc's own XDP filter (crate `zc-afxdp`).
 //!
 //! The receiver attaches to `spec.interface`, queue `spec.queue`, and takes
-//! the UDP destination port of `spec.bind` (any destination address: the
-//! filter matches the port, so a multicast group on that port is received
-//! too). Everything else on the interface still goes to the kernel. A device
+//! datagrams to `spec.bind` (its address and UDP port; any address when bound
+//! to 0.0.0.0), and to `spec.multicast`'s group, joined on the interface by a
+//! kernel socket. Everything else on the interface still goes to the kernel. A device
 //! with several receive queues needs one receiver per queue
 //! (`zc_afxdp::open_receivers`, or `zc_afxdp::AfXdpQueues` for all of them
 //! behind one handle), or its traffic steered to one queue.
 
-use crate::{RxSpec, TxSpec};
+use crate::{RxSpec, TxSpec, XdpAttach, ZeroCopyPolicy};
 use std::net::SocketAddrV4;
-use zc_afxdp::{open_receivers, AfXdpConfig, AfXdpSender, AfXdpSenderConfig};
+use zc_afxdp::{open_receivers, AfXdpConfig, AfXdpSender, AfXdpSenderConfig, XdpMode, ZeroCopy};
 use zc_core::wire::{ETH_HEADER_LEN, IPV4_MIN_HEADER_LEN, UDP_HEADER_LEN, VLAN_TAG_LEN};
 use zc_core::{DynReceiver, Error, ErrorKind, Result, Sender};
 
@@ -44,13 +44,28 @@ fn interface<'a>(interface: &'a Option<String>, side: &str) -> Result<&'a str> {
 pub(super) fn open_receiver(spec: &RxSpec) -> Result<Box<dyn DynReceiver + Send>> {
     let ifname = interface(&spec.interface, "receiver")?;
     if spec.timestamps {
-        return Err(Error::new(
-            ErrorKind::Unsupported,
-            "afxdp has no receive timestamps (no XDP metadata support yet)",
-        )
-        .with_fix("drop the timestamp option, or use recvmmsg for kernel timestamps"));
+        return Err(crate::unsupported_option(
+            "afxdp",
+            "receive timestamps",
+            "it has no XDP metadata support yet: drop the option, or use recvmmsg or uring for kernel timestamps",
+        ));
     }
     let mut cfg = AfXdpConfig::new(ifname, spec.bind.port());
+    // Datagrams to the port on other local addresses stay with the kernel.
+    cfg.addrs = vec![*spec.bind.ip()];
+    // A group is joined on the interface by a kernel socket (IGMP goes out)
+    // and its address added to the filter's.
+    cfg.multicast = spec.multicast.into_iter().collect();
+    cfg.xdp_mode = match spec.xdp_mode {
+        XdpAttach::Auto => XdpMode::Auto,
+        XdpAttach::Native => XdpMode::Native,
+        XdpAttach::Generic => XdpMode::Generic,
+    };
+    cfg.zero_copy = match spec.zero_copy {
+        ZeroCopyPolicy::Auto => ZeroCopy::Auto,
+        ZeroCopyPolicy::Require => ZeroCopy::Require,
+        ZeroCopyPolicy::Copy => ZeroCopy::Off,
+    };
     cfg.queues = vec![spec.queue];
     cfg.batch = spec.batch;
     cfg.frame_size = frame_size(spec.max_payload, XDP_HEADROOM)?;

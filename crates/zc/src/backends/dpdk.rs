@@ -14,11 +14,12 @@ use std::sync::Mutex;
 use std::time::Duration;
 use zc_core::wire::UdpFrameSpec;
 use zc_core::Receiver;
-use zc_core::{DynReceiver, Error, Result, RxBurst, Sender};
+use zc_core::{Datagram, DynReceiver, Error, Mode, Result, RxBurst, RxStats, Sender};
 use zc_dpdk::{
     open_interface, Eal, EalConfig, IfaceDriver, Mempool, MempoolConfig, Port, PortConfig,
     RxConfig, TxConfig,
 };
+use zc_os::multicast::Membership;
 
 fn driver(name: &str) -> IfaceDriver {
     if name == "dpdk-packet" {
@@ -79,19 +80,82 @@ fn queue(q: u32) -> Result<u16> {
 }
 
 pub(super) fn open_receiver(name: &str, spec: &RxSpec) -> Result<Box<dyn DynReceiver + Send>> {
+    if spec.timestamps {
+        return Err(crate::unsupported_option(
+            name,
+            "receive timestamps",
+            "the net_af_xdp and net_af_packet drivers give no receive timestamp: drop the option, or use recvmmsg or uring for kernel timestamps",
+        ));
+    }
     let port = port(name, spec.interface.as_deref())?;
+    // The vdev's interface is a kernel netdev: a kernel socket joins the
+    // group on it (IGMP goes out, the NIC's MAC filter takes the group).
+    let membership = match (spec.multicast, spec.interface.as_deref()) {
+        (Some(group), Some(iface)) => Some(Membership::join_named(group, iface)?),
+        _ => None,
+    };
     let batch = u16::try_from(spec.batch.min(zc_dpdk::MAX_BURST as usize)).unwrap_or(32);
     let mut rx = port.receiver(
         queue(spec.queue)?,
         RxConfig {
             batch,
             accept: Some(spec.bind),
+            group: spec.multicast,
         },
     )?;
     // A reused port may hold frames that arrived after the last receiver
     // closed: they belong to nobody now.
     while !rx.recv_burst(Some(Duration::ZERO))?.is_empty() {}
-    Ok(Box::new(rx))
+    Ok(match membership {
+        Some(m) => Box::new(Joined::new(rx, m)),
+        None => Box::new(rx),
+    })
+}
+
+/// A receiver and the group membership it needs, left when it is dropped.
+struct Joined<R> {
+    rx: R,
+    mode: Mode,
+    _membership: Membership,
+}
+
+impl<R: DynReceiver> Joined<R> {
+    fn new(rx: R, membership: Membership) -> Self {
+        let mut mode = rx.mode().clone();
+        mode.details
+            .push(format!("joined {} by a kernel socket", membership.group()));
+        Self {
+            rx,
+            mode,
+            _membership: membership,
+        }
+    }
+}
+
+impl<R: DynReceiver> DynReceiver for Joined<R> {
+    fn recv_each(
+        &mut self,
+        timeout: Option<Duration>,
+        f: &mut dyn FnMut(&Datagram<'_>),
+    ) -> Result<usize> {
+        self.rx.recv_each(timeout, f)
+    }
+
+    fn recv_each_frame(
+        &mut self,
+        timeout: Option<Duration>,
+        f: &mut dyn FnMut(&Datagram<'_>, Option<&[u8]>),
+    ) -> Result<usize> {
+        self.rx.recv_each_frame(timeout, f)
+    }
+
+    fn mode(&self) -> &Mode {
+        &self.mode
+    }
+
+    fn stats(&self) -> RxStats {
+        self.rx.stats()
+    }
 }
 
 pub(super) fn open_sender(name: &str, spec: &TxSpec) -> Result<Box<dyn Sender + Send>> {
