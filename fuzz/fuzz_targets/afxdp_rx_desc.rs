@@ -4,8 +4,9 @@
 //! arbitrary bytes.
 //!
 //! Properties: a descriptor is accepted exactly when its bytes lie inside one
-//! frame of the UMEM (no overflow at any size); every accepted descriptor's
-//! frame, and only those, goes back to the fill ring, frame-aligned; every
+//! frame of the UMEM (no overflow at any size); the frame of every descriptor
+//! whose address lies inside the UMEM, accepted or refused, and only those,
+//! goes back to the fill ring, frame-aligned; every
 //! payload range handed to the burst's `unsafe` slice lies inside one frame of
 //! the UMEM and inside its descriptor.
 //!
@@ -90,8 +91,10 @@ fuzz_target!(|data: &[u8]| {
         .filter(|&(a, l)| fits(layout, a, l))
         .collect();
     assert_eq!(c.refused as usize, taken.len() - accepted.len());
-    let frames: Vec<u64> = accepted
+    // Every frame named by an address inside the UMEM goes back, refused or not.
+    let frames: Vec<u64> = taken
         .iter()
+        .filter(|&&(a, _)| a < layout.bytes())
         .map(|&(a, _)| a - a % u64::from(frame_size))
         .collect();
     assert_eq!(c.held, frames, "frames back to the fill ring");

@@ -41,8 +41,10 @@ struct Counters {
 /// Takes up to `want` descriptors off `rx`: every descriptor is checked against
 /// the UMEM layout before its bytes are read, every frame goes to `held` (to
 /// be refilled when the burst ends) and every well-formed UDP frame to
-/// `entries`. A descriptor outside the UMEM is counted in `refused` and its
-/// frame is not recycled: we cannot know which frame it was.
+/// `entries`. A descriptor that fails the check is counted in `refused`;
+/// when its address lies inside the UMEM (an over-long or straddling length)
+/// its frame still goes to `held`, or the fill ring would shrink by one frame
+/// for good. Only an address outside the UMEM names no frame to return.
 fn collect(
     rx: &mut ConsRing<xdp_desc>,
     want: u32,
@@ -61,6 +63,9 @@ fn collect(
             Err(e) => {
                 c.refused += 1;
                 tracing::warn!(%e, "AF_XDP: refused a descriptor from the rx ring");
+                if d.addr < layout.bytes() {
+                    held.push(layout.frame_of(d.addr));
+                }
                 continue;
             }
         };
@@ -318,7 +323,7 @@ impl Receiver for AfXdpReceiver {
             self.sock.kick_rx()?;
         }
         if self.collect() == 0 && timeout != Some(Duration::ZERO) {
-            let deadline = timeout.map(|t| Instant::now() + t);
+            let deadline = timeout.and_then(zc_core::sys::deadline_after);
             let mut spins = 0u32;
             loop {
                 if self.busy_poll {
@@ -456,7 +461,7 @@ impl Receiver for AfXdpQueues {
     type Burst<'a> = AfXdpBurst<'a>;
 
     fn recv_burst(&mut self, timeout: Option<Duration>) -> Result<AfXdpBurst<'_>> {
-        let deadline = timeout.map(|t| Instant::now() + t);
+        let deadline = timeout.and_then(zc_core::sys::deadline_after);
         let (spin, busy) = (self.rxs[0].spin, self.rxs[0].busy_poll);
         let mut spins = 0u32;
         let found = loop {
@@ -826,8 +831,8 @@ mod tests {
         assert_eq!(c.datagrams, 1);
         assert_eq!(
             held,
-            vec![2048, 3 * 2048],
-            "only frames inside the UMEM are recycled"
+            vec![2048, 3 * 2048, 3 * 2048, 0],
+            "every frame inside the UMEM is recycled, refused or not; one outside cannot be"
         );
         // SAFETY: the entry's range was checked by collect; the UMEM is not shared.
         assert_eq!(unsafe { umem.slice(entries[0].payload.clone()) }, b"hello");

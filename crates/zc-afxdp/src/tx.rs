@@ -315,14 +315,14 @@ impl AfXdpSender {
     /// Waits until every frame sent is completed, at most `timeout`; returns
     /// true when none is left in flight.
     pub fn flush(&mut self, timeout: Duration) -> Result<bool> {
-        let deadline = Instant::now() + timeout;
+        let deadline = zc_core::sys::deadline_after(timeout);
         loop {
             self.kick()?;
             self.reap();
             if self.in_flight() == 0 {
                 return Ok(true);
             }
-            if Instant::now() >= deadline {
+            if deadline.is_some_and(|d| Instant::now() >= d) {
                 return Ok(false);
             }
             std::thread::yield_now();

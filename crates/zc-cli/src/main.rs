@@ -35,6 +35,9 @@ pub(crate) mod exit {
     /// The run finished but its verdict is bad: messages were lost
     /// (`zc recv`, `zc feed recv`), or a backend lacks what it needs (`zc doctor`).
     pub const VERDICT: u8 = 3;
+    /// The run finished without receiving a single message (`zc recv`,
+    /// unless `--allow-empty`): a feed that never came is not a clean run.
+    pub const NOTHING_RECEIVED: u8 = 4;
 }
 
 /// Zero-copy and kernel-bypass UDP market-data I/O, measured.
@@ -61,6 +64,7 @@ Exit codes:
      (including a backend this build was compiled without)
   3  done, but the verdict is bad: messages lost (zc recv, zc feed recv),
      or a backend lacks what it needs (zc doctor)
+  4  done, but no message arrived at all (zc recv; --allow-empty: 0)
   130  interrupted twice (Ctrl-C)"
 )]
 struct Cli {

@@ -51,7 +51,9 @@ counters and mode, lost: true|false). With --json -, they go to stdout and the
 text summary to stderr.
 
 Exit code 0, or 3 when anything was lost (gaps not filled, kernel drops, a
-full pipeline queue); 1 on a runtime error, 2 on a usage error.")]
+full pipeline queue), 4 when no message arrived at all (a feed that never
+came is not a clean run; --allow-empty makes it 0); 1 on a runtime error, 2 on
+a usage error.")]
 pub struct RecvArgs {
     /// Receive backend (`zc doctor` shows what each gets on this machine).
     #[arg(short, long, value_enum, default_value_t = RxBackend::Recvmmsg)]
@@ -105,16 +107,19 @@ pub struct RecvArgs {
     #[arg(long)]
     pub count: Option<u64>,
     /// Stop after this many seconds.
-    #[arg(long)]
-    pub duration: Option<f64>,
+    #[arg(long, value_parser = crate::serve::seconds)]
+    pub duration: Option<Duration>,
     /// Stop when nothing arrived for this many seconds (after the first message).
-    #[arg(long)]
-    pub idle_exit: Option<f64>,
+    #[arg(long, value_parser = crate::serve::seconds)]
+    pub idle_exit: Option<Duration>,
     /// Open the receiver, then wait this many seconds before the first receive:
     /// the kernel queues what arrives meanwhile (up to the socket buffer or
     /// ring), and the run then measures the pure cost of draining it.
-    #[arg(long, value_name = "SECS")]
-    pub hold: Option<f64>,
+    #[arg(long, value_name = "SECS", value_parser = crate::serve::seconds)]
+    pub hold: Option<Duration>,
+    /// Exit 0 even when no message arrived (by default that exits 4).
+    #[arg(long)]
+    pub allow_empty: bool,
     /// Write a JSON line per second and a summary line to FILE (`-`: stdout).
     #[arg(long, value_name = "FILE", value_parser = crate::json::parse_target)]
     pub json: Option<PathBuf>,
@@ -545,9 +550,9 @@ pub fn run(a: RecvArgs) -> Result<ExitCode> {
         ));
     }
     let mut capture = a.capture.start(rx.as_ref(), a.interface.as_deref())?;
-    if let Some(secs) = a.hold {
-        eprintln!("zc recv: holding {secs} s before the first receive");
-        std::thread::sleep(Duration::from_secs_f64(secs));
+    if let Some(hold) = a.hold {
+        eprintln!("zc recv: holding {hold:?} before the first receive");
+        std::thread::sleep(hold);
     }
     let h = MarketDataHandler::new(HandlerConfig {
         feed_port: Some(a.bind.port()),
@@ -555,10 +560,8 @@ pub fn run(a: RecvArgs) -> Result<ExitCode> {
     });
     let when = StopWhen {
         count: a.count,
-        deadline: a
-            .duration
-            .map(|s| Instant::now() + Duration::from_secs_f64(s)),
-        idle: a.idle_exit.map(Duration::from_secs_f64),
+        deadline: a.duration.and_then(zc_core::sys::deadline_after),
+        idle: a.idle_exit,
         idle_armed: None,
         stop,
     };
@@ -637,9 +640,17 @@ pub fn run(a: RecvArgs) -> Result<ExitCode> {
     if let Some(out) = json.as_mut() {
         write_json_summary(out, &run)?;
     }
-    let code = print_summary(&run, a.json.as_deref());
+    let mut code = print_summary(&run, a.json.as_deref());
     if let Some(c) = capture {
         crate::capture::print_report(&c.capture.finish()?);
+    }
+    if r.messages == 0 && !a.allow_empty {
+        eprintln!(
+            "zc recv: no message arrived on {} (exit {}; --allow-empty accepts an empty run)",
+            a.bind,
+            crate::exit::NOTHING_RECEIVED
+        );
+        code = ExitCode::from(crate::exit::NOTHING_RECEIVED);
     }
     Ok(code)
 }

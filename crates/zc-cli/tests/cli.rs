@@ -60,6 +60,35 @@ fn help_teaches() {
 }
 
 #[test]
+fn a_run_that_receives_nothing_fails_unless_allowed() {
+    let o = zc()
+        .args([
+            "recv",
+            "--bind",
+            "127.0.0.1:0",
+            "--duration",
+            "0.1",
+            "--quiet",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(4), "{}", text(&o));
+    assert!(text(&o).contains("no message arrived"), "{}", text(&o));
+    let o = zc()
+        .args([
+            "recv",
+            "--bind",
+            "127.0.0.1:0",
+            "--duration",
+            "0.1",
+            "--allow-empty",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+}
+
+#[test]
 fn a_port_in_use_is_a_clear_error() {
     let held = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     let addr = held.local_addr().unwrap().to_string();

@@ -190,7 +190,8 @@ pub trait Sender {
 
     /// Sends up to `count` datagrams. For each slot `i` the backend calls
     /// `fill(i, buf)` with a backend-owned buffer of [`Sender::max_payload`]
-    /// bytes; `fill` writes the payload in place and returns its length.
+    /// bytes, zeroed; `fill` writes the payload in place and returns its
+    /// length (bytes it claims but did not write go out as zeroes).
     ///
     /// One call sends at most `min(count, batch)` datagrams, `batch` being
     /// [`Mode::batch`] of [`Sender::mode`]. It returns how many were handed
@@ -258,12 +259,19 @@ impl SendBurst {
     /// bytes a payload may take). Returns the payload length, or `None` when
     /// `fill` claimed more than `buf` holds: the call then stops at this slot
     /// and [`SendBurst::finish`] returns the error.
+    ///
+    /// `buf` is zeroed first: a `fill` that reports more bytes than it wrote
+    /// sends zeroes, never what the buffer held before (an earlier payload,
+    /// or with DPDK, whose transmit and receive pools are one, the bytes of a
+    /// frame received earlier). The cost is one `memset` of the buffer per
+    /// datagram.
     pub fn fill(
         &mut self,
         fill: &mut dyn FnMut(usize, &mut [u8]) -> usize,
         slot: usize,
         buf: &mut [u8],
     ) -> Option<usize> {
+        buf.fill(0);
         let len = fill(slot, buf);
         if len > buf.len() {
             self.fail(Error::oversized_payload(slot, len, buf.len()));
@@ -408,6 +416,19 @@ pub struct TxStats {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_fill_that_over_reports_sends_zeroes_not_stale_bytes() {
+        let mut burst = SendBurst::new(1, 1);
+        let mut buf = [0xaau8; 64];
+        let mut lie = |_: usize, b: &mut [u8]| {
+            b[..4].copy_from_slice(b"tick");
+            32
+        };
+        assert_eq!(burst.fill(&mut lie, 0, &mut buf), Some(32));
+        assert_eq!(&buf[..4], b"tick");
+        assert!(buf[4..].iter().all(|&b| b == 0), "{buf:?}");
+    }
 
     fn slot_of(n: usize) -> impl FnMut(usize, &mut [u8]) -> usize {
         move |_, _| n

@@ -213,7 +213,7 @@ impl Receiver for LoopbackReceiver {
     type Burst<'a> = LoopbackBurst<'a>;
 
     fn recv_burst(&mut self, timeout: Option<Duration>) -> Result<LoopbackBurst<'_>> {
-        let deadline = timeout.map(|t| Instant::now() + t);
+        let deadline = timeout.and_then(crate::sys::deadline_after);
         let mut q = self.shared.lock();
         while q.ready.is_empty() {
             if !q.sender_alive {

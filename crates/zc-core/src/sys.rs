@@ -1,9 +1,11 @@
-//! Small OS helpers every backend needs: CPU pinning and the monotonic clock.
+//! Small OS helpers every backend needs: CPU pinning, the monotonic clock and
+//! deadlines.
 
 use crate::error::{Error, Result};
 use nix::sched::{sched_setaffinity, CpuSet};
 use nix::time::{clock_gettime, ClockId};
 use nix::unistd::Pid;
+use std::time::{Duration, Instant};
 
 /// CLOCK_MONOTONIC in nanoseconds: the clock message timestamps use.
 #[inline]
@@ -23,6 +25,16 @@ fn clock_ns(id: ClockId) -> u64 {
     clock_gettime(id)
         .map(|t| t.tv_sec() as u64 * 1_000_000_000 + t.tv_nsec() as u64)
         .unwrap_or(0)
+}
+
+/// The instant `timeout` from now, or `None` when that lies beyond what the
+/// clock can represent (`Duration::MAX`, or `1e19` seconds from the command
+/// line): such a deadline is never reached, so `None` means "no deadline".
+/// Every receive and send loop computes its deadline here, never with
+/// `Instant::now() + timeout`, which panics on overflow.
+#[inline]
+pub fn deadline_after(timeout: Duration) -> Option<Instant> {
+    Instant::now().checked_add(timeout)
 }
 
 /// Pins the calling thread to one CPU.
@@ -78,6 +90,14 @@ mod tests {
         let a = monotonic_ns();
         let b = monotonic_ns();
         assert!(a > 0 && b >= a);
+    }
+
+    #[test]
+    fn a_deadline_past_the_clock_is_none_not_a_panic() {
+        assert_eq!(deadline_after(Duration::MAX), None);
+        assert_eq!(deadline_after(Duration::from_secs(u64::MAX / 2)), None);
+        let d = deadline_after(Duration::from_secs(1)).unwrap();
+        assert!(d > Instant::now());
     }
 
     #[test]

@@ -232,7 +232,7 @@ impl DpdkReceiver {
         // now, before the next poll overwrites their pointers.
         self.release();
         if poll(self) == 0 && timeout != Some(Duration::ZERO) {
-            let deadline = timeout.map(|t| Instant::now() + t);
+            let deadline = timeout.and_then(zc_core::sys::deadline_after);
             let mut polls = 0u32;
             while poll(self) == 0 {
                 polls += 1;
@@ -404,7 +404,10 @@ impl Receiver for DpdkReceiver {
 }
 
 impl Drop for DpdkReceiver {
+    /// Frees the mbufs of a burst leaked with `mem::forget` (it never ran its
+    /// own drop), so that none is still out when the pool is freed.
     fn drop(&mut self) {
+        self.release();
         self.port.release(true, self.queue);
     }
 }

@@ -316,7 +316,7 @@ impl SocketReceiver {
         if timeout == Some(Duration::ZERO) {
             return Ok(());
         }
-        let deadline = timeout.map(|t| Instant::now() + t);
+        let deadline = timeout.and_then(zc_core::sys::deadline_after);
         loop {
             let left = match deadline {
                 Some(d) => {

@@ -37,6 +37,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use zc_core::sys::deadline_after;
 use zc_core::{Error, ErrorKind, Result};
 
 pub(crate) mod request;
@@ -226,11 +227,6 @@ fn connection(stream: TcpStream, shared: &Shared) {
     }
 }
 
-/// `now + t`, or no deadline when that is beyond what a clock can hold.
-fn deadline(t: Duration) -> Option<Instant> {
-    Instant::now().checked_add(t)
-}
-
 struct Conn<'a> {
     watch: Watched<'a>,
     shared: &'a Shared,
@@ -281,7 +277,7 @@ impl<'a> Conn<'a> {
     /// its head within the head timeout (then it is told 408).
     fn read_head(&mut self) -> Result<Option<usize>> {
         let mut started = self.filled > 0;
-        let mut until = deadline(if started {
+        let mut until = deadline_after(if started {
             self.shared.head_timeout
         } else {
             self.shared.idle_timeout
@@ -309,7 +305,7 @@ impl<'a> Conn<'a> {
                 Ok(n) => {
                     if !started {
                         started = true;
-                        until = deadline(self.shared.head_timeout);
+                        until = deadline_after(self.shared.head_timeout);
                     }
                     self.filled += n;
                 }
@@ -338,7 +334,7 @@ impl<'a> Conn<'a> {
     /// Arms the watchdog: the connection is shut down if what follows is
     /// not done within `t`.
     fn allow(&self, t: Duration) {
-        self.watch.set_deadline(deadline(t));
+        self.watch.set_deadline(deadline_after(t));
     }
 
     /// Answers the request in `head[..head_len]`; returns whether to keep the

@@ -43,7 +43,7 @@ pub(crate) fn wait(
     timeout: Option<Duration>,
     what: &str,
 ) -> Result<()> {
-    let deadline = timeout.map(|t| Instant::now() + t);
+    let deadline = timeout.and_then(zc_core::sys::deadline_after);
     loop {
         let ms = match deadline {
             None => -1,

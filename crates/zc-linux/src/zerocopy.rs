@@ -392,7 +392,7 @@ impl<B: StableBuf> ZeroCopySender<B> {
     /// Waits until every buffer sent so far has completed (they still have
     /// to be taken with [`pop_completed`](Self::pop_completed)).
     pub fn flush(&mut self) -> Result<()> {
-        let deadline = self.timeout.map(|t| Instant::now() + t);
+        let deadline = self.timeout.and_then(zc_core::sys::deadline_after);
         self.poll_completions()?;
         while self.ids_pending() > 0 {
             let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));

@@ -10,8 +10,11 @@
 //! on both ends so that raw backends (AF_XDP, DPDK) see complete UDP checksums.
 //!
 //! Everything is removed when the [`Testbed`] is dropped, also while unwinding
-//! from a panic; a stale namespace or interface of the same name left by a
-//! killed run is removed before setting up.
+//! from a panic. A testbed writes a marker file, `/run/zc-testbed/<name>`,
+//! before it creates anything and removes it last: a namespace or interface
+//! of the same name is removed at set-up only when that marker proves a
+//! killed testbed left it. Anything else of that name is someone else's and
+//! is left alone (set-up then fails, naming it).
 #![forbid(unsafe_code)]
 
 use nix::sched::{sched_setaffinity, setns, CloneFlags, CpuSet};
@@ -155,7 +158,27 @@ impl Testbed {
         let netns = format!("{}-ns", cfg.name);
         let host_if = format!("{}h", cfg.name);
         let peer_if = format!("{}p", cfg.name);
-        remove_stale(&netns, &host_if);
+        let marker = std::path::PathBuf::from(MARKER_DIR).join(&cfg.name);
+        if marker.exists() {
+            remove_stale(&netns, &host_if);
+        } else if let Some(what) = [
+            (interface_exists(&host_if), &host_if),
+            (interface_exists(&peer_if), &peer_if),
+            (netns_exists(&netns), &netns),
+        ]
+        .into_iter()
+        .find_map(|(exists, n)| exists.then_some(n))
+        {
+            return Err(Error::config(format!(
+                "testbed {:?}: {what} exists and no testbed marker ({}) says a testbed made it",
+                cfg.name,
+                marker.display()
+            ))
+            .with_fix("it is not ours to remove: pick another testbed name, or remove it yourself if you know it is stale"));
+        }
+        std::fs::create_dir_all(MARKER_DIR)
+            .and_then(|()| std::fs::write(&marker, format!("{}\n", std::process::id())))
+            .map_err(|e| Error::io(format!("write the testbed marker {}", marker.display()), e))?;
 
         run(&["ip", "netns", "add", &netns])?;
         // From here on, Drop cleans up whatever was created.
@@ -378,6 +401,11 @@ impl Testbed {
     }
 }
 
+/// Where a testbed records, before creating anything, that it owns its names.
+const MARKER_DIR: &str = "/run/zc-testbed";
+
+/// Removes what a killed testbed of these names left; called only when its
+/// marker file proves a testbed created them.
 fn remove_stale(netns: &str, host_if: &str) {
     if std::path::Path::new(&format!("/sys/class/net/{host_if}")).exists() {
         tracing::warn!(host_if, "removing a stale testbed interface");
@@ -400,6 +428,12 @@ impl Drop for Testbed {
         }
         if let Err(e) = run(&["ip", "netns", "del", &self.netns]) {
             tracing::warn!("testbed: could not remove namespace {}: {e}", self.netns);
+        }
+        // The marker goes last, and only once nothing of ours is left: while
+        // anything remains, it is what lets the next run remove it.
+        if !interface_exists(&self.host_if) && !netns_exists(&self.netns) {
+            let name = self.netns.trim_end_matches("-ns");
+            let _ = std::fs::remove_file(std::path::Path::new(MARKER_DIR).join(name));
         }
     }
 }

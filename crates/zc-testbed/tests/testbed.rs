@@ -70,6 +70,25 @@ fn nothing_is_left_behind_when_a_test_panics() {
 }
 
 #[test]
+fn a_namespace_it_did_not_create_is_left_alone() {
+    if !privileged_or_skip("a_namespace_it_did_not_create_is_left_alone") {
+        return;
+    }
+    let out = std::process::Command::new("ip")
+        .args(["netns", "add", "zctb4-ns"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let e = Testbed::create(&TestbedConfig::new("zctb4", 204)).unwrap_err();
+    let still_there = netns_exists("zctb4-ns");
+    let _ = std::process::Command::new("ip")
+        .args(["netns", "del", "zctb4-ns"])
+        .status();
+    assert!(still_there, "a namespace someone else made was removed");
+    assert!(e.to_string().contains("zctb4-ns exists"), "{e}");
+}
+
+#[test]
 fn a_stale_testbed_of_the_same_name_is_replaced() {
     if !privileged_or_skip("a_stale_testbed_of_the_same_name_is_replaced") {
         return;

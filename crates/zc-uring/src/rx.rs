@@ -576,7 +576,7 @@ impl UringReceiver {
     /// Waits for completions until `deadline` (None: forever), re-arming the
     /// receive when it ended.
     fn fill(&mut self, timeout: Option<Duration>) -> Result<()> {
-        let deadline = timeout.map(|t| Instant::now() + t);
+        let deadline = timeout.and_then(zc_core::sys::deadline_after);
         loop {
             self.start()?;
             let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));

@@ -238,10 +238,10 @@ impl UringSender {
     /// Waits until every slot is back (all sends and notifications
     /// completed), at most `timeout`.
     pub fn flush(&mut self, timeout: Duration) -> Result<()> {
-        let deadline = Instant::now() + timeout;
+        let deadline = zc_core::sys::deadline_after(timeout);
         while self.in_flight() > 0 {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
+            let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            if left.is_some_and(|l| l.is_zero()) {
                 return Err(Error::new(
                     ErrorKind::Exhausted,
                     format!(
@@ -250,7 +250,7 @@ impl UringSender {
                     ),
                 ));
             }
-            ring::wait(&mut self.ring, 1, Some(left), None)
+            ring::wait(&mut self.ring, 1, left, None)
                 .map_err(|e| ring::enter_error("io_uring_enter (flush)", e))?;
             self.reap();
         }
