@@ -11,7 +11,7 @@
 //! - [`replay`]: send a capture's UDP payloads through any sender at the
 //!   original pace, scaled, at a fixed rate or as fast as possible, and
 //!   measure how far each send was from its intended time.
-//! - [`write`] and [`link`]: the files themselves and the link layers.
+//! - [`mod@write`] and [`link`]: the files themselves and the link layers.
 //!
 //! The file formats are read and written by the `pcap-file` crate.
 #![forbid(unsafe_code)]

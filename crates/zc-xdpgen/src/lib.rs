@@ -28,5 +28,5 @@ mod ethtool;
 mod gen;
 mod sink;
 
-pub use gen::{GenCounters, XdpGenConfig, XdpGenerator, MAX_KERNEL_BATCH, RING};
+pub use gen::{GenCounters, XdpGenConfig, XdpGenerator, MAX_KERNEL_BATCH, MAX_PAYLOAD, RING};
 pub use sink::XdpSink;
