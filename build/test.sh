@@ -42,9 +42,11 @@ cargo test --workspace --locked --release --no-fail-fast "${all_backends[@]}"
 ./build/check-packaging.sh
 
 # Every fuzz target, briefly, from its committed corpus: ZC_FUZZ_SECONDS each
-# (default 12). From clean on 2 cores the first run spends about 90 s building
-# what all targets share; the runs then take under 3 minutes in all.
-fuzz_seconds=${ZC_FUZZ_SECONDS:-12}
+# (default 8; 11 targets). From clean on 2 cores the first run spends about
+# 90 s building what all targets share (and, on a new machine, about 90 s
+# installing cargo-fuzz); the runs then take under 2 minutes in all. Longer
+# runs: build/fuzz.sh TARGET SECONDS.
+fuzz_seconds=${ZC_FUZZ_SECONDS:-8}
 for src in fuzz/fuzz_targets/*.rs; do
   target=$(basename "$src" .rs)
   echo "== fuzz: $target ($fuzz_seconds s)"
