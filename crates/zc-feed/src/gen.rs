@@ -10,7 +10,7 @@
 //! [`SessionGen::close`] ends it with end of market hours, end of system hours
 //! and end of messages.
 //!
-//! Everything follows from the seed: two generators with the same settings
+//! Everything follows from `GenConfig::seed`: two generators with the same settings
 //! produce the same messages, so lines A and B (and a recovery server) can
 //! each run their own and still carry the same packets. Timestamps are the
 //! caller's: the message's intended send time.

@@ -1,4 +1,5 @@
-//! The `SIOCETHTOOL` queries: driver, channels, RSS and timestamping.
+//! The `SIOCETHTOOL` queries: driver, channels, RSS, timestamping and the
+//! device's statistics (`ethtool -S`).
 //!
 //! Each is one ioctl on a throw-away socket of the calling thread's network
 //! namespace, with a `#[repr(C)]` copy of the kernel structure (sizes checked
@@ -9,6 +10,10 @@ use std::ffi::c_void;
 use zc_core::error::{Error, ErrorKind, Result};
 
 const ETHTOOL_GDRVINFO: u32 = 0x03;
+const ETHTOOL_GSTRINGS: u32 = 0x1b;
+const ETHTOOL_GSTATS: u32 = 0x1d;
+const ETH_SS_STATS: u32 = 1;
+const ETH_GSTRING_LEN: usize = 32;
 const ETHTOOL_GRXFH: u32 = 0x29;
 const ETHTOOL_GRXRINGS: u32 = 0x2d;
 const ETHTOOL_GCHANNELS: u32 = 0x3c;
@@ -99,6 +104,7 @@ struct RawDrvInfo {
     bus_info: [u8; 32],
     erom_version: [u8; 32],
     reserved2: [u8; 12],
+    /// n_priv_flags, n_stats, testinfo_len, eedump_len, regdump_len.
     counts: [u32; 5],
 }
 
@@ -115,6 +121,9 @@ pub struct DriverInfo {
     pub bus_info: String,
     /// Expansion ROM version; usually empty.
     pub expansion_rom: String,
+    /// Statistics the device reports now (`ethtool -S`); the count can
+    /// change with the device's queues.
+    pub n_stats: u32,
 }
 
 /// The driver, its version and the firmware of `name` (`ETHTOOL_GDRVINFO`).
@@ -137,7 +146,48 @@ pub fn driver_info(name: &str) -> Result<DriverInfo> {
         firmware: c_string(&raw.fw_version),
         bus_info: c_string(&raw.bus_info),
         expansion_rom: c_string(&raw.erom_version),
+        n_stats: raw.counts[1],
     })
+}
+
+/// The names of the `n_stats` statistics of `name` (`ETHTOOL_GSTRINGS`,
+/// the `ethtool -S` names), `n_stats` from [`driver_info`].
+pub fn stat_names(name: &str, n_stats: u32) -> Result<Vec<String>> {
+    let n = n_stats as usize;
+    // struct ethtool_gstrings: cmd, string_set, len, then len * 32 bytes.
+    let mut buf = vec![0u32; 3 + n * ETH_GSTRING_LEN / 4];
+    buf[..3].copy_from_slice(&[ETHTOOL_GSTRINGS, ETH_SS_STATS, n_stats]);
+    // SAFETY: the buffer holds the header and `len` strings of 32 bytes.
+    unsafe { ethtool_ioctl(name, buf.as_mut_ptr().cast(), "statistics names")? };
+    let bytes: Vec<u8> = buf[3..].iter().flat_map(|w| w.to_ne_bytes()).collect();
+    Ok(bytes.chunks(ETH_GSTRING_LEN).map(c_string).collect())
+}
+
+/// The values of the `n_stats` statistics of `name` (`ETHTOOL_GSTATS`), in
+/// the order of [`stat_names`]. The kernel writes as many values as the
+/// device has now, so a count that changed since [`driver_info`] is refused
+/// rather than let the kernel write past the buffer.
+pub fn stats(name: &str, n_stats: u32) -> Result<Vec<u64>> {
+    let now = driver_info(name)?.n_stats;
+    if now != n_stats {
+        return Err(Error::new(
+            ErrorKind::Io,
+            format!(
+                "{name}: the number of ethtool statistics changed from {n_stats} to {now} (its queues changed)"
+            ),
+        ));
+    }
+    // struct ethtool_stats: cmd, n_stats, then n_stats u64 values.
+    let mut buf = vec![0u64; 1 + n_stats as usize];
+    let mut header = [0u8; 8];
+    header[..4].copy_from_slice(&ETHTOOL_GSTATS.to_ne_bytes());
+    header[4..].copy_from_slice(&n_stats.to_ne_bytes());
+    buf[0] = u64::from_ne_bytes(header);
+    // SAFETY: the buffer holds the header and the `n_stats` values the
+    // device has (checked just above).
+    unsafe { ethtool_ioctl(name, buf.as_mut_ptr().cast(), "statistics")? };
+    buf.remove(0);
+    Ok(buf)
 }
 
 /// `struct ethtool_channels`: what `ethtool -l` shows.

@@ -26,8 +26,8 @@ mod netdev;
 mod netlink;
 
 pub use ethtool::{
-    channels, driver_info, rss, rx_rings, timestamping, udp4_flow_hash, Channels, DriverInfo, Rss,
-    TsInfo,
+    channels, driver_info, rss, rx_rings, stat_names, stats, timestamping, udp4_flow_hash,
+    Channels, DriverInfo, Rss, TsInfo,
 };
 pub use flags::{
     rx_filter_names, so_timestamping_names, tx_type_names, udp_hash_field_names, xdp_feature_names,
@@ -36,19 +36,14 @@ pub use flags::{
 };
 pub use netdev::{xdp_features, XdpFeatures};
 
-use std::ffi::CString;
 use zc_core::error::{Error, ErrorKind, Result};
 
 /// The index of interface `name` in the calling thread's network namespace.
 pub fn ifindex(name: &str) -> Result<u32> {
-    let c = CString::new(name)
-        .map_err(|_| Error::config(format!("interface name {name:?} contains a NUL byte")))?;
-    // SAFETY: `c` is a valid NUL-terminated string that outlives the call.
-    let idx = unsafe { libc::if_nametoindex(c.as_ptr()) };
-    if idx == 0 {
-        return Err(interface_not_found(name));
-    }
-    Ok(idx)
+    zc_os::ifindex(name).map_err(|e| match e.kind() {
+        ErrorKind::NotFound => interface_not_found(name),
+        _ => e,
+    })
 }
 
 /// The one wording for an interface this network namespace does not have.

@@ -8,6 +8,7 @@
 //!   the payloads zc reads from them (`SCM_TIMESTAMPNS`, `SO_RXQ_OVFL`,
 //!   `IP_RECVERR`'s `sock_extended_err`).
 //! - [`kernel`]: the running kernel's release.
+//! - [`netif`]: a network interface's index by name.
 //! - [`multicast`]: a group joined on an interface by a kernel socket, for
 //!   the backends that bypass the kernel's receive path.
 //! - [`cpu`]: CPU time of the calling thread, for every measurement.
@@ -21,7 +22,9 @@ pub mod cmsg;
 pub mod cpu;
 pub mod kernel;
 pub mod multicast;
+pub mod netif;
 pub mod sockaddr;
 pub mod sockopt;
 
 pub use cpu::CpuTime;
+pub use netif::ifindex;

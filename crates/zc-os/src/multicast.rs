@@ -66,17 +66,7 @@ impl Membership {
 
     /// Joins `group` on the interface named `ifname`.
     pub fn join_named(group: Ipv4Addr, ifname: &str) -> Result<Self> {
-        let name = std::ffi::CString::new(ifname)
-            .map_err(|_| Error::config(format!("interface name {ifname:?} contains a NUL byte")))?;
-        // SAFETY: `name` is a NUL-terminated string that outlives the call.
-        let ifindex = unsafe { libc::if_nametoindex(name.as_ptr()) };
-        if ifindex == 0 {
-            return Err(Error::new(
-                ErrorKind::NotFound,
-                format!("no network interface named {ifname:?} to join {group} on"),
-            )
-            .with_fix("see `ip link` for the interfaces of this network namespace"));
-        }
+        let ifindex = crate::ifindex(ifname)?;
         Self::join(group, ifindex)
     }
 

@@ -24,18 +24,10 @@ pub(crate) fn bpf_error(op: &str, rc: i32) -> Error {
 
 /// The index of interface `name` in the calling thread's network namespace.
 pub(crate) fn ifindex(name: &str) -> Result<u32> {
-    let c = std::ffi::CString::new(name)
-        .map_err(|_| Error::config(format!("interface name {name:?} contains a NUL byte")))?;
-    // SAFETY: c is a valid NUL-terminated string.
-    let idx = unsafe { libc::if_nametoindex(c.as_ptr()) };
-    if idx == 0 {
-        return Err(Error::new(
-            ErrorKind::NotFound,
-            format!("interface {name:?} not found in this network namespace"),
-        )
-        .with_fix("list the interfaces with `ip -br link`; a generator must run in the namespace of its sending interface (`Testbed::spawn_in_peer`)"));
-    }
-    Ok(idx)
+    zc_os::ifindex(name).map_err(|e| match e.kind() {
+        ErrorKind::NotFound => e.with_fix("list the interfaces with `ip -br link`; a generator must run in the namespace of its sending interface (`Testbed::spawn_in_peer`)"),
+        _ => e,
+    })
 }
 
 /// A loaded BPF object; closed (programs and maps released) on drop.
