@@ -47,5 +47,10 @@ DOCS_RS=1 PKG_CONFIG=/bin/false LIBCLANG_PATH=/nonexistent BPF_CLANG=/nonexisten
   -p zc-dpdk-sys -p zc-xdp-sys -p zc-afxdp -p zc-xdpgen -p zc-dpdk -p zc-net --features zc-net/afxdp,zc-net/dpdk
 
 echo "== cargo package: every published crate, built from its packaged sources"
+# cargo verifies each crate against the others through a local registry
+# (target/package/tmp-registry) and unpacks them under CARGO_HOME, keyed by
+# that registry's path and the version only: a second run at the same path
+# would build against the first run's sources. Remove those unpacked copies.
+rm -rf "${CARGO_HOME:-$HOME/.cargo}"/registry/src/-*/zc-*-0.*
 cargo package --locked --workspace --exclude zc-benches 2>&1 | grep -v -e '^ *Compiling' -e '^ *Packaging' -e '^ *Updating' -e '^ *Archiving' -e '^ *Verifying'
 echo "check-packaging: ok"
