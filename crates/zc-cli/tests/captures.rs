@@ -586,12 +586,13 @@ fn a_capture_on_the_sending_host_with_unfinished_udp_checksums_is_read_whole() {
         t.contains("offline      10151 records, 10151 UDP (0 synthesized by zc), skipped 0"),
         "{t}"
     );
-    // Whether loopback leaves the checksum unfinished depends on the send
-    // path (the unit test in zc-capture's link.rs always exercises it); when
-    // it does, every datagram is read and counted.
+    // Whether loopback leaves a checksum unfinished depends on the send path,
+    // datagram by datagram (a CI run saw 10150 of 10151); the unit test in
+    // zc-capture's link.rs always exercises it. What matters is asserted
+    // above: every datagram was read, whatever its checksum.
     assert!(
         !t.contains("checksums ")
-            || t.contains("checksums    10151 datagrams with a UDP checksum that does not verify"),
+            || t.contains("datagrams with a UDP checksum that does not verify, read all the same"),
         "{t}"
     );
 }
