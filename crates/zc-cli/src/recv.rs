@@ -14,7 +14,7 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use zc::{open_receiver, DynReceiver, RxSpec, XdpAttach, ZeroCopyPolicy};
+use zc::{open_receiver, DpdkMemory, DynReceiver, RxSpec, XdpAttach, ZeroCopyPolicy};
 use zc_core::backend::{Clock, Datagram, Mode, RxStats};
 use zc_core::handler::{Handled, HandlerConfig, HandlerReport, MarketDataHandler};
 use zc_core::latency::LatencyRecorder;
@@ -89,6 +89,11 @@ pub struct RecvArgs {
     /// zero-copy or an error; `copy` is copy mode only.
     #[arg(long, default_value = "auto", value_name = "auto|require|copy")]
     pub zero_copy: ZeroCopyPolicy,
+    /// DPDK: start the EAL on ordinary pages (`--no-huge`) even when
+    /// hugepages are free. Without it the EAL takes hugepages when at least
+    /// 128 MB are free, and the mode line says which it got and why.
+    #[arg(long)]
+    pub no_huge: bool,
     /// Pin the receive thread to this CPU.
     #[arg(long)]
     pub pin: Option<usize>,
@@ -530,6 +535,9 @@ pub fn run(a: RecvArgs) -> Result<ExitCode> {
     spec.timestamps = a.timestamps;
     spec.xdp_mode = a.xdp_mode;
     spec.zero_copy = a.zero_copy;
+    if a.no_huge {
+        spec.dpdk_memory = DpdkMemory::NoHuge;
+    }
     let mut json = a.json.as_deref().map(JsonOut::create).transpose()?;
     let metrics = a.metrics.map(MetricsServer::start).transpose()?;
     if let Some(m) = &metrics {

@@ -13,7 +13,7 @@
 
 use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
 use std::time::{Duration, Instant};
-use zc::{open_receiver, DynReceiver, ErrorKind, RxSpec, XdpAttach, ZeroCopyPolicy};
+use zc::{open_receiver, DpdkMemory, DynReceiver, ErrorKind, RxSpec, XdpAttach, ZeroCopyPolicy};
 use zc_core::sys::privileged_or_skip;
 use zc_testbed::{Testbed, TestbedConfig};
 
@@ -233,6 +233,11 @@ fn an_option_a_backend_cannot_honour_is_an_error_naming_it() {
             |s| s.zero_copy = ZeroCopyPolicy::Require,
             "a zero-copy policy (require)",
         ),
+        (
+            "afxdp",
+            |s| s.dpdk_memory = DpdkMemory::NoHuge,
+            "a DPDK memory choice (no-huge)",
+        ),
     ];
     for (backend, set, what) in cases {
         if !zc::backend(backend).is_ok_and(|b| b.enabled) {
@@ -395,5 +400,76 @@ fn zc_recv_reports_the_stack_latency_from_kernel_timestamps() {
         eprintln!("{backend}: {stack}\n{backend}: {one_way}");
         assert!(stack_p50 > 0.0, "{stack}");
         assert!(stack_p50 <= one_way_p50, "{backend}: {stack} vs {one_way}");
+    }
+}
+
+/// `zc recv --backend dpdk` starts its EAL on hugepages when enough are free
+/// (build/setup-host.sh reserves them in CI) and on ordinary pages with
+/// `--no-huge`; either way every datagram `zc send` sends from the peer
+/// namespace is received, and the mode line says which memory the EAL got.
+#[cfg(feature = "dpdk")]
+#[test]
+fn zc_recv_runs_dpdk_on_hugepages_when_free_and_on_ordinary_pages_when_asked() {
+    if !privileged_or_skip(
+        "zc_recv_runs_dpdk_on_hugepages_when_free_and_on_ordinary_pages_when_asked",
+    ) {
+        return;
+    }
+    let tb = Testbed::create(&TestbedConfig::new("zchost5", 145)).unwrap();
+    let bind = format!("{}:9405", tb.host_addr);
+    // The EAL itself takes no hugepages until it starts: what is free now is
+    // what the auto choice sees.
+    let free_mb = zc::zc_dpdk::free_hugepages_mb().unwrap();
+    let hugepages = free_mb >= 128;
+    if !hugepages {
+        eprintln!("only {free_mb} MB of hugepages free: the auto run is on ordinary pages too");
+    }
+    for (no_huge, want) in [
+        (
+            false,
+            if hugepages {
+                "EAL on hugepages ("
+            } else {
+                "EAL on ordinary pages (--no-huge): "
+            },
+        ),
+        (true, "EAL on ordinary pages (--no-huge, as asked)"),
+    ] {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_zc"));
+        cmd.args(["recv", "--backend", "dpdk", "--bind", &bind])
+            .args(["--interface", &tb.host_if])
+            .args(["--count", "2000", "--idle-exit", "2", "--quiet"]);
+        if no_huge {
+            cmd.arg("--no-huge");
+        }
+        let rx = cmd
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The EAL and the port take longer to start than a socket.
+        std::thread::sleep(Duration::from_millis(1500));
+        let send = std::process::Command::new("ip")
+            .args(["netns", "exec", &tb.netns])
+            .arg(env!("CARGO_BIN_EXE_zc"))
+            .args(["send", "--dst", &bind])
+            .args(["--bind", &format!("{}:0", tb.peer_addr)])
+            .args(["--count", "2000", "--rate", "20000"])
+            .output()
+            .unwrap();
+        assert!(send.status.success(), "{send:?}");
+        let out = rx.wait_with_output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "no_huge {no_huge}: {text}\n{err}");
+        assert!(
+            text.contains("messages     2000 (2000 distinct)"),
+            "no_huge {no_huge}: {text}\n{err}"
+        );
+        let mode = err
+            .lines()
+            .find(|l| l.starts_with("zc recv: dpdk"))
+            .unwrap_or_else(|| panic!("no mode line: {err}"));
+        assert!(mode.contains(want), "no_huge {no_huge}: {mode}");
     }
 }

@@ -89,6 +89,13 @@ pub struct EalConfig {
     pub files: Files,
     /// DPDK log level (`--log-level`, e.g. `notice`, `debug`, `pmd.net.ring:debug`).
     pub log_level: Option<String>,
+    /// `--iova-mode=va`: I/O addresses are virtual addresses, so a zone that is
+    /// contiguous in virtual memory is IOVA-contiguous too. Right for vdevs
+    /// (no device DMAs into the pool); on hugepages as root DPDK otherwise
+    /// picks physical addresses, where a pool of many pages is rarely
+    /// contiguous and [`crate::Mempool`] cannot pack it (what `net_af_xdp`
+    /// needs). A PCI device without an IOMMU needs physical addresses.
+    pub iova_va: bool,
 }
 
 impl EalConfig {
@@ -103,6 +110,7 @@ impl EalConfig {
             memory: Memory::NoHuge { mb: 256 },
             files: Files::InMemory,
             log_level: None,
+            iova_va: false,
         }
     }
 
@@ -232,6 +240,9 @@ impl EalConfig {
                 a.push(p.clone());
             }
         }
+        if self.iova_va {
+            a.push("--iova-mode=va".to_owned());
+        }
         a.push("--no-telemetry".to_owned());
         if let Some(l) = &self.log_level {
             a.push(format!("--log-level={l}"));
@@ -333,11 +344,17 @@ fn check_ordinary_memory(mb: u32) -> Result<()> {
     Ok(())
 }
 
-fn check_hugepages(mb: Option<u32>) -> Result<()> {
+/// Megabytes of free hugepages of the default size (`/proc/meminfo`): what an
+/// EAL on [`Memory::Hugepages`] can take.
+pub fn free_hugepages_mb() -> Result<u64> {
     let free = meminfo_kb("HugePages_Free:")?;
     let size_kb = meminfo_kb("Hugepagesize:")?;
-    let free_mb = free * size_kb / 1024;
-    if free == 0 {
+    Ok(free * size_kb / 1024)
+}
+
+fn check_hugepages(mb: Option<u32>) -> Result<()> {
+    let free_mb = free_hugepages_mb()?;
+    if free_mb == 0 {
         return Err(Error::new(ErrorKind::Exhausted, "no free hugepages for the DPDK EAL")
             .with_fix("reserve some (`echo 256 > /proc/sys/vm/nr_hugepages`, or run build/setup-host.sh as root), or use Memory::NoHuge"));
     }
@@ -471,7 +488,8 @@ impl Eal {
                     && running.pin_main == cfg.pin_main
                     && running.pci == cfg.pci
                     && running.memory == cfg.memory
-                    && running.files == cfg.files;
+                    && running.files == cfg.files
+                    && running.iova_va == cfg.iova_va;
                 if !same {
                     return Err(Error::config(format!(
                         "the process's DPDK EAL already runs with {:?}; asked {:?}",

@@ -40,7 +40,7 @@ mod port;
 mod rx;
 mod tx;
 
-pub use eal::{Eal, EalConfig, Files, Memory, ThreadGuard, Vdev};
+pub use eal::{free_hugepages_mb, Eal, EalConfig, Files, Memory, ThreadGuard, Vdev};
 pub use iface::{open_interface, IfaceDriver};
 pub use mempool::{Mempool, MempoolConfig};
 pub use port::{Port, PortConfig, PortStats};

@@ -164,6 +164,9 @@ pub struct RxSpec {
     pub xdp_mode: XdpAttach,
     /// Zero-copy or copy data path (AF_XDP only; any other backend refuses all but `Auto`).
     pub zero_copy: ZeroCopyPolicy,
+    /// Where the DPDK EAL gets its memory (DPDK backends only; any other
+    /// backend refuses all but `Auto`).
+    pub dpdk_memory: DpdkMemory,
 }
 
 /// Which XDP attach mode an AF_XDP receiver insists on.
@@ -192,7 +195,20 @@ pub enum ZeroCopyPolicy {
     Copy,
 }
 
-/// The words `--xdp-mode` and `--zero-copy` take, for both enums.
+/// Where a DPDK backend's EAL gets its memory. The EAL starts once per
+/// process, so every DPDK receiver and sender of a process must ask the same.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DpdkMemory {
+    /// Hugepages when enough are free (one TLB entry per 2 MiB of mbufs),
+    /// else ordinary pages (`--no-huge`); the mode says which, and why.
+    #[default]
+    Auto,
+    /// Ordinary pages (`--no-huge`) even when hugepages are free: the
+    /// baseline a hugepage run is compared with.
+    NoHuge,
+}
+
+/// The words `--xdp-mode`, `--zero-copy` and `--dpdk-memory` take.
 macro_rules! named_enum {
     ($ty:ident, $what:literal, $($name:literal => $variant:ident),+) => {
         impl $ty {
@@ -223,6 +239,7 @@ macro_rules! named_enum {
 }
 named_enum!(XdpAttach, "XDP mode", "auto" => Auto, "native" => Native, "generic" => Generic);
 named_enum!(ZeroCopyPolicy, "zero-copy policy", "auto" => Auto, "require" => Require, "copy" => Copy);
+named_enum!(DpdkMemory, "DPDK memory", "auto" => Auto, "no-huge" => NoHuge);
 
 impl RxSpec {
     /// Defaults: batch 64, no busy poll, queue 0, 2 KiB payloads.
@@ -239,6 +256,7 @@ impl RxSpec {
             max_payload: 2048,
             xdp_mode: XdpAttach::Auto,
             zero_copy: ZeroCopyPolicy::Auto,
+            dpdk_memory: DpdkMemory::Auto,
         }
     }
 }
@@ -262,6 +280,9 @@ pub struct TxSpec {
     pub batch: usize,
     /// Largest payload.
     pub max_payload: usize,
+    /// Where the DPDK EAL gets its memory (DPDK backends only; any other
+    /// backend refuses all but `Auto`).
+    pub dpdk_memory: DpdkMemory,
 }
 
 impl TxSpec {
@@ -276,6 +297,7 @@ impl TxSpec {
             queue: 0,
             batch: 64,
             max_payload: 2048,
+            dpdk_memory: DpdkMemory::Auto,
         }
     }
 }
@@ -311,7 +333,20 @@ pub fn open_receiver(spec: &RxSpec) -> Result<Box<dyn DynReceiver + Send>> {
             ));
         }
     }
+    check_dpdk_memory(b, spec.dpdk_memory)?;
     backends::open_receiver(b.name, spec)
+}
+
+/// Refuses a DPDK memory choice on a backend without an EAL.
+fn check_dpdk_memory(backend: &BackendInfo, memory: DpdkMemory) -> Result<()> {
+    if memory != DpdkMemory::Auto && backend.feature != "dpdk" {
+        return Err(unsupported_option(
+            backend.name,
+            &format!("a DPDK memory choice ({memory})"),
+            "the EAL's memory applies to the dpdk backends only: drop the option",
+        ));
+    }
+    Ok(())
 }
 
 /// The error for an option `backend` cannot honour.
@@ -326,5 +361,6 @@ pub(crate) fn unsupported_option(backend: &str, option: &str, fix: &str) -> Erro
 /// Opens a sender of any enabled backend.
 pub fn open_sender(spec: &TxSpec) -> Result<Box<dyn Sender + Send>> {
     let b = backend(&spec.backend)?;
+    check_dpdk_memory(b, spec.dpdk_memory)?;
     backends::open_sender(b.name, spec)
 }

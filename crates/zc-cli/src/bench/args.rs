@@ -96,6 +96,13 @@ pub struct BenchArgs {
     /// Busy-poll in every receiver that can.
     #[arg(long)]
     pub busy_poll: bool,
+    /// Start DPDK's EAL on ordinary pages (`--no-huge`) even when hugepages
+    /// are free (by default the dpdk rows run on hugepages when at least
+    /// 128 MB are free; their mode says which). The EAL starts once per
+    /// process: compare the two with one run each, alternated (see
+    /// docs/BENCHMARKS.md).
+    #[arg(long)]
+    pub no_huge: bool,
     /// Ask the backends that give kernel receive timestamps (recvmmsg, uring)
     /// for them, and report the stack latency at the fixed rate (kernel
     /// timestamp to the application: the stack and wake-up cost) beside the
@@ -273,6 +280,15 @@ impl BenchArgs {
         match self.generator {
             Generator::Xdp => fastest_sender(),
             Generator::Sender(b) => b,
+        }
+    }
+
+    /// The DPDK EAL memory every DPDK receiver and sender of the run asks for.
+    pub fn dpdk_memory(&self) -> zc::DpdkMemory {
+        if self.no_huge {
+            zc::DpdkMemory::NoHuge
+        } else {
+            zc::DpdkMemory::Auto
         }
     }
 

@@ -88,6 +88,9 @@ pub fn run_itch(
     if zc::backend(name)?.needs_interface {
         rx_spec.interface = Some(tb.host_if.clone());
     }
+    if zc::backend(name)?.feature == "dpdk" {
+        rx_spec.dpdk_memory = a.dpdk_memory();
+    }
     // Long enough for the whole session at the offered rate, with room to spare.
     let deadline = Duration::from_secs_f64(a.itch_messages as f64 / a.itch_rate + 10.0);
     let (ready_tx, ready_rx) = mpsc::sync_channel::<()>(1);
@@ -156,6 +159,9 @@ pub fn run_itch(
     tx_spec.dst_mac = Some(tb.host_mac);
     if zc::backend(generator)?.needs_interface {
         tx_spec.interface = Some(tb.peer_if.clone());
+    }
+    if zc::backend(generator)?.feature == "dpdk" {
+        tx_spec.dpdk_memory = a.dpdk_memory();
     }
     let tx_cpu = a.tx_cpu;
     let publisher = tb.spawn_in_peer(move || {

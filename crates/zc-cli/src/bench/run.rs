@@ -299,6 +299,9 @@ fn run_once(
     if zc::backend(name)?.needs_interface {
         rx_spec.interface = Some(tb.host_if.clone());
     }
+    if zc::backend(name)?.feature == "dpdk" {
+        rx_spec.dpdk_memory = a.dpdk_memory();
+    }
     let gen_done = Arc::new(AtomicBool::new(false));
     // Says the receiver is open; dropped unsent when opening failed, and the
     // thread's own result then carries the error.
@@ -451,6 +454,9 @@ impl GeneratorSpec {
         tx_spec.dst_mac = Some(tb.host_mac);
         if zc::backend(name)?.needs_interface {
             tx_spec.interface = Some(tb.peer_if.clone());
+        }
+        if zc::backend(name)?.feature == "dpdk" {
+            tx_spec.dpdk_memory = a.dpdk_memory();
         }
         Ok(Self::Backend(tx_spec))
     }

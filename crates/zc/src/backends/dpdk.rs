@@ -1,7 +1,10 @@
 //! `dpdk` and `dpdk-packet`: DPDK on a vdev bound to an interface (crate `zc-dpdk`).
 //!
-//! The EAL starts once per process, without hugepages (`--no-huge`, in
-//! memory), on the first CPU the calling thread may run on. Ports live for the
+//! The EAL starts once per process, in memory, on the first CPU the calling
+//! thread may run on: on hugepages when at least [`HUGEPAGES_NEEDED_MB`] are
+//! free, else on ordinary pages (`--no-huge`), or on ordinary pages when
+//! asked ([`DpdkMemory::NoHuge`]); the receiver's mode says which and why.
+//! Ports live for the
 //! process, as in any DPDK application: the first open of a (backend,
 //! interface) pair starts a port with its own mempool, later opens reuse it,
 //! and [`crate::shutdown`] closes them all. DPDK 22.11's `net_af_xdp` cannot
@@ -9,15 +12,15 @@
 //! socket and fill-ring mbufs outlive the port), so reuse is the only way a
 //! process can open the same feed twice.
 
-use crate::{RxSpec, TxSpec};
+use crate::{DpdkMemory, RxSpec, TxSpec};
 use std::sync::Mutex;
 use std::time::Duration;
 use zc_core::wire::UdpFrameSpec;
 use zc_core::Receiver;
 use zc_core::{Datagram, DynReceiver, Error, Mode, Result, RxBurst, RxStats, Sender};
 use zc_dpdk::{
-    open_interface, Eal, EalConfig, IfaceDriver, Mempool, MempoolConfig, Port, PortConfig,
-    RxConfig, TxConfig,
+    free_hugepages_mb, open_interface, Eal, EalConfig, IfaceDriver, Memory, Mempool, MempoolConfig,
+    Port, PortConfig, RxConfig, TxConfig,
 };
 use zc_os::multicast::Membership;
 
@@ -38,22 +41,71 @@ pub(crate) fn close_ports() {
     PORTS.lock().unwrap_or_else(|p| p.into_inner()).clear();
 }
 
-fn port(name: &str, interface: Option<&str>) -> Result<Port> {
+/// Free hugepage memory below which [`DpdkMemory::Auto`] starts the EAL on
+/// ordinary pages: a port's pool of 16 K mbufs takes about 40 MB, and the EAL
+/// its heap besides.
+const HUGEPAGES_NEEDED_MB: u64 = 128;
+
+/// The memory the process's EAL was started with, for the policy that chose
+/// it, and the sentence the receivers' modes carry. Decided once: the EAL
+/// itself takes hugepages, so asking again later would see fewer free.
+static EAL_MEMORY: Mutex<Option<(DpdkMemory, Memory, String)>> = Mutex::new(None);
+
+/// The EAL memory for `policy`, and why.
+fn eal_memory(policy: DpdkMemory) -> Result<(Memory, String)> {
+    let mut chosen = EAL_MEMORY.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((p, m, why)) = &*chosen {
+        if *p == policy {
+            return Ok((m.clone(), why.clone()));
+        }
+    }
+    let ordinary = Memory::NoHuge { mb: 256 };
+    let (memory, why) = match policy {
+        DpdkMemory::NoHuge => (
+            ordinary,
+            "EAL on ordinary pages (--no-huge, as asked)".to_owned(),
+        ),
+        DpdkMemory::Auto => {
+            let free = free_hugepages_mb()?;
+            if free >= HUGEPAGES_NEEDED_MB {
+                (
+                    Memory::Hugepages { mb: None },
+                    format!("EAL on hugepages ({free} MB were free)"),
+                )
+            } else {
+                (
+                    ordinary,
+                    format!("EAL on ordinary pages (--no-huge): {free} MB of hugepages free, {HUGEPAGES_NEEDED_MB} MB wanted"),
+                )
+            }
+        }
+    };
+    *chosen = Some((policy, memory.clone(), why.clone()));
+    Ok((memory, why))
+}
+
+fn port(name: &str, interface: Option<&str>, policy: DpdkMemory) -> Result<(Port, String)> {
     let iface = interface.ok_or_else(|| {
         Error::config(format!(
             "{name} attaches to a network device: give its interface (--interface)"
         ))
     })?;
     let mut ports = PORTS.lock().unwrap_or_else(|p| p.into_inner());
+    let (memory, why) = eal_memory(policy)?;
     if let Some((_, _, port)) = ports.iter().find(|(n, i, _)| n == name && i == iface) {
-        return Ok(port.clone());
+        return Ok((port.clone(), why));
     }
     let affinity = nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0))
         .map_err(|e| Error::io("sched_getaffinity", e.into()))?;
     let core = (0..nix::sched::CpuSet::count())
         .find(|&c| affinity.is_set(c).unwrap_or(false))
         .ok_or_else(|| Error::config("this thread may run on no CPU"))?;
-    let eal = Eal::shared(&EalConfig::no_huge(core))?;
+    let mut cfg = EalConfig::no_huge(core);
+    // Vdevs only: nothing DMAs by physical address, and with virtual
+    // addresses the pool packs into one IOVA-contiguous zone on hugepages too.
+    cfg.iova_va = matches!(memory, Memory::Hugepages { .. });
+    cfg.memory = memory;
+    let eal = Eal::shared(&cfg)?;
     // Deep rings, as a market-data receiver wants: 4096 frames ride out a
     // scheduling stall of ~80 ms at 50 kpps (the socket backends get 64 MiB of
     // socket buffer for the same reason). The pool holds the rx ring, the
@@ -71,7 +123,7 @@ fn port(name: &str, interface: Option<&str>) -> Result<Port> {
     };
     let port = open_interface(&eal, iface, driver(name), &pool, port_cfg)?;
     ports.push((name.to_owned(), iface.to_owned(), port.clone()));
-    Ok(port)
+    Ok((port, why))
 }
 
 fn queue(q: u32) -> Result<u16> {
@@ -87,7 +139,7 @@ pub(super) fn open_receiver(name: &str, spec: &RxSpec) -> Result<Box<dyn DynRece
             "the net_af_xdp and net_af_packet drivers give no receive timestamp: drop the option, or use recvmmsg or uring for kernel timestamps",
         ));
     }
-    let port = port(name, spec.interface.as_deref())?;
+    let (port, memory) = port(name, spec.interface.as_deref(), spec.dpdk_memory)?;
     // The vdev's interface is a kernel netdev: a kernel socket joins the
     // group on it (IGMP goes out, the NIC's MAC filter takes the group).
     let membership = match (spec.multicast, spec.interface.as_deref()) {
@@ -106,24 +158,25 @@ pub(super) fn open_receiver(name: &str, spec: &RxSpec) -> Result<Box<dyn DynRece
     // A reused port may hold frames that arrived after the last receiver
     // closed: they belong to nobody now.
     while !rx.recv_burst(Some(Duration::ZERO))?.is_empty() {}
-    Ok(match membership {
-        Some(m) => Box::new(Joined::new(rx, m)),
-        None => Box::new(rx),
-    })
+    Ok(Box::new(Described::new(rx, memory, membership)))
 }
 
-/// A receiver and the group membership it needs, left when it is dropped.
-struct Joined<R> {
+/// A receiver whose mode also says where the EAL's memory is, with the group
+/// membership it needs (left when it is dropped).
+struct Described<R> {
     rx: R,
     mode: Mode,
-    _membership: Membership,
+    _membership: Option<Membership>,
 }
 
-impl<R: DynReceiver> Joined<R> {
-    fn new(rx: R, membership: Membership) -> Self {
+impl<R: DynReceiver> Described<R> {
+    fn new(rx: R, memory: String, membership: Option<Membership>) -> Self {
         let mut mode = rx.mode().clone();
-        mode.details
-            .push(format!("joined {} by a kernel socket", membership.group()));
+        mode.details.push(memory);
+        if let Some(m) = &membership {
+            mode.details
+                .push(format!("joined {} by a kernel socket", m.group()));
+        }
         Self {
             rx,
             mode,
@@ -132,7 +185,7 @@ impl<R: DynReceiver> Joined<R> {
     }
 }
 
-impl<R: DynReceiver> DynReceiver for Joined<R> {
+impl<R: DynReceiver> DynReceiver for Described<R> {
     fn recv_each(
         &mut self,
         timeout: Option<Duration>,
@@ -159,7 +212,7 @@ impl<R: DynReceiver> DynReceiver for Joined<R> {
 }
 
 pub(super) fn open_sender(name: &str, spec: &TxSpec) -> Result<Box<dyn Sender + Send>> {
-    let port = port(name, spec.interface.as_deref())?;
+    let (port, _) = port(name, spec.interface.as_deref(), spec.dpdk_memory)?;
     let dst_mac = spec.dst_mac.ok_or_else(|| {
         Error::config(format!(
             "{name} writes whole frames: give the destination MAC address"
