@@ -283,6 +283,14 @@ fn bench_compares_the_socket_backends_and_writes_json_and_svg() {
         assert!(b["reps"][0]["max_rate_pps"].as_f64().unwrap() > 0.0);
         assert!(b["mode"].as_str().unwrap().contains("copy"));
         for rep in b["reps"].as_array().unwrap() {
+            // The fixed-rate run: every message sent is received or counted
+            // as dropped by the kernel, and it cost the machine some CPU.
+            let sent = rep["fixed_sent"].as_u64().unwrap();
+            let received = rep["fixed_received"].as_u64().unwrap();
+            let dropped = rep["kernel_drops"].as_u64().unwrap_or(0);
+            assert_eq!(sent, 5000, "{rep}");
+            assert_eq!(received + dropped, sent, "{rep}");
+            assert!(rep["total_cpu_ns_per_msg"].as_f64().unwrap() > 0.0, "{rep}");
             let itch = &rep["itch"];
             // 5000 messages and the 3 that close the session, all in the book.
             assert_eq!(itch["sent"], 5003, "{itch}");

@@ -14,8 +14,11 @@ noisy moment hits all of them alike):
      figure is the rate the receiver handled them at (first to last message).
   2. fixed rate: --fixed-rate messages/s for --fixed-count messages: receiver
      CPU time per message (getrusage of the receive thread; also reported for
-     the max-rate run, where batches fill) and one-way latency p50/p99/p99.9/max
-     from each message's intended send time.
+     the max-rate run, where batches fill); the CPU of every CPU per message
+     (/proc/stat busy time less the generator thread's own, so softirq and
+     NAPI work on other CPUs counts; any other load on the machine counts
+     too); and one-way latency p50/p99/p99.9/max from each message's
+     intended send time.
   3. zero-loss search: --search-steps runs bisecting the offered rate between
      0 and 1.2 x the max rate; the figure is the highest rate with no loss.
   4. latency at --latency-at percentages of that zero-loss rate (10,50,90),

@@ -19,6 +19,7 @@ use zc_core::feed::{generate, FeedPlan, GenConfig};
 use zc_core::handler::{HandlerConfig, MarketDataHandler};
 use zc_core::sys::pin_current_thread;
 use zc_core::{Error, ErrorKind, Result, Sender};
+use zc_os::cpu::thread_cpu_ns;
 use zc_testbed::{Testbed, TestbedConfig};
 
 const FEED_PORT: u16 = 9000;
@@ -33,6 +34,18 @@ pub struct Rep {
     pub zero_loss_pps: f64,
     pub fixed_offered_pps: f64,
     pub cpu_ns_per_msg: f64,
+    /// Busy time of every CPU (`/proc/stat`: user, system, irq, softirq)
+    /// during the fixed-rate run, less the generator thread's own CPU time,
+    /// per delivered message: the receive thread and the kernel work the path
+    /// causes anywhere (softirq, NAPI threads). Any other load on the
+    /// machine counts too: meaningful on a quiet machine only.
+    pub total_cpu_ns_per_msg: f64,
+    /// The fixed-rate run's generator thread CPU time (subtracted above).
+    pub fixed_generator_cpu_ns: u64,
+    /// Messages the generator sent in the fixed-rate run.
+    pub fixed_sent: u64,
+    /// Distinct messages the receiver got in the fixed-rate run.
+    pub fixed_received: u64,
     pub p50_ns: u64,
     pub p99_ns: u64,
     pub p999_ns: u64,
@@ -90,6 +103,11 @@ struct RunOut {
     sent: u64,
     offered_pps: f64,
     rx: RxRun,
+    /// Busy time of every CPU from just before the generator started to the
+    /// receiver's end.
+    machine_busy_ns: u64,
+    /// The generator thread's own CPU time.
+    generator_cpu_ns: u64,
     /// A `+capture` row's capture: (written, dropped).
     capture: Option<(u64, u64)>,
 }
@@ -154,7 +172,7 @@ pub fn run(mut a: BenchArgs) -> Result<ExitCode> {
             }
             let one = bench_backend(tb, &a, &r.name, stop).inspect_err(|_| zc::shutdown())?;
             eprintln!(
-                "[{:>4.0}s rep {}/{}] {:<10} max {}  zero-loss {}  cpu {:.0} ns/msg  p50 {} p99 {}",
+                "[{:>4.0}s rep {}/{}] {:<10} max {}  zero-loss {}  cpu {:.0} ns/msg (all CPUs {:.0})  p50 {} p99 {}",
                 started.elapsed().as_secs_f64(),
                 rep + 1,
                 a.reps,
@@ -162,6 +180,7 @@ pub fn run(mut a: BenchArgs) -> Result<ExitCode> {
                 fmt_rate(one.rep.max_rate_pps),
                 fmt_rate(one.rep.zero_loss_pps),
                 one.rep.cpu_ns_per_msg,
+                one.rep.total_cpu_ns_per_msg,
                 fmt_ns(one.rep.p50_ns),
                 fmt_ns(one.rep.p99_ns)
             );
@@ -257,6 +276,11 @@ fn bench_backend(
         zero_loss_pps: good,
         fixed_offered_pps: fixed.offered_pps,
         cpu_ns_per_msg: fixed.rx.cpu_ns as f64 / fixed.rx.report.messages.max(1) as f64,
+        total_cpu_ns_per_msg: fixed.machine_busy_ns.saturating_sub(fixed.generator_cpu_ns) as f64
+            / fixed.rx.report.messages.max(1) as f64,
+        fixed_generator_cpu_ns: fixed.generator_cpu_ns,
+        fixed_sent: fixed.sent,
+        fixed_received: fixed.rx.report.seq.received,
         p50_ns: l.p50,
         p99_ns: l.p99,
         p999_ns: l.p999,
@@ -371,11 +395,14 @@ fn run_once(
         batch: gen_spec.batch(a.batch),
     };
     let tx_cpu = a.tx_cpu;
+    let busy_before = machine_busy_ns()?;
     let generator = tb
         .spawn_in_peer(move || {
             pin_current_thread(tx_cpu)?;
+            let cpu_before = thread_cpu_ns();
             let mut tx = gen_spec.open()?;
-            generate(tx.as_mut(), &gen_cfg, stop)
+            let g = generate(tx.as_mut(), &gen_cfg, stop)?;
+            Ok((g, thread_cpu_ns().saturating_sub(cpu_before)))
         })
         .inspect_err(|_| {
             // Let the receiver's idle timer end it.
@@ -386,14 +413,18 @@ fn run_once(
     let (rx, capture) = receiver
         .join()
         .map_err(|_| Error::new(ErrorKind::Io, format!("the {name} receive thread panicked")))??;
+    let machine_busy_ns = machine_busy_ns()?.saturating_sub(busy_before);
     if stop.load(Ordering::Relaxed) {
         return Err(Error::new(ErrorKind::Io, "interrupted"));
     }
-    let gen = gen.map_err(|_| Error::new(ErrorKind::Io, "the generator thread panicked"))??;
+    let (gen, generator_cpu_ns) =
+        gen.map_err(|_| Error::new(ErrorKind::Io, "the generator thread panicked"))??;
     Ok(RunOut {
         sent: gen.sent,
         offered_pps: gen.sent as f64 / gen.elapsed.as_secs_f64().max(1e-9),
         rx,
+        machine_busy_ns,
+        generator_cpu_ns,
         capture,
     })
 }
@@ -507,3 +538,8 @@ impl GeneratorSpec {
 /// UDP source port of the xdp generator's frames (it has no socket to bind).
 #[cfg(feature = "afxdp")]
 const GENERATOR_PORT: u16 = 7000;
+
+/// Busy time of every CPU so far (see [`zc_os::cpu::machine_busy_ns`]).
+fn machine_busy_ns() -> Result<u64> {
+    zc_os::cpu::machine_busy_ns().map_err(|e| Error::io("read /proc/stat", e))
+}
