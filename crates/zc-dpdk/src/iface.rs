@@ -26,9 +26,13 @@ impl IfaceDriver {
         }
     }
 
-    fn args(self, interface: &str, queues: u16) -> String {
+    /// `frames`: the receive descriptors asked for. `net_af_packet` ignores
+    /// the port's descriptor count and sizes its TPACKET ring by `framecnt`
+    /// (512 by default), so a burst beyond 512 frames was dropped in the
+    /// kernel, and DPDK 22.11's PMD does not count those drops.
+    fn args(self, interface: &str, queues: u16, frames: u16) -> String {
         match self {
-            IfaceDriver::AfPacket => format!("iface={interface},qpairs={queues}"),
+            IfaceDriver::AfPacket => format!("iface={interface},qpairs={queues},framecnt={frames}"),
             IfaceDriver::AfXdp => format!("iface={interface},start_queue=0,queue_count={queues}"),
         }
     }
@@ -70,7 +74,10 @@ pub fn open_interface(
         driver.driver(),
         NEXT_INSTANCE.fetch_add(1, Ordering::Relaxed)
     );
-    eal.add_vdev(&Vdev::new(&name, &driver.args(interface, queues)))?;
+    eal.add_vdev(&Vdev::new(
+        &name,
+        &driver.args(interface, queues, cfg.rx_desc),
+    ))?;
     let cfg = PortConfig {
         rx_queues: queues,
         tx_queues: queues,

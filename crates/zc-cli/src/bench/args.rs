@@ -12,18 +12,23 @@ What it does, per repetition and per backend (backends interleaved, so a
 noisy moment hits all of them alike):
   1. max rate: the generator sends --count messages as fast as it can; the
      figure is the rate the receiver handled them at (first to last message).
-  2. fixed rate: --fixed-rate messages/s for --fixed-count messages: receiver
+  2. drain: the receiver opens and holds while the generator sends
+     --drain-count messages at full speed into its queue (socket buffer,
+     AF_XDP ring, DPDK descriptors), then empties the queue as fast as it
+     can; the figure is the rate it read them at, its own cost per message
+     without the kernel's receive work (done while it held).
+  3. fixed rate: --fixed-rate messages/s for --fixed-count messages: receiver
      CPU time per message (getrusage of the receive thread; also reported for
      the max-rate run, where batches fill); the CPU of every CPU per message
      (/proc/stat busy time less the generator thread's own, so softirq and
      NAPI work on other CPUs counts; any other load on the machine counts
      too); and one-way latency p50/p99/p99.9/max from each message's
      intended send time.
-  3. zero-loss search: --search-steps runs bisecting the offered rate between
+  4. zero-loss search: --search-steps runs bisecting the offered rate between
      0 and 1.2 x the max rate; the figure is the highest rate with no loss.
-  4. latency at --latency-at percentages of that zero-loss rate (10,50,90),
+  5. latency at --latency-at percentages of that zero-loss rate (10,50,90),
      about a second each, from intended send times.
-  5. with --itch: a generated NASDAQ TotalView-ITCH 5.0 session in MoldUDP64
+  6. with --itch: a generated NASDAQ TotalView-ITCH 5.0 session in MoldUDP64
      packets (--itch-messages at --itch-rate, --itch-per-packet messages a
      packet), decoded and applied to an order book; one-way latency p50/p99
      from each message's intended send time (its ITCH timestamp) to its book
@@ -54,6 +59,11 @@ pub struct BenchArgs {
     /// Messages in each max-rate run.
     #[arg(long, default_value_t = 300_000)]
     pub count: u64,
+    /// Messages in each drain run (the receiver holds while they queue up,
+    /// then empties its queue): the default fits the smallest queue of any
+    /// backend, DPDK's 4096 receive descriptors.
+    #[arg(long, default_value_t = 4000)]
+    pub drain_count: u64,
     /// Offered rate of the CPU and latency run, messages/s.
     #[arg(long, default_value_t = 50_000.0)]
     pub fixed_rate: f64,
@@ -121,7 +131,7 @@ pub struct BenchArgs {
     #[arg(long, value_delimiter = ',', default_value = "10,50,90")]
     pub latency_at: Vec<f64>,
     /// Also carry an ITCH feed to an order book on each backend and report
-    /// its send-to-book latency (step 5 above).
+    /// its send-to-book latency (step 6 above).
     #[arg(long)]
     pub itch: bool,
     /// ITCH messages per second (open loop).
@@ -309,6 +319,7 @@ impl BenchArgs {
         if self.quick {
             self.reps = self.reps.min(2);
             self.count = self.count.min(50_000);
+            self.drain_count = self.drain_count.min(2_000);
             self.fixed_count = self.fixed_count.min(20_000);
             self.search_steps = self.search_steps.min(2);
             self.search_count = self.search_count.min(20_000);
@@ -353,6 +364,11 @@ impl BenchArgs {
                     ));
                 }
             }
+        }
+        if self.drain_count < 2 {
+            return Err(Error::config(
+                "--drain-count must be 2 or more (a rate needs a first and a last message)",
+            ));
         }
         if self.reps == 0 {
             return Err(Error::config("--reps must be 1 or more"));

@@ -70,6 +70,7 @@ fn sections(a: &BenchArgs, results: &[BackendResult]) -> Report {
             "backend",
             "max rx Mpps",
             "zero-loss Mpps",
+            "drain Mpps",
             "CPU ns/msg @max",
             "CPU ns/msg @fixed",
             "all-CPU ns/msg @fixed",
@@ -88,6 +89,7 @@ fn sections(a: &BenchArgs, results: &[BackendResult]) -> Report {
                     r.name.clone(),
                     spread(r, |x| x.max_rate_pps).show(mpps),
                     spread(r, |x| x.zero_loss_pps).show(mpps),
+                    spread(r, |x| x.drain_pps).show(mpps),
                     spread(r, |x| x.max_cpu_ns_per_msg).show(int),
                     spread(r, |x| x.cpu_ns_per_msg).show(int),
                     spread(r, |x| x.total_cpu_ns_per_msg).show(int),
@@ -215,19 +217,24 @@ fn sections(a: &BenchArgs, results: &[BackendResult]) -> Report {
             if std::ptr::eq(base, r) {
                 continue;
             }
-            let b = spread(base, |x| x.max_rate_pps).median;
-            let bc = spread(base, |x| x.max_cpu_ns_per_msg).median;
-            let m = spread(r, |x| x.max_rate_pps).median;
-            let c = spread(r, |x| x.max_cpu_ns_per_msg).median;
-            if b > 0.0 && bc > 0.0 {
-                ratios.push(format!(
-                    "{} / {}: {:.2}x max receive rate, {:.2}x receiver CPU per message at max rate",
-                    r.name,
-                    base.name,
-                    m / b,
-                    c / bc
-                ));
-            }
+            let ratio = |f: fn(&Rep) -> f64| {
+                let b = spread(base, f).median;
+                let x = spread(r, f).median;
+                if b > 0.0 {
+                    format!("{:.2}x", x / b)
+                } else {
+                    "n/a".to_owned()
+                }
+            };
+            ratios.push(format!(
+                "{} / {}: {} max receive rate, {} drain rate, {} receiver CPU per message at max rate, {} all-CPU per message at the fixed rate",
+                r.name,
+                base.name,
+                ratio(|x| x.max_rate_pps),
+                ratio(|x| x.drain_pps),
+                ratio(|x| x.max_cpu_ns_per_msg),
+                ratio(|x| x.total_cpu_ns_per_msg),
+            ));
         }
     }
     let w = results.iter().map(|r| r.name.len()).max().unwrap_or(0);

@@ -31,6 +31,17 @@ pub struct Rep {
     pub max_offered_pps: f64,
     pub max_run_lost: u64,
     pub max_cpu_ns_per_msg: f64,
+    /// The drain run: the receiver holds while --drain-count messages queue
+    /// up, then empties its queue as fast as it can; the rate it read them at
+    /// (first to last message).
+    pub drain_pps: f64,
+    /// Messages the generator sent in the drain run.
+    pub drain_sent: u64,
+    /// Distinct messages the receiver got in the drain run.
+    pub drain_received: u64,
+    /// What the kernel or device counted as dropped in the drain run (queue
+    /// full), where the backend can tell.
+    pub drain_kernel_drops: Option<u64>,
     pub zero_loss_pps: f64,
     pub fixed_offered_pps: f64,
     pub cpu_ns_per_msg: f64,
@@ -221,6 +232,7 @@ fn bench_backend(
     stop: &'static AtomicBool,
 ) -> Result<BackendRep> {
     let max = run_once(tb, a, name, None, a.count, stop)?;
+    let drain = run_once_holding(tb, a, name, stop)?;
     let fixed = run_once(tb, a, name, Some(a.fixed_rate), a.fixed_count, stop)?;
     let mut good = if fixed.lost() == 0 {
         fixed.offered_pps
@@ -273,6 +285,10 @@ fn bench_backend(
         max_offered_pps: max.offered_pps,
         max_run_lost: max.lost(),
         max_cpu_ns_per_msg: max.rx.cpu_ns as f64 / max.rx.report.messages.max(1) as f64,
+        drain_pps: drain.rx.rate(),
+        drain_sent: drain.sent,
+        drain_received: drain.rx.report.seq.received,
+        drain_kernel_drops: drain.rx.rx_stats.kernel_drops,
         zero_loss_pps: good,
         fixed_offered_pps: fixed.offered_pps,
         cpu_ns_per_msg: fixed.rx.cpu_ns as f64 / fixed.rx.report.messages.max(1) as f64,
@@ -309,6 +325,37 @@ fn run_once(
     row: &str,
     rate: Option<f64>,
     count: u64,
+    stop: &'static AtomicBool,
+) -> Result<RunOut> {
+    one_run(tb, a, row, rate, count, false, stop)
+}
+
+/// The drain run: the receiver opens, then reads nothing until the
+/// generator has sent --drain-count messages at full speed and the
+/// receiving end has had [`DRAIN_SETTLE`] to queue them; then it empties its
+/// queue as fast as it can.
+fn run_once_holding(
+    tb: &Testbed,
+    a: &BenchArgs,
+    row: &str,
+    stop: &'static AtomicBool,
+) -> Result<RunOut> {
+    one_run(tb, a, row, None, a.drain_count, true, stop)
+}
+
+/// After the generator of a drain run is done, how long the receiver still
+/// holds: the receiving end's NAPI work may still be moving the last frames
+/// into the queue.
+const DRAIN_SETTLE: Duration = Duration::from_millis(50);
+
+/// A run of [`run_once`], the receiver holding first when `hold`.
+fn one_run(
+    tb: &Testbed,
+    a: &BenchArgs,
+    row: &str,
+    rate: Option<f64>,
+    count: u64,
+    hold: bool,
     stop: &'static AtomicBool,
 ) -> Result<RunOut> {
     let (name, capture) = row_backend(row);
@@ -351,6 +398,12 @@ fn run_once(
                     None => None,
                 };
                 let _ = ready_tx.send(());
+                if hold {
+                    while !gen_done.load(Ordering::Acquire) && !stop.load(Ordering::Relaxed) {
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                    std::thread::sleep(DRAIN_SETTLE);
+                }
                 let mut h = MarketDataHandler::new(HandlerConfig {
                     feed_port: Some(FEED_PORT),
                     ..Default::default()
@@ -409,7 +462,7 @@ fn run_once(
             gen_done.store(true, Ordering::Relaxed);
         })?;
     let gen = generator.join();
-    gen_done.store(true, Ordering::Relaxed);
+    gen_done.store(true, Ordering::Release);
     let (rx, capture) = receiver
         .join()
         .map_err(|_| Error::new(ErrorKind::Io, format!("the {name} receive thread panicked")))??;

@@ -162,10 +162,13 @@ pub(super) fn open_receiver(name: &str, spec: &RxSpec) -> Result<Box<dyn DynRece
 }
 
 /// A receiver whose mode also says where the EAL's memory is, with the group
-/// membership it needs (left when it is dropped).
+/// membership it needs (left when it is dropped). Its kernel drops count from
+/// its opening: the port's `imissed` is port-wide and lives as long as the
+/// port, which this process reuses across receivers.
 struct Described<R> {
     rx: R,
     mode: Mode,
+    drops_at_open: u64,
     _membership: Option<Membership>,
 }
 
@@ -177,9 +180,11 @@ impl<R: DynReceiver> Described<R> {
             mode.details
                 .push(format!("joined {} by a kernel socket", m.group()));
         }
+        let drops_at_open = rx.stats().kernel_drops.unwrap_or(0);
         Self {
             rx,
             mode,
+            drops_at_open,
             _membership: membership,
         }
     }
@@ -207,7 +212,9 @@ impl<R: DynReceiver> DynReceiver for Described<R> {
     }
 
     fn stats(&self) -> RxStats {
-        self.rx.stats()
+        let mut s = self.rx.stats();
+        s.kernel_drops = s.kernel_drops.map(|d| d.saturating_sub(self.drops_at_open));
+        s
     }
 }
 
