@@ -5,7 +5,7 @@
 //! | backend    | receive                                   | send                     |
 //! |------------|-------------------------------------------|--------------------------|
 //! | `recvfrom` | blocking `recvfrom`, one datagram a call  | `sendto`, one a call     |
-//! | `recvmmsg` | non-blocking socket, epoll readiness (or spinning with `MSG_DONTWAIT`), `recvmmsg` batches | `sendmmsg` batches |
+//! | `recvmmsg` | blocking `recvmmsg(MSG_WAITFORONE)`, or a non-blocking socket with epoll readiness or spinning on `MSG_DONTWAIT` ([`BusyPoll`]), `recvmmsg` batches | `sendmmsg` batches |
 //!
 //! `recvfrom` is the traditional baseline (`docs/design.md` §1) and deliberately has nothing
 //! else. `recvmmsg` adds kernel receive timestamps (`SO_TIMESTAMPNS`), kernel

@@ -106,6 +106,9 @@ impl SocketReceiver {
                     mode.details
                         .push("spinning on recvmmsg(MSG_DONTWAIT)".into());
                 }
+                BusyPoll::Blocking => mode
+                    .details
+                    .push("blocking recvmmsg(MSG_WAITFORONE), no epoll".into()),
             }
         } else if cfg.timestamps {
             return Err(Error::config(
@@ -126,7 +129,7 @@ impl SocketReceiver {
             .ok()
             .and_then(|a| a.as_socket())
             .unwrap_or(cfg.bind);
-        let epoll = if cfg.api == SocketApi::Recvmmsg {
+        let epoll = if cfg.api == SocketApi::Recvmmsg && cfg.busy_poll != BusyPoll::Blocking {
             sock.set_nonblocking(true)
                 .map_err(|e| Error::io("set O_NONBLOCK", e))?;
             (cfg.busy_poll != BusyPoll::Spin)
@@ -212,21 +215,26 @@ impl SocketReceiver {
         }
     }
 
+    /// The flags of a blocking receive call that waits up to `timeout`
+    /// (`MSG_DONTWAIT` for no wait), setting `SO_RCVTIMEO` when it changed.
+    fn blocking_flags(&mut self, timeout: Option<Duration>) -> Result<libc::c_int> {
+        if timeout == Some(Duration::ZERO) {
+            return Ok(libc::MSG_DONTWAIT);
+        }
+        // SO_RCVTIMEO has microsecond resolution and 0 means "forever".
+        let timeout = timeout.map(|t| t.max(Duration::from_micros(1)));
+        if self.rcvtimeo != timeout {
+            // SO_RCVTIMEO only changes when the caller's timeout does.
+            self.sock
+                .set_read_timeout(timeout)
+                .map_err(|e| Error::io("setsockopt SO_RCVTIMEO", e))?;
+            self.rcvtimeo = timeout;
+        }
+        Ok(0)
+    }
+
     fn recv_one_blocking(&mut self, timeout: Option<Duration>) -> Result<()> {
-        let flags = if timeout == Some(Duration::ZERO) {
-            libc::MSG_DONTWAIT
-        } else {
-            // SO_RCVTIMEO has microsecond resolution and 0 means "forever".
-            let timeout = timeout.map(|t| t.max(Duration::from_micros(1)));
-            if self.rcvtimeo != timeout {
-                // SO_RCVTIMEO only changes when the caller's timeout does.
-                self.sock
-                    .set_read_timeout(timeout)
-                    .map_err(|e| Error::io("setsockopt SO_RCVTIMEO", e))?;
-                self.rcvtimeo = timeout;
-            }
-            0
-        };
+        let flags = self.blocking_flags(timeout)?;
         let mut namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
         // SAFETY: the buffer is `slot` writable bytes we own; the address out
         // parameter is a sockaddr_storage with its size in `namelen`.
@@ -261,6 +269,11 @@ impl SocketReceiver {
 
     /// One `recvmmsg(MSG_DONTWAIT)`; returns how many datagrams arrived.
     fn recv_batch(&mut self) -> Result<usize> {
+        self.recv_batch_with(libc::MSG_DONTWAIT)
+    }
+
+    /// One `recvmmsg` with `flags`; returns how many datagrams arrived.
+    fn recv_batch_with(&mut self, flags: libc::c_int) -> Result<usize> {
         self.prepare_headers();
         // SAFETY: every header points into buffers owned by `self` with the
         // lengths just reset; `hdrs.len()` headers are valid.
@@ -269,7 +282,7 @@ impl SocketReceiver {
                 self.sock.as_raw_fd(),
                 self.hdrs.as_mut_ptr(),
                 self.hdrs.len() as libc::c_uint,
-                libc::MSG_DONTWAIT,
+                flags,
                 std::ptr::null_mut(),
             )
         };
@@ -309,6 +322,13 @@ impl SocketReceiver {
     /// is probably empty and the try would be a wasted system call, so we go
     /// straight to `epoll_wait`. At low rates that is 2 calls per wake-up, not 3.
     fn recv_batched(&mut self, timeout: Option<Duration>) -> Result<()> {
+        if self.cfg.busy_poll == BusyPoll::Blocking {
+            // Sleeps until the first datagram (or SO_RCVTIMEO), then takes
+            // whatever else is queued without waiting.
+            let flags = self.blocking_flags(timeout)? | libc::MSG_WAITFORONE;
+            self.recv_batch_with(flags)?;
+            return Ok(());
+        }
         let try_first = self.epoll.is_none() || self.last_full || timeout == Some(Duration::ZERO);
         if try_first && self.recv_batch()? > 0 {
             return Ok(());

@@ -35,6 +35,10 @@ pub enum BusyPoll {
     Kernel(u32),
     /// Spin in user space on `recvmmsg(MSG_DONTWAIT)`: one core at 100 %.
     Spin,
+    /// Sleep in a blocking `recvmmsg(MSG_WAITFORONE)` (timeouts through
+    /// `SO_RCVTIMEO`): one system call per wake-up where epoll pays
+    /// `epoll_wait` and `recvmmsg`. For one socket per thread only.
+    Blocking,
 }
 
 /// Receiver settings.

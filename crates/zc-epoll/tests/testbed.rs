@@ -108,6 +108,13 @@ fn recvmmsg_counts_gaps_and_duplicates_exactly() {
 }
 
 #[test]
+fn blocking_recvmmsg_counts_gaps_and_duplicates_exactly() {
+    if privileged_or_skip("blocking_recvmmsg_counts_gaps_and_duplicates_exactly") {
+        exact_delivery("zcep9", 9, SocketApi::Recvmmsg, BusyPoll::Blocking);
+    }
+}
+
+#[test]
 fn recvmmsg_spinning_counts_gaps_and_duplicates_exactly() {
     if privileged_or_skip("recvmmsg_spinning_counts_gaps_and_duplicates_exactly") {
         exact_delivery("zcep3", 3, SocketApi::Recvmmsg, BusyPoll::Spin);

@@ -11,7 +11,7 @@
 //! | name       | feature | path |
 //! |------------|---------|------|
 //! | `recvfrom` | `epoll` | blocking `recvfrom`/`sendto`, one datagram a call |
-//! | `recvmmsg` | `epoll` | epoll + `recvmmsg`/`sendmmsg` batches |
+//! | `recvmmsg` | `epoll` | blocking `recvmmsg(MSG_WAITFORONE)`/`sendmmsg` batches |
 //! | `uring`    | `uring` | io_uring multishot `recvmsg` on a provided-buffer ring; `SEND`/`SEND_ZC` |
 //! | `afxdp`    | `afxdp` | AF_XDP socket per device queue, on zc's XDP filter (needs an interface) |
 //! | `dpdk`     | `dpdk`  | DPDK on a `net_af_xdp` vdev bound to `interface` |
@@ -70,7 +70,7 @@ pub const BACKENDS: &[BackendInfo] = &[
     BackendInfo {
         name: "recvmmsg",
         feature: "epoll",
-        summary: "non-blocking socket, epoll readiness, recvmmsg/sendmmsg batches",
+        summary: "blocking recvmmsg(MSG_WAITFORONE) batches (spinning on MSG_DONTWAIT with busy poll), sendmmsg",
         needs_interface: false,
         rx_timestamps: true,
         enabled: cfg!(feature = "epoll"),
