@@ -132,7 +132,7 @@ fn main() {
              |rte_pktmbuf_(pool_init|init)|rte_mbuf_best_mempool_ops|rte_memzone_(reserve_aligned|free)\
              |rte_eth_dev_(count_avail|get_port_by_name|info_get|configure|start|stop|close\
              |socket_id|adjust_nb_rx_tx_desc|is_valid_port|get_mtu)\
-             |rte_eth_(rx_queue_setup|tx_queue_setup|promiscuous_enable|promiscuous_get\
+             |rte_eth_(rx_queue_setup|tx_queue_setup|promiscuous_enable|promiscuous_disable|promiscuous_get\
              |stats_get|stats_reset|macaddr_get)\
              |zc_.*",
         )

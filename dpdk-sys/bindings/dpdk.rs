@@ -2901,6 +2901,9 @@ unsafe extern "C" {
     pub fn rte_eth_promiscuous_enable(port_id: u16) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {
+    pub fn rte_eth_promiscuous_disable(port_id: u16) -> ::std::os::raw::c_int;
+}
+unsafe extern "C" {
     pub fn rte_eth_promiscuous_get(port_id: u16) -> ::std::os::raw::c_int;
 }
 unsafe extern "C" {

@@ -5,7 +5,8 @@
 //!   in memory or a file prefix); `rte_eal_cleanup` when the last handle goes.
 //! - [`Mempool`]: a packet mbuf pool.
 //! - [`Port`]: an ethdev configured with the 22.11 API (`rxmode.mtu`), RSS
-//!   masked by what the device supports, started and promiscuous.
+//!   masked by what the device supports, started (promiscuous only when
+//!   [`PortConfig::promiscuous`] asks).
 //! - [`DpdkReceiver`]/[`DpdkSender`]: one queue each, implementing zc-core's
 //!   [`Receiver`](zc_core::Receiver) and [`Sender`](zc_core::Sender): bursts of
 //!   checked datagrams borrowed from mbufs; frames written in place into mbufs.

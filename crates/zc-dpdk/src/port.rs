@@ -1,6 +1,7 @@
 //! An ethdev port: configured with DPDK 22.11's API (`rxmode.mtu`), its queues
-//! set up, started, promiscuous; stopped and closed when the last queue handle
-//! and the [`Port`] are gone.
+//! set up, started (promiscuous only when asked); promiscuous mode turned off
+//! again, stopped and closed when the last queue handle and the [`Port`] are
+//! gone.
 
 use crate::eal::rte_strerror;
 use crate::mempool::Mempool;
@@ -27,7 +28,9 @@ pub struct PortConfig {
     pub tx_desc: u16,
     /// MTU (`rxmode.mtu`); `None` keeps the device default (1500).
     pub mtu: Option<u16>,
-    /// Receive frames for any destination MAC.
+    /// Receive frames for any destination MAC. Off by default: on a vdev bound
+    /// to a kernel interface it sets the interface's `IFF_PROMISC`, a change to
+    /// the host that the port undoes when it closes.
     pub promiscuous: bool,
 }
 
@@ -39,7 +42,7 @@ impl Default for PortConfig {
             rx_desc: 1024,
             tx_desc: 1024,
             mtu: None,
-            promiscuous: true,
+            promiscuous: false,
         }
     }
 }
@@ -77,12 +80,21 @@ pub(crate) struct PortInner {
     tx_claimed: Vec<AtomicBool>,
     /// The vdev to detach once the port is closed (ports of `open_interface`).
     pub(crate) detach: Option<String>,
+    /// Promiscuous mode was turned on by this port and is turned off at close.
+    promiscuous: bool,
     // Dropped after the port is closed (field order): the pool outlives it.
     pub(crate) pool: Mempool,
 }
 
 impl Drop for PortInner {
     fn drop(&mut self) {
+        if self.promiscuous {
+            // SAFETY: the port is started and still open.
+            let rc = unsafe { sys::rte_eth_promiscuous_disable(self.id) };
+            if rc < 0 {
+                tracing::warn!(port = %self.name, rc, "rte_eth_promiscuous_disable failed");
+            }
+        }
         // SAFETY: the port was started by Port::open; no queue handle is left
         // (each holds an Arc<PortInner>), so nothing polls it any more.
         let rc = unsafe { sys::rte_eth_dev_stop(self.id) };
@@ -395,6 +407,7 @@ impl Port {
             rx_claimed: (0..cfg.rx_queues).map(|_| AtomicBool::new(false)).collect(),
             tx_claimed: (0..cfg.tx_queues).map(|_| AtomicBool::new(false)).collect(),
             detach,
+            promiscuous: false,
             pool: pool.clone(),
         };
         if cfg.promiscuous {
@@ -406,6 +419,7 @@ impl Port {
                     rte_strerror(-rc)
                 ));
             } else {
+                inner.promiscuous = true;
                 inner.details.push("promiscuous".to_owned());
             }
         }

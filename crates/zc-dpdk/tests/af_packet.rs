@@ -71,3 +71,49 @@ fn af_packet_exact_delivery_on_the_testbed() {
     drop((pool, eal));
     Eal::release_shared();
 }
+
+/// The kernel's `IFF_PROMISC` bit of `interface`, from sysfs.
+fn kernel_promiscuous(interface: &str) -> bool {
+    let flags = std::fs::read_to_string(format!("/sys/class/net/{interface}/flags")).unwrap();
+    let flags = u32::from_str_radix(flags.trim().trim_start_matches("0x"), 16).unwrap();
+    flags & 0x100 != 0
+}
+
+/// A port leaves the host's interface as it found it: promiscuous mode is
+/// opt-in, and what the port turned on it turns off when it closes.
+#[test]
+fn af_packet_promiscuous_is_opt_in_and_undone_at_close() {
+    if !zc_core::sys::privileged_or_skip("af_packet_promiscuous_is_opt_in_and_undone_at_close") {
+        return;
+    }
+    let tb = common::Testbed::create(&common::TestbedConfig::new(
+        "zcdpdkpr",
+        common::free_subnet(167),
+    ))
+    .unwrap();
+    let eal = Eal::shared(&EalConfig::no_huge(0)).unwrap();
+    let pool = Mempool::new(
+        &eal,
+        MempoolConfig {
+            mbufs: 4095,
+            cache: 0,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert!(!kernel_promiscuous(&tb.host_if));
+    for asked in [false, true] {
+        // The default config, and the default with promiscuous mode asked for.
+        let cfg = PortConfig {
+            promiscuous: asked || PortConfig::default().promiscuous,
+            ..PortConfig::default()
+        };
+        let port = open_interface(&eal, &tb.host_if, IfaceDriver::AfPacket, &pool, cfg).unwrap();
+        assert_eq!(kernel_promiscuous(&tb.host_if), asked, "asked {asked}");
+        drop(port);
+        assert!(
+            !kernel_promiscuous(&tb.host_if),
+            "promiscuous mode left on after close (asked {asked})"
+        );
+    }
+}
