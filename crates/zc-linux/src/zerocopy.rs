@@ -150,8 +150,14 @@ impl<B: std::fmt::Debug> std::error::Error for SendError<B> {}
 
 /// A connected TCP or UDP socket (IPv4 or IPv6) sending with `MSG_ZEROCOPY`.
 ///
-/// It must be the only user of the socket's `MSG_ZEROCOPY` ids: give it a
-/// socket that has not sent with `MSG_ZEROCOPY` before.
+/// It must be the only user of the socket's `MSG_ZEROCOPY` ids, because the
+/// kernel numbers sends per socket, not per descriptor: a second sender on a
+/// `try_clone` of the same socket would take ids this one's ledger counts on
+/// and have its buffers handed back while the kernel still reads them. The
+/// constructors therefore refuse a socket whose `SO_ZEROCOPY` is already on
+/// (a clone already handed to another `ZeroCopySender`, or a socket that has
+/// sent with `MSG_ZEROCOPY` before). What they cannot see is code outside zc
+/// sending with `MSG_ZEROCOPY` on a clone after the hand-over: don't.
 pub struct ZeroCopySender<B: StableBuf> {
     sock: OwnedFd,
     /// Buffers the kernel may still read and the ids their sends took.
@@ -176,6 +182,17 @@ impl<B: StableBuf> ZeroCopySender<B> {
     }
 
     fn new(sock: OwnedFd) -> Result<Self> {
+        match sockopt::get_int(sock.as_fd(), libc::SOL_SOCKET, SO_ZEROCOPY) {
+            Ok(0) | Err(_) => {} // off, or a kernel without it: set_int says which
+            Ok(_) => {
+                return Err(Error::new(
+                    ErrorKind::Config,
+                    "zerocopy socket already has SO_ZEROCOPY on: another sender (a try_clone \
+                     of it?) may own its MSG_ZEROCOPY ids",
+                )
+                .with_fix("give each ZeroCopySender its own socket, not a clone of one in use"));
+            }
+        }
         if let Err(e) = sockopt::set_int(sock.as_fd(), libc::SOL_SOCKET, SO_ZEROCOPY, 1) {
             let err = Error::io("setsockopt(SO_ZEROCOPY)", e);
             return Err(

@@ -212,6 +212,23 @@ fn an_unconnected_udp_socket_is_refused_with_a_fix() {
 }
 
 #[test]
+fn a_clone_of_a_socket_in_use_is_refused_so_two_ledgers_never_share_ids() {
+    let dst = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+    tx.connect(dst.local_addr().unwrap()).unwrap();
+    let clone = tx.try_clone().unwrap();
+    let mut first = ZeroCopySender::udp(tx).unwrap();
+    let e = ZeroCopySender::<Vec<u8>>::udp(clone)
+        .err()
+        .expect("a clone in use must be refused");
+    assert!(e.to_string().contains("SO_ZEROCOPY on"), "{e}");
+    // The first sender still owns the ids and gets its buffer back.
+    first.send(vec![7u8; 1000]).unwrap();
+    first.flush().unwrap();
+    assert_eq!(first.pop_completed().map(|c| c.buf.len()), Some(1000));
+}
+
+#[test]
 fn a_failed_send_hands_the_buffer_back() {
     let dst = UdpSocket::bind("127.0.0.1:0").unwrap();
     let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
