@@ -127,8 +127,10 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 1)]
     pub queues: u32,
     /// Also measure latency at these percentages of each backend's zero-loss
-    /// rate (about one second of traffic each); empty to skip.
-    #[arg(long, value_delimiter = ',', default_value = "10,50,90")]
+    /// rate (about one second of traffic each), each above 0 and at most
+    /// 100; `--latency-at` with no value skips them.
+    #[arg(long, value_delimiter = ',', default_value = "10,50,90", num_args = 0..,
+          value_parser = parse_percent)]
     pub latency_at: Vec<f64>,
     /// Also carry an ITCH feed to an order book on each backend and report
     /// its send-to-book latency (step 6 above).
@@ -174,6 +176,16 @@ pub fn row_backend(row: &str) -> (&str, bool) {
     match row.strip_suffix(CAPTURE_SUFFIX) {
         Some(b) => (b, true),
         None => (row, false),
+    }
+}
+
+/// A percentage of the zero-loss rate: above 0 (a rate of nothing measures
+/// nothing) and at most 100 (beyond it the run is lossy by definition).
+fn parse_percent(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(p) if p > 0.0 && p <= 100.0 => Ok(p),
+        Ok(p) => Err(format!("{p} is not a percentage above 0 and at most 100")),
+        Err(_) => Err(format!("`{s}` is not a number (a percentage, e.g. 50)")),
     }
 }
 
@@ -381,6 +393,33 @@ impl BenchArgs {
 mod tests {
     use super::*;
     use clap::ValueEnum;
+
+    #[derive(clap::Parser)]
+    struct Bench {
+        #[command(flatten)]
+        a: BenchArgs,
+    }
+
+    fn latency_at(args: &[&str]) -> Result<Vec<f64>, clap::Error> {
+        use clap::Parser;
+        Bench::try_parse_from(std::iter::once("bench").chain(args.iter().copied()))
+            .map(|b| b.a.latency_at)
+    }
+
+    #[test]
+    fn latency_at_takes_percentages_or_nothing_and_refuses_the_rest() {
+        assert_eq!(latency_at(&[]).unwrap(), [10.0, 50.0, 90.0]);
+        assert_eq!(
+            latency_at(&["--latency-at", "25,100"]).unwrap(),
+            [25.0, 100.0]
+        );
+        assert!(latency_at(&["--latency-at"]).unwrap().is_empty());
+        for bad in ["0", "-5", "101", "NaN", "x", ""] {
+            let arg = format!("--latency-at={bad}");
+            let e = latency_at(&[&arg]).expect_err(bad).to_string();
+            assert!(e.contains("percentage"), "{bad}: {e}");
+        }
+    }
 
     #[test]
     fn every_backend_has_a_row_and_a_capture_row() {
