@@ -1,6 +1,5 @@
 //! Interface look-ups, limits and errno mapping for the AF_XDP backend.
 
-use std::ffi::CString;
 use std::num::NonZeroU32;
 use zc_core::error::{Error, ErrorKind, Result};
 
@@ -14,51 +13,27 @@ pub(crate) fn errno_error(op: &str, errno: i32) -> Error {
 
 /// The index of interface `name` in this network namespace.
 pub fn ifindex(name: &str) -> Result<Ifindex> {
-    let c = CString::new(name)
-        .map_err(|_| Error::config(format!("interface name {name:?} contains a NUL byte")))?;
-    // SAFETY: c is a valid NUL-terminated string.
-    let idx = unsafe { libc::if_nametoindex(c.as_ptr()) };
-    NonZeroU32::new(idx).ok_or_else(|| {
-        Error::new(ErrorKind::NotFound, format!("interface {name:?} not found in this network namespace"))
-            .with_fix("list the interfaces with `ip -br link`, or run in the namespace that has it (`ip netns exec NS ...`)")
-    })
+    let idx = zc_nic::ifindex(name)?;
+    NonZeroU32::new(idx).ok_or_else(|| zc_nic::interface_not_found(name))
 }
 
-/// `struct ifreq` with the member the two ioctls below use.
+/// `struct ifreq` with the member SIOCGIFHWADDR fills.
 #[repr(C)]
 struct IfReq {
     name: [libc::c_char; libc::IFNAMSIZ],
-    /// `ifr_data` (SIOCETHTOOL) or the start of `ifr_hwaddr` (SIOCGIFHWADDR).
+    /// `ifr_hwaddr`, padded to the size of the kernel's union.
     data: IfReqData,
 }
 
 #[repr(C)]
 union IfReqData {
-    ptr: *mut libc::c_void,
     hwaddr: libc::sockaddr,
     _size: [u8; 24],
 }
 
-/// `struct ethtool_channels`.
-#[repr(C)]
-#[derive(Default)]
-struct EthtoolChannels {
-    cmd: u32,
-    max_rx: u32,
-    max_tx: u32,
-    max_other: u32,
-    max_combined: u32,
-    rx_count: u32,
-    tx_count: u32,
-    other_count: u32,
-    combined_count: u32,
-}
-
-const ETHTOOL_GCHANNELS: u32 = 0x3c;
-
 /// Runs an interface ioctl on a throw-away socket of the calling thread's
 /// network namespace (sysfs shows the namespace it was mounted in, which is
-/// not the thread's after `setns`, so the ioctls are used instead).
+/// not the thread's after `setns`, so the ioctl is used instead).
 fn if_ioctl(name: &str, request: libc::c_ulong, req: &mut IfReq) -> std::io::Result<()> {
     let bytes = name.as_bytes();
     if bytes.len() >= libc::IFNAMSIZ || bytes.contains(&0) {
@@ -72,8 +47,8 @@ fn if_ioctl(name: &str, request: libc::c_ulong, req: &mut IfReq) -> std::io::Res
     if fd < 0 {
         return Err(std::io::Error::last_os_error());
     }
-    // SAFETY: req is a valid ifreq for both requests used here; the kernel
-    // writes within it (or, for SIOCETHTOOL, within the buffer its data points to).
+    // SAFETY: req is a valid ifreq whose name is NUL-terminated; the kernel
+    // writes within it.
     let rc = unsafe { libc::ioctl(fd, request as _, req as *mut IfReq) };
     let err = std::io::Error::last_os_error();
     // SAFETY: fd was opened above and is closed once.
@@ -95,21 +70,9 @@ fn empty_ifreq() -> IfReq {
 /// `rx-*` entries in sysfs when the driver has no channel report. `None`
 /// when neither can tell.
 pub fn rx_queues(name: &str) -> Result<Option<u32>> {
-    let mut ch = EthtoolChannels {
-        cmd: ETHTOOL_GCHANNELS,
-        ..Default::default()
-    };
-    let mut req = empty_ifreq();
-    req.data.ptr = (&mut ch as *mut EthtoolChannels).cast();
-    match if_ioctl(name, libc::SIOCETHTOOL, &mut req) {
-        Ok(()) => return Ok(Some(ch.rx_count + ch.combined_count)),
-        Err(e) if e.raw_os_error() == Some(libc::ENODEV) => {
-            return Err(Error::new(
-                ErrorKind::NotFound,
-                format!("interface {name:?} not found in this network namespace"),
-            )
-            .with_fix("list the interfaces with `ip -br link`"));
-        }
+    match zc_nic::channels(name) {
+        Ok(ch) => return Ok(Some(ch.rx_queues())),
+        Err(e) if e.kind() == ErrorKind::NotFound => return Err(e),
         Err(_) => {}
     }
     let dir = format!("/sys/class/net/{name}/queues");
