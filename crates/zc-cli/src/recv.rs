@@ -19,7 +19,7 @@ use zc_core::backend::{Clock, Datagram, Mode, RxStats};
 use zc_core::handler::{Handled, HandlerConfig, HandlerReport, MarketDataHandler};
 use zc_core::latency::LatencyRecorder;
 use zc_core::md::MESSAGE_LEN;
-use zc_core::seq::SeqOutcome;
+use zc_core::seq::{SeqOutcome, TrackerConfig};
 use zc_core::sys::{monotonic_ns, pin_current_thread};
 use zc_core::Result;
 use zc_os::cpu::thread_cpu_ns;
@@ -117,6 +117,15 @@ pub struct RecvArgs {
     /// Stop when nothing arrived for this many seconds (after the first message).
     #[arg(long, value_parser = crate::serve::seconds)]
     pub idle_exit: Option<Duration>,
+    /// A message whose sequence number jumps more than this many numbers
+    /// ahead is suspect: it is counted, not applied, until
+    /// `--resync-confirm` messages continuing it confirm a real jump (so one
+    /// spoofed datagram cannot make the stream look old). 0 accepts any jump.
+    #[arg(long, default_value_t = 1 << 20)]
+    pub resync_window: u64,
+    /// Messages continuing a suspect jump that confirm it (at least 1).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..))]
+    pub resync_confirm: u64,
     /// Open the receiver, then wait this many seconds before the first receive:
     /// the kernel queues what arrives meanwhile (up to the socket buffer or
     /// ring), and the run then measures the pure cost of draining it.
@@ -564,6 +573,11 @@ pub fn run(a: RecvArgs) -> Result<ExitCode> {
     }
     let h = MarketDataHandler::new(HandlerConfig {
         feed_port: Some(a.bind.port()),
+        tracker: TrackerConfig {
+            resync_window: (a.resync_window > 0).then_some(a.resync_window),
+            resync_confirm: a.resync_confirm,
+            ..TrackerConfig::default()
+        },
         ..Default::default()
     });
     let when = StopWhen {
@@ -708,8 +722,8 @@ pub fn print_summary(run: &RxRun, json: Option<&std::path::Path>) -> ExitCode {
             fmt_rate(run.rate())
         ),
         format!(
-            "sequence     gaps {} missing {} duplicates {} late {}",
-            r.seq.gaps, r.seq.missing, r.seq.duplicates, r.seq.late
+            "sequence     gaps {} missing {} duplicates {} late {} suspect {} resyncs {}",
+            r.seq.gaps, r.seq.missing, r.seq.duplicates, r.seq.late, r.seq.suspect, r.seq.resyncs
         ),
         format!(
             "drops        kernel {} malformed {} not-ours {} not-market-data {} queue-full {}",

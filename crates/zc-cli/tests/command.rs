@@ -217,6 +217,63 @@ fn recv_writes_json_lines_a_second_and_a_summary() {
     );
 }
 
+/// Issue 14 item 7, through a real socket: one datagram numbered 2³¹−1
+/// ahead of the stream is counted as suspect and not applied, and the real
+/// stream after it still updates the sequence, the latency and the symbols
+/// (it used to read as duplicates from then on).
+#[test]
+fn one_spoofed_datagram_does_not_freeze_recv() {
+    use zc_core::md::{MarketData, MESSAGE_LEN};
+    let port = free_port();
+    let bind = format!("127.0.0.1:{port}");
+    let rx = zc()
+        .args(["-q", "recv", "--bind", &bind, "--json", "-"])
+        .args(["--idle-exit", "1", "--duration", "20"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let send = |seq: u32, symbol: u32| {
+        let m = MarketData {
+            seq,
+            symbol,
+            price: 1.5,
+            volume: 1,
+            timestamp_ns: zc_core::sys::monotonic_ns(),
+        };
+        let mut buf = [0u8; MESSAGE_LEN];
+        m.encode(&mut buf).unwrap();
+        tx.send_to(&buf, &bind).unwrap();
+        // Paced so that loopback never drops.
+        std::thread::sleep(Duration::from_micros(200));
+    };
+    for s in 1000..1100 {
+        send(s, 1);
+    }
+    send(1100 + 0x7fff_ffff, 2);
+    for s in 1100..1200 {
+        send(s, 3);
+    }
+    let out = rx.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stdout = String::from_utf8(out.stdout.clone()).unwrap();
+    let summary: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    let r = &summary["report"];
+    assert_eq!(r["messages"], 201, "{r}");
+    assert_eq!(r["seq"]["received"], 200, "{r}");
+    assert_eq!(r["seq"]["suspect"], 1, "{r}");
+    assert_eq!(r["seq"]["resync_rejected"], 1, "{r}");
+    assert_eq!(r["seq"]["resyncs"], 0, "{r}");
+    assert_eq!(r["seq"]["duplicates"], 0, "{r}");
+    assert_eq!(r["seq"]["gaps"], 0, "{r}");
+    assert_eq!(r["latency"]["count"], 200, "{r}");
+    assert_eq!(r["symbols"], 2, "symbols 1 and 3, not the spoof's 2: {r}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("suspect 1 resyncs 0"), "{stderr}");
+}
+
 #[test]
 fn doctor_writes_json_to_stdout_or_a_file() {
     for args in [&["--json"][..], &["--json", "-"]] {

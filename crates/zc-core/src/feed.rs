@@ -343,9 +343,12 @@ mod tests {
                     let sends: Vec<u32> = p.sends().collect();
                     let e = p.expected();
                     assert_eq!(sends.len() as u64, e.sent, "{p:?}");
-                    let mut t = crate::seq::SequenceTracker::new(1 << 16);
+                    let mut t = crate::seq::SeqTracker::new(crate::seq::TrackerConfig {
+                        max_gaps: 1 << 16,
+                        ..Default::default()
+                    });
                     for s in &sends {
-                        t.observe(*s);
+                        t.observe(t.widen_u32(*s));
                     }
                     let st = t.stats();
                     assert_eq!(st.received, e.received, "{p:?}");

@@ -7,7 +7,7 @@
 use crate::backend::Datagram;
 use crate::latency::{LatencyRecorder, LatencySummary};
 use crate::md::MarketData;
-use crate::seq::{SeqOutcome, SeqStats, SequenceTracker, DEFAULT_MAX_GAPS};
+use crate::seq::{SeqOutcome, SeqStats, SeqTracker, TrackerConfig};
 use crate::wire::{parse_udp_frame, WireError};
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -48,8 +48,10 @@ pub struct HandlerConfig {
     pub feed_port: Option<u16>,
     /// Symbols whose state is kept; later new symbols are counted, not stored.
     pub max_symbols: usize,
-    /// Open gaps the sequence tracker remembers.
-    pub max_gaps: usize,
+    /// The sequence tracker's memory bound and resynchronisation guard: a
+    /// datagram whose number jumps beyond the window is not applied until
+    /// following messages confirm the jump (see [`crate::seq`]).
+    pub tracker: TrackerConfig,
 }
 
 impl Default for HandlerConfig {
@@ -57,7 +59,7 @@ impl Default for HandlerConfig {
         Self {
             feed_port: None,
             max_symbols: 4096,
-            max_gaps: DEFAULT_MAX_GAPS,
+            tracker: TrackerConfig::default(),
         }
     }
 }
@@ -143,7 +145,7 @@ pub struct HandlerReport {
 #[derive(Debug, Clone)]
 pub struct MarketDataHandler {
     cfg: HandlerConfig,
-    tracker: SequenceTracker,
+    tracker: SeqTracker,
     latency: LatencyRecorder,
     symbols: SymbolTable,
     drops: DropCounters,
@@ -156,7 +158,7 @@ impl MarketDataHandler {
     pub fn new(cfg: HandlerConfig) -> Self {
         Self {
             cfg,
-            tracker: SequenceTracker::new(cfg.max_gaps),
+            tracker: SeqTracker::new(cfg.tracker),
             latency: LatencyRecorder::new(),
             symbols: SymbolTable::with_capacity_and_hasher(cfg.max_symbols, Default::default()),
             drops: DropCounters::default(),
@@ -196,8 +198,9 @@ impl MarketDataHandler {
         };
         self.messages += 1;
         self.bytes += payload.len() as u64;
-        let outcome = self.tracker.observe(msg.seq);
-        if outcome != SeqOutcome::Duplicate {
+        let seq = self.tracker.widen_u32(msg.seq);
+        let outcome = self.tracker.observe(seq);
+        if outcome.is_new() {
             self.latency.record(msg.timestamp_ns, now_ns);
             self.apply(&msg);
         }
@@ -225,7 +228,7 @@ impl MarketDataHandler {
     }
 
     /// The sequence tracker (for missing ranges).
-    pub fn tracker(&self) -> &SequenceTracker {
+    pub fn tracker(&self) -> &SeqTracker {
         &self.tracker
     }
 

@@ -5,6 +5,7 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::atomic::{AtomicU64, Ordering};
 use zc_core::handler::{HandlerConfig, MarketDataHandler};
 use zc_core::md::{MarketData, MESSAGE_LEN};
+use zc_core::seq::TrackerConfig;
 use zc_core::wire::UdpFrameSpec;
 
 struct Counting;
@@ -46,7 +47,10 @@ fn handler_allocates_nothing_per_packet_once_warm() {
     let cfg = HandlerConfig {
         feed_port: Some(9000),
         max_symbols: 64,
-        max_gaps: 128,
+        tracker: TrackerConfig {
+            max_gaps: 128,
+            ..TrackerConfig::default()
+        },
     };
     // Frames: in-order, gaps, duplicates, late fills, many symbols, malformed.
     let mut frames = Vec::new();

@@ -22,5 +22,6 @@ pub mod online;
 pub mod protocol;
 pub mod publish;
 pub mod recovery;
-pub mod seq;
+/// The sequence tracker, shared with `zc recv`'s handler (its home is zc-core).
+pub use zc_core::seq;
 pub mod sink;

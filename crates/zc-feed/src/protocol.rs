@@ -9,6 +9,7 @@
 
 use crate::mold::{Blocks, Packet, PacketKind, Refusal, Session};
 use zc_core::md::{MarketData, MESSAGE_LEN};
+use zc_core::seq::widen_serial;
 
 /// One datagram, split into its sequenced messages.
 #[derive(Debug, Clone)]
@@ -91,13 +92,7 @@ pub struct Md32 {
 impl Md32 {
     /// Widens `seq` next to the last widened number.
     pub fn widen(&mut self, seq: u32) -> u64 {
-        let wide = match self.last {
-            None => (1u64 << 32) | u64::from(seq),
-            Some(last) => {
-                let delta = seq.wrapping_sub(last as u32) as i32;
-                last.wrapping_add_signed(i64::from(delta))
-            }
-        };
+        let wide = widen_serial(self.last, seq);
         if self.last.is_none_or(|l| wide > l) {
             self.last = Some(wide);
         }
