@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use xdp_sys::xdp_desc;
 use zc_core::backend::{DataPath, Datagram, Mode, Receiver, RxBurst, RxStats};
 use zc_core::error::{Error, ErrorKind, Result};
-use zc_core::wire::parse_udp_frame;
+use zc_core::wire::{parse_udp_frame, MalformedCounts};
 use zc_os::multicast::Membership;
 
 /// One parsed datagram of the current burst: where its frame and its payload
@@ -34,6 +34,9 @@ struct Counters {
     bytes: u64,
     bursts: u64,
     malformed: u64,
+    malformed_by_reason: MalformedCounts,
+    /// Well-formed frames that were not IPv4/UDP.
+    not_udp: u64,
     /// Descriptors from the kernel that did not lie inside one UMEM frame.
     refused: u64,
 }
@@ -87,7 +90,11 @@ fn collect(
                 });
                 c.bytes += payload.len() as u64;
             }
-            Err(_) => c.malformed += 1,
+            Err(e) if e.is_other_protocol() => c.not_udp += 1,
+            Err(e) => {
+                c.malformed += 1;
+                c.malformed_by_reason.add(&e);
+            }
         }
     }
     peek.release(n);
@@ -155,7 +162,7 @@ pub fn collect_descriptors(
         held,
         payloads,
         refused: c.refused,
-        malformed: c.malformed,
+        malformed: c.malformed + c.not_udp,
     }
 }
 
@@ -382,6 +389,9 @@ impl Receiver for AfXdpReceiver {
             kernel_drops: k.map(|k| k.rx_dropped + k.rx_ring_full),
             truncated: 0,
             malformed: c.malformed,
+            malformed_by_reason: c.malformed_by_reason,
+            not_udp: c.not_udp,
+            not_ours: 0,
             extra,
         }
     }
@@ -505,6 +515,9 @@ impl Receiver for AfXdpQueues {
             total.bytes += s.bytes;
             total.bursts += s.bursts;
             total.malformed += s.malformed;
+            total.malformed_by_reason.merge(&s.malformed_by_reason);
+            total.not_udp += s.not_udp;
+            total.not_ours += s.not_ours;
             total.truncated += s.truncated;
             total.kernel_drops = match (total.kernel_drops, s.kernel_drops) {
                 (Some(a), Some(b)) => Some(a + b),
@@ -808,7 +821,7 @@ mod tests {
         let mut r = kernel.reserve(5);
         for (addr, len) in [
             (2048 + 256, good_len), // good
-            (3 * 2048 + 256, 20),   // garbage (zeroes): malformed
+            (3 * 2048 + 256, 20),   // zeroes: EtherType 0, not UDP
             (4 * 2048, 64),         // out of the UMEM
             (4 * 2048 - 10, 64),    // straddles its end
             (256, 2000),            // longer than its frame
@@ -827,7 +840,7 @@ mod tests {
             5
         );
         assert_eq!(c.refused, 3);
-        assert_eq!(c.malformed, 1);
+        assert_eq!((c.malformed, c.not_udp), (0, 1));
         assert_eq!(c.datagrams, 1);
         assert_eq!(
             held,

@@ -21,6 +21,7 @@ use zc_core::latency::LatencyRecorder;
 use zc_core::md::MESSAGE_LEN;
 use zc_core::seq::{SeqOutcome, TrackerConfig};
 use zc_core::sys::{monotonic_ns, pin_current_thread};
+use zc_core::wire::MalformedCounts;
 use zc_core::Result;
 use zc_os::cpu::thread_cpu_ns;
 
@@ -524,10 +525,61 @@ struct SummaryLine<'a> {
     rx: &'a RxStats,
     /// Messages the pipeline queue had no room for.
     queue_full: u64,
+    /// Where every frame that reached the backend went.
+    accounting: Accounting,
     /// CPU time of the receive thread, nanoseconds.
     cpu_ns: u64,
     /// Anything lost: the exit code is then 3.
     lost: bool,
+}
+
+/// Where every frame that reached the backend went, the backend's refusals
+/// (raw backends parse and filter frames themselves) and the handler's
+/// together: the summary's `frames` and `drops` lines and the JSON
+/// `accounting` object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Accounting {
+    /// Frames or datagrams that reached the backend:
+    /// `delivered + malformed_by_backend + not_udp + not_ours_by_backend`.
+    pub reached: u64,
+    /// Datagrams the backend handed to the handler.
+    pub delivered: u64,
+    /// Defective frames, refused by the backend or the handler.
+    pub malformed: u64,
+    /// `malformed` by the parser's reason.
+    pub malformed_by_reason: MalformedCounts,
+    /// Well-formed frames that were not IPv4/UDP (raw backends).
+    pub not_udp: u64,
+    /// Datagrams for another address or port, refused by the backend's
+    /// filter or the handler.
+    pub not_ours: u64,
+    /// Delivered datagrams too short to be a market-data message.
+    pub not_market_data: u64,
+    /// Datagrams cut short by the receive buffer.
+    pub truncated: u64,
+    /// Dropped by the kernel or the device before the backend saw them,
+    /// where the backend can tell.
+    pub kernel_drops: Option<u64>,
+}
+
+impl Accounting {
+    /// Adds up a run's backend and handler counters.
+    pub fn of(run: &RxRun) -> Self {
+        let (rx, d) = (&run.rx_stats, &run.report.drops);
+        let mut by_reason = rx.malformed_by_reason;
+        by_reason.merge(&d.malformed_by_reason);
+        Self {
+            reached: rx.datagrams + rx.malformed + rx.not_udp + rx.not_ours,
+            delivered: rx.datagrams,
+            malformed: rx.malformed + d.malformed,
+            malformed_by_reason: by_reason,
+            not_udp: rx.not_udp,
+            not_ours: rx.not_ours + d.not_ours,
+            not_market_data: d.not_market_data,
+            truncated: rx.truncated,
+            kernel_drops: rx.kernel_drops,
+        }
+    }
 }
 
 pub fn run(a: RecvArgs) -> Result<ExitCode> {
@@ -703,6 +755,7 @@ pub fn write_json_summary(out: &mut JsonOut, run: &RxRun) -> Result<()> {
         report: &run.report,
         rx: &run.rx_stats,
         queue_full: run.queue_full,
+        accounting: Accounting::of(run),
         cpu_ns: run.cpu_ns,
         lost: run.lost(),
     })
@@ -713,6 +766,13 @@ pub fn write_json_summary(out: &mut JsonOut, run: &RxRun) -> Result<()> {
 pub fn print_summary(run: &RxRun, json: Option<&std::path::Path>) -> ExitCode {
     let r = &run.report;
     let per_pkt = run.cpu_ns.checked_div(r.messages).unwrap_or(0);
+    let acc = Accounting::of(run);
+    let kernel = acc.kernel_drops.map_or("n/a".into(), |d| d.to_string());
+    let reasons = if acc.malformed > 0 {
+        format!(" ({})", acc.malformed_by_reason)
+    } else {
+        String::new()
+    };
     let lines = [
         format!("backend      {}", run.mode),
         format!(
@@ -726,13 +786,20 @@ pub fn print_summary(run: &RxRun, json: Option<&std::path::Path>) -> ExitCode {
             r.seq.gaps, r.seq.missing, r.seq.duplicates, r.seq.late, r.seq.suspect, r.seq.resyncs
         ),
         format!(
-            "drops        kernel {} malformed {} not-ours {} not-market-data {} queue-full {}",
-            run.rx_stats
-                .kernel_drops
-                .map_or("n/a".into(), |d| d.to_string()),
-            r.drops.malformed,
-            r.drops.not_ours,
-            r.drops.not_market_data,
+            "frames       reached {} = delivered {} + malformed {} + not-udp {} + not-ours {} (backend)",
+            acc.reached,
+            acc.delivered,
+            run.rx_stats.malformed,
+            acc.not_udp,
+            run.rx_stats.not_ours
+        ),
+        format!(
+            "drops        kernel {kernel} malformed {}{reasons} not-ours {} not-udp {} not-market-data {} truncated {} queue-full {}",
+            acc.malformed,
+            acc.not_ours,
+            acc.not_udp,
+            acc.not_market_data,
+            acc.truncated,
             run.queue_full
         ),
         format!(

@@ -226,7 +226,7 @@ fn send_and_recv_report_exact_gaps_and_duplicates_through_the_testbed() {
             "{backend}: {t}"
         );
         assert!(
-            t.contains("drops        kernel 0 malformed 0 not-ours 0 not-market-data 0"),
+            t.contains("drops        kernel 0 malformed 0 not-ours 0 not-udp 0 not-market-data 0"),
             "{backend}: {t}"
         );
         assert_eq!(out.status.code(), Some(3), "gaps make the exit code 3: {t}");

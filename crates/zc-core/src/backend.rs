@@ -10,6 +10,7 @@
 //! buffers through a fill callback, then sends the batch.
 
 use crate::error::{Error, Result};
+use crate::wire::MalformedCounts;
 use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -392,8 +393,16 @@ pub struct RxStats {
     pub kernel_drops: Option<u64>,
     /// Datagrams cut short because they exceeded the receive buffer.
     pub truncated: u64,
-    /// Frames refused by the wire parser (raw backends).
+    /// Frames refused by the wire parser as defective (raw backends).
     pub malformed: u64,
+    /// `malformed` by the parser's reason.
+    pub malformed_by_reason: MalformedCounts,
+    /// Well-formed frames that were not IPv4/UDP (ARP, IPv6, ICMP…), refused
+    /// by a raw backend's filter.
+    pub not_udp: u64,
+    /// UDP datagrams for another address or port, refused by a raw backend's
+    /// filter.
+    pub not_ours: u64,
     /// Backend-specific counters, by name.
     pub extra: Vec<(&'static str, u64)>,
 }

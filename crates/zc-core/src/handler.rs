@@ -8,7 +8,7 @@ use crate::backend::Datagram;
 use crate::latency::{LatencyRecorder, LatencySummary};
 use crate::md::MarketData;
 use crate::seq::{SeqOutcome, SeqStats, SeqTracker, TrackerConfig};
-use crate::wire::{parse_udp_frame, WireError};
+use crate::wire::{parse_udp_frame, MalformedCounts, WireError};
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::net::SocketAddr;
@@ -90,6 +90,8 @@ impl SymbolState {
 pub struct DropCounters {
     /// Frames the wire parser refused.
     pub malformed: u64,
+    /// `malformed` by the parser's reason.
+    pub malformed_by_reason: MalformedCounts,
     /// The reason of the latest malformed frame (serialized as its message).
     #[cfg_attr(feature = "serde", serde(serialize_with = "serialize_wire_error"))]
     pub last_malformed: Option<WireError>,
@@ -180,6 +182,7 @@ impl MarketDataHandler {
             Ok(f) => self.on_payload(f.payload(), SocketAddr::V4(f.dst()), now_ns),
             Err(e) => {
                 self.drops.malformed += 1;
+                self.drops.malformed_by_reason.add(&e);
                 self.drops.last_malformed = Some(e);
                 Handled::Dropped
             }

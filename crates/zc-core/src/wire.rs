@@ -133,25 +133,114 @@ pub enum WireError {
 }
 
 impl WireError {
+    /// Every [`Self::reason`], in the order [`MalformedCounts`] keeps them.
+    pub const REASONS: [&'static str; 15] = [
+        "truncated",
+        "unknown_ethertype",
+        "too_many_vlan_tags",
+        "ipv4_version",
+        "ipv4_ihl",
+        "ipv4_total_length_below_header",
+        "ipv4_total_length_beyond_buffer",
+        "ipv4_checksum",
+        "ipv4_fragment",
+        "not_udp",
+        "udp_length_too_small",
+        "udp_length_beyond_payload",
+        "udp_checksum",
+        "buffer_too_small",
+        "payload_too_large",
+    ];
+
+    fn reason_index(&self) -> usize {
+        match self {
+            WireError::Truncated { .. } => 0,
+            WireError::UnknownEtherType(_) => 1,
+            WireError::TooManyVlanTags => 2,
+            WireError::Ipv4Version(_) => 3,
+            WireError::Ipv4HeaderLength(_) => 4,
+            WireError::Ipv4TotalLengthBelowHeader { .. } => 5,
+            WireError::Ipv4TotalLengthBeyondBuffer { .. } => 6,
+            WireError::Ipv4Checksum { .. } => 7,
+            WireError::Ipv4Fragment { .. } => 8,
+            WireError::NotUdp(_) => 9,
+            WireError::UdpLengthTooSmall(_) => 10,
+            WireError::UdpLengthBeyondPayload { .. } => 11,
+            WireError::UdpChecksum { .. } => 12,
+            WireError::BufferTooSmall { .. } => 13,
+            WireError::PayloadTooLarge(_) => 14,
+        }
+    }
+
     /// A short stable name for counters and reports.
     pub fn reason(&self) -> &'static str {
-        match self {
-            WireError::Truncated { .. } => "truncated",
-            WireError::UnknownEtherType(_) => "unknown_ethertype",
-            WireError::TooManyVlanTags => "too_many_vlan_tags",
-            WireError::Ipv4Version(_) => "ipv4_version",
-            WireError::Ipv4HeaderLength(_) => "ipv4_ihl",
-            WireError::Ipv4TotalLengthBelowHeader { .. } => "ipv4_total_length_below_header",
-            WireError::Ipv4TotalLengthBeyondBuffer { .. } => "ipv4_total_length_beyond_buffer",
-            WireError::Ipv4Checksum { .. } => "ipv4_checksum",
-            WireError::Ipv4Fragment { .. } => "ipv4_fragment",
-            WireError::NotUdp(_) => "not_udp",
-            WireError::UdpLengthTooSmall(_) => "udp_length_too_small",
-            WireError::UdpLengthBeyondPayload { .. } => "udp_length_beyond_payload",
-            WireError::UdpChecksum { .. } => "udp_checksum",
-            WireError::BufferTooSmall { .. } => "buffer_too_small",
-            WireError::PayloadTooLarge(_) => "payload_too_large",
+        Self::REASONS[self.reason_index()]
+    }
+
+    /// True for a well-formed frame that is simply not IPv4/UDP (ARP, IPv6,
+    /// ICMP, TCP…): a receiver's filter refuses it, it is no defect.
+    pub fn is_other_protocol(&self) -> bool {
+        matches!(self, WireError::UnknownEtherType(_) | WireError::NotUdp(_))
+    }
+}
+
+/// Refused frames counted by [`WireError::reason`], in fixed memory (a hot
+/// receive path may count without allocating). Serialized as an object of
+/// the non-zero reasons.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MalformedCounts([u64; WireError::REASONS.len()]);
+
+impl MalformedCounts {
+    /// Counts one refusal.
+    #[inline]
+    pub fn add(&mut self, e: &WireError) {
+        self.0[e.reason_index()] += 1;
+    }
+
+    /// Adds every count of `other`.
+    pub fn merge(&mut self, other: &Self) {
+        for (a, b) in self.0.iter_mut().zip(other.0) {
+            *a += b;
         }
+    }
+
+    /// All refusals.
+    pub fn total(&self) -> u64 {
+        self.0.iter().sum()
+    }
+
+    /// The non-zero counts, by reason.
+    pub fn iter(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+        WireError::REASONS
+            .iter()
+            .zip(self.0)
+            .filter(|&(_, n)| n > 0)
+            .map(|(&r, n)| (r, n))
+    }
+}
+
+impl std::fmt::Display for MalformedCounts {
+    /// `reason n, reason n`, or `none`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut any = false;
+        for (r, n) in self.iter() {
+            if any {
+                f.write_str(", ")?;
+            }
+            write!(f, "{r} {n}")?;
+            any = true;
+        }
+        if !any {
+            f.write_str("none")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(feature = "serde")]
+impl serde::Serialize for MalformedCounts {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_map(self.iter())
     }
 }
 

@@ -187,6 +187,11 @@ fn drops_are_counted_by_reason() {
         (1, 1, 1)
     );
     assert_eq!(r.drops.last_malformed.unwrap().reason(), "truncated");
+    assert_eq!(
+        r.drops.malformed_by_reason.iter().collect::<Vec<_>>(),
+        [("truncated", 1)]
+    );
+    assert_eq!(r.drops.malformed_by_reason.to_string(), "truncated 1");
     assert_eq!(r.messages, 1);
 }
 

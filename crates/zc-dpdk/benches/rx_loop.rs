@@ -150,7 +150,7 @@ fn run(a: &Args) -> zc_core::Result<()> {
         rates[rates.len() / 2] / 1e6,
         frames as f64 / polls as f64,
         s.datagrams,
-        s.extra.iter().find(|(k, _)| *k == "not_udp").map_or(0, |(_, v)| *v),
+        s.not_udp,
         s.malformed,
         before.imissed - first.imissed,
         before.rx_nombuf - first.rx_nombuf,

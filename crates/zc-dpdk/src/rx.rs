@@ -21,7 +21,7 @@ pub struct RxConfig {
     /// Frames per `rte_eth_rx_burst` call (1 to [`MAX_BURST`]).
     pub batch: u16,
     /// Hand out only datagrams to this address and port (`0.0.0.0` matches any
-    /// address); others are freed and counted as `not_for_us`. `None`: all.
+    /// address); others are freed and counted as `not_ours`. `None`: all.
     pub accept: Option<SocketAddrV4>,
     /// Also hand out datagrams to this multicast group on `accept`'s port
     /// (the group is joined on the interface by the caller, e.g. with
@@ -85,8 +85,6 @@ pub struct DpdkReceiver {
     mode: Mode,
     stats: RxStats,
     raw_frames: u64,
-    not_udp: u64,
-    not_for_us: u64,
     last_malformed: Option<WireError>,
 }
 
@@ -130,8 +128,6 @@ impl DpdkReceiver {
             mode,
             stats: RxStats::default(),
             raw_frames: 0,
-            not_udp: 0,
-            not_for_us: 0,
             last_malformed: None,
         })
     }
@@ -155,7 +151,7 @@ impl DpdkReceiver {
     /// rest. Returns how many datagrams are now held.
     ///
     /// Refused frames are counted by why: other protocols (ARP, IPv6, ICMP…)
-    /// as `not_udp`, datagrams for another address or port as `not_for_us`,
+    /// as `not_udp`, datagrams for another address or port as `not_ours`,
     /// and real defects (truncation, bad lengths or checksums, fragments) as
     /// `malformed`.
     #[inline]
@@ -184,18 +180,19 @@ impl DpdkReceiver {
                     kept += 1;
                 }
                 Ok(_) => {
-                    self.not_for_us += 1;
+                    self.stats.not_ours += 1;
                     self.refused[refused] = m;
                     refused += 1;
                 }
-                Err(WireError::UnknownEtherType(_) | WireError::NotUdp(_)) => {
-                    self.not_udp += 1;
+                Err(e) if e.is_other_protocol() => {
+                    self.stats.not_udp += 1;
                     self.refused[refused] = m;
                     refused += 1;
                 }
                 Err(e) => {
-                    self.last_malformed = Some(e);
                     self.stats.malformed += 1;
+                    self.stats.malformed_by_reason.add(&e);
+                    self.last_malformed = Some(e);
                     self.refused[refused] = m;
                     refused += 1;
                 }
@@ -378,7 +375,7 @@ impl Receiver for DpdkReceiver {
         &self.mode
     }
 
-    /// Queue counters (`extra`: `raw_frames`, `not_udp`, `not_for_us`) plus the port's (`ipackets`, `imissed`, `ierrors`,
+    /// Queue counters (`not_udp`, `not_ours`, `malformed_by_reason`; `extra`: `raw_frames`) plus the port's (`ipackets`, `imissed`, `ierrors`,
     /// `rx_nombuf`, port-wide) and the mempool's.
     fn stats(&self) -> RxStats {
         let mut s = self.stats.clone();
@@ -387,8 +384,6 @@ impl Receiver for DpdkReceiver {
                 s.kernel_drops = Some(p.imissed);
                 s.extra = vec![
                     ("raw_frames", self.raw_frames),
-                    ("not_udp", self.not_udp),
-                    ("not_for_us", self.not_for_us),
                     ("port_ipackets", p.ipackets),
                     ("port_imissed", p.imissed),
                     ("port_ierrors", p.ierrors),

@@ -187,14 +187,7 @@ fn ring_round_trip_exhaustion_teardown_and_errors() {
         .recv_burst(Some(Duration::from_millis(50)))
         .unwrap()
         .is_empty());
-    let not_for_us = rx
-        .stats()
-        .extra
-        .iter()
-        .find(|(k, _)| *k == "not_for_us")
-        .unwrap()
-        .1;
-    assert_eq!(not_for_us, 8);
+    assert_eq!(rx.stats().not_ours, 8);
     drop(rx);
     let ours = RxConfig {
         accept: Some(spec().dst),
