@@ -153,7 +153,9 @@ fn main() -> ExitCode {
         .with_ansi(std::io::stderr().is_terminal())
         .init();
     tracing::debug!("command line understood as {:?}", cli.cmd);
-    let result = match cli.cmd {
+    // A panic on this thread unwinds through here: close the ports (and so
+    // undo what they changed on the host) before it goes on.
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match cli.cmd {
         Command::Send(a) => send::run(a),
         Command::Recv(a) => recv::run(a),
         Command::Replay(a) => replay::run(a),
@@ -164,8 +166,9 @@ fn main() -> ExitCode {
         Command::Feed(a) => feed::run(a),
         Command::Completions(a) => docs::completions(a),
         Command::Man(a) => docs::man(a),
-    };
+    }));
     zc::shutdown();
+    let result = result.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
     match result {
         Ok(code) => code,
         Err(e) => {
@@ -189,6 +192,9 @@ pub(crate) fn stop_flag() -> &'static std::sync::atomic::AtomicBool {
         let _ = ctrlc::set_handler(|| {
             if STOP.swap(true, std::sync::atomic::Ordering::SeqCst) {
                 eprintln!("zc: second interrupt, exiting now");
+                for done in zc::restore_host_state() {
+                    eprintln!("zc: restored {done}");
+                }
                 std::process::exit(130);
             }
             eprintln!("zc: interrupted, cleaning up (Ctrl-C again to force)");

@@ -95,6 +95,11 @@ pub struct RecvArgs {
     /// 128 MB are free, and the mode line says which it got and why.
     #[arg(long)]
     pub no_huge: bool,
+    /// DPDK: receive frames for any destination MAC. It sets the interface's
+    /// IFF_PROMISC, which zc clears when the port closes (or, after a crash,
+    /// the next zc that opens the interface). Other backends refuse it.
+    #[arg(long)]
+    pub promiscuous: bool,
     /// Pin the receive thread to this CPU.
     #[arg(long)]
     pub pin: Option<usize>,
@@ -596,6 +601,7 @@ pub fn run(a: RecvArgs) -> Result<ExitCode> {
     spec.timestamps = a.timestamps;
     spec.xdp_mode = a.xdp_mode;
     spec.zero_copy = a.zero_copy;
+    spec.promiscuous = a.promiscuous;
     if a.no_huge {
         spec.dpdk_memory = DpdkMemory::NoHuge;
     }

@@ -458,7 +458,7 @@ fn an_itch_feed_captured_by_tcpdump_builds_the_live_book_offline() {
     if !privileged_or_skip("an_itch_feed_captured_by_tcpdump_builds_the_live_book_offline") {
         return;
     }
-    let tb = Testbed::create(&TestbedConfig::new("zccap5", 145)).unwrap();
+    let tb = Testbed::create(&TestbedConfig::new("zccap5", 146)).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("itch.pcap");
     // The packet count is known only once the live receiver has it: tcpdump
@@ -611,7 +611,7 @@ fn every_frame_a_raw_backend_refused_is_in_the_summary_by_reason() {
     if !privileged_or_skip("every_frame_a_raw_backend_refused_is_in_the_summary_by_reason") {
         return;
     }
-    let tb = Testbed::create(&TestbedConfig::new("zccap5", 145)).unwrap();
+    let tb = Testbed::create(&TestbedConfig::new("zccap5", 146)).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let port = 9520u16;
     let file = dir.path().join("crafted.pcap");

@@ -473,3 +473,116 @@ fn zc_recv_runs_dpdk_on_hugepages_when_free_and_on_ordinary_pages_when_asked() {
         assert!(mode.contains(want), "no_huge {no_huge}: {mode}");
     }
 }
+
+/// Issue 14 item 16: a `zc recv --backend dpdk` killed with SIGKILL cannot
+/// close its port, so net_af_xdp's XDP program and the promiscuous flag stay
+/// on the interface. The next zc proves they were a dead zc's (its record
+/// names a process that no longer runs), undoes them and says so; an XDP
+/// program nobody recorded (here a running AF_XDP receiver's) is refused by
+/// id and left alone.
+#[cfg(all(feature = "dpdk", feature = "afxdp"))]
+#[test]
+fn a_killed_dpdk_receiver_is_cleaned_up_by_the_next_and_a_foreign_program_is_refused() {
+    use std::process::{Command, Stdio};
+    if !privileged_or_skip(
+        "a_killed_dpdk_receiver_is_cleaned_up_by_the_next_and_a_foreign_program_is_refused",
+    ) {
+        return;
+    }
+    let tb = Testbed::create(&TestbedConfig::new("zchost7", 147)).unwrap();
+    let iface = tb.host_if.clone();
+    let bind = format!("{}:9407", tb.host_addr);
+    let recv = |backend: &str, extra: &[&str]| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_zc"));
+        c.args(["recv", "--backend", backend, "--interface", &iface])
+            .args(["--bind", &bind])
+            .args(extra);
+        c
+    };
+    let wait_for_program = || {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(p) = zc_nic::attached_xdp(&iface).unwrap() {
+                return p;
+            }
+            assert!(Instant::now() < deadline, "no XDP program attached");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    assert!(!zc_nic::promiscuous(&iface).unwrap());
+    let mut victim = recv("dpdk", &["--duration", "60", "--promiscuous"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let program = wait_for_program();
+    // The record is written just after the program attaches.
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        zc_nic::promiscuous(&iface).unwrap(),
+        "--promiscuous sets IFF_PROMISC"
+    );
+    // While it runs, the interface is its own.
+    let o = recv("dpdk", &["--duration", "0.5"]).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!("is in use by zc process {}", victim.id())),
+        "{err}"
+    );
+    victim.kill().unwrap();
+    victim.wait().unwrap();
+    assert_eq!(
+        zc_nic::attached_xdp(&iface).unwrap(),
+        Some(program),
+        "SIGKILL leaves the program"
+    );
+    assert!(zc_nic::promiscuous(&iface).unwrap(), "and promiscuous mode");
+
+    let o = recv("dpdk", &["--duration", "0.5", "--allow-empty", "--quiet"])
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(o.status.success(), "{text}");
+    let said = format!(
+        "cleaned up after zc process {} (no longer running): detached XDP program {}, turned promiscuous mode off",
+        victim.id(),
+        program.prog_id
+    );
+    assert!(text.contains(&said), "{said} in {text}");
+    assert_eq!(zc_nic::attached_xdp(&iface).unwrap(), None, "{text}");
+    assert!(!zc_nic::promiscuous(&iface).unwrap(), "{text}");
+
+    let mut owner = recv("afxdp", &["--duration", "20", "--allow-empty"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let theirs = wait_for_program();
+    let o = recv("dpdk", &["--duration", "0.5", "--allow-empty"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!(
+            "already has an XDP program (id {}",
+            theirs.prog_id
+        )),
+        "{err}"
+    );
+    assert_eq!(
+        zc_nic::attached_xdp(&iface).unwrap(),
+        Some(theirs),
+        "left alone"
+    );
+    Command::new("kill")
+        .args(["-INT", &owner.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(owner.wait().unwrap().success());
+}

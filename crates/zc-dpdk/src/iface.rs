@@ -68,6 +68,8 @@ pub fn open_interface(
         )
         .with_fix("check `ip -br link`; the testbed's host end is `<name>h`"));
     }
+    let xdp = driver == IfaceDriver::AfXdp;
+    let cleaned = crate::host::prepare(interface, xdp)?;
     let queues = cfg.rx_queues.max(cfg.tx_queues);
     let name = format!(
         "{}{}",
@@ -83,6 +85,13 @@ pub fn open_interface(
         tx_queues: queues,
         ..cfg
     };
-    Port::open_detaching(&name, pool, cfg, Some(name.clone()))
-        .inspect_err(|_| eal.remove_vdev(&name))
+    let mut port = Port::open_detaching(&name, pool, cfg, Some(name.clone()))
+        .inspect_err(|_| eal.remove_vdev(&name))?;
+    // A port just opened has no other handle.
+    if let Some(inner) = std::sync::Arc::get_mut(&mut port.inner) {
+        // On failure the port closes (dropped here) and undoes its changes.
+        inner.host = crate::host::HostRecord::write(interface, xdp, inner.promiscuous)?;
+        inner.details.extend(cleaned);
+    }
+    Ok(port)
 }

@@ -33,6 +33,7 @@
 //! ```
 
 mod eal;
+mod host;
 mod iface;
 pub mod market_data;
 mod mbuf;
@@ -42,6 +43,7 @@ mod rx;
 mod tx;
 
 pub use eal::{free_hugepages_mb, Eal, EalConfig, Files, Memory, ThreadGuard, Vdev};
+pub use host::restore_host_state;
 pub use iface::{open_interface, IfaceDriver};
 pub use mempool::{Mempool, MempoolConfig};
 pub use port::{Port, PortConfig, PortStats};

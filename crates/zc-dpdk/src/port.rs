@@ -81,7 +81,10 @@ pub(crate) struct PortInner {
     /// The vdev to detach once the port is closed (ports of `open_interface`).
     pub(crate) detach: Option<String>,
     /// Promiscuous mode was turned on by this port and is turned off at close.
-    promiscuous: bool,
+    pub(crate) promiscuous: bool,
+    /// The record of what the port changed on its kernel interface, removed
+    /// after the close undid it (field order: dropped after `Drop::drop`).
+    pub(crate) host: Option<crate::host::HostRecord>,
     // Dropped after the port is closed (field order): the pool outlives it.
     pub(crate) pool: Mempool,
 }
@@ -408,6 +411,7 @@ impl Port {
             tx_claimed: (0..cfg.tx_queues).map(|_| AtomicBool::new(false)).collect(),
             detach,
             promiscuous: false,
+            host: None,
             pool: pool.clone(),
         };
         if cfg.promiscuous {

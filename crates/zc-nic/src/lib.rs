@@ -11,6 +11,7 @@
 //! | [`rx_rings`], [`rss`], [`udp4_flow_hash`] | `ETHTOOL_GRXRINGS`, `ETHTOOL_GRSSH`, `ETHTOOL_GRXFH` | RSS: rings, indirection table, hash function, which UDP fields are hashed |
 //! | [`timestamping`] | `ETHTOOL_GET_TS_INFO` | software and hardware timestamping, the PTP clock |
 //! | [`xdp_features`] | generic netlink family `netdev` (Linux 6.3+) | native XDP actions, AF_XDP zero-copy, XDP receive metadata |
+//! | [`attached_xdp`], [`detach_xdp`], [`promiscuous`], [`set_promiscuous`] | rtnetlink `RTM_GETLINK`/`RTM_SETLINK` (`IFLA_XDP`, `IFF_PROMISC`) | the XDP program on an interface; what the DPDK backend checks and restores |
 //!
 //! Every call works in the calling thread's network namespace. A driver that
 //! does not implement a query answers `EOPNOTSUPP`, which comes back as an
@@ -24,6 +25,7 @@ mod ethtool;
 mod flags;
 mod netdev;
 mod netlink;
+mod xdp;
 
 pub use ethtool::{
     channels, driver_info, rss, rx_rings, stat_names, stats, timestamping, udp4_flow_hash,
@@ -35,6 +37,7 @@ pub use flags::{
     XDP_REDIRECT, XDP_RX_SG, XDP_XSK_ZEROCOPY,
 };
 pub use netdev::{xdp_features, XdpFeatures};
+pub use xdp::{attached_xdp, detach_xdp, promiscuous, set_promiscuous, AttachedXdp, XdpAttachMode};
 
 use zc_core::error::{Error, ErrorKind, Result};
 

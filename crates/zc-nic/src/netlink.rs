@@ -1,5 +1,5 @@
-//! A minimal generic-netlink client: one request, its answer, and attribute
-//! parsing that checks every length against the buffer.
+//! Minimal generic-netlink and rtnetlink clients: one request, its answer,
+//! and attribute parsing that checks every length against the buffer.
 //!
 //! The socket is an ordinary `AF_NETLINK` socket from `socket2` (requests go
 //! to the kernel, port 0, which an unconnected netlink socket addresses), so
@@ -101,6 +101,143 @@ impl GenlSocket {
     }
 }
 
+const NLM_F_ACK: u16 = 4;
+const NLA_F_NESTED: u16 = 1 << 15;
+/// `struct ifinfomsg`: family, pad, type, index, flags, change.
+const IFINFOMSG_LEN: usize = 16;
+
+/// One attribute to send: a plain payload, or attributes nested in it.
+pub(crate) enum Attr<'a> {
+    /// Type and payload.
+    Plain(u16, &'a [u8]),
+    /// Type and the attributes it holds (`NLA_F_NESTED` is set).
+    Nested(u16, Vec<Attr<'a>>),
+}
+
+fn put_attrs(m: &mut Vec<u8>, attrs: &[Attr<'_>]) {
+    for a in attrs {
+        let start = m.len();
+        m.extend_from_slice(&[0; 4]);
+        let ty = match a {
+            Attr::Plain(ty, payload) => {
+                m.extend_from_slice(payload);
+                *ty
+            }
+            Attr::Nested(ty, inner) => {
+                put_attrs(m, inner);
+                *ty | NLA_F_NESTED
+            }
+        };
+        let len = (m.len() - start) as u16;
+        m[start..start + 2].copy_from_slice(&len.to_ne_bytes());
+        m[start + 2..start + 4].copy_from_slice(&ty.to_ne_bytes());
+        m.resize(align4(m.len()), 0);
+    }
+}
+
+/// One link as rtnetlink describes it.
+pub(crate) struct Link {
+    /// `IFF_*` flags from the answer's `ifinfomsg`.
+    pub(crate) flags: u32,
+    /// The link's attributes (`IFLA_*`).
+    pub(crate) attrs: Attrs,
+}
+
+/// An rtnetlink (`NETLINK_ROUTE`) socket of the calling thread's network
+/// namespace, for link queries and changes.
+pub(crate) struct RouteSocket {
+    sock: Socket,
+    seq: u32,
+}
+
+impl RouteSocket {
+    pub(crate) fn open() -> Result<Self> {
+        let sock = Socket::new(
+            Domain::from(libc::AF_NETLINK),
+            Type::RAW,
+            Some(Protocol::from(libc::NETLINK_ROUTE)),
+        )
+        .map_err(|e| Error::io("open an rtnetlink socket", e))?;
+        sock.set_read_timeout(Some(Duration::from_secs(2)))
+            .map_err(|e| Error::io("set the rtnetlink socket's receive timeout", e))?;
+        Ok(Self { sock, seq: 0 })
+    }
+
+    fn exchange(
+        &mut self,
+        ty: u16,
+        flags: u16,
+        ifinfo: [u8; IFINFOMSG_LEN],
+        attrs: &[Attr<'_>],
+        ack: bool,
+    ) -> std::result::Result<(Vec<u8>, Attrs), NlError> {
+        self.seq = self.seq.wrapping_add(1);
+        let mut m = vec![0u8; NLMSG_HDRLEN];
+        m[4..6].copy_from_slice(&ty.to_ne_bytes());
+        m[6..8].copy_from_slice(&(NLM_F_REQUEST | flags).to_ne_bytes());
+        m[8..12].copy_from_slice(&self.seq.to_ne_bytes());
+        m.extend_from_slice(&ifinfo);
+        put_attrs(&mut m, attrs);
+        let total = m.len() as u32;
+        m[0..4].copy_from_slice(&total.to_ne_bytes());
+        self.sock
+            .send(&m)
+            .map_err(|e| NlError::Other(Error::io("send an rtnetlink request", e)))?;
+        let mut buf = vec![0u8; 32 << 10];
+        loop {
+            let n = (&self.sock)
+                .read(&mut buf)
+                .map_err(|e| NlError::Other(Error::io("read an rtnetlink answer", e)))?;
+            if let Some(answer) = decode_with(&buf[..n], self.seq, IFINFOMSG_LEN, ack)? {
+                return Ok(answer);
+            }
+        }
+    }
+
+    /// `RTM_GETLINK` for interface `index`.
+    pub(crate) fn get_link(&mut self, index: u32) -> std::result::Result<Link, NlError> {
+        let (head, attrs) = self.exchange(RTM_GETLINK, 0, ifinfomsg(index, 0, 0), &[], false)?;
+        let flags = u32_at(&head, 8).ok_or_else(|| NlError::Other(malformed("short ifinfomsg")))?;
+        Ok(Link { flags, attrs })
+    }
+
+    /// `RTM_SETLINK` for interface `index`: the `IFF_*` bits in `change` set
+    /// to those of `flags`, and `attrs`; waits for the kernel's acknowledgement.
+    pub(crate) fn set_link(
+        &mut self,
+        index: u32,
+        flags: u32,
+        change: u32,
+        attrs: &[Attr<'_>],
+    ) -> std::result::Result<(), NlError> {
+        self.exchange(
+            RTM_SETLINK,
+            NLM_F_ACK,
+            ifinfomsg(index, flags, change),
+            attrs,
+            true,
+        )
+        .map(drop)
+    }
+}
+
+const RTM_GETLINK: u16 = 18;
+const RTM_SETLINK: u16 = 19;
+
+fn ifinfomsg(index: u32, flags: u32, change: u32) -> [u8; IFINFOMSG_LEN] {
+    let mut h = [0u8; IFINFOMSG_LEN];
+    h[0] = libc::AF_UNSPEC as u8;
+    h[4..8].copy_from_slice(&index.to_ne_bytes());
+    h[8..12].copy_from_slice(&flags.to_ne_bytes());
+    h[12..16].copy_from_slice(&change.to_ne_bytes());
+    h
+}
+
+/// The payload of attribute `ty`.
+pub(crate) fn attr_bytes(attrs: &Attrs, ty: u16) -> Option<&[u8]> {
+    attr(attrs, ty)
+}
+
 fn malformed(what: &str) -> Error {
     Error::new(ErrorKind::Io, format!("malformed netlink answer: {what}"))
 }
@@ -142,9 +279,22 @@ fn u32_at(b: &[u8], at: usize) -> Option<u32> {
     Some(u32::from_ne_bytes(b.get(at..at + 4)?.try_into().ok()?))
 }
 
-/// The answer to request `seq` in one datagram: `Ok(Some(attrs))`, the
-/// kernel's errno, or `Ok(None)` when the datagram answers something else.
+/// The answer to generic-netlink request `seq` in one datagram:
+/// `Ok(Some(attrs))`, the kernel's errno, or `Ok(None)` when the datagram
+/// answers something else.
 pub(crate) fn decode(buf: &[u8], seq: u32) -> std::result::Result<Option<Attrs>, NlError> {
+    Ok(decode_with(buf, seq, GENL_HDRLEN, false)?.map(|(_, attrs)| attrs))
+}
+
+/// [`decode`] for any family: the answer's fixed header (`fixed` bytes after
+/// the netlink header) and attributes; with `ack`, the kernel's
+/// acknowledgement is the answer (an empty header and no attributes).
+fn decode_with(
+    buf: &[u8],
+    seq: u32,
+    fixed: usize,
+    ack: bool,
+) -> std::result::Result<Option<(Vec<u8>, Attrs)>, NlError> {
     let mut at = 0;
     while at + NLMSG_HDRLEN <= buf.len() {
         let bad = |w: &str| NlError::Other(malformed(w));
@@ -163,16 +313,23 @@ pub(crate) fn decode(buf: &[u8], seq: u32) -> std::result::Result<Option<Attrs>,
             NLMSG_ERROR => {
                 let code = u32_at(body, 0).ok_or_else(|| bad("short error message"))? as i32;
                 if code == 0 {
+                    if ack {
+                        return Ok(Some((Vec::new(), Vec::new())));
+                    }
                     continue; // an acknowledgement
                 }
                 return Err(NlError::Errno(-code));
             }
             NLMSG_DONE => return Err(bad("no answer before the end of the dump")),
             _ => {
-                let attrs = body
-                    .get(GENL_HDRLEN..)
-                    .ok_or_else(|| bad("short generic netlink header"))?;
-                return parse_attrs(attrs).map(Some).map_err(NlError::Other);
+                let (head, attrs) = (
+                    body.get(..fixed)
+                        .ok_or_else(|| bad("short family header"))?,
+                    body.get(fixed..).unwrap_or(&[]),
+                );
+                return parse_attrs(attrs)
+                    .map(|a| Some((head.to_vec(), a)))
+                    .map_err(NlError::Other);
             }
         }
     }

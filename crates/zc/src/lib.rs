@@ -167,6 +167,10 @@ pub struct RxSpec {
     /// Where the DPDK EAL gets its memory (DPDK backends only; any other
     /// backend refuses all but `Auto`).
     pub dpdk_memory: DpdkMemory,
+    /// Receive frames for any destination MAC (DPDK backends only; the
+    /// others refuse it). It sets the interface's `IFF_PROMISC`, which the
+    /// port clears when it closes, or the next zc after a crash.
+    pub promiscuous: bool,
 }
 
 /// Which XDP attach mode an AF_XDP receiver insists on.
@@ -257,6 +261,7 @@ impl RxSpec {
             xdp_mode: XdpAttach::Auto,
             zero_copy: ZeroCopyPolicy::Auto,
             dpdk_memory: DpdkMemory::Auto,
+            promiscuous: false,
         }
     }
 }
@@ -311,6 +316,19 @@ pub fn shutdown() {
     backends::close_dpdk_ports();
 }
 
+/// For a process about to exit without [`shutdown`] (a forced exit): undoes
+/// at once, through the kernel, what its DPDK ports changed on their
+/// interfaces (XDP programs detached, promiscuous mode off), leaving the
+/// ports themselves alone. Returns what was done, one line each. A process
+/// killed before it could is cleaned up by the next zc that opens the
+/// interface (see `docs/SECURITY.md`).
+pub fn restore_host_state() -> Vec<String> {
+    #[cfg(feature = "dpdk")]
+    return zc_dpdk::restore_host_state();
+    #[cfg(not(feature = "dpdk"))]
+    Vec::new()
+}
+
 /// Opens a receiver of any enabled backend.
 ///
 /// An option the backend cannot honour is an error naming the backend and
@@ -334,6 +352,13 @@ pub fn open_receiver(spec: &RxSpec) -> Result<Box<dyn DynReceiver + Send>> {
         }
     }
     check_dpdk_memory(b, spec.dpdk_memory)?;
+    if spec.promiscuous && b.feature != "dpdk" {
+        return Err(unsupported_option(
+            b.name,
+            "promiscuous mode",
+            "only the dpdk backends take frames for other MACs themselves: drop the option",
+        ));
+    }
     backends::open_receiver(b.name, spec)
 }
 

@@ -32,8 +32,8 @@ fn driver(name: &str) -> IfaceDriver {
     }
 }
 
-/// Open ports, by backend name and interface.
-static PORTS: Mutex<Vec<(String, String, Port)>> = Mutex::new(Vec::new());
+/// Open ports, by backend name and interface, and whether promiscuous.
+static PORTS: Mutex<Vec<(String, String, bool, Port)>> = Mutex::new(Vec::new());
 
 /// Closes every port this process opened (receivers and senders still open
 /// keep theirs until they are dropped).
@@ -84,7 +84,14 @@ fn eal_memory(policy: DpdkMemory) -> Result<(Memory, String)> {
     Ok((memory, why))
 }
 
-fn port(name: &str, interface: Option<&str>, policy: DpdkMemory) -> Result<(Port, String)> {
+/// The port of (`name`, `interface`), opened on first use; `promiscuous`:
+/// what a receiver needs (`None`: a sender, which takes the port as it is).
+fn port(
+    name: &str,
+    interface: Option<&str>,
+    policy: DpdkMemory,
+    promiscuous: Option<bool>,
+) -> Result<(Port, String)> {
     let iface = interface.ok_or_else(|| {
         Error::config(format!(
             "{name} attaches to a network device: give its interface (--interface)"
@@ -92,7 +99,14 @@ fn port(name: &str, interface: Option<&str>, policy: DpdkMemory) -> Result<(Port
     })?;
     let mut ports = PORTS.lock().unwrap_or_else(|p| p.into_inner());
     let (memory, why) = eal_memory(policy)?;
-    if let Some((_, _, port)) = ports.iter().find(|(n, i, _)| n == name && i == iface) {
+    if let Some((_, _, promisc, port)) = ports.iter().find(|(n, i, _, _)| n == name && i == iface) {
+        if promiscuous.is_some_and(|p| p != *promisc) {
+            return Err(Error::config(format!(
+                "the {name} port on {iface} is open {} promiscuous mode in this process, and ports live for the process",
+                if *promisc { "with" } else { "without" }
+            ))
+            .with_fix("open every receiver of the interface with the same promiscuous setting"));
+        }
         return Ok((port.clone(), why));
     }
     let affinity = nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0))
@@ -117,12 +131,14 @@ fn port(name: &str, interface: Option<&str>, policy: DpdkMemory) -> Result<(Port
             ..MempoolConfig::default()
         },
     )?;
+    let promiscuous = promiscuous.unwrap_or(false);
     let port_cfg = PortConfig {
         rx_desc: 4096,
+        promiscuous,
         ..PortConfig::default()
     };
     let port = open_interface(&eal, iface, driver(name), &pool, port_cfg)?;
-    ports.push((name.to_owned(), iface.to_owned(), port.clone()));
+    ports.push((name.to_owned(), iface.to_owned(), promiscuous, port.clone()));
     Ok((port, why))
 }
 
@@ -139,7 +155,12 @@ pub(super) fn open_receiver(name: &str, spec: &RxSpec) -> Result<Box<dyn DynRece
             "the net_af_xdp and net_af_packet drivers give no receive timestamp: drop the option, or use recvmmsg or uring for kernel timestamps",
         ));
     }
-    let (port, memory) = port(name, spec.interface.as_deref(), spec.dpdk_memory)?;
+    let (port, memory) = port(
+        name,
+        spec.interface.as_deref(),
+        spec.dpdk_memory,
+        Some(spec.promiscuous),
+    )?;
     // The vdev's interface is a kernel netdev: a kernel socket joins the
     // group on it (IGMP goes out, the NIC's MAC filter takes the group).
     let membership = match (spec.multicast, spec.interface.as_deref()) {
@@ -219,7 +240,7 @@ impl<R: DynReceiver> DynReceiver for Described<R> {
 }
 
 pub(super) fn open_sender(name: &str, spec: &TxSpec) -> Result<Box<dyn Sender + Send>> {
-    let (port, _) = port(name, spec.interface.as_deref(), spec.dpdk_memory)?;
+    let (port, _) = port(name, spec.interface.as_deref(), spec.dpdk_memory, None)?;
     let dst_mac = spec.dst_mac.ok_or_else(|| {
         Error::config(format!(
             "{name} writes whole frames: give the destination MAC address"
