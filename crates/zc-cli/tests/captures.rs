@@ -611,7 +611,7 @@ fn every_frame_a_raw_backend_refused_is_in_the_summary_by_reason() {
     if !privileged_or_skip("every_frame_a_raw_backend_refused_is_in_the_summary_by_reason") {
         return;
     }
-    let tb = Testbed::create(&TestbedConfig::new("zccap5", 146)).unwrap();
+    let tb = Testbed::create(&TestbedConfig::new("zccap6", 148)).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let port = 9520u16;
     let file = dir.path().join("crafted.pcap");
@@ -726,7 +726,13 @@ fn every_frame_a_raw_backend_refused_is_in_the_summary_by_reason() {
             reasons["ipv4_total_length_beyond_buffer"], cut,
             "{backend}: {a}"
         );
-        assert_eq!(a["kernel_drops"], 0, "{backend}: {a}");
+        // net_af_packet cannot count its ring's drops: unknown, never 0.
+        let drops = if backend == "afxdp" {
+            0.into()
+        } else {
+            serde_json::Value::Null
+        };
+        assert_eq!(a["kernel_drops"], drops, "{backend}: {a}");
         if backend == "afxdp" {
             // The XDP program passes other ports and protocols to the kernel:
             // they never reach the socket.

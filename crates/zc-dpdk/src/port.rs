@@ -194,7 +194,7 @@ pub(crate) fn port_error(port: &str, what: &str, rc: i32) -> Error {
 fn data_path_of(driver: &str, device: &str) -> (DataPath, &'static str) {
     match driver {
         "net_ring" | "net_null" => (DataPath::InProcess, "in-process device (no wire)"),
-        "net_af_packet" => (DataPath::Copy, "copy: the kernel fills its packet ring, the PMD copies into mbufs"),
+        "net_af_packet" => (DataPath::Copy, "copy: the kernel fills its packet ring, the PMD copies into mbufs; frames the full ring drops are not counted (kernel drops n/a)"),
         "net_af_xdp" => (
             DataPath::Copy,
             "AF_XDP: UMEM is the mempool, but the kernel copies unless the NIC driver has XDP zero-copy (veth has not; the PMD does not report which)",

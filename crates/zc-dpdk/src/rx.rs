@@ -381,7 +381,9 @@ impl Receiver for DpdkReceiver {
         let mut s = self.stats.clone();
         match self.port.stats() {
             Ok(p) => {
-                s.kernel_drops = Some(p.imissed);
+                // net_af_packet (DPDK 22.11) leaves `imissed` at 0 while its
+                // kernel ring overflows: say "unknown", never a false 0.
+                s.kernel_drops = (self.port.driver != "net_af_packet").then_some(p.imissed);
                 s.extra = vec![
                     ("raw_frames", self.raw_frames),
                     ("port_ipackets", p.ipackets),

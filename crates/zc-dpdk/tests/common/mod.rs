@@ -128,7 +128,9 @@ pub fn exact_delivery(
         "multiples of 250 not of 100"
     );
     assert_eq!(r.drops.not_market_data, 0);
-    assert_eq!(s.kernel_drops, Some(0));
+    // net_af_packet cannot count its ring's drops: unknown, never a false 0.
+    let drops = (driver != "net_af_packet").then_some(0);
+    assert_eq!(s.kernel_drops, drops);
 
     // No burst is alive: whatever is out of the pool now, the PMD holds.
     let held_by_pmd = pool.in_use();
