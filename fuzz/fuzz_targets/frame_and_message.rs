@@ -6,13 +6,19 @@ use libfuzzer_sys::fuzz_target;
 use std::cell::RefCell;
 use zc_core::handler::{HandlerConfig, MarketDataHandler};
 use zc_core::md::MarketData;
+use zc_core::seq::TrackerConfig;
 use zc_core::wire::parse_udp_frame;
 
 thread_local! {
     // One handler across inputs: its state (tracker, symbol table) then sees
     // long sequences of arbitrary messages, and its allocation is not per run.
     static HANDLER: RefCell<MarketDataHandler> =
-        RefCell::new(MarketDataHandler::new(HandlerConfig { max_symbols: 8, max_gaps: 4, ..Default::default() }));
+        RefCell::new(MarketDataHandler::new(HandlerConfig {
+            max_symbols: 8,
+            // A small window, so that arbitrary numbers reach the resynchronisation guard.
+            tracker: TrackerConfig { max_gaps: 4, resync_window: Some(64), resync_confirm: 2 },
+            ..Default::default()
+        }));
 }
 
 fuzz_target!(|data: &[u8]| {
