@@ -22,6 +22,7 @@ PACKAGES=(
   llvm linux-libc-dev                 # zc-afxdp: the XDP filter, built with clang -target bpf
   m4                                  # benches/xsk-rs-peer: libxdp-sys expands xdp-dispatcher.c.in
   man-db                              # zc-cli tests: `man -l` renders the page `zc man` writes
+  jq                                  # build/bench-stall.sh reads zc recv's JSON summary
 )
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -822,7 +822,20 @@ pub fn print_summary(run: &RxRun, json: Option<&std::path::Path>) -> ExitCode {
             fmt_ns(run.cpu_ns)
         ),
     ];
-    for l in lines {
+    let extra = |k: &str| {
+        run.rx_stats
+            .extra
+            .iter()
+            .find(|(n, _)| *n == k)
+            .map(|e| e.1)
+    };
+    let polling = extra("poll_gaps").map(|n| {
+        format!(
+            "polling      {n} gaps longer than the threshold in the mode (longest {})",
+            fmt_ns(extra("longest_poll_gap_us").unwrap_or(0) * 1000)
+        )
+    });
+    for l in lines.into_iter().chain(polling) {
         text!(json, "{l}");
     }
     if run.lost() {

@@ -82,7 +82,7 @@ fn run(a: &Args) -> zc_core::Result<()> {
         RxConfig {
             batch: 32,
             accept: Some(accept),
-            group: None,
+            ..RxConfig::default()
         },
     )?;
     let mut handler = MarketDataHandler::new(HandlerConfig {

@@ -27,6 +27,11 @@ pub struct RxConfig {
     /// (the group is joined on the interface by the caller, e.g. with
     /// `zc_os::multicast::Membership`). Ignored when `accept` is `None`.
     pub group: Option<Ipv4Addr>,
+    /// A gap between two polls of the queue longer than this is counted
+    /// (`poll_gaps` and `longest_poll_gap_us` in the stats): while nobody
+    /// polls, only the ring holds what arrives, so a thread descheduled or a
+    /// slow handler is where a busy-polling receiver loses frames.
+    pub poll_gap: Duration,
 }
 
 impl Default for RxConfig {
@@ -35,6 +40,7 @@ impl Default for RxConfig {
             batch: 32,
             accept: None,
             group: None,
+            poll_gap: Duration::from_millis(1),
         }
     }
 }
@@ -86,6 +92,31 @@ pub struct DpdkReceiver {
     stats: RxStats,
     raw_frames: u64,
     last_malformed: Option<WireError>,
+    gaps: PollGaps,
+}
+
+/// Gaps between consecutive polls longer than a threshold.
+#[derive(Debug, Clone, Copy)]
+struct PollGaps {
+    threshold_ns: u64,
+    /// Monotonic time of the last poll; 0 before the first.
+    last_ns: u64,
+    count: u64,
+    longest_ns: u64,
+}
+
+impl PollGaps {
+    /// Notes a poll now (one vDSO clock read).
+    #[inline]
+    fn poll(&mut self) {
+        let now = zc_core::sys::monotonic_ns();
+        let gap = now.saturating_sub(self.last_ns);
+        if self.last_ns != 0 && gap > self.threshold_ns {
+            self.count += 1;
+            self.longest_ns = self.longest_ns.max(gap);
+        }
+        self.last_ns = now;
+    }
 }
 
 // SAFETY: the receiver owns its queue exclusively (Port::receiver claims it) and
@@ -116,6 +147,9 @@ impl DpdkReceiver {
         mode.busy_poll = true;
         mode.queue = Some(u32::from(queue));
         mode.details = port.details.clone();
+        let threshold_ns = u64::try_from(cfg.poll_gap.as_nanos()).unwrap_or(u64::MAX);
+        mode.details
+            .push(format!("poll gaps counted over {:?}", cfg.poll_gap));
         Ok(Self {
             port,
             queue,
@@ -129,12 +163,19 @@ impl DpdkReceiver {
             stats: RxStats::default(),
             raw_frames: 0,
             last_malformed: None,
+            gaps: PollGaps {
+                threshold_ns,
+                last_ns: 0,
+                count: 0,
+                longest_ns: 0,
+            },
         })
     }
 
     /// One `rte_eth_rx_burst` into `mbufs`; returns how many arrived.
     #[inline]
     fn rx_burst(&mut self) -> usize {
+        self.gaps.poll();
         // SAFETY: mbufs has room for `batch` pointers; the queue is ours and set up.
         let got = unsafe {
             sys::zc_eth_rx_burst(
@@ -386,6 +427,8 @@ impl Receiver for DpdkReceiver {
                 s.kernel_drops = (self.port.driver != "net_af_packet").then_some(p.imissed);
                 s.extra = vec![
                     ("raw_frames", self.raw_frames),
+                    ("poll_gaps", self.gaps.count),
+                    ("longest_poll_gap_us", self.gaps.longest_ns / 1000),
                     ("port_ipackets", p.ipackets),
                     ("port_imissed", p.imissed),
                     ("port_ierrors", p.ierrors),

@@ -40,10 +40,12 @@ fn null_receive_path_counts_and_the_loop_reports() {
             0,
             RxConfig {
                 batch: 64,
+                poll_gap: Duration::from_millis(40),
                 ..RxConfig::default()
             },
         )
         .unwrap();
+    assert_eq!(extra(&rx.stats(), "poll_gaps"), 0);
     for _ in 0..100 {
         let burst = rx.recv_burst(Some(Duration::ZERO)).unwrap();
         assert!(burst.is_empty(), "net_null frames are not UDP");
@@ -54,6 +56,13 @@ fn null_receive_path_counts_and_the_loop_reports() {
     assert_eq!(s.malformed, 0, "not UDP is not a defect");
     assert_eq!(extra(&s, "port_ipackets"), 100 * 64);
     assert_eq!(s.kernel_drops, Some(0));
+    // A receiver that stops polling for 100 ms (a stall) is told apart.
+    let before = extra(&s, "poll_gaps");
+    std::thread::sleep(Duration::from_millis(100));
+    drop(rx.recv_burst(Some(Duration::ZERO)).unwrap());
+    let s = rx.stats();
+    assert_eq!(extra(&s, "poll_gaps"), before + 1);
+    assert!(extra(&s, "longest_poll_gap_us") >= 100_000, "{s:?}");
 
     // The market-data loop: polls, feeds the handler, one status line a second.
     let mut handler = MarketDataHandler::new(HandlerConfig::default());

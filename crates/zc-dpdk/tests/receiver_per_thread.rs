@@ -40,7 +40,7 @@ fn run(tb: &Testbed, port: &Port, dst: SocketAddrV4) -> u64 {
                 RxConfig {
                     batch: 64,
                     accept: Some(dst),
-                    group: None,
+                    ..RxConfig::default()
                 },
             )
             .unwrap();

@@ -174,6 +174,7 @@ pub(super) fn open_receiver(name: &str, spec: &RxSpec) -> Result<Box<dyn DynRece
             batch,
             accept: Some(spec.bind),
             group: spec.multicast,
+            ..RxConfig::default()
         },
     )?;
     // A reused port may hold frames that arrived after the last receiver
