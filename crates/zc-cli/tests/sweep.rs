@@ -14,7 +14,8 @@
 //! and `ZC_OVERLOAD_SECONDS` the overload's (default 2; a minute on request).
 
 use std::net::SocketAddrV4;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use zc::{enabled_backends, open_receiver, open_sender, DynReceiver, RxSpec, TxSpec};
 use zc_core::feed::{generate, FeedPlan, GenConfig};
@@ -88,6 +89,13 @@ fn overload(
 ) -> (HandlerReport, u64) {
     let (peer, dst) = (tb.peer_addr, SocketAddrV4::new(tb.host_addr, PORT));
     let count = (rate * seconds) as u64;
+    // The closing 200 messages reveal losses at the end of the overload, so
+    // they go out only once the receiver has emptied its backlog (a 64 MiB
+    // socket buffer holds more than a second of it): sent into a full
+    // queue they would be lost too, and the losses before them never seen.
+    let overload_sent = Arc::new(AtomicBool::new(false));
+    let drained = Arc::new(AtomicBool::new(false));
+    let (overload_sent_gen, drained_gen) = (overload_sent.clone(), drained.clone());
     let gen = tb
         .spawn_in_peer(move || {
             pin_current_thread(0)?;
@@ -109,6 +117,17 @@ fn overload(
                     2_000.0,
                 ),
             ] {
+                if sent > 0 {
+                    overload_sent_gen.store(true, Ordering::Release);
+                    let waited = Instant::now();
+                    while !drained_gen.load(Ordering::Acquire) {
+                        assert!(
+                            waited.elapsed() < Duration::from_secs(60),
+                            "the receiver never emptied its backlog"
+                        );
+                        std::thread::sleep(Duration::from_millis(10));
+                    }
+                }
                 let cfg = GenConfig {
                     plan,
                     rate: Some(rate),
@@ -140,6 +159,8 @@ fn overload(
         });
         if n.unwrap() > 0 {
             last = Instant::now();
+        } else if overload_sent.load(Ordering::Acquire) {
+            drained.store(true, Ordering::Release);
         }
     }
     let sent = gen.join().unwrap().unwrap();
