@@ -11,7 +11,6 @@ use crate::seq::{SeqOutcome, SeqStats, SeqTracker, TrackerConfig};
 use crate::wire::{parse_udp_frame, MalformedCounts, WireError};
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::net::SocketAddr;
 
 /// Hashes a u32 symbol id with one multiplication (Fibonacci hashing).
 ///
@@ -172,14 +171,14 @@ impl MarketDataHandler {
     /// Handles one received datagram at `now_ns` (CLOCK_MONOTONIC).
     #[inline]
     pub fn on_datagram(&mut self, d: &Datagram<'_>, now_ns: u64) -> Handled {
-        self.on_payload(d.payload, d.dst, now_ns)
+        self.on_payload(d.payload, d.dst.port(), now_ns)
     }
 
     /// Handles a whole Ethernet frame (raw backends): parses it first.
     #[inline]
     pub fn on_frame(&mut self, frame: &[u8], now_ns: u64) -> Handled {
         match parse_udp_frame(frame) {
-            Ok(f) => self.on_payload(f.payload(), SocketAddr::V4(f.dst()), now_ns),
+            Ok(f) => self.on_payload(f.payload(), f.udp.dst_port(), now_ns),
             Err(e) => {
                 self.drops.malformed += 1;
                 self.drops.malformed_by_reason.add(&e);
@@ -190,8 +189,8 @@ impl MarketDataHandler {
     }
 
     #[inline]
-    fn on_payload(&mut self, payload: &[u8], dst: SocketAddr, now_ns: u64) -> Handled {
-        if self.cfg.feed_port.is_some_and(|p| p != dst.port()) {
+    fn on_payload(&mut self, payload: &[u8], dst_port: u16, now_ns: u64) -> Handled {
+        if self.cfg.feed_port.is_some_and(|p| p != dst_port) {
             self.drops.not_ours += 1;
             return Handled::Dropped;
         }

@@ -319,32 +319,57 @@ fn truncated(layer: Layer, needed: usize, available: usize) -> WireError {
     }
 }
 
-/// Adds `data` as big-endian 16-bit words to a one's-complement running sum.
+/// One's-complement addition of 64-bit words: the carry out wraps around.
+/// (2^16 − 1 divides 2^64 − 1, so the 16-bit checksum survives the wider sum.)
+#[inline(always)]
+fn add_carry(acc: u64, w: u64) -> u64 {
+    let (s, carry) = acc.overflowing_add(w);
+    // With a carry, s ≤ 2^64 − 2: adding it back cannot overflow.
+    s + u64::from(carry)
+}
+
+/// Adds `data` to a one's-complement running sum kept in the host's byte
+/// order; [`fold`] turns it into the big-endian 16-bit sum. RFC 1071 §2(B):
+/// the sum is the same in either byte order up to a final swap, so words are
+/// loaded as they lie, 8 bytes per add with carry, no byte swapping per word.
+/// `data` must start at an even offset of the checksummed bytes (every caller's
+/// pieces do), so that its 16-bit words line up with the checksum's.
+#[inline(always)]
 fn sum_words(mut acc: u64, data: &[u8]) -> u64 {
     let mut chunks = data.chunks_exact(8);
     for c in &mut chunks {
-        // Adding 32-bit halves is the same one's-complement sum as adding
-        // 16-bit words once folded (2^16 ≡ 1 mod 0xffff), with half the adds.
-        let w = u64::from_be_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
-        acc += (w >> 32) + (w & 0xffff_ffff);
+        let w = u64::from_ne_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+        acc = add_carry(acc, w);
     }
-    let rest = chunks.remainder();
-    let mut pairs = rest.chunks_exact(2);
-    for p in &mut pairs {
-        acc += u64::from(u16::from_be_bytes([p[0], p[1]]));
+    let mut rest = chunks.remainder();
+    if let [a, b, c, d, tail @ ..] = rest {
+        acc = add_carry(acc, u64::from(u32::from_ne_bytes([*a, *b, *c, *d])));
+        rest = tail;
     }
-    if let [last] = pairs.remainder() {
-        acc += u64::from(*last) << 8;
+    if let [a, b, tail @ ..] = rest {
+        acc = add_carry(acc, u64::from(u16::from_ne_bytes([*a, *b])));
+        rest = tail;
+    }
+    if let [last] = rest {
+        // An odd last byte is the high byte of a word padded with zero.
+        acc = add_carry(acc, u64::from(u16::from_ne_bytes([*last, 0])));
     }
     acc
 }
 
-/// Folds a running sum to 16 bits with end-around carry.
+/// A big-endian 16-bit value as a term of the host-order running sum.
+fn be_word(v: u16) -> u64 {
+    u64::from(u16::from_ne_bytes(v.to_be_bytes()))
+}
+
+/// Folds a running sum to 16 bits with end-around carry, as the big-endian
+/// value a header carries.
 fn fold(acc: u64) -> u16 {
     let acc = (acc & 0xffff_ffff) + (acc >> 32); // ≤ 33 bits
     let acc = (acc & 0xffff) + (acc >> 16); // ≤ 18 bits
     let acc = (acc & 0xffff) + (acc >> 16); // ≤ 17 bits
-    ((acc & 0xffff) + (acc >> 16)) as u16
+    let host_order = ((acc & 0xffff) + (acc >> 16)) as u16;
+    u16::from_be_bytes(host_order.to_ne_bytes())
 }
 
 /// The Internet checksum (RFC 1071) of `data`: the value to store in a header
@@ -355,8 +380,10 @@ pub fn internet_checksum(data: &[u8]) -> u16 {
 
 /// The running sum of the UDP pseudo-header: source and destination as the 8
 /// bytes they occupy in the IPv4 header, the protocol, the UDP length.
+/// `udp_len` is at most 65 535 (the callers checked it against a 16-bit field).
 fn udp_pseudo_sum(addrs: &[u8], udp_len: usize) -> u64 {
-    sum_words(0, addrs) + u64::from(IPPROTO_UDP) + udp_len as u64
+    let acc = add_carry(sum_words(0, addrs), be_word(u16::from(IPPROTO_UDP)));
+    add_carry(acc, be_word(udp_len as u16))
 }
 
 /// The UDP checksum field for a running sum taken with the field zero.
@@ -380,6 +407,7 @@ pub struct EthernetFrame<'a> {
 
 impl<'a> EthernetFrame<'a> {
     /// Validates the header and any VLAN tags.
+    #[inline]
     pub fn new_checked(buf: &'a [u8]) -> Result<Self, WireError> {
         if buf.len() < ETH_HEADER_LEN {
             return Err(truncated(Layer::Ethernet, ETH_HEADER_LEN, buf.len()));
@@ -457,6 +485,7 @@ pub struct Ipv4Packet<'a> {
 
 impl<'a> Ipv4Packet<'a> {
     /// Validates version, IHL, total length, header checksum and fragmentation.
+    #[inline]
     pub fn new_checked(buf: &'a [u8]) -> Result<Self, WireError> {
         if buf.len() < IPV4_MIN_HEADER_LEN {
             return Err(truncated(Layer::Ipv4, IPV4_MIN_HEADER_LEN, buf.len()));
@@ -487,7 +516,14 @@ impl<'a> Ipv4Packet<'a> {
             });
         }
         let header = &buf[..header_len];
-        if fold(sum_words(0, header)) != 0xffff {
+        // The usual header has no options: a constant length lets the sum
+        // unroll into three adds.
+        let sum = if header_len == IPV4_MIN_HEADER_LEN {
+            sum_words(0, &buf[..IPV4_MIN_HEADER_LEN])
+        } else {
+            sum_words(0, header)
+        };
+        if fold(sum) != 0xffff {
             let found = get16(buf, field::ipv4::CHECKSUM);
             let mut acc = sum_words(0, &header[..field::ipv4::CHECKSUM.start]);
             acc = sum_words(acc, &header[field::ipv4::CHECKSUM.end..]);
@@ -580,6 +616,7 @@ impl<'a> UdpDatagram<'a> {
 
     /// As `new_checked`, with source and destination as the 8 bytes they
     /// occupy in the IPv4 header (what the parser has at hand).
+    #[inline]
     fn checked(ip_payload: &'a [u8], addrs: &[u8; 8]) -> Result<Self, WireError> {
         if ip_payload.len() < UDP_HEADER_LEN {
             return Err(truncated(Layer::Udp, UDP_HEADER_LEN, ip_payload.len()));
@@ -806,6 +843,21 @@ mod tests {
             assert_eq!(internet_checksum(&data), naive(&data), "len {len}");
         }
         assert_eq!(internet_checksum(&[0xff; 64]), naive(&[0xff; 64]));
+    }
+
+    #[test]
+    fn a_sum_taken_in_pieces_at_even_offsets_is_the_whole_sum() {
+        // The parser sums pseudo-header, header and payload as separate
+        // pieces; near-all-ones data makes every 64-bit add carry.
+        let data: Vec<u8> = (0..97u8).map(|i| 0xff - (i % 3)).collect();
+        let whole = fold(sum_words(0, &data));
+        for k in (0..=data.len()).step_by(2) {
+            for m in (k..=data.len()).step_by(2) {
+                let acc = sum_words(sum_words(sum_words(0, &data[..k]), &data[k..m]), &data[m..]);
+                assert_eq!(fold(acc), whole, "split at {k} and {m}");
+            }
+        }
+        assert_eq!(!whole, internet_checksum(&data));
     }
 
     #[test]
