@@ -40,7 +40,9 @@ fuzz_target!(|data: &[u8]| {
         last = at;
         count += 1;
         let _ = cmsg::ExtendedErr::from_cmsg(&c);
-        let _ = cmsg::timestamp_ns(c.data);
+        if let Some(t) = cmsg::timestamping(c.data) {
+            assert_ne!(t.ns, 0, "zero means no stamp");
+        }
     }
     assert!(count <= control.len() / cmsg::space(0) + 1);
     let _ = cmsg::receive_info(control);

@@ -343,7 +343,8 @@ impl Capture {
     #[inline]
     fn timestamp(&mut self, d: &Datagram<'_>) -> u64 {
         match d.rx_timestamp {
-            Some(t) if t.clock == Clock::Realtime => t.ns,
+            // A NIC's clock is taken as CLOCK_REALTIME (phc2sys keeps them in step).
+            Some(t) if matches!(t.clock, Clock::Realtime | Clock::NicHardware) => t.ns,
             Some(t) => t.ns.saturating_add_signed(self.clock_offset_ns),
             None => self.burst_clock(),
         }

@@ -191,8 +191,9 @@ pub struct RxRun {
 }
 
 /// The application-side clocks read once per burst, to compare receive
-/// timestamps with (each on its own clock: `SO_TIMESTAMPNS` and
-/// `SO_TIMESTAMPING` software stamps are CLOCK_REALTIME).
+/// timestamps with (each on its own clock: `SO_TIMESTAMPING` software stamps
+/// are CLOCK_REALTIME; a NIC's stamps are compared with CLOCK_REALTIME too,
+/// which is right when `phc2sys` keeps the NIC's clock in step with it).
 struct StackClock<'a> {
     realtime_ns: u64,
     recorder: &'a mut LatencyRecorder,
@@ -213,7 +214,7 @@ impl<'a> StackClock<'a> {
         let Some(ts) = d.rx_timestamp else { return };
         let now = match ts.clock {
             Clock::Monotonic => mono_now,
-            Clock::Realtime => {
+            Clock::Realtime | Clock::NicHardware => {
                 if self.realtime_ns == 0 {
                     self.realtime_ns = realtime_ns();
                 }

@@ -18,10 +18,15 @@ use std::time::Duration;
 /// The clock a receive timestamp was taken on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Clock {
-    /// CLOCK_REALTIME (kernel socket timestamps, `SO_TIMESTAMPNS`).
+    /// CLOCK_REALTIME (the kernel's software receive timestamps,
+    /// `SO_TIMESTAMPING`).
     Realtime,
     /// CLOCK_MONOTONIC.
     Monotonic,
+    /// The NIC's own clock (its PTP hardware clock, the raw hardware stamp
+    /// of `SO_TIMESTAMPING`). On CLOCK_REALTIME's scale only when something
+    /// keeps the two in step (`phc2sys`); zc compares it with CLOCK_REALTIME.
+    NicHardware,
 }
 
 /// When a datagram was received, by the kernel or the NIC.

@@ -13,7 +13,7 @@ pub fn monotonic_ns() -> u64 {
     clock_ns(ClockId::CLOCK_MONOTONIC)
 }
 
-/// CLOCK_REALTIME in nanoseconds: the clock of kernel rx timestamps (`SO_TIMESTAMPNS`).
+/// CLOCK_REALTIME in nanoseconds: the clock of the kernel's software rx timestamps (`SO_TIMESTAMPING`).
 #[inline]
 pub fn realtime_ns() -> u64 {
     clock_ns(ClockId::CLOCK_REALTIME)

@@ -8,7 +8,7 @@
 //! | `recvmmsg` | blocking `recvmmsg(MSG_WAITFORONE)`, or a non-blocking socket with epoll readiness or spinning on `MSG_DONTWAIT` ([`BusyPoll`]), `recvmmsg` batches | `sendmmsg` batches |
 //!
 //! `recvfrom` is the traditional baseline (`docs/design.md` §1) and deliberately has nothing
-//! else. `recvmmsg` adds kernel receive timestamps (`SO_TIMESTAMPNS`), kernel
+//! else. `recvmmsg` adds receive timestamps (`SO_TIMESTAMPING`), kernel
 //! drop counts (`SO_RXQ_OVFL`), optional `SO_BUSY_POLL`, `SO_REUSEPORT` and
 //! multicast group membership. Both report socket drops from `SO_MEMINFO`.
 //!

@@ -12,7 +12,7 @@ use zc_core::backend::{DataPath, Datagram, Mode, Receiver, RxBurst, RxStats, RxT
 use zc_core::error::{Error, Result};
 use zc_os::{cmsg, sockaddr, sockopt};
 
-/// Room for one `SCM_TIMESTAMPNS` and one `SO_RXQ_OVFL` control message, in
+/// Room for one `SCM_TIMESTAMPING` and one `SO_RXQ_OVFL` control message, in
 /// u64 words (aligned as cmsghdr requires).
 const CTRL_WORDS: usize = (cmsg::TIMESTAMP_SPACE + cmsg::RXQ_OVFL_SPACE).div_ceil(8);
 
@@ -84,9 +84,8 @@ impl SocketReceiver {
             sockopt::set_int(sock.as_fd(), libc::SOL_SOCKET, libc::SO_RXQ_OVFL, 1)
                 .map_err(|e| Error::io("setsockopt SO_RXQ_OVFL", e))?;
             if cfg.timestamps {
-                sockopt::set_int(sock.as_fd(), libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, 1)
-                    .map_err(|e| Error::io("setsockopt SO_TIMESTAMPNS", e))?;
-                mode.details.push("SO_TIMESTAMPNS".into());
+                sockopt::enable_rx_timestamps(sock.as_fd())?;
+                mode.details.push(sockopt::RX_TIMESTAMPS_MODE.into());
             }
             match cfg.busy_poll {
                 BusyPoll::Off => {}

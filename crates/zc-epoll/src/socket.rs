@@ -59,7 +59,8 @@ pub struct RecvConfig {
     pub rcvbuf: Option<usize>,
     /// `SO_REUSEPORT`, for several receivers on one port.
     pub reuse_port: bool,
-    /// Kernel receive timestamps (`SO_TIMESTAMPNS`, CLOCK_REALTIME).
+    /// Receive timestamps (`SO_TIMESTAMPING`): the NIC's when it stamps,
+    /// else the kernel's software stamp on CLOCK_REALTIME.
     pub timestamps: bool,
     /// How to wait for data (`recvmmsg` only).
     pub busy_poll: BusyPoll,

@@ -25,8 +25,9 @@ pub const fn space(len: usize) -> usize {
 /// `CMSG_LEN(0)`: where a message's data starts.
 const HEADER: usize = space(0);
 
-/// Room for one `SCM_TIMESTAMPNS` message.
-pub const TIMESTAMP_SPACE: usize = space(std::mem::size_of::<libc::timespec>());
+/// Room for one `SCM_TIMESTAMPING` message: three `timespec`s (software,
+/// deprecated, raw hardware).
+pub const TIMESTAMP_SPACE: usize = space(3 * std::mem::size_of::<libc::timespec>());
 
 /// Room for one `SO_RXQ_OVFL` message.
 pub const RXQ_OVFL_SPACE: usize = space(std::mem::size_of::<u32>());
@@ -40,7 +41,7 @@ const _: () = assert!(std::mem::size_of::<libc::timespec>() == 16);
 pub struct Cmsg<'a> {
     /// `cmsg_level` (`SOL_SOCKET`, `SOL_IP`, …).
     pub level: i32,
-    /// `cmsg_type` (`SCM_TIMESTAMPNS`, `IP_RECVERR`, …).
+    /// `cmsg_type` (`SCM_TIMESTAMPING`, `IP_RECVERR`, …).
     pub kind: i32,
     /// The data after the header.
     pub data: &'a [u8],
@@ -98,20 +99,42 @@ impl<'a> Iterator for Cmsgs<'a> {
     }
 }
 
-/// The data of an `SCM_TIMESTAMPNS` message as nanoseconds on CLOCK_REALTIME.
-pub fn timestamp_ns(data: &[u8]) -> Option<u64> {
-    let sec = i64::from_ne_bytes(data.get(0..8)?.try_into().ok()?);
-    let nsec = i64::from_ne_bytes(data.get(8..16)?.try_into().ok()?);
-    u64::try_from(sec)
+/// The `timespec` at byte `at` of `data` as nanoseconds; `None` when it is
+/// cut short, negative, out of range or zero (the kernel's "no stamp").
+fn timespec_ns(data: &[u8], at: usize) -> Option<u64> {
+    let sec = i64::from_ne_bytes(data.get(at..at + 8)?.try_into().ok()?);
+    let nsec = i64::from_ne_bytes(data.get(at + 8..at + 16)?.try_into().ok()?);
+    if !(0..1_000_000_000).contains(&nsec) {
+        return None;
+    }
+    let ns = u64::try_from(sec)
         .ok()?
         .checked_mul(1_000_000_000)?
-        .checked_add(u64::try_from(nsec).ok()?)
+        .checked_add(u64::try_from(nsec).ok()?)?;
+    (ns != 0).then_some(ns)
+}
+
+/// The data of an `SCM_TIMESTAMPING` message (`struct scm_timestamping`:
+/// software, deprecated, raw hardware): the NIC's stamp when it gave one,
+/// else the kernel's software stamp.
+pub fn timestamping(data: &[u8]) -> Option<RxTimestamp> {
+    const TS: usize = std::mem::size_of::<libc::timespec>();
+    if let Some(ns) = timespec_ns(data, 2 * TS) {
+        return Some(RxTimestamp {
+            ns,
+            clock: Clock::NicHardware,
+        });
+    }
+    timespec_ns(data, 0).map(|ns| RxTimestamp {
+        ns,
+        clock: Clock::Realtime,
+    })
 }
 
 /// What zc reads from a received datagram's control messages.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ReceiveInfo {
-    /// The kernel receive time (`SCM_TIMESTAMPNS`).
+    /// The receive time (`SCM_TIMESTAMPING`): the NIC's or the kernel's.
     pub timestamp: Option<RxTimestamp>,
     /// The socket's drop counter so far (`SO_RXQ_OVFL`).
     pub rxq_ovfl: Option<u32>,
@@ -124,11 +147,8 @@ pub fn receive_info(control: &[u8]) -> ReceiveInfo {
         if c.level != libc::SOL_SOCKET {
             continue;
         }
-        if c.kind == libc::SCM_TIMESTAMPNS {
-            info.timestamp = timestamp_ns(c.data).map(|ns| RxTimestamp {
-                ns,
-                clock: Clock::Realtime,
-            });
+        if c.kind == crate::sockopt::SCM_TIMESTAMPING {
+            info.timestamp = timestamping(c.data);
         } else if c.kind == libc::SO_RXQ_OVFL {
             info.rxq_ovfl = u32_ne(c.data, 0);
         }
@@ -197,8 +217,12 @@ mod tests {
         buf[start + HEADER..start + HEADER + data.len()].copy_from_slice(data);
     }
 
-    fn timespec(sec: i64, nsec: i64) -> Vec<u8> {
-        [sec.to_ne_bytes(), nsec.to_ne_bytes()].concat()
+    /// `struct scm_timestamping`: software, deprecated, raw hardware.
+    fn timestamping(sw: (i64, i64), hw: (i64, i64)) -> Vec<u8> {
+        [sw.0, sw.1, 0, 0, hw.0, hw.1]
+            .iter()
+            .flat_map(|v| v.to_ne_bytes())
+            .collect()
     }
 
     #[test]
@@ -216,8 +240,8 @@ mod tests {
         put(
             &mut c,
             libc::SOL_SOCKET,
-            libc::SCM_TIMESTAMPNS,
-            &timespec(3, 5),
+            crate::sockopt::SCM_TIMESTAMPING,
+            &timestamping((3, 5), (0, 0)),
         );
         put(
             &mut c,
@@ -243,8 +267,8 @@ mod tests {
         put(
             &mut c,
             libc::SOL_SOCKET,
-            libc::SCM_TIMESTAMPNS,
-            &timespec(3, 5),
+            crate::sockopt::SCM_TIMESTAMPING,
+            &timestamping((3, 5), (0, 0)),
         );
         assert_eq!(receive_info(&c[..20]), ReceiveInfo::default());
         assert_eq!(receive_info(&[]), ReceiveInfo::default());
@@ -256,6 +280,38 @@ mod tests {
         c[12..16].copy_from_slice(&0u32.to_ne_bytes());
         assert_eq!(iter(&c).count(), 1);
         assert_eq!(receive_info(&c).timestamp, None);
+    }
+
+    #[test]
+    fn prefers_the_nic_stamp_and_refuses_impossible_ones() {
+        let one = |data: Vec<u8>| {
+            let mut c = Vec::new();
+            put(
+                &mut c,
+                libc::SOL_SOCKET,
+                crate::sockopt::SCM_TIMESTAMPING,
+                &data,
+            );
+            receive_info(&c).timestamp
+        };
+        let hw = RxTimestamp {
+            ns: 7_000_000_009,
+            clock: Clock::NicHardware,
+        };
+        let sw = RxTimestamp {
+            ns: 3_000_000_005,
+            clock: Clock::Realtime,
+        };
+        assert_eq!(one(timestamping((3, 5), (7, 9))), Some(hw));
+        assert_eq!(one(timestamping((3, 5), (0, 0))), Some(sw));
+        // An impossible hardware stamp falls back to the software one.
+        assert_eq!(one(timestamping((3, 5), (-1, 9))), Some(sw));
+        assert_eq!(one(timestamping((3, 5), (7, 1_000_000_000))), Some(sw));
+        assert_eq!(one(timestamping((0, 0), (0, 0))), None);
+        assert_eq!(one(timestamping((i64::MAX, 0), (0, 0))), None);
+        // Cut short: the software stamp alone still reads.
+        assert_eq!(one(timestamping((3, 5), (7, 9))[..16].to_vec()), Some(sw));
+        assert_eq!(one(vec![1, 2, 3]), None);
     }
 
     #[test]

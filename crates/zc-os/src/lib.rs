@@ -5,7 +5,7 @@
 //! - [`sockaddr`]: `sockaddr_in`/`sockaddr_in6` decoded from raw bytes, as the
 //!   kernel writes them into a name buffer (aligned or not).
 //! - [`cmsg`]: a bounds-checked walk over control messages in raw bytes, and
-//!   the payloads zc reads from them (`SCM_TIMESTAMPNS`, `SO_RXQ_OVFL`,
+//!   the payloads zc reads from them (`SCM_TIMESTAMPING`, `SO_RXQ_OVFL`,
 //!   `IP_RECVERR`'s `sock_extended_err`).
 //! - [`kernel`]: the running kernel's release.
 //! - [`netif`]: a network interface's index by name.

@@ -125,6 +125,33 @@ pub fn size_rcvbuf(fd: BorrowedFd<'_>, want: usize) -> Result<RcvBuf> {
     Ok(RcvBuf { granted, capped })
 }
 
+/// `SO_TIMESTAMPING`, and `SCM_TIMESTAMPING` for the control message it
+/// adds: the `SO_TIMESTAMPING_OLD` number, which targets with a 64-bit
+/// `time_t` use (`asm-generic/socket.h`); libc does not define it for Linux.
+pub const SO_TIMESTAMPING: i32 = 37;
+/// The control message type of [`SO_TIMESTAMPING`] (the same number).
+pub const SCM_TIMESTAMPING: i32 = SO_TIMESTAMPING;
+// The `_NEW` number (65) is for 32-bit targets with a 64-bit time_t.
+const _: () = assert!(std::mem::size_of::<libc::time_t>() == 8);
+
+/// What [`enable_rx_timestamps`] asks for, as a mode line shows it.
+pub const RX_TIMESTAMPS_MODE: &str = "rx timestamps: SO_TIMESTAMPING, the NIC's raw hardware \
+     stamp when its receive timestamping is on, else the kernel's software stamp (CLOCK_REALTIME)";
+
+/// Asks for a receive timestamp on every datagram (`SCM_TIMESTAMPING`): the
+/// kernel's software stamp, and the NIC's raw hardware stamp when the NIC
+/// stamps received packets (its filter is set host-wide, by `ptp4l` or
+/// `hwstamp_ctl -r 1`; zc does not change it). [`crate::cmsg::receive_info`]
+/// prefers the hardware stamp.
+pub fn enable_rx_timestamps(fd: BorrowedFd<'_>) -> Result<()> {
+    let flags = libc::SOF_TIMESTAMPING_RX_SOFTWARE
+        | libc::SOF_TIMESTAMPING_SOFTWARE
+        | libc::SOF_TIMESTAMPING_RX_HARDWARE
+        | libc::SOF_TIMESTAMPING_RAW_HARDWARE;
+    set(fd, libc::SOL_SOCKET, SO_TIMESTAMPING, &flags)
+        .map_err(|e| Error::io("setsockopt SO_TIMESTAMPING", e))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -134,13 +161,60 @@ mod tests {
     #[test]
     fn int_options_round_trip() {
         let s = UdpSocket::bind("127.0.0.1:0").unwrap();
-        set_int(s.as_fd(), libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, 1).unwrap();
+        set_int(s.as_fd(), libc::SOL_SOCKET, libc::SO_RXQ_OVFL, 1).unwrap();
         assert_eq!(
-            get_int(s.as_fd(), libc::SOL_SOCKET, libc::SO_TIMESTAMPNS).unwrap(),
+            get_int(s.as_fd(), libc::SOL_SOCKET, libc::SO_RXQ_OVFL).unwrap(),
             1
         );
         let e = set_int(s.as_fd(), libc::SOL_SOCKET, 0x7fff, 1).unwrap_err();
         assert_eq!(e.raw_os_error(), Some(libc::ENOPROTOOPT));
+    }
+
+    #[test]
+    fn a_datagram_carries_the_kernel_software_receive_stamp() {
+        use crate::cmsg;
+        let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        enable_rx_timestamps(rx.as_fd()).unwrap();
+        let flags = get_int(rx.as_fd(), libc::SOL_SOCKET, SO_TIMESTAMPING).unwrap() as u32;
+        assert_ne!(flags & libc::SOF_TIMESTAMPING_RX_SOFTWARE, 0);
+        assert_ne!(flags & libc::SOF_TIMESTAMPING_RAW_HARDWARE, 0);
+        let before = zc_core::sys::realtime_ns();
+        let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        tx.send_to(b"x", rx.local_addr().unwrap()).unwrap();
+        let mut data = [0u8; 16];
+        let mut control = [0u64; cmsg::TIMESTAMP_SPACE.div_ceil(8)];
+        let mut iov = libc::iovec {
+            iov_base: data.as_mut_ptr().cast(),
+            iov_len: data.len(),
+        };
+        // SAFETY: an all-zero msghdr is valid; the pointers set below are live
+        // buffers of the lengths given, for the duration of the call.
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.as_mut_ptr().cast();
+        msg.msg_controllen = std::mem::size_of_val(&control);
+        // SAFETY: `msg` points to live buffers as described above.
+        let n = unsafe { libc::recvmsg(rx.as_raw_fd(), &mut msg, 0) };
+        assert_eq!(n, 1);
+        assert_eq!(
+            msg.msg_flags & libc::MSG_CTRUNC,
+            0,
+            "control room is enough"
+        );
+        // SAFETY: `control` is plain memory of at least msg_controllen bytes.
+        let bytes = unsafe {
+            std::slice::from_raw_parts(control.as_ptr().cast::<u8>(), msg.msg_controllen)
+        };
+        let ts = cmsg::receive_info(bytes).timestamp.expect("a timestamp");
+        // Loopback has no hardware stamp: the kernel's software one.
+        assert_eq!(ts.clock, zc_core::Clock::Realtime);
+        let after = zc_core::sys::realtime_ns();
+        assert!(
+            (before..=after).contains(&ts.ns),
+            "{before} <= {} <= {after}",
+            ts.ns
+        );
     }
 
     #[test]

@@ -64,7 +64,8 @@ pub struct RxConfig {
     pub sqpoll_idle: Option<Duration>,
     /// Register NAPI busy polling on the ring for this long per wait.
     pub napi_busy_poll: Option<Duration>,
-    /// Kernel receive timestamps (`SO_TIMESTAMPNS`) on every datagram.
+    /// Receive timestamps (`SO_TIMESTAMPING`) on every datagram: the NIC's
+    /// when it stamps, else the kernel's software stamp.
     pub rx_timestamps: bool,
     /// Let one wait collect up to a whole batch while datagrams are backing
     /// up (the previous wait returned half a batch or more): the kernel waits for
@@ -258,7 +259,7 @@ pub struct Received {
     pub len: u32,
     /// The sender; the unspecified address when the name is not IPv4/IPv6.
     pub src: SocketAddr,
-    /// The `SCM_TIMESTAMPNS` control message, when asked for and present.
+    /// The `SCM_TIMESTAMPING` control message, when asked for and present.
     pub ts: Option<RxTimestamp>,
     /// The datagram was longer than the buffer's payload room.
     pub truncated: bool,
@@ -358,9 +359,8 @@ impl UringReceiver {
             details.push(format!("multicast {group} joined on {iface}"));
         }
         if cfg.rx_timestamps {
-            sockopt::set_int(socket.as_fd(), libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, 1)
-                .map_err(|e| Error::io("setsockopt SO_TIMESTAMPNS", e))?;
-            details.push("rx timestamps: SO_TIMESTAMPNS (CLOCK_REALTIME)".to_owned());
+            sockopt::enable_rx_timestamps(socket.as_fd())?;
+            details.push(sockopt::RX_TIMESTAMPS_MODE.to_owned());
         }
 
         // Only the receive and, on drop, one cancel are ever queued.
