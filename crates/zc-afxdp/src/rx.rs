@@ -744,8 +744,10 @@ pub fn open_receivers(cfg: &AfXdpConfig) -> Result<Vec<AfXdpReceiver>> {
         mode.queue = Some(q);
         mode.details = details.clone();
         if let Some(bp) = cfg.busy_poll {
-            mode.details
-                .push(format!("busy-poll {} us budget {}", bp.usecs, bp.budget));
+            mode.details.push(format!(
+                "kernel busy poll: SO_PREFER_BUSY_POLL, SO_BUSY_POLL {} µs, budget {}",
+                bp.usecs, bp.budget
+            ));
         }
         if cfg.spin {
             mode.details

@@ -74,6 +74,14 @@ pub struct RecvArgs {
     /// Busy-poll instead of sleeping until data arrives (one core at 100 %).
     #[arg(long)]
     pub busy_poll: bool,
+    /// Kernel busy polling for US microseconds per receive call: the
+    /// receiving thread runs the device's NAPI poll instead of waiting for a
+    /// softirq (recvmmsg: SO_BUSY_POLL + SO_PREFER_BUSY_POLL in a blocking
+    /// recvmmsg; uring: registered NAPI busy poll; afxdp: SO_PREFER_BUSY_POLL
+    /// with a budget of one batch). Acts only on a device with NAPI; recvfrom
+    /// and the DPDK backends refuse it.
+    #[arg(long, value_name = "US")]
+    pub kernel_busy_poll: Option<u32>,
     /// Join this IPv4 multicast group on the interface that has the --bind address.
     #[arg(long)]
     pub multicast: Option<Ipv4Addr>,
@@ -598,6 +606,7 @@ pub fn run(a: RecvArgs) -> Result<ExitCode> {
     spec.queue = a.queue;
     spec.batch = a.batch;
     spec.busy_poll = a.busy_poll;
+    spec.kernel_busy_poll = a.kernel_busy_poll;
     spec.multicast = a.multicast;
     spec.timestamps = a.timestamps;
     spec.xdp_mode = a.xdp_mode;

@@ -97,8 +97,15 @@ impl SocketReceiver {
                             Error::io("setsockopt SO_BUSY_POLL", e)
                                 .with_fix("SO_BUSY_POLL needs CAP_NET_ADMIN: run as root")
                         })?;
+                    sockopt::set_int(sock.as_fd(), libc::SOL_SOCKET, libc::SO_PREFER_BUSY_POLL, 1)
+                        .map_err(|e| {
+                            Error::io("setsockopt SO_PREFER_BUSY_POLL", e)
+                                .with_fix("SO_PREFER_BUSY_POLL needs Linux 5.11 or later")
+                        })?;
                     mode.busy_poll = true;
-                    mode.details.push(format!("SO_BUSY_POLL {us} µs"));
+                    mode.details.push(format!(
+                        "kernel busy poll: SO_BUSY_POLL {us} µs + SO_PREFER_BUSY_POLL in a blocking recvmmsg(MSG_WAITFORONE) (acts on devices with NAPI; veth has it only with GRO or XDP)"
+                    ));
                 }
                 BusyPoll::Spin => {
                     mode.busy_poll = true;
@@ -128,7 +135,7 @@ impl SocketReceiver {
             .ok()
             .and_then(|a| a.as_socket())
             .unwrap_or(cfg.bind);
-        let epoll = if cfg.api == SocketApi::Recvmmsg && cfg.busy_poll != BusyPoll::Blocking {
+        let epoll = if cfg.api == SocketApi::Recvmmsg && !cfg.busy_poll.blocks() {
             sock.set_nonblocking(true)
                 .map_err(|e| Error::io("set O_NONBLOCK", e))?;
             (cfg.busy_poll != BusyPoll::Spin)
@@ -321,9 +328,10 @@ impl SocketReceiver {
     /// is probably empty and the try would be a wasted system call, so we go
     /// straight to `epoll_wait`. At low rates that is 2 calls per wake-up, not 3.
     fn recv_batched(&mut self, timeout: Option<Duration>) -> Result<()> {
-        if self.cfg.busy_poll == BusyPoll::Blocking {
-            // Sleeps until the first datagram (or SO_RCVTIMEO), then takes
-            // whatever else is queued without waiting.
+        if self.cfg.busy_poll.blocks() {
+            // Sleeps (after busy-polling the device, with SO_BUSY_POLL) until
+            // the first datagram (or SO_RCVTIMEO), then takes whatever else
+            // is queued without waiting.
             let flags = self.blocking_flags(timeout)? | libc::MSG_WAITFORONE;
             self.recv_batch_with(flags)?;
             return Ok(());

@@ -29,9 +29,11 @@ pub enum BusyPoll {
     /// Sleep in `epoll_wait` until the socket is readable.
     #[default]
     Off,
-    /// Set `SO_BUSY_POLL` to this many microseconds: the kernel polls the
-    /// device queue in the receive call (needs a NAPI device; veth has none
-    /// unless an XDP program is attached).
+    /// Set `SO_BUSY_POLL` to this many microseconds and `SO_PREFER_BUSY_POLL`,
+    /// and wait in a blocking `recvmmsg(MSG_WAITFORONE)`: the kernel polls
+    /// the device queue in the receive call for that long before sleeping
+    /// (needs a NAPI device; veth has one only with GRO or an XDP program).
+    /// For one socket per thread only.
     Kernel(u32),
     /// Spin in user space on `recvmmsg(MSG_DONTWAIT)`: one core at 100 %.
     Spin,
@@ -39,6 +41,13 @@ pub enum BusyPoll {
     /// `SO_RCVTIMEO`): one system call per wake-up where epoll pays
     /// `epoll_wait` and `recvmmsg`. For one socket per thread only.
     Blocking,
+}
+
+impl BusyPoll {
+    /// Whether the receiver waits in a blocking `recvmmsg` (no epoll).
+    pub(crate) fn blocks(self) -> bool {
+        matches!(self, Self::Blocking | Self::Kernel(_))
+    }
 }
 
 /// Receiver settings.

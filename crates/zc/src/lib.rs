@@ -153,6 +153,14 @@ pub struct RxSpec {
     pub batch: usize,
     /// Busy-poll instead of sleeping (each backend's own way; reported in its mode).
     pub busy_poll: bool,
+    /// Kernel busy polling for this many microseconds per receive call: the
+    /// receiving thread runs the device's NAPI poll itself instead of waiting
+    /// for a softirq (`recvmmsg`: `SO_BUSY_POLL` + `SO_PREFER_BUSY_POLL`;
+    /// `uring`: `IORING_REGISTER_NAPI`; `afxdp`: `SO_PREFER_BUSY_POLL` +
+    /// `SO_BUSY_POLL_BUDGET` of one batch). Acts only on a device with NAPI
+    /// (veth: with GRO or an XDP program). `recvfrom` and the DPDK backends
+    /// refuse it.
+    pub kernel_busy_poll: Option<u32>,
     /// Join this multicast group (receiving on `bind`'s port, via the
     /// interface that has `bind`'s address).
     pub multicast: Option<Ipv4Addr>,
@@ -255,6 +263,7 @@ impl RxSpec {
             queue: 0,
             batch: 64,
             busy_poll: false,
+            kernel_busy_poll: None,
             multicast: None,
             timestamps: false,
             max_payload: 2048,
@@ -352,6 +361,14 @@ pub fn open_receiver(spec: &RxSpec) -> Result<Box<dyn DynReceiver + Send>> {
         }
     }
     check_dpdk_memory(b, spec.dpdk_memory)?;
+    if spec.kernel_busy_poll.is_some() && !matches!(b.name, "recvmmsg" | "uring" | "afxdp") {
+        return Err(unsupported_option(
+            b.name,
+            "kernel busy polling",
+            "kernel busy polling applies to recvmmsg, uring and afxdp (DPDK always polls; \
+             recvfrom is the plain baseline): drop the option or use --busy-poll",
+        ));
+    }
     if spec.promiscuous && b.feature != "dpdk" {
         return Err(unsupported_option(
             b.name,

@@ -109,6 +109,14 @@ pub struct BenchArgs {
     /// Busy-poll in every receiver that can.
     #[arg(long)]
     pub busy_poll: bool,
+    /// Kernel busy polling for US microseconds per receive call in the
+    /// receivers that have it (recvmmsg: SO_BUSY_POLL + SO_PREFER_BUSY_POLL;
+    /// uring: registered NAPI busy poll; afxdp: SO_PREFER_BUSY_POLL and a
+    /// budget of one batch); the other rows run as without it. The receiving
+    /// thread then runs the veth's NAPI poll itself (the testbed turns GRO
+    /// on, which gives veth NAPI). recvmmsg takes this or --busy-poll, not both.
+    #[arg(long, value_name = "US")]
+    pub kernel_busy_poll: Option<u32>,
     /// Start DPDK's EAL on ordinary pages (`--no-huge`) even when hugepages
     /// are free (by default the dpdk rows run on hugepages when at least
     /// 128 MB are free; their mode says which). The EAL starts once per

@@ -84,6 +84,9 @@ pub fn run_itch(
     let mut rx_spec = RxSpec::new(name, feed);
     rx_spec.batch = a.batch;
     rx_spec.busy_poll = a.busy_poll && name != "recvfrom";
+    rx_spec.kernel_busy_poll = a
+        .kernel_busy_poll
+        .filter(|_| matches!(name, "recvmmsg" | "uring" | "afxdp"));
     rx_spec.max_payload = MAX_PAYLOAD;
     if zc::backend(name)?.needs_interface {
         rx_spec.interface = Some(tb.host_if.clone());

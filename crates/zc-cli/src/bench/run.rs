@@ -365,6 +365,9 @@ fn one_run(
     rx_spec.batch = a.batch;
     // The recvfrom baseline is plain blocking recvfrom by definition.
     rx_spec.busy_poll = a.busy_poll && name != "recvfrom";
+    rx_spec.kernel_busy_poll = a
+        .kernel_busy_poll
+        .filter(|_| matches!(name, "recvmmsg" | "uring" | "afxdp"));
     rx_spec.max_payload = a.payload.max(64);
     rx_spec.timestamps = a.stack_latency && zc::backend(name)?.rx_timestamps;
     if zc::backend(name)?.needs_interface {

@@ -10,7 +10,9 @@
 
 use crate::{RxSpec, TxSpec, XdpAttach, ZeroCopyPolicy};
 use std::net::SocketAddrV4;
-use zc_afxdp::{open_receivers, AfXdpConfig, AfXdpSender, AfXdpSenderConfig, XdpMode, ZeroCopy};
+use zc_afxdp::{
+    open_receivers, AfXdpConfig, AfXdpSender, AfXdpSenderConfig, BusyPoll, XdpMode, ZeroCopy,
+};
 use zc_core::wire::{ETH_HEADER_LEN, IPV4_MIN_HEADER_LEN, UDP_HEADER_LEN, VLAN_TAG_LEN};
 use zc_core::{DynReceiver, Error, ErrorKind, Result, Sender};
 
@@ -80,6 +82,11 @@ pub(super) fn open_receiver(spec: &RxSpec) -> Result<Box<dyn DynReceiver + Send>
     // (docs/af_xdp.md). Kernel busy polling (SO_PREFER_BUSY_POLL) is
     // `zc_afxdp::AfXdpConfig::busy_poll`.
     cfg.spin = spec.busy_poll;
+    cfg.busy_poll = spec.kernel_busy_poll.map(|usecs| BusyPoll {
+        usecs,
+        // One NAPI poll fills at most one receive batch.
+        budget: u32::try_from(spec.batch).unwrap_or(u32::MAX),
+    });
     let mut rxs = open_receivers(&cfg)?;
     match rxs.pop() {
         Some(rx) => Ok(Box::new(rx)),

@@ -26,7 +26,14 @@ pub(super) fn open_receiver(name: &str, spec: &RxSpec) -> Result<Box<dyn DynRece
     // One socket per receiver: a blocking recvmmsg(MSG_WAITFORONE) is one
     // system call per wake-up where epoll pays two. Measured with `zc bench`
     // at 50 kpps (docs/BENCHMARKS.md): 13 % less receive-thread CPU per message.
-    cfg.busy_poll = if spec.busy_poll {
+    cfg.busy_poll = if let Some(us) = spec.kernel_busy_poll {
+        if spec.busy_poll {
+            return Err(Error::config(
+                "recvmmsg busy-polls one way at a time: --busy-poll spins in user space, --kernel-busy-poll polls the device in the kernel; choose one",
+            ));
+        }
+        BusyPoll::Kernel(us)
+    } else if spec.busy_poll {
         BusyPoll::Spin
     } else if cfg.api == SocketApi::Recvmmsg {
         BusyPoll::Blocking

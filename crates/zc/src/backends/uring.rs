@@ -2,6 +2,7 @@
 
 use crate::{RxSpec, TxSpec};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::time::Duration;
 use zc_core::{DynReceiver, Error, Result, Sender};
 use zc_uring::{RxConfig, TxConfig, UringReceiver, UringSender};
 
@@ -20,6 +21,9 @@ pub(super) fn open_receiver(spec: &RxSpec) -> Result<Box<dyn DynReceiver + Send>
     // Busy poll as the socket backends do it: spin in user space (here on the
     // completion queue and the ring's TASKRUN flag, without system calls).
     cfg.spin = spec.busy_poll;
+    cfg.napi_busy_poll = spec
+        .kernel_busy_poll
+        .map(|us| Duration::from_micros(u64::from(us)));
     if let Some(group) = spec.multicast {
         cfg.bind = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, spec.bind.port()));
         cfg.multicast = Some((group, *spec.bind.ip()));
