@@ -14,7 +14,7 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use zc::{open_receiver, DpdkMemory, DynReceiver, RxSpec, XdpAttach, ZeroCopyPolicy};
+use zc::{open_receivers, DpdkMemory, DynReceiver, RxSpec, XdpAttach, ZeroCopyPolicy};
 use zc_core::backend::{Clock, Datagram, Mode, RxStats};
 use zc_core::handler::{Handled, HandlerConfig, HandlerReport, MarketDataHandler};
 use zc_core::latency::LatencyRecorder;
@@ -122,6 +122,19 @@ pub struct RecvArgs {
     /// Pin the pipeline's handler thread to this CPU.
     #[arg(long)]
     pub handler_pin: Option<usize>,
+    /// Receive queues, one receive thread each, all feeding one handler
+    /// thread (this one, --handler-pin) that tracks the merged feed. The
+    /// socket backends (recvfrom, recvmmsg, uring) open a SO_REUSEPORT group
+    /// of N sockets whose BPF program gives socket q what CPU q received
+    /// (CPU modulo N): put NIC queue q's interrupt or NAPI thread on CPU q.
+    /// Messages of one feed spread over queues arrive out of order between
+    /// queues: a late one fills its gap (counted `late`), it is not lost.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub queues: u32,
+    /// CPUs of the receive threads with --queues, in queue order (e.g. 2,3):
+    /// by default queue q runs on CPU q modulo the online CPUs.
+    #[arg(long, value_delimiter = ',', value_name = "CPU,...")]
+    pub queue_cpus: Vec<usize>,
     /// Stop after this many messages.
     #[arg(long)]
     pub count: Option<u64>,
@@ -192,6 +205,8 @@ pub struct RxRun {
     pub mode: Mode,
     /// Messages the pipeline queue had no room for.
     pub queue_full: u64,
+    /// Each receive queue's own figures, with `--queues` (empty otherwise).
+    pub queues: Vec<QueueRun>,
     /// From the backend's receive timestamp (kernel or NIC) to the receive
     /// loop reading the datagram: the stack and wake-up cost. Empty when the
     /// backend gave no timestamps.
@@ -258,6 +273,7 @@ impl RxRun {
             rx_stats: rx.stats(),
             mode: rx.mode().clone(),
             queue_full,
+            queues: Vec::new(),
             stack_latency,
         }
     }
@@ -279,6 +295,7 @@ impl RxRun {
             rx_stats,
             mode,
             queue_full: 0,
+            queues: Vec::new(),
             stack_latency: LatencyRecorder::new(),
         }
     }
@@ -393,6 +410,34 @@ struct Handoff {
     now_ns: u64,
 }
 
+impl Handoff {
+    /// The first `MESSAGE_LEN` bytes of `d`'s payload and its addresses.
+    #[inline]
+    fn of(d: &Datagram<'_>, now_ns: u64) -> Self {
+        let len = d.payload.len().min(MESSAGE_LEN);
+        let mut bytes = [0u8; MESSAGE_LEN];
+        bytes[..len].copy_from_slice(&d.payload[..len]);
+        Self {
+            bytes,
+            len: len as u8,
+            src: d.src,
+            dst: d.dst,
+            now_ns,
+        }
+    }
+
+    /// The handed-over message as a datagram for the handler.
+    #[inline]
+    fn datagram(&self) -> Datagram<'_> {
+        Datagram {
+            payload: &self.bytes[..usize::from(self.len)],
+            src: self.src,
+            dst: self.dst,
+            rx_timestamp: None,
+        }
+    }
+}
+
 /// Receives on this thread and handles on another, over a bounded queue.
 pub fn receive_pipelined(
     rx: &mut dyn DynReceiver,
@@ -417,13 +462,7 @@ pub fn receive_pipelined(
                     match queue.pop() {
                         Some(m) => {
                             idle = 0;
-                            let d = Datagram {
-                                payload: &m.bytes[..usize::from(m.len)],
-                                src: m.src,
-                                dst: m.dst,
-                                rx_timestamp: None,
-                            };
-                            h.on_datagram(&d, m.now_ns);
+                            h.on_datagram(&m.datagram(), m.now_ns);
                         }
                         None if done.load(Ordering::Acquire) && queue.is_empty() => return Ok(h),
                         // Spin while traffic is likely; yield the core when it is not.
@@ -457,17 +496,7 @@ pub fn receive_pipelined(
                 now_ns = monotonic_ns();
             }
             clock.record(d, now_ns);
-            let len = d.payload.len().min(MESSAGE_LEN);
-            let mut bytes = [0u8; MESSAGE_LEN];
-            bytes[..len].copy_from_slice(&d.payload[..len]);
-            let m = Handoff {
-                bytes,
-                len: len as u8,
-                src: d.src,
-                dst: d.dst,
-                now_ns,
-            };
-            if queue.push(m).is_ok() {
+            if queue.push(Handoff::of(d, now_ns)).is_ok() {
                 pushed += 1;
             } else {
                 queue_full += 1;
@@ -512,6 +541,185 @@ pub fn receive_pipelined(
     ))
 }
 
+/// One receive queue's figures in a `--queues` run.
+#[derive(Debug, Clone, Serialize)]
+pub struct QueueRun {
+    /// Queue index (the socket's place in its reuseport group).
+    pub queue: usize,
+    /// The CPU its receive thread ran on.
+    pub cpu: usize,
+    /// Messages it handed to the handler.
+    pub messages: u64,
+    /// Messages its handoff queue had no room for.
+    pub queue_full: u64,
+    /// CPU time of its receive thread, nanoseconds.
+    pub cpu_ns: u64,
+    /// Its backend counters.
+    pub rx: RxStats,
+}
+
+/// What one receive thread of [`receive_queues`] returns.
+struct QueueThread {
+    rx: Box<dyn DynReceiver + Send>,
+    first_ns: u64,
+    last_ns: u64,
+    stack: LatencyRecorder,
+    run: QueueRun,
+}
+
+/// Receives on one pinned thread per receiver and handles every message on
+/// this thread: each receive thread hands its messages over its own bounded
+/// queue, and the one handler takes them as they come, so sequence tracking
+/// sees the whole feed. Messages of one feed spread over queues interleave
+/// in any order; the tracker counts a message behind one from another queue
+/// as late (filling its gap), not lost.
+pub fn receive_queues(
+    rxs: Vec<Box<dyn DynReceiver + Send>>,
+    mut h: MarketDataHandler,
+    depth: usize,
+    cpus: &[usize],
+    when: StopWhen<'_>,
+    mut status: Option<StatusFn<'_>>,
+) -> Result<RxRun> {
+    let n = rxs.len();
+    let queues: Vec<ArrayQueue<Handoff>> = (0..n).map(|_| ArrayQueue::new(depth.max(1))).collect();
+    let finish = AtomicBool::new(false);
+    let pushed: Vec<std::sync::atomic::AtomicU64> = (0..n)
+        .map(|_| std::sync::atomic::AtomicU64::new(0))
+        .collect();
+    let threads = std::thread::scope(|s| -> Result<Vec<QueueThread>> {
+        let handles: Vec<_> = rxs
+            .into_iter()
+            .enumerate()
+            .map(|(q, mut rx)| {
+                let (queue, finish, pushed) = (&queues[q], &finish, &pushed[q]);
+                let cpu = cpus[q % cpus.len()];
+                std::thread::Builder::new()
+                    .name(format!("zc-rx{q}"))
+                    .spawn_scoped(s, move || -> Result<QueueThread> {
+                        pin_current_thread(cpu)?;
+                        let (mut first_ns, mut last_ns, mut full) = (0, 0, 0u64);
+                        let mut stack = LatencyRecorder::new();
+                        let cpu0 = thread_cpu_ns();
+                        while !finish.load(Ordering::Acquire) {
+                            let mut now_ns = 0;
+                            let mut clock = StackClock::new(&mut stack);
+                            let got = rx.recv_each(Some(Duration::from_millis(20)), &mut |d| {
+                                if now_ns == 0 {
+                                    now_ns = monotonic_ns();
+                                }
+                                clock.record(d, now_ns);
+                                if queue.push(Handoff::of(d, now_ns)).is_ok() {
+                                    pushed.fetch_add(1, Ordering::Relaxed);
+                                } else {
+                                    full += 1;
+                                }
+                            })?;
+                            if got > 0 {
+                                if first_ns == 0 {
+                                    first_ns = now_ns;
+                                }
+                                last_ns = now_ns;
+                            }
+                        }
+                        let run = QueueRun {
+                            queue: q,
+                            cpu,
+                            messages: pushed.load(Ordering::Relaxed),
+                            queue_full: full,
+                            cpu_ns: thread_cpu_ns() - cpu0,
+                            rx: rx.stats(),
+                        };
+                        Ok(QueueThread {
+                            rx,
+                            first_ns,
+                            last_ns,
+                            stack,
+                            run,
+                        })
+                    })
+                    .map_err(|e| zc_core::Error::io("spawn a receive thread", e))
+            })
+            .collect::<Result<_>>()?;
+        // The handler: this thread.
+        let start = Instant::now();
+        let mut next_status = start + Duration::from_secs(1);
+        let mut last_rx = Instant::now();
+        let handle = |h: &mut MarketDataHandler| {
+            let mut took = false;
+            for queue in &queues {
+                for _ in 0..256 {
+                    let Some(m) = queue.pop() else { break };
+                    h.on_datagram(&m.datagram(), m.now_ns);
+                    took = true;
+                }
+            }
+            took
+        };
+        loop {
+            let stopping = should_stop(&when, h.messages(), last_rx, h.messages() > 0)
+                || handles.iter().any(|t| t.is_finished());
+            if stopping {
+                finish.store(true, Ordering::Release);
+                break;
+            }
+            if handle(&mut h) {
+                last_rx = Instant::now();
+            } else {
+                std::hint::spin_loop();
+            }
+            if let Some(f) = status.as_mut() {
+                if Instant::now() >= next_status {
+                    next_status += Duration::from_secs(1);
+                    let received = pushed.iter().map(|p| p.load(Ordering::Relaxed)).sum();
+                    let stats = RxStats {
+                        datagrams: received,
+                        ..Default::default()
+                    };
+                    f(start.elapsed().as_secs_f64(), &h.report(), &stats);
+                }
+            }
+        }
+        let mut done = Vec::with_capacity(n);
+        for t in handles {
+            done.push(t.join().map_err(|_| {
+                zc_core::Error::new(zc_core::ErrorKind::Io, "a receive thread panicked")
+            })??);
+        }
+        // What the receive threads queued before they stopped.
+        while handle(&mut h) {}
+        Ok(done)
+    })?;
+    let mut rx_stats = RxStats::default();
+    let mut stack = LatencyRecorder::new();
+    let (mut first_ns, mut last_ns, mut cpu_ns, mut queue_full) = (u64::MAX, 0, 0, 0);
+    for t in &threads {
+        rx_stats.add(&t.run.rx);
+        stack.merge(&t.stack);
+        if t.first_ns != 0 {
+            first_ns = first_ns.min(t.first_ns);
+        }
+        last_ns = last_ns.max(t.last_ns);
+        cpu_ns += t.run.cpu_ns;
+        queue_full += t.run.queue_full;
+    }
+    let mut mode = threads[0].rx.mode().clone();
+    mode.details
+        .push(format!("{n} queues, one receive thread each"));
+    Ok(RxRun {
+        report: h.report(),
+        latency: h.latency().histogram().clone(),
+        first_ns: if first_ns == u64::MAX { 0 } else { first_ns },
+        last_ns,
+        cpu_ns,
+        rx_stats,
+        mode,
+        queue_full,
+        queues: threads.into_iter().map(|t| t.run).collect(),
+        stack_latency: stack,
+    })
+}
+
 /// One `--json` line a second.
 #[derive(Serialize)]
 struct StatusLine<'a> {
@@ -543,6 +751,9 @@ struct SummaryLine<'a> {
     accounting: Accounting,
     /// CPU time of the receive thread, nanoseconds.
     cpu_ns: u64,
+    /// Each receive queue, with `--queues` (left out otherwise).
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    queues: &'a [QueueRun],
     /// Anything lost: the exit code is then 3.
     lost: bool,
 }
@@ -620,21 +831,52 @@ pub fn run(a: RecvArgs) -> Result<ExitCode> {
     if let Some(m) = &metrics {
         eprintln!("zc recv: metrics on http://{}/metrics", m.local_addr());
     }
-    if let Some(cpu) = a.pin {
+    let several = a.queues > 1;
+    if several && (a.pin.is_some() || a.capture.capture.is_some()) {
+        return Err(zc_core::Error::config(
+            "with --queues, each receive thread is pinned by --queue-cpus and the handler by --handler-pin; --pin and --capture take one receive thread",
+        ));
+    }
+    if !several && !a.queue_cpus.is_empty() {
+        return Err(zc_core::Error::config(
+            "--queue-cpus places the receive threads of --queues N: use --pin for one",
+        ));
+    }
+    let queue_cpus = if a.queue_cpus.is_empty() {
+        (0..a.queues as usize)
+            .map(|q| q % zc_core::sys::online_cpus())
+            .collect()
+    } else if a.queue_cpus.len() == a.queues as usize {
+        a.queue_cpus.clone()
+    } else {
+        return Err(zc_core::Error::config(format!(
+            "--queue-cpus lists {} CPUs for {} queues: give one per queue",
+            a.queue_cpus.len(),
+            a.queues
+        )));
+    };
+    if let Some(cpu) = if several { a.handler_pin } else { a.pin } {
         pin_current_thread(cpu)?;
     }
-    let mut rx = open_receiver(&spec)?;
-    eprintln!("zc recv: {} on {}", rx.mode(), a.bind);
-    let backend = rx.mode().backend;
+    let mut rxs = open_receivers(&spec, a.queues)?;
+    for (q, rx) in rxs.iter().enumerate() {
+        let on = if several {
+            format!(" (queue {q}, CPU {})", queue_cpus[q])
+        } else {
+            String::new()
+        };
+        eprintln!("zc recv: {} on {}{on}", rx.mode(), a.bind);
+    }
+    let backend = rxs[0].mode().backend;
     if let Some(m) = &metrics {
-        m.update(backend, 0.0, &HandlerReport::default(), &rx.stats());
+        m.update(backend, 0.0, &HandlerReport::default(), &rxs[0].stats());
     }
     if a.pipeline && a.capture.capture.is_some() {
         return Err(zc_core::Error::config(
             "--capture runs on the receive thread: leave out --pipeline",
         ));
     }
-    let mut capture = a.capture.start(rx.as_ref(), a.interface.as_deref())?;
+    let mut capture = a.capture.start(rxs[0].as_ref(), a.interface.as_deref())?;
     if let Some(hold) = a.hold {
         eprintln!("zc recv: holding {hold:?} before the first receive");
         std::thread::sleep(hold);
@@ -701,9 +943,11 @@ pub fn run(a: RecvArgs) -> Result<ExitCode> {
         );
     };
     let started = Instant::now();
-    let run = if a.pipeline {
+    let run = if several {
+        receive_queues(rxs, h, a.queue_depth, &queue_cpus, when, Some(&mut status))?
+    } else if a.pipeline {
         receive_pipelined(
-            rx.as_mut(),
+            rxs[0].as_mut(),
             h,
             a.queue_depth,
             a.handler_pin,
@@ -713,7 +957,7 @@ pub fn run(a: RecvArgs) -> Result<ExitCode> {
     } else {
         let mut h = h;
         receive_inline_with(
-            rx.as_mut(),
+            rxs[0].as_mut(),
             &mut h,
             when,
             Some(&mut status),
@@ -773,6 +1017,7 @@ pub fn write_json_summary(out: &mut JsonOut, run: &RxRun) -> Result<()> {
         queue_full: run.queue_full,
         accounting: Accounting::of(run),
         cpu_ns: run.cpu_ns,
+        queues: &run.queues,
         lost: run.lost(),
     })
 }
@@ -828,8 +1073,9 @@ pub fn print_summary(run: &RxRun, json: Option<&std::path::Path>) -> ExitCode {
         ),
         stack_line(&run.stack_latency),
         format!(
-            "cpu          {} receive thread, {per_pkt} ns/message",
-            fmt_ns(run.cpu_ns)
+            "cpu          {} receive thread{}, {per_pkt} ns/message",
+            fmt_ns(run.cpu_ns),
+            if run.queues.is_empty() { "" } else { "s" }
         ),
     ];
     let extra = |k: &str| {
@@ -845,7 +1091,18 @@ pub fn print_summary(run: &RxRun, json: Option<&std::path::Path>) -> ExitCode {
             fmt_ns(extra("longest_poll_gap_us").unwrap_or(0) * 1000)
         )
     });
-    for l in lines.into_iter().chain(polling) {
+    let queues = run.queues.iter().map(|q| {
+        let kernel = q.rx.kernel_drops.map_or("n/a".into(), |d| d.to_string());
+        format!(
+            "queue {:<6} {} messages on CPU {}, kernel drops {kernel}, queue-full {}, {} receive thread",
+            q.queue,
+            q.messages,
+            q.cpu,
+            q.queue_full,
+            fmt_ns(q.cpu_ns)
+        )
+    });
+    for l in lines.into_iter().chain(polling).chain(queues) {
         text!(json, "{l}");
     }
     if run.lost() {

@@ -274,6 +274,104 @@ fn one_spoofed_datagram_does_not_freeze_recv() {
     assert!(stderr.contains("suspect 1 resyncs 0"), "{stderr}");
 }
 
+/// `zc recv --queues 2` on the socket backends: a SO_REUSEPORT pair steered
+/// by receiving CPU. Two senders pinned to CPU 0 and CPU 1 share one feed
+/// (even numbers from CPU 0, odd from CPU 1) over loopback, which receives
+/// a datagram on the CPU that sent it: each queue gets exactly its CPU's
+/// half, although all of it is one flow (one source socket), and the one
+/// handler sees the whole feed, nothing missing, the interleaving between
+/// queues counted as late arrivals.
+#[test]
+fn recv_queues_split_a_feed_by_cpu_and_track_it_merged() {
+    use zc_core::md::{MarketData, MESSAGE_LEN};
+    use zc_core::sys::{online_cpus, pin_current_thread};
+    if online_cpus() < 2 {
+        eprintln!("recv_queues_split_a_feed_by_cpu_and_track_it_merged: needs 2 CPUs: skipped");
+        return;
+    }
+    const PER_CPU: u32 = 2000;
+    for backend in ["recvmmsg", "uring", "recvfrom"] {
+        let port = free_port();
+        let bind = format!("127.0.0.1:{port}");
+        let rx = zc()
+            .args([
+                "-q",
+                "recv",
+                "--backend",
+                backend,
+                "--bind",
+                &bind,
+                "--json",
+                "-",
+            ])
+            .args(["--queues", "2", "--queue-cpus", "0,1", "--count"])
+            .arg((2 * PER_CPU).to_string())
+            .args(["--duration", "20"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        // One socket, so one flow: a hash would put every datagram on one
+        // queue; only the CPU steering splits them.
+        let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let send = |cpu: usize, seqs: Vec<u32>| {
+            let (bind, tx) = (bind.clone(), tx.try_clone().unwrap());
+            std::thread::spawn(move || {
+                pin_current_thread(cpu).unwrap();
+                for seq in seqs {
+                    let m = MarketData {
+                        seq,
+                        symbol: seq % 8,
+                        price: 1.5,
+                        volume: 1,
+                        timestamp_ns: zc_core::sys::monotonic_ns(),
+                    };
+                    let mut buf = [0u8; MESSAGE_LEN];
+                    m.encode(&mut buf).unwrap();
+                    tx.send_to(&buf, &bind).unwrap();
+                    // Paced so that loopback never drops.
+                    std::thread::sleep(Duration::from_micros(100));
+                }
+            })
+        };
+        // Number 0 alone first, so that the feed starts at 0 on either queue.
+        send(0, vec![0]).join().unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        let even = send(0, (1..PER_CPU).map(|i| 2 * i).collect());
+        let odd = send(1, (0..PER_CPU).map(|i| 2 * i + 1).collect());
+        even.join().unwrap();
+        odd.join().unwrap();
+        let out = rx.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{backend}: {}", text(&out));
+        let stdout = String::from_utf8(out.stdout.clone()).unwrap();
+        let summary: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+        let seq = &summary["report"]["seq"];
+        assert_eq!(seq["received"], 2 * PER_CPU, "{backend}: {seq}");
+        assert_eq!(seq["missing"], 0, "{backend}: {seq}");
+        assert_eq!(seq["duplicates"], 0, "{backend}: {seq}");
+        assert_eq!(
+            seq["gaps"], seq["late"],
+            "{backend}: every gap was filled: {seq}"
+        );
+        let queues = summary["queues"].as_array().expect("per-queue figures");
+        assert_eq!(queues.len(), 2, "{backend}: {summary}");
+        for (q, want_cpu) in [(0, 0), (1, 1)] {
+            assert_eq!(queues[q]["cpu"], want_cpu, "{backend}: {summary}");
+            assert_eq!(
+                queues[q]["messages"], PER_CPU,
+                "{backend}: queue {q} has exactly CPU {q}'s half: {summary}"
+            );
+        }
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("2 queues, one receive thread each"),
+            "{stderr}"
+        );
+        assert!(stderr.contains("queue 1"), "{stderr}");
+    }
+}
+
 #[test]
 fn doctor_writes_json_to_stdout_or_a_file() {
     for args in [&["--json"][..], &["--json", "-"]] {

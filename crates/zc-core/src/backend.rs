@@ -412,6 +412,33 @@ pub struct RxStats {
     pub extra: Vec<(&'static str, u64)>,
 }
 
+impl RxStats {
+    /// Adds another receiver's counters (several queues of one feed): sums,
+    /// except that kernel drops are unknown when either side's are, and a
+    /// backend counter named `longest_*` takes the larger value.
+    pub fn add(&mut self, other: &RxStats) {
+        self.datagrams += other.datagrams;
+        self.bytes += other.bytes;
+        self.bursts += other.bursts;
+        self.kernel_drops = self
+            .kernel_drops
+            .zip(other.kernel_drops)
+            .map(|(a, b)| a + b);
+        self.truncated += other.truncated;
+        self.malformed += other.malformed;
+        self.malformed_by_reason.merge(&other.malformed_by_reason);
+        self.not_udp += other.not_udp;
+        self.not_ours += other.not_ours;
+        for &(name, v) in &other.extra {
+            match self.extra.iter_mut().find(|(n, _)| *n == name) {
+                Some(e) if name.starts_with("longest_") => e.1 = e.1.max(v),
+                Some(e) => e.1 += v,
+                None => self.extra.push((name, v)),
+            }
+        }
+    }
+}
+
 /// Send counters.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]

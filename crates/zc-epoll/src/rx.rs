@@ -122,6 +122,12 @@ impl SocketReceiver {
             ));
         }
         bind(&sock, cfg.bind)?;
+        if let Some(n) = cfg.steer_by_cpu {
+            sockopt::steer_reuseport_by_cpu(sock.as_fd(), n)?;
+            mode.details.push(format!(
+                "steers the port's datagrams to {n} sockets by receiving CPU"
+            ));
+        }
         if let Some((group, iface)) = cfg.multicast {
             if !group.is_multicast() {
                 return Err(not_ipv4_multicast(group));

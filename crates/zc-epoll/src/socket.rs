@@ -68,6 +68,10 @@ pub struct RecvConfig {
     pub rcvbuf: Option<usize>,
     /// `SO_REUSEPORT`, for several receivers on one port.
     pub reuse_port: bool,
+    /// Steer the port's datagrams to the group's sockets by receiving CPU
+    /// ([`zc_os::sockopt::steer_reuseport_by_cpu`]) for a group of this many
+    /// sockets; set on the first socket of the group.
+    pub steer_by_cpu: Option<u32>,
     /// Receive timestamps (`SO_TIMESTAMPING`): the NIC's when it stamps,
     /// else the kernel's software stamp on CLOCK_REALTIME.
     pub timestamps: bool,
@@ -86,6 +90,7 @@ impl RecvConfig {
             max_payload: 2048,
             rcvbuf: Some(32 << 20),
             reuse_port: false,
+            steer_by_cpu: None,
             timestamps: false,
             busy_poll: BusyPoll::Off,
         }

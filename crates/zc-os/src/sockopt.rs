@@ -152,6 +152,44 @@ pub fn enable_rx_timestamps(fd: BorrowedFd<'_>) -> Result<()> {
         .map_err(|e| Error::io("setsockopt SO_TIMESTAMPING", e))
 }
 
+/// `SO_ATTACH_REUSEPORT_CBPF` (`asm-generic/socket.h`; libc does not define
+/// it for Linux).
+const SO_ATTACH_REUSEPORT_CBPF: i32 = 51;
+
+/// Steers every datagram of a `SO_REUSEPORT` group to the socket whose index
+/// (the order the sockets were bound in) is the CPU the kernel received it
+/// on, modulo `sockets`: a classic BPF program `A = cpu; A %= sockets;
+/// return A`, attached through `fd` (any socket of the group). With one
+/// receive queue per CPU (its interrupt or NAPI thread on that CPU), each
+/// socket then gets one queue's traffic and a flow never moves between
+/// sockets.
+pub fn steer_reuseport_by_cpu(fd: BorrowedFd<'_>, sockets: u32) -> Result<()> {
+    if sockets == 0 {
+        return Err(Error::config("a reuseport group of 0 sockets"));
+    }
+    let insn = |code: u32, k: u32| libc::sock_filter {
+        code: code as u16,
+        jt: 0,
+        jf: 0,
+        k,
+    };
+    let mut prog = [
+        insn(
+            libc::BPF_LD | libc::BPF_W | libc::BPF_ABS,
+            (libc::SKF_AD_OFF + libc::SKF_AD_CPU) as u32,
+        ),
+        insn(libc::BPF_ALU | libc::BPF_MOD | libc::BPF_K, sockets),
+        insn(libc::BPF_RET | libc::BPF_A, 0),
+    ];
+    let fprog = libc::sock_fprog {
+        len: prog.len() as u16,
+        filter: prog.as_mut_ptr(),
+    };
+    // The kernel copies the program during the call; `prog` outlives it.
+    set(fd, libc::SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &fprog)
+        .map_err(|e| Error::io("setsockopt SO_ATTACH_REUSEPORT_CBPF", e))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -64,6 +64,12 @@ pub struct RxConfig {
     pub sqpoll_idle: Option<Duration>,
     /// Register NAPI busy polling on the ring for this long per wait.
     pub napi_busy_poll: Option<Duration>,
+    /// `SO_REUSEPORT`, for several receivers on one port.
+    pub reuse_port: bool,
+    /// Steer the port's datagrams to the group's sockets by receiving CPU
+    /// ([`zc_os::sockopt::steer_reuseport_by_cpu`]) for a group of this many
+    /// sockets; set on the first socket of the group.
+    pub steer_by_cpu: Option<u32>,
     /// Receive timestamps (`SO_TIMESTAMPING`) on every datagram: the NIC's
     /// when it stamps, else the kernel's software stamp.
     pub rx_timestamps: bool,
@@ -101,6 +107,8 @@ impl RxConfig {
             rcvbuf: Some(32 << 20),
             sqpoll_idle: None,
             napi_busy_poll: None,
+            reuse_port: false,
+            steer_by_cpu: None,
             rx_timestamps: false,
             batch_wait: None,
             spin: false,
@@ -332,18 +340,45 @@ pub struct UringReceiver {
     stats: RxStats,
 }
 
+/// A UDP socket bound to `bind`, with `SO_REUSEPORT` set first when asked.
+fn bind_udp(bind: SocketAddr, reuse_port: bool) -> Result<UdpSocket> {
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(bind),
+        socket2::Type::DGRAM,
+        Some(socket2::Protocol::UDP),
+    )
+    .map_err(|e| Error::io("socket(UDP)", e))?;
+    if reuse_port {
+        socket
+            .set_reuse_port(true)
+            .map_err(|e| Error::io("setsockopt SO_REUSEPORT", e))?;
+    }
+    socket
+        .bind(&bind.into())
+        .map_err(|e| Error::io(format!("bind UDP {bind}"), e))?;
+    Ok(socket.into())
+}
+
 impl UringReceiver {
     /// Binds the socket, creates the ring with the best flags this kernel
     /// accepts, and registers the buffer ring. Nothing is submitted until the
     /// first [`Receiver::recv_burst`].
     pub fn open(cfg: &RxConfig) -> Result<Self> {
         cfg.validate()?;
-        let socket = UdpSocket::bind(cfg.bind)
-            .map_err(|e| Error::io(format!("bind UDP {}", cfg.bind), e))?;
+        let socket = bind_udp(cfg.bind, cfg.reuse_port)?;
         let local = socket
             .local_addr()
             .map_err(|e| Error::io("getsockname", e))?;
         let mut details = vec!["multishot recvmsg".to_owned()];
+        if cfg.reuse_port {
+            details.push("SO_REUSEPORT".to_owned());
+        }
+        if let Some(n) = cfg.steer_by_cpu {
+            sockopt::steer_reuseport_by_cpu(socket.as_fd(), n)?;
+            details.push(format!(
+                "steers the port's datagrams to {n} sockets by receiving CPU"
+            ));
+        }
         if let Some(bytes) = cfg.rcvbuf {
             let got = sockopt::size_rcvbuf(socket.as_fd(), bytes)?;
             details.push(format!("rcvbuf {}", got.granted));

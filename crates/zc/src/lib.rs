@@ -344,6 +344,12 @@ pub fn restore_host_state() -> Vec<String> {
 /// the option, never silently dropped.
 pub fn open_receiver(spec: &RxSpec) -> Result<Box<dyn DynReceiver + Send>> {
     let b = backend(&spec.backend)?;
+    check_rx_options(b, spec)?;
+    backends::open_receiver(b.name, spec)
+}
+
+/// Refuses, by name, every option of `spec` that backend `b` cannot honour.
+fn check_rx_options(b: &BackendInfo, spec: &RxSpec) -> Result<()> {
     if b.name != "afxdp" {
         if spec.xdp_mode != XdpAttach::Auto {
             return Err(unsupported_option(
@@ -376,7 +382,32 @@ pub fn open_receiver(spec: &RxSpec) -> Result<Box<dyn DynReceiver + Send>> {
             "only the dpdk backends take frames for other MACs themselves: drop the option",
         ));
     }
-    backends::open_receiver(b.name, spec)
+    Ok(())
+}
+
+/// Opens `queues` receivers of `spec`'s backend on `spec`'s port, one per
+/// receive queue, each to be driven by its own thread. The socket backends
+/// (`recvfrom`, `recvmmsg`, `uring`) open a `SO_REUSEPORT` group whose
+/// classic BPF program sends each datagram to socket `cpu % queues`, the
+/// CPU the kernel received it on: with each NIC queue's interrupt (or NAPI
+/// thread) on its own CPU, socket `q` gets queue `q`'s traffic, and a flow
+/// stays on one socket. Other backends refuse more than one queue here.
+/// One queue is [`open_receiver`].
+pub fn open_receivers(spec: &RxSpec, queues: u32) -> Result<Vec<Box<dyn DynReceiver + Send>>> {
+    if queues <= 1 {
+        return Ok(vec![open_receiver(spec)?]);
+    }
+    // The option checks are the same for every queue.
+    let b = backend(&spec.backend)?;
+    if spec.multicast.is_some() {
+        return Err(unsupported_option(
+            b.name,
+            "several queues with a multicast group",
+            "receive a multicast feed on one queue",
+        ));
+    }
+    check_rx_options(b, spec)?;
+    backends::open_receivers(b.name, spec, queues)
 }
 
 /// Refuses a DPDK memory choice on a backend without an EAL.

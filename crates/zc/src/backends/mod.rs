@@ -28,15 +28,57 @@ pub(crate) use dpdk::close_ports as close_dpdk_ports;
 pub(crate) fn open_receiver(name: &str, spec: &RxSpec) -> Result<Box<dyn DynReceiver + Send>> {
     match name {
         #[cfg(feature = "epoll")]
-        "recvfrom" | "recvmmsg" => epoll::open_receiver(name, spec),
+        "recvfrom" | "recvmmsg" => epoll::open_receiver(name, spec, None),
         #[cfg(feature = "uring")]
-        "uring" => uring::open_receiver(spec),
+        "uring" => uring::open_receiver(spec, None),
         #[cfg(feature = "afxdp")]
         "afxdp" => afxdp::open_receiver(spec),
         #[cfg(feature = "dpdk")]
         "dpdk" | "dpdk-packet" => dpdk::open_receiver(name, spec),
         _ => Err(Error::config(format!("backend {name:?} has no receiver"))),
     }
+}
+
+/// One socket of a `SO_REUSEPORT` group that [`open_receivers`] opens: the
+/// first also attaches the group's CPU steering program.
+#[derive(Debug, Clone, Copy)]
+#[cfg_attr(not(any(feature = "epoll", feature = "uring")), allow(dead_code))]
+pub(crate) struct GroupMember {
+    pub first: bool,
+    pub size: u32,
+}
+
+/// `queues` receivers sharing `spec`'s port, one per receive queue: the
+/// socket backends open a `SO_REUSEPORT` group steered by receiving CPU.
+#[cfg_attr(
+    not(any(feature = "epoll", feature = "uring")),
+    allow(unused_variables)
+)]
+pub(crate) fn open_receivers(
+    name: &str,
+    spec: &RxSpec,
+    queues: u32,
+) -> Result<Vec<Box<dyn DynReceiver + Send>>> {
+    (0..queues)
+        .map(|q| {
+            let member = GroupMember {
+                first: q == 0,
+                size: queues,
+            };
+            match name {
+                #[cfg(feature = "epoll")]
+                "recvfrom" | "recvmmsg" => epoll::open_receiver(name, spec, Some(member)),
+                #[cfg(feature = "uring")]
+                "uring" => uring::open_receiver(spec, Some(member)),
+                _ => Err(crate::unsupported_option(
+                    name,
+                    "several queues",
+                    "several queues are built for recvfrom, recvmmsg and uring (a SO_REUSEPORT group); \
+                     for AF_XDP use zc_afxdp::open_receivers, for DPDK one port queue per receiver (RxSpec::queue)",
+                )),
+            }
+        })
+        .collect()
 }
 
 // Built without any backend feature, no arm uses `spec`.

@@ -6,7 +6,10 @@ use std::time::Duration;
 use zc_core::{DynReceiver, Error, Result, Sender};
 use zc_uring::{RxConfig, TxConfig, UringReceiver, UringSender};
 
-pub(super) fn open_receiver(spec: &RxSpec) -> Result<Box<dyn DynReceiver + Send>> {
+pub(super) fn open_receiver(
+    spec: &RxSpec,
+    group: Option<super::GroupMember>,
+) -> Result<Box<dyn DynReceiver + Send>> {
     if spec.interface.is_some() {
         return Err(Error::config(
             "uring receives on an address, not an interface: drop the interface and bind the interface's address",
@@ -15,6 +18,10 @@ pub(super) fn open_receiver(spec: &RxSpec) -> Result<Box<dyn DynReceiver + Send>
     let mut cfg = RxConfig::new(SocketAddr::V4(spec.bind));
     cfg.batch = spec.batch;
     cfg.rx_timestamps = spec.timestamps;
+    if let Some(g) = group {
+        cfg.reuse_port = true;
+        cfg.steer_by_cpu = g.first.then_some(g.size);
+    }
     let room = u32::try_from(spec.max_payload + cfg.header_len())
         .map_err(|_| Error::config(format!("max payload {} is too large", spec.max_payload)))?;
     cfg.buffer_size = room;
