@@ -14,11 +14,17 @@ cd "$(dirname "$0")/.."
 cargo build --release -q -p zc-cli --features afxdp,dpdk
 zc=$PWD/target/release/zc
 ns=zcstall; host=zcstallh; peer=zcstallp
-cleanup() { ip netns del "$ns" 2>/dev/null || true; ip link del "$host" 2>/dev/null || true; }
+# Removes only what this run created: an existing namespace or link with
+# these names (another run's, or someone else's) makes `ip ... add` fail.
+made_ns=; made_link=
+cleanup() {
+  [ -n "$made_link" ] && ip link del "$host" 2>/dev/null
+  [ -n "$made_ns" ] && ip netns del "$ns" 2>/dev/null
+  true
+}
 trap cleanup EXIT
-cleanup
-ip netns add "$ns"
-ip link add "$host" type veth peer name "$peer" netns "$ns"
+ip netns add "$ns"; made_ns=1
+ip link add "$host" type veth peer name "$peer" netns "$ns"; made_link=1
 ip addr add 198.18.231.1/24 dev "$host"; ip link set "$host" up
 ip -n "$ns" addr add 198.18.231.2/24 dev "$peer"; ip -n "$ns" link set "$peer" up
 ip -n "$ns" link set lo up

@@ -645,6 +645,7 @@ pub fn receive_queues(
         let start = Instant::now();
         let mut next_status = start + Duration::from_secs(1);
         let mut last_rx = Instant::now();
+        let mut idle = 0u32;
         let handle = |h: &mut MarketDataHandler| {
             let mut took = false;
             for queue in &queues {
@@ -665,8 +666,14 @@ pub fn receive_queues(
             }
             if handle(&mut h) {
                 last_rx = Instant::now();
-            } else {
+                idle = 0;
+            } else if idle < 1_000 {
+                // Spin while traffic is likely; then give the CPU to the
+                // receive thread that may share it.
+                idle += 1;
                 std::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
             }
             if let Some(f) = status.as_mut() {
                 if Instant::now() >= next_status {
@@ -690,11 +697,15 @@ pub fn receive_queues(
         while handle(&mut h) {}
         Ok(done)
     })?;
-    let mut rx_stats = RxStats::default();
+    // From the first queue's counters (not the default's: its kernel drops
+    // are "unknown", which would make the sum unknown).
+    let mut rx_stats = threads[0].run.rx.clone();
     let mut stack = LatencyRecorder::new();
     let (mut first_ns, mut last_ns, mut cpu_ns, mut queue_full) = (u64::MAX, 0, 0, 0);
-    for t in &threads {
-        rx_stats.add(&t.run.rx);
+    for (i, t) in threads.iter().enumerate() {
+        if i > 0 {
+            rx_stats.add(&t.run.rx);
+        }
         stack.merge(&t.stack);
         if t.first_ns != 0 {
             first_ns = first_ns.min(t.first_ns);

@@ -354,6 +354,10 @@ fn recv_queues_split_a_feed_by_cpu_and_track_it_merged() {
             seq["gaps"], seq["late"],
             "{backend}: every gap was filled: {seq}"
         );
+        assert_eq!(
+            summary["accounting"]["kernel_drops"], 0,
+            "{backend}: the queues' drops add up: {summary}"
+        );
         let queues = summary["queues"].as_array().expect("per-queue figures");
         assert_eq!(queues.len(), 2, "{backend}: {summary}");
         for (q, want_cpu) in [(0, 0), (1, 1)] {
