@@ -391,7 +391,8 @@ fn check_rx_options(b: &BackendInfo, spec: &RxSpec) -> Result<()> {
 /// classic BPF program sends each datagram to socket `cpu % queues`, the
 /// CPU the kernel received it on: with each NIC queue's interrupt (or NAPI
 /// thread) on its own CPU, socket `q` gets queue `q`'s traffic, and a flow
-/// stays on one socket. Other backends refuse more than one queue here.
+/// stays on one socket. `afxdp` opens queues `spec.queue ..` on one UMEM
+/// and one XDP program. The DPDK backends refuse more than one queue here.
 /// One queue is [`open_receiver`].
 pub fn open_receivers(spec: &RxSpec, queues: u32) -> Result<Vec<Box<dyn DynReceiver + Send>>> {
     if queues <= 1 {

@@ -10,9 +10,7 @@
 
 use crate::{RxSpec, TxSpec, XdpAttach, ZeroCopyPolicy};
 use std::net::SocketAddrV4;
-use zc_afxdp::{
-    open_receivers, AfXdpConfig, AfXdpSender, AfXdpSenderConfig, BusyPoll, XdpMode, ZeroCopy,
-};
+use zc_afxdp::{AfXdpConfig, AfXdpSender, AfXdpSenderConfig, BusyPoll, XdpMode, ZeroCopy};
 use zc_core::wire::{ETH_HEADER_LEN, IPV4_MIN_HEADER_LEN, UDP_HEADER_LEN, VLAN_TAG_LEN};
 use zc_core::{DynReceiver, Error, ErrorKind, Result, Sender};
 
@@ -44,6 +42,23 @@ fn interface<'a>(interface: &'a Option<String>, side: &str) -> Result<&'a str> {
 }
 
 pub(super) fn open_receiver(spec: &RxSpec) -> Result<Box<dyn DynReceiver + Send>> {
+    let mut rxs = open_receivers(spec, 1)?;
+    match rxs.pop() {
+        Some(rx) => Ok(rx),
+        None => Err(Error::new(
+            ErrorKind::Io,
+            "afxdp opened no receiver for one queue",
+        )),
+    }
+}
+
+/// Receivers on `queues` consecutive device queues from `spec.queue`,
+/// sharing one UMEM (each queue its own frames and rings) and one XDP
+/// program, each to be driven by its own thread.
+pub(super) fn open_receivers(
+    spec: &RxSpec,
+    queues: u32,
+) -> Result<Vec<Box<dyn DynReceiver + Send>>> {
     let ifname = interface(&spec.interface, "receiver")?;
     if spec.timestamps {
         return Err(crate::unsupported_option(
@@ -68,7 +83,10 @@ pub(super) fn open_receiver(spec: &RxSpec) -> Result<Box<dyn DynReceiver + Send>
         ZeroCopyPolicy::Require => ZeroCopy::Require,
         ZeroCopyPolicy::Copy => ZeroCopy::Off,
     };
-    cfg.queues = vec![spec.queue];
+    cfg.queues = (0..queues)
+        .map(|q| spec.queue.checked_add(q))
+        .collect::<Option<_>>()
+        .ok_or_else(|| Error::config(format!("queues {} + {queues} overflow", spec.queue)))?;
     cfg.batch = spec.batch;
     cfg.frame_size = frame_size(spec.max_payload, XDP_HEADROOM)?;
     // Slack of the same order as the socket backends' large receive buffer:
@@ -87,14 +105,10 @@ pub(super) fn open_receiver(spec: &RxSpec) -> Result<Box<dyn DynReceiver + Send>
         // One NAPI poll fills at most one receive batch.
         budget: u32::try_from(spec.batch).unwrap_or(u32::MAX),
     });
-    let mut rxs = open_receivers(&cfg)?;
-    match rxs.pop() {
-        Some(rx) => Ok(Box::new(rx)),
-        None => Err(Error::new(
-            ErrorKind::Io,
-            "afxdp opened no receiver for one queue",
-        )),
-    }
+    Ok(zc_afxdp::open_receivers(&cfg)?
+        .into_iter()
+        .map(|rx| Box::new(rx) as Box<dyn DynReceiver + Send>)
+        .collect())
 }
 
 pub(super) fn open_sender(spec: &TxSpec) -> Result<Box<dyn Sender + Send>> {

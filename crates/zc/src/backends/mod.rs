@@ -59,6 +59,10 @@ pub(crate) fn open_receivers(
     spec: &RxSpec,
     queues: u32,
 ) -> Result<Vec<Box<dyn DynReceiver + Send>>> {
+    #[cfg(feature = "afxdp")]
+    if name == "afxdp" {
+        return afxdp::open_receivers(spec, queues);
+    }
     (0..queues)
         .map(|q| {
             let member = GroupMember {
@@ -73,8 +77,8 @@ pub(crate) fn open_receivers(
                 _ => Err(crate::unsupported_option(
                     name,
                     "several queues",
-                    "several queues are built for recvfrom, recvmmsg and uring (a SO_REUSEPORT group); \
-                     for AF_XDP use zc_afxdp::open_receivers, for DPDK one port queue per receiver (RxSpec::queue)",
+                    "several queues are built for recvfrom, recvmmsg, uring (a SO_REUSEPORT group) \
+                     and afxdp (one UMEM); for DPDK open one receiver per port queue (RxSpec::queue)",
                 )),
             }
         })
