@@ -376,112 +376,120 @@ fn recv_queues_split_a_feed_by_cpu_and_track_it_merged() {
     }
 }
 
-/// `zc recv --backend afxdp --queues 2` on a two-queue veth: one UMEM, a
-/// receive thread per queue. The peer's transmit queue follows the sending
-/// CPU (XPS: CPU 0 → queue 0, CPU 1 → queue 1), and veth receives on the
-/// queue a frame was sent on, so one flow sent half from each CPU lands half
-/// on each AF_XDP queue; the one handler sees the whole feed.
-#[cfg(feature = "afxdp")]
+/// `zc recv --queues 2` on AF_XDP, on a two-queue veth: one UMEM, a receive
+/// thread per queue.
+/// The peer's transmit queue follows the sending CPU (XPS: CPU 0 → queue 0,
+/// CPU 1 → queue 1), and veth receives on the queue a frame was sent on, so
+/// one flow sent half from each CPU lands half on each queue; the one
+/// handler sees the whole feed.
 #[test]
 fn recv_queues_on_afxdp_take_each_device_queue_on_its_own_thread() {
     use zc_core::md::{MarketData, MESSAGE_LEN};
     use zc_core::sys::{online_cpus, pin_current_thread};
-    if !privileged_or_skip("recv_queues_on_afxdp_take_each_device_queue_on_its_own_thread") {
+    let name = "recv_queues_on_afxdp_take_each_device_queue_on_its_own_thread";
+    if !privileged_or_skip(name) {
         return;
     }
     if online_cpus() < 2 {
-        eprintln!(
-            "recv_queues_on_afxdp_take_each_device_queue_on_its_own_thread: needs 2 CPUs: skipped"
-        );
+        eprintln!("{name}: needs 2 CPUs: skipped");
         return;
     }
     const PER_CPU: u32 = 2000;
-    let tb = Testbed::create(&TestbedConfig {
-        queues: 2,
-        ..TestbedConfig::new("zcq2", 150)
-    })
-    .unwrap();
-    for (q, mask) in [(0, "1"), (1, "2")] {
-        let path = format!("/sys/class/net/{}/queues/tx-{q}/xps_cpus", tb.peer_if);
-        tb.exec_in_peer(&["sh", "-c", &format!("echo {mask} > {path}")])
-            .unwrap();
-    }
-    let bind = format!("{}:9600", tb.host_addr);
-    let rx = zc()
-        .args([
-            "-q",
-            "recv",
-            "--backend",
-            "afxdp",
-            "--interface",
-            &tb.host_if,
-        ])
-        .args([
-            "--bind",
-            &bind,
-            "--json",
-            "-",
-            "--queues",
-            "2",
-            "--queue-cpus",
-            "0,1",
-        ])
-        .args(["--count", &(2 * PER_CPU).to_string(), "--duration", "20"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
+    // Not dpdk: DPDK 22.11's net_af_xdp takes one queue of a device whose
+    // ethtool channel count is 0 (veth has rx/tx queues, no combined
+    // channels), and refuses queue_count=2 ("Failed to init internals").
+    for (i, backend) in ["afxdp"].into_iter().enumerate() {
+        if !zc::backend(backend).is_ok_and(|b| b.enabled) {
+            eprintln!("{name}: {backend} is not compiled in: skipped");
+            continue;
+        }
+        let tb = Testbed::create(&TestbedConfig {
+            queues: 2,
+            ..TestbedConfig::new(&format!("zcq{i}"), 150 + i as u8)
+        })
         .unwrap();
-    std::thread::sleep(Duration::from_millis(1500));
-    let (peer, dst) = (tb.peer_addr, bind.clone());
-    tb.spawn_in_peer(move || {
-        // One socket, so one flow: only the sending CPU picks the queue.
-        let tx = UdpSocket::bind((peer, 0)).map_err(|e| zc::Error::io("bind", e))?;
-        let send = |cpu: usize, seqs: Vec<u32>| {
-            let (tx, dst) = (tx.try_clone().unwrap(), dst.clone());
-            std::thread::spawn(move || {
-                pin_current_thread(cpu).unwrap();
-                for seq in seqs {
-                    let m = MarketData {
-                        seq,
-                        symbol: seq % 8,
-                        price: 1.5,
-                        volume: 1,
-                        timestamp_ns: zc_core::sys::monotonic_ns(),
-                    };
-                    let mut buf = [0u8; MESSAGE_LEN];
-                    m.encode(&mut buf).unwrap();
-                    tx.send_to(&buf, &dst).unwrap();
-                    std::thread::sleep(Duration::from_micros(100));
-                }
-            })
-        };
-        send(0, vec![0]).join().unwrap();
-        std::thread::sleep(Duration::from_millis(50));
-        let even = send(0, (1..PER_CPU).map(|i| 2 * i).collect());
-        let odd = send(1, (0..PER_CPU).map(|i| 2 * i + 1).collect());
-        even.join().unwrap();
-        odd.join().unwrap();
-        Ok(())
-    })
-    .unwrap()
-    .join()
-    .unwrap()
-    .unwrap();
-    let out = rx.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let stdout = String::from_utf8(out.stdout.clone()).unwrap();
-    let summary: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
-    let seq = &summary["report"]["seq"];
-    assert_eq!(seq["received"], 2 * PER_CPU, "{seq}");
-    assert_eq!(seq["missing"], 0, "{seq}");
-    assert_eq!(seq["duplicates"], 0, "{seq}");
-    let queues = summary["queues"].as_array().expect("per-queue figures");
-    assert_eq!(queues.len(), 2, "{summary}");
-    for (q, queue) in queues.iter().enumerate() {
-        assert_eq!(
-            queue["messages"], PER_CPU,
-            "queue {q} has exactly CPU {q}'s half: {summary}"
-        );
+        for (q, mask) in [(0, "1"), (1, "2")] {
+            let path = format!("/sys/class/net/{}/queues/tx-{q}/xps_cpus", tb.peer_if);
+            tb.exec_in_peer(&["sh", "-c", &format!("echo {mask} > {path}")])
+                .unwrap();
+        }
+        let bind = format!("{}:9600", tb.host_addr);
+        let rx = zc()
+            .args([
+                "-q",
+                "recv",
+                "--backend",
+                backend,
+                "--interface",
+                &tb.host_if,
+            ])
+            .args([
+                "--bind",
+                &bind,
+                "--json",
+                "-",
+                "--queues",
+                "2",
+                "--queue-cpus",
+                "0,1",
+            ])
+            .args(["--count", &(2 * PER_CPU).to_string(), "--duration", "20"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(2000));
+        let (peer, dst) = (tb.peer_addr, bind.clone());
+        tb.spawn_in_peer(move || {
+            // One socket, so one flow: only the sending CPU picks the queue.
+            let tx = UdpSocket::bind((peer, 0)).map_err(|e| zc::Error::io("bind", e))?;
+            let send = |cpu: usize, seqs: Vec<u32>| {
+                let (tx, dst) = (tx.try_clone().unwrap(), dst.clone());
+                std::thread::spawn(move || {
+                    pin_current_thread(cpu).unwrap();
+                    for seq in seqs {
+                        let m = MarketData {
+                            seq,
+                            symbol: seq % 8,
+                            price: 1.5,
+                            volume: 1,
+                            timestamp_ns: zc_core::sys::monotonic_ns(),
+                        };
+                        let mut buf = [0u8; MESSAGE_LEN];
+                        m.encode(&mut buf).unwrap();
+                        tx.send_to(&buf, &dst).unwrap();
+                        std::thread::sleep(Duration::from_micros(100));
+                    }
+                })
+            };
+            send(0, vec![0]).join().unwrap();
+            std::thread::sleep(Duration::from_millis(50));
+            let even = send(0, (1..PER_CPU).map(|i| 2 * i).collect());
+            let odd = send(1, (0..PER_CPU).map(|i| 2 * i + 1).collect());
+            even.join().unwrap();
+            odd.join().unwrap();
+            Ok(())
+        })
+        .unwrap()
+        .join()
+        .unwrap()
+        .unwrap();
+        let out = rx.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{backend}: {}", text(&out));
+        let stdout = String::from_utf8(out.stdout.clone()).unwrap();
+        let summary: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+        let seq = &summary["report"]["seq"];
+        assert_eq!(seq["received"], 2 * PER_CPU, "{backend}: {seq}");
+        assert_eq!(seq["missing"], 0, "{backend}: {seq}");
+        assert_eq!(seq["duplicates"], 0, "{backend}: {seq}");
+        let queues = summary["queues"].as_array().expect("per-queue figures");
+        assert_eq!(queues.len(), 2, "{backend}: {summary}");
+        for (q, queue) in queues.iter().enumerate() {
+            assert_eq!(
+                queue["messages"], PER_CPU,
+                "{backend}: queue {q} has exactly CPU {q}'s half: {summary}"
+            );
+        }
     }
 }
 
