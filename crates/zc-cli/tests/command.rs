@@ -274,100 +274,111 @@ fn one_spoofed_datagram_does_not_freeze_recv() {
     assert!(stderr.contains("suspect 1 resyncs 0"), "{stderr}");
 }
 
+/// Messages per sending CPU in the `--queues` tests.
+const PER_CPU: u32 = 2000;
+
+/// Sends one feed of `2 * PER_CPU` messages from `tx` (one socket, so one
+/// flow) to `dst`: number 0 alone from CPU 0 (so the feed starts at 0 on
+/// either queue), then the even numbers from CPU 0 and the odd ones from CPU
+/// 1 at once, paced so that nothing is dropped.
+fn send_feed_split_by_cpu(tx: &UdpSocket, dst: &str) {
+    use zc_core::md::{MarketData, MESSAGE_LEN};
+    let send = |cpu: usize, seqs: Vec<u32>| {
+        let (tx, dst) = (tx.try_clone().unwrap(), dst.to_owned());
+        std::thread::spawn(move || {
+            zc_core::sys::pin_current_thread(cpu).unwrap();
+            for seq in seqs {
+                let m = MarketData {
+                    seq,
+                    symbol: seq % 8,
+                    price: 1.5,
+                    volume: 1,
+                    timestamp_ns: zc_core::sys::monotonic_ns(),
+                };
+                let mut buf = [0u8; MESSAGE_LEN];
+                m.encode(&mut buf).unwrap();
+                tx.send_to(&buf, &dst).unwrap();
+                std::thread::sleep(Duration::from_micros(100));
+            }
+        })
+    };
+    send(0, vec![0]).join().unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    let even = send(0, (1..PER_CPU).map(|i| 2 * i).collect());
+    let odd = send(1, (0..PER_CPU).map(|i| 2 * i + 1).collect());
+    even.join().unwrap();
+    odd.join().unwrap();
+}
+
+/// `zc recv --queues 2 --queue-cpus 0,1` with `args`, to stop after the
+/// split feed.
+fn recv_two_queues(backend: &str, bind: &str, args: &[&str]) -> std::process::Child {
+    zc().args([
+        "-q",
+        "recv",
+        "--backend",
+        backend,
+        "--bind",
+        bind,
+        "--json",
+        "-",
+    ])
+    .args(["--queues", "2", "--queue-cpus", "0,1", "--duration", "20"])
+    .args(["--count", &(2 * PER_CPU).to_string()])
+    .args(args)
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap()
+}
+
+/// Checks a finished two-queue run of the split feed: the whole feed, nothing
+/// missing, and each queue exactly its CPU's half. Returns its stderr.
+fn check_split_feed(backend: &str, out: Output) -> String {
+    assert_eq!(out.status.code(), Some(0), "{backend}: {}", text(&out));
+    let stdout = String::from_utf8(out.stdout.clone()).unwrap();
+    let summary: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    let seq = &summary["report"]["seq"];
+    assert_eq!(seq["received"], 2 * PER_CPU, "{backend}: {seq}");
+    assert_eq!(seq["missing"], 0, "{backend}: {seq}");
+    assert_eq!(seq["duplicates"], 0, "{backend}: {seq}");
+    assert_eq!(
+        seq["gaps"], seq["late"],
+        "{backend}: every gap was filled: {seq}"
+    );
+    assert_eq!(
+        summary["accounting"]["kernel_drops"], 0,
+        "{backend}: the queues' drops add up: {summary}"
+    );
+    let queues = summary["queues"].as_array().expect("per-queue figures");
+    assert_eq!(queues.len(), 2, "{backend}: {summary}");
+    for (q, queue) in queues.iter().enumerate() {
+        assert_eq!(queue["cpu"], q, "{backend}: {summary}");
+        assert_eq!(
+            queue["messages"], PER_CPU,
+            "{backend}: queue {q} has exactly CPU {q}'s half: {summary}"
+        );
+    }
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 /// `zc recv --queues 2` on the socket backends: a SO_REUSEPORT pair steered
-/// by receiving CPU. Two senders pinned to CPU 0 and CPU 1 share one feed
-/// (even numbers from CPU 0, odd from CPU 1) over loopback, which receives
-/// a datagram on the CPU that sent it: each queue gets exactly its CPU's
-/// half, although all of it is one flow (one source socket), and the one
-/// handler sees the whole feed, nothing missing, the interleaving between
-/// queues counted as late arrivals.
+/// by receiving CPU. Loopback receives a datagram on the CPU that sent it, so
+/// each queue gets exactly its CPU's half of the split feed although all of
+/// it is one flow, and the one handler sees the whole feed, the interleaving
+/// between queues counted as late arrivals.
 #[test]
 fn recv_queues_split_a_feed_by_cpu_and_track_it_merged() {
-    use zc_core::md::{MarketData, MESSAGE_LEN};
-    use zc_core::sys::{online_cpus, pin_current_thread};
-    if online_cpus() < 2 {
+    if zc_core::sys::online_cpus() < 2 {
         eprintln!("recv_queues_split_a_feed_by_cpu_and_track_it_merged: needs 2 CPUs: skipped");
         return;
     }
-    const PER_CPU: u32 = 2000;
     for backend in ["recvmmsg", "uring", "recvfrom"] {
-        let port = free_port();
-        let bind = format!("127.0.0.1:{port}");
-        let rx = zc()
-            .args([
-                "-q",
-                "recv",
-                "--backend",
-                backend,
-                "--bind",
-                &bind,
-                "--json",
-                "-",
-            ])
-            .args(["--queues", "2", "--queue-cpus", "0,1", "--count"])
-            .arg((2 * PER_CPU).to_string())
-            .args(["--duration", "20"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let bind = format!("127.0.0.1:{}", free_port());
+        let rx = recv_two_queues(backend, &bind, &[]);
         std::thread::sleep(Duration::from_millis(300));
-        // One socket, so one flow: a hash would put every datagram on one
-        // queue; only the CPU steering splits them.
-        let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let send = |cpu: usize, seqs: Vec<u32>| {
-            let (bind, tx) = (bind.clone(), tx.try_clone().unwrap());
-            std::thread::spawn(move || {
-                pin_current_thread(cpu).unwrap();
-                for seq in seqs {
-                    let m = MarketData {
-                        seq,
-                        symbol: seq % 8,
-                        price: 1.5,
-                        volume: 1,
-                        timestamp_ns: zc_core::sys::monotonic_ns(),
-                    };
-                    let mut buf = [0u8; MESSAGE_LEN];
-                    m.encode(&mut buf).unwrap();
-                    tx.send_to(&buf, &bind).unwrap();
-                    // Paced so that loopback never drops.
-                    std::thread::sleep(Duration::from_micros(100));
-                }
-            })
-        };
-        // Number 0 alone first, so that the feed starts at 0 on either queue.
-        send(0, vec![0]).join().unwrap();
-        std::thread::sleep(Duration::from_millis(50));
-        let even = send(0, (1..PER_CPU).map(|i| 2 * i).collect());
-        let odd = send(1, (0..PER_CPU).map(|i| 2 * i + 1).collect());
-        even.join().unwrap();
-        odd.join().unwrap();
-        let out = rx.wait_with_output().unwrap();
-        assert_eq!(out.status.code(), Some(0), "{backend}: {}", text(&out));
-        let stdout = String::from_utf8(out.stdout.clone()).unwrap();
-        let summary: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
-        let seq = &summary["report"]["seq"];
-        assert_eq!(seq["received"], 2 * PER_CPU, "{backend}: {seq}");
-        assert_eq!(seq["missing"], 0, "{backend}: {seq}");
-        assert_eq!(seq["duplicates"], 0, "{backend}: {seq}");
-        assert_eq!(
-            seq["gaps"], seq["late"],
-            "{backend}: every gap was filled: {seq}"
-        );
-        assert_eq!(
-            summary["accounting"]["kernel_drops"], 0,
-            "{backend}: the queues' drops add up: {summary}"
-        );
-        let queues = summary["queues"].as_array().expect("per-queue figures");
-        assert_eq!(queues.len(), 2, "{backend}: {summary}");
-        for (q, want_cpu) in [(0, 0), (1, 1)] {
-            assert_eq!(queues[q]["cpu"], want_cpu, "{backend}: {summary}");
-            assert_eq!(
-                queues[q]["messages"], PER_CPU,
-                "{backend}: queue {q} has exactly CPU {q}'s half: {summary}"
-            );
-        }
-        let stderr = String::from_utf8_lossy(&out.stderr);
+        send_feed_split_by_cpu(&UdpSocket::bind("127.0.0.1:0").unwrap(), &bind);
+        let stderr = check_split_feed(backend, rx.wait_with_output().unwrap());
         assert!(
             stderr.contains("2 queues, one receive thread each"),
             "{stderr}"
@@ -377,120 +388,46 @@ fn recv_queues_split_a_feed_by_cpu_and_track_it_merged() {
 }
 
 /// `zc recv --queues 2` on AF_XDP, on a two-queue veth: one UMEM, a receive
-/// thread per queue.
-/// The peer's transmit queue follows the sending CPU (XPS: CPU 0 → queue 0,
-/// CPU 1 → queue 1), and veth receives on the queue a frame was sent on, so
-/// one flow sent half from each CPU lands half on each queue; the one
-/// handler sees the whole feed.
+/// thread per queue. The peer's transmit queue follows the sending CPU (XPS:
+/// CPU 0 → queue 0, CPU 1 → queue 1), and veth receives on the queue a frame
+/// was sent on, so each AF_XDP queue gets exactly its CPU's half of the split
+/// feed. Not dpdk: DPDK 22.11's net_af_xdp takes one queue of a device whose
+/// ethtool channel count is 0, as veth's is, and refuses queue_count=2.
+#[cfg(feature = "afxdp")]
 #[test]
 fn recv_queues_on_afxdp_take_each_device_queue_on_its_own_thread() {
-    use zc_core::md::{MarketData, MESSAGE_LEN};
-    use zc_core::sys::{online_cpus, pin_current_thread};
     let name = "recv_queues_on_afxdp_take_each_device_queue_on_its_own_thread";
     if !privileged_or_skip(name) {
         return;
     }
-    if online_cpus() < 2 {
+    if zc_core::sys::online_cpus() < 2 {
         eprintln!("{name}: needs 2 CPUs: skipped");
         return;
     }
-    const PER_CPU: u32 = 2000;
-    // Not dpdk: DPDK 22.11's net_af_xdp takes one queue of a device whose
-    // ethtool channel count is 0 (veth has rx/tx queues, no combined
-    // channels), and refuses queue_count=2 ("Failed to init internals").
-    for (i, backend) in ["afxdp"].into_iter().enumerate() {
-        if !zc::backend(backend).is_ok_and(|b| b.enabled) {
-            eprintln!("{name}: {backend} is not compiled in: skipped");
-            continue;
-        }
-        let tb = Testbed::create(&TestbedConfig {
-            queues: 2,
-            ..TestbedConfig::new(&format!("zcq{i}"), 150 + i as u8)
-        })
-        .unwrap();
-        for (q, mask) in [(0, "1"), (1, "2")] {
-            let path = format!("/sys/class/net/{}/queues/tx-{q}/xps_cpus", tb.peer_if);
-            tb.exec_in_peer(&["sh", "-c", &format!("echo {mask} > {path}")])
-                .unwrap();
-        }
-        let bind = format!("{}:9600", tb.host_addr);
-        let rx = zc()
-            .args([
-                "-q",
-                "recv",
-                "--backend",
-                backend,
-                "--interface",
-                &tb.host_if,
-            ])
-            .args([
-                "--bind",
-                &bind,
-                "--json",
-                "-",
-                "--queues",
-                "2",
-                "--queue-cpus",
-                "0,1",
-            ])
-            .args(["--count", &(2 * PER_CPU).to_string(), "--duration", "20"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
+    let tb = Testbed::create(&TestbedConfig {
+        queues: 2,
+        ..TestbedConfig::new("zcq0", 150)
+    })
+    .unwrap();
+    for (q, mask) in [(0, "1"), (1, "2")] {
+        let path = format!("/sys/class/net/{}/queues/tx-{q}/xps_cpus", tb.peer_if);
+        tb.exec_in_peer(&["sh", "-c", &format!("echo {mask} > {path}")])
             .unwrap();
-        std::thread::sleep(Duration::from_millis(2000));
-        let (peer, dst) = (tb.peer_addr, bind.clone());
-        tb.spawn_in_peer(move || {
-            // One socket, so one flow: only the sending CPU picks the queue.
-            let tx = UdpSocket::bind((peer, 0)).map_err(|e| zc::Error::io("bind", e))?;
-            let send = |cpu: usize, seqs: Vec<u32>| {
-                let (tx, dst) = (tx.try_clone().unwrap(), dst.clone());
-                std::thread::spawn(move || {
-                    pin_current_thread(cpu).unwrap();
-                    for seq in seqs {
-                        let m = MarketData {
-                            seq,
-                            symbol: seq % 8,
-                            price: 1.5,
-                            volume: 1,
-                            timestamp_ns: zc_core::sys::monotonic_ns(),
-                        };
-                        let mut buf = [0u8; MESSAGE_LEN];
-                        m.encode(&mut buf).unwrap();
-                        tx.send_to(&buf, &dst).unwrap();
-                        std::thread::sleep(Duration::from_micros(100));
-                    }
-                })
-            };
-            send(0, vec![0]).join().unwrap();
-            std::thread::sleep(Duration::from_millis(50));
-            let even = send(0, (1..PER_CPU).map(|i| 2 * i).collect());
-            let odd = send(1, (0..PER_CPU).map(|i| 2 * i + 1).collect());
-            even.join().unwrap();
-            odd.join().unwrap();
-            Ok(())
-        })
-        .unwrap()
-        .join()
-        .unwrap()
-        .unwrap();
-        let out = rx.wait_with_output().unwrap();
-        assert_eq!(out.status.code(), Some(0), "{backend}: {}", text(&out));
-        let stdout = String::from_utf8(out.stdout.clone()).unwrap();
-        let summary: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
-        let seq = &summary["report"]["seq"];
-        assert_eq!(seq["received"], 2 * PER_CPU, "{backend}: {seq}");
-        assert_eq!(seq["missing"], 0, "{backend}: {seq}");
-        assert_eq!(seq["duplicates"], 0, "{backend}: {seq}");
-        let queues = summary["queues"].as_array().expect("per-queue figures");
-        assert_eq!(queues.len(), 2, "{backend}: {summary}");
-        for (q, queue) in queues.iter().enumerate() {
-            assert_eq!(
-                queue["messages"], PER_CPU,
-                "{backend}: queue {q} has exactly CPU {q}'s half: {summary}"
-            );
-        }
     }
+    let bind = format!("{}:9600", tb.host_addr);
+    let rx = recv_two_queues("afxdp", &bind, &["--interface", &tb.host_if]);
+    std::thread::sleep(Duration::from_millis(2000));
+    let (peer, dst) = (tb.peer_addr, bind.clone());
+    tb.spawn_in_peer(move || {
+        let tx = UdpSocket::bind((peer, 0)).map_err(|e| zc::Error::io("bind", e))?;
+        send_feed_split_by_cpu(&tx, &dst);
+        Ok(())
+    })
+    .unwrap()
+    .join()
+    .unwrap()
+    .unwrap();
+    check_split_feed("afxdp", rx.wait_with_output().unwrap());
 }
 
 #[test]
