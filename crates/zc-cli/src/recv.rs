@@ -85,7 +85,9 @@ pub struct RecvArgs {
     /// Join this IPv4 multicast group on the interface that has the --bind address.
     #[arg(long)]
     pub multicast: Option<Ipv4Addr>,
-    /// Ask for kernel receive timestamps.
+    /// Ask for receive timestamps (recvmmsg, uring: SO_TIMESTAMPING, the
+    /// NIC's stamp when its receive timestamping is on, else the kernel's)
+    /// and report the stack latency from them; other backends refuse it.
     #[arg(long)]
     pub timestamps: bool,
     /// AF_XDP: XDP attach mode. `auto` tries native then generic and names
