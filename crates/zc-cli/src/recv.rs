@@ -413,6 +413,25 @@ struct Handoff {
     now_ns: u64,
 }
 
+/// What a receive thread does with each datagram of a handed-off run: reads
+/// the clock at the burst's first datagram (`now_ns` is 0 until then), times
+/// the stack from the datagram's receive stamp, and queues the message for
+/// the handler thread. False when the queue had no room (the message is
+/// dropped, for the caller to count).
+#[inline]
+fn hand_off(
+    queue: &ArrayQueue<Handoff>,
+    clock: &mut StackClock<'_>,
+    now_ns: &mut u64,
+    d: &Datagram<'_>,
+) -> bool {
+    if *now_ns == 0 {
+        *now_ns = monotonic_ns();
+    }
+    clock.record(d, *now_ns);
+    queue.push(Handoff::of(d, *now_ns)).is_ok()
+}
+
 impl Handoff {
     /// The first `MESSAGE_LEN` bytes of `d`'s payload and its addresses.
     #[inline]
@@ -495,11 +514,7 @@ pub fn receive_pipelined(
         let mut now_ns = 0;
         let mut clock = StackClock::new(&mut stack);
         let r = rx.recv_each(Some(Duration::from_millis(20)), &mut |d| {
-            if now_ns == 0 {
-                now_ns = monotonic_ns();
-            }
-            clock.record(d, now_ns);
-            if queue.push(Handoff::of(d, now_ns)).is_ok() {
+            if hand_off(&queue, &mut clock, &mut now_ns, d) {
                 pushed += 1;
             } else {
                 queue_full += 1;
@@ -608,11 +623,7 @@ pub fn receive_queues(
                             let mut now_ns = 0;
                             let mut clock = StackClock::new(&mut stack);
                             let got = rx.recv_each(Some(Duration::from_millis(20)), &mut |d| {
-                                if now_ns == 0 {
-                                    now_ns = monotonic_ns();
-                                }
-                                clock.record(d, now_ns);
-                                if queue.push(Handoff::of(d, now_ns)).is_ok() {
+                                if hand_off(queue, &mut clock, &mut now_ns, d) {
                                     pushed.fetch_add(1, Ordering::Relaxed);
                                 } else {
                                     full += 1;
@@ -703,12 +714,12 @@ pub fn receive_queues(
     // From the first queue's counters (not the default's: its kernel drops
     // are "unknown", which would make the sum unknown).
     let mut rx_stats = threads[0].run.rx.clone();
+    for t in &threads[1..] {
+        rx_stats.add(&t.run.rx);
+    }
     let mut stack = LatencyRecorder::new();
     let (mut first_ns, mut last_ns, mut cpu_ns, mut queue_full) = (u64::MAX, 0, 0, 0);
-    for (i, t) in threads.iter().enumerate() {
-        if i > 0 {
-            rx_stats.add(&t.run.rx);
-        }
+    for t in &threads {
         stack.merge(&t.stack);
         if t.first_ns != 0 {
             first_ns = first_ns.min(t.first_ns);

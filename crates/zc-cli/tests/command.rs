@@ -32,6 +32,20 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// A 32-byte market-data message numbered `seq`, stamped now.
+fn message(seq: u32, symbol: u32) -> [u8; zc_core::md::MESSAGE_LEN] {
+    let m = zc_core::md::MarketData {
+        seq,
+        symbol,
+        price: 1.5,
+        volume: 1,
+        timestamp_ns: zc_core::sys::monotonic_ns(),
+    };
+    let mut buf = [0u8; zc_core::md::MESSAGE_LEN];
+    m.encode(&mut buf).unwrap();
+    buf
+}
+
 #[test]
 fn exit_codes_tell_usage_from_runtime_errors() {
     // Usage: an option clap refuses, and a semantic check of the command.
@@ -223,7 +237,6 @@ fn recv_writes_json_lines_a_second_and_a_summary() {
 /// (it used to read as duplicates from then on).
 #[test]
 fn one_spoofed_datagram_does_not_freeze_recv() {
-    use zc_core::md::{MarketData, MESSAGE_LEN};
     let port = free_port();
     let bind = format!("127.0.0.1:{port}");
     let rx = zc()
@@ -236,16 +249,7 @@ fn one_spoofed_datagram_does_not_freeze_recv() {
     std::thread::sleep(Duration::from_millis(300));
     let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
     let send = |seq: u32, symbol: u32| {
-        let m = MarketData {
-            seq,
-            symbol,
-            price: 1.5,
-            volume: 1,
-            timestamp_ns: zc_core::sys::monotonic_ns(),
-        };
-        let mut buf = [0u8; MESSAGE_LEN];
-        m.encode(&mut buf).unwrap();
-        tx.send_to(&buf, &bind).unwrap();
+        tx.send_to(&message(seq, symbol), &bind).unwrap();
         // Paced so that loopback never drops.
         std::thread::sleep(Duration::from_micros(200));
     };
@@ -282,22 +286,12 @@ const PER_CPU: u32 = 2000;
 /// either queue), then the even numbers from CPU 0 and the odd ones from CPU
 /// 1 at once, paced so that nothing is dropped.
 fn send_feed_split_by_cpu(tx: &UdpSocket, dst: &str) {
-    use zc_core::md::{MarketData, MESSAGE_LEN};
     let send = |cpu: usize, seqs: Vec<u32>| {
         let (tx, dst) = (tx.try_clone().unwrap(), dst.to_owned());
         std::thread::spawn(move || {
             zc_core::sys::pin_current_thread(cpu).unwrap();
             for seq in seqs {
-                let m = MarketData {
-                    seq,
-                    symbol: seq % 8,
-                    price: 1.5,
-                    volume: 1,
-                    timestamp_ns: zc_core::sys::monotonic_ns(),
-                };
-                let mut buf = [0u8; MESSAGE_LEN];
-                m.encode(&mut buf).unwrap();
-                tx.send_to(&buf, &dst).unwrap();
+                tx.send_to(&message(seq, seq % 8), &dst).unwrap();
                 std::thread::sleep(Duration::from_micros(100));
             }
         })
