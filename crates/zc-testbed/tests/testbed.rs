@@ -48,6 +48,21 @@ fn a_datagram_crosses_and_everything_is_removed_after() {
             })
             .count();
         assert_eq!(queues, 2);
+        // Quiet link: no IPv6 address on either end, so no stray neighbour
+        // discovery or MLD frames reach a raw receiver.
+        let v6 = std::process::Command::new("ip")
+            .args(["-6", "addr", "show", "dev", &tb.host_if])
+            .output()
+            .unwrap();
+        assert!(
+            v6.stdout.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&v6.stdout)
+        );
+        let v6 = tb
+            .exec_in_peer(&["ip", "-6", "addr", "show", "dev", &tb.peer_if])
+            .unwrap();
+        assert!(v6.is_empty(), "{v6}");
         (tb.netns.clone(), tb.host_if.clone())
     };
     assert!(!interface_exists(&host_if));
