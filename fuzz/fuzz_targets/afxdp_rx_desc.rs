@@ -8,7 +8,9 @@
 //! whose address lies inside the UMEM, accepted or refused, and only those,
 //! goes back to the fill ring, frame-aligned; every
 //! payload range handed to the burst's `unsafe` slice lies inside one frame of
-//! the UMEM and inside its descriptor.
+//! the UMEM and inside its descriptor. `collect` runs with receive stamps on,
+//! so the metadata read in front of each frame's bytes is exercised too (a
+//! read outside the mapping would fault).
 //!
 //! Input: geometry byte, want byte, 6 bytes of a far-out geometry, then
 //! descriptors (8-byte address, 4-byte length, shifted by the next byte to

@@ -10,6 +10,13 @@
  * (802.1Q / 802.1ad), IPv4 with options (IHL), no fragments. Checksums and
  * lengths beyond the UDP header are left to the user-space parser, which
  * counts what it refuses.
+ *
+ * Receive timestamps: when user space sets ZC_OPT_RX_STAMP in `zc_options`,
+ * each redirected frame carries a `struct zc_rx_meta` in its XDP metadata
+ * (the bytes just in front of the frame, which AF_XDP hands over with it):
+ * CLOCK_MONOTONIC when this program ran, in the receive softirq, before any
+ * socket work. A frame whose metadata the driver refuses is still redirected,
+ * without a stamp, and counted.
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -48,10 +55,31 @@ struct {
 	__type(value, __u8);
 } zc_addrs SEC(".maps");
 
-/* 0: matched a feed port (redirected, or passed when no socket is on that queue), 1: passed to the kernel */
+/* key 0: options set by user space (ZC_OPT_*) */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} zc_options SEC(".maps");
+
+#define ZC_OPT_RX_STAMP 1u
+
+/* In front of a redirected frame when ZC_OPT_RX_STAMP is set; the magic
+ * ("zcM1") tells user space the bytes were written for this frame. */
+struct zc_rx_meta {
+	__u64 xdp_ns;
+	__u32 magic;
+	__u32 reserved;
+};
+
+#define ZC_RX_META_MAGIC 0x7a634d31u
+
+/* 0: matched a feed port (redirected, or passed when no socket is on that queue),
+ * 1: passed to the kernel, 2: matched but the driver refused the metadata room */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 2);
+	__uint(max_entries, 3);
 	__type(key, __u32);
 	__type(value, __u64);
 } zc_counters SEC(".maps");
@@ -67,6 +95,28 @@ static __always_inline int count(__u32 which, int action)
 	if (c)
 		*c += 1;
 	return action;
+}
+
+/* Puts the receive stamp in front of the frame when asked. Moves ctx->data_meta,
+ * so every packet pointer taken before is invalid afterwards. */
+static __always_inline void stamp(struct xdp_md *ctx)
+{
+	__u32 zero = 0;
+	__u32 *opt = bpf_map_lookup_elem(&zc_options, &zero);
+	if (!opt || !(*opt & ZC_OPT_RX_STAMP))
+		return;
+	if (bpf_xdp_adjust_meta(ctx, -(int)sizeof(struct zc_rx_meta))) {
+		count(2, 0);
+		return;
+	}
+	struct zc_rx_meta *meta = (void *)(long)ctx->data_meta;
+	if ((void *)(meta + 1) > (void *)(long)ctx->data) {
+		count(2, 0);
+		return;
+	}
+	meta->xdp_ns = bpf_ktime_get_ns();
+	meta->magic = ZC_RX_META_MAGIC;
+	meta->reserved = 0;
 }
 
 SEC("xdp")
@@ -118,6 +168,7 @@ int zc_filter(struct xdp_md *ctx)
 	if (!bpf_map_lookup_elem(&zc_addrs, &daddr) && !bpf_map_lookup_elem(&zc_addrs, &any))
 		return count(1, XDP_PASS);
 
+	stamp(ctx);
 	/* No socket on this queue: pass rather than drop. */
 	return count(0, bpf_redirect_map(&zc_xsks, ctx->rx_queue_index, XDP_PASS));
 }

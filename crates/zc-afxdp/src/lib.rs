@@ -108,6 +108,13 @@ pub struct AfXdpConfig {
     pub spin: bool,
     /// Put the UMEM on 2 MiB hugepages when some are free.
     pub hugepages: bool,
+    /// Stamp each frame with CLOCK_MONOTONIC when the XDP program takes it
+    /// (in the receive softirq, before any socket work), carried in the
+    /// frame's XDP metadata; datagrams then have a
+    /// [`Clock::Monotonic`](zc_core::Clock::Monotonic) receive timestamp.
+    /// A software stamp: the NIC's own (the `bpf_xdp_metadata_rx_timestamp`
+    /// kfunc) is not read.
+    pub rx_timestamps: bool,
 }
 
 impl AfXdpConfig {
@@ -131,6 +138,7 @@ impl AfXdpConfig {
             busy_poll: None,
             spin: false,
             hugepages: false,
+            rx_timestamps: false,
         }
     }
 }

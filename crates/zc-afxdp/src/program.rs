@@ -29,6 +29,14 @@ const XSKS_MAP: &CStr = c"zc_xsks";
 const PORTS_MAP: &CStr = c"zc_ports";
 const ADDRS_MAP: &CStr = c"zc_addrs";
 const COUNTERS_MAP: &CStr = c"zc_counters";
+const OPTIONS_MAP: &CStr = c"zc_options";
+
+/// `ZC_OPT_RX_STAMP`: stamp each redirected frame in its XDP metadata.
+const OPT_RX_STAMP: u32 = 1;
+/// Size of `struct zc_rx_meta`, the metadata in front of a stamped frame.
+pub(crate) const RX_META_LEN: usize = 16;
+/// `ZC_RX_META_MAGIC` ("zcM1"), in the metadata's bytes 8..12.
+pub(crate) const RX_META_MAGIC: u32 = 0x7a63_4d31;
 
 /// Most ports and queues the program's maps hold (`ZC_MAX_PORTS`, `ZC_MAX_QUEUES`).
 pub const MAX_PORTS: usize = 256;
@@ -100,12 +108,15 @@ fn bpf_error(op: &str, rc: i32) -> Error {
 
 impl FilterProgram {
     /// Loads the filter, sets the redirected UDP ports and destination
-    /// addresses (`0.0.0.0` among them: any address) and attaches it to `ifindex`.
+    /// addresses (`0.0.0.0` among them: any address) and attaches it to
+    /// `ifindex`. With `rx_stamps`, each redirected frame carries the
+    /// CLOCK_MONOTONIC time the program ran in its XDP metadata.
     pub fn attach(
         ifindex: Ifindex,
         ports: &[u16],
         addrs: &[Ipv4Addr],
         mode: XdpMode,
+        rx_stamps: bool,
     ) -> Result<Self> {
         if ports.is_empty() || ports.len() > MAX_PORTS {
             return Err(Error::config(format!(
@@ -156,6 +167,21 @@ impl FilterProgram {
         let ports_fd = map_fd(PORTS_MAP)?;
         let counters_fd = map_fd(COUNTERS_MAP)?;
         let addrs_fd = map_fd(ADDRS_MAP)?;
+        if rx_stamps {
+            let (key, opts) = (0u32, OPT_RX_STAMP);
+            // SAFETY: key and value point to u32s, the map's key and value sizes.
+            let rc = unsafe {
+                xdp_sys::bpf_map_update_elem(
+                    map_fd(OPTIONS_MAP)?,
+                    (&key as *const u32).cast(),
+                    (&opts as *const u32).cast(),
+                    0,
+                )
+            };
+            if rc < 0 {
+                return Err(bpf_error("turn receive stamps on in the XDP filter", rc));
+            }
+        }
         for addr in addrs {
             // The program compares the header's bytes as they are: network order.
             let key = u32::from_ne_bytes(addr.octets());
@@ -288,25 +314,33 @@ impl FilterProgram {
     /// Packets (matched a feed port, passed to the kernel), summed over CPUs.
     /// (Stats path: allocates one buffer per call.)
     pub fn counters(&self) -> (u64, u64) {
+        (self.counter(0), self.counter(1))
+    }
+
+    /// Matched packets that went without a receive stamp because the driver
+    /// refused the metadata room (0 unless stamps are on).
+    pub fn stamps_refused(&self) -> u64 {
+        self.counter(2)
+    }
+
+    /// One of the program's per-CPU counters, summed (0 if unreadable).
+    fn counter(&self, key: u32) -> u64 {
         // A per-CPU lookup writes one 8-byte value per *possible* CPU.
         let mut values = vec![0u64; possible_cpus()];
-        let mut sum = [0u64; 2];
-        for (key, total) in sum.iter_mut().enumerate() {
-            let key = key as u32;
-            // SAFETY: `values` holds one u64 per possible CPU, as the kernel
-            // writes for a per-CPU array of u64; the key is a u32.
-            let rc = unsafe {
-                xdp_sys::bpf_map_lookup_elem(
-                    self.counters_fd,
-                    (&key as *const u32).cast(),
-                    values.as_mut_ptr().cast(),
-                )
-            };
-            if rc == 0 {
-                *total = values.iter().sum();
-            }
+        // SAFETY: `values` holds one u64 per possible CPU, as the kernel
+        // writes for a per-CPU array of u64; the key is a u32.
+        let rc = unsafe {
+            xdp_sys::bpf_map_lookup_elem(
+                self.counters_fd,
+                (&key as *const u32).cast(),
+                values.as_mut_ptr().cast(),
+            )
+        };
+        if rc == 0 {
+            values.iter().sum()
+        } else {
+            0
         }
-        (sum[0], sum[1])
     }
 }
 

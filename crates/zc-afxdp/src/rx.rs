@@ -1,7 +1,7 @@
 //! The AF_XDP receiver: one socket per (interface, queue), frames handed out
 //! as borrowed datagrams and returned to the fill ring when the burst drops.
 
-use crate::program::{FilterProgram, MAX_QUEUES};
+use crate::program::{FilterProgram, MAX_QUEUES, RX_META_LEN, RX_META_MAGIC};
 use crate::ring::ConsRing;
 use crate::socket::{poll_result, zero_copy_refusal, RingSizes, UmemRole, Wait, XskSocket};
 use crate::sys::{check_queue, ifindex, raise_memlock};
@@ -12,7 +12,7 @@ use std::ops::Range;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use xdp_sys::xdp_desc;
-use zc_core::backend::{DataPath, Datagram, Mode, Receiver, RxBurst, RxStats};
+use zc_core::backend::{Clock, DataPath, Datagram, Mode, Receiver, RxBurst, RxStats, RxTimestamp};
 use zc_core::error::{Error, ErrorKind, Result};
 use zc_core::wire::{parse_udp_frame, MalformedCounts};
 use zc_os::multicast::Membership;
@@ -25,6 +25,8 @@ struct Entry {
     payload: Range<usize>,
     src: SocketAddrV4,
     dst: SocketAddrV4,
+    /// CLOCK_MONOTONIC at the XDP hook, from the frame's metadata; 0 if none.
+    xdp_ns: u64,
 }
 
 /// Receive-side counters of one socket.
@@ -48,11 +50,14 @@ struct Counters {
 /// when its address lies inside the UMEM (an over-long or straddling length)
 /// its frame still goes to `held`, or the fill ring would shrink by one frame
 /// for good. Only an address outside the UMEM names no frame to return.
+/// With `stamps`, each frame's receive stamp is taken from its XDP metadata.
+#[allow(clippy::too_many_arguments)]
 fn collect(
     rx: &mut ConsRing<xdp_desc>,
     want: u32,
     layout: UmemLayout,
     umem: &UmemMemory,
+    stamps: bool,
     held: &mut Vec<u64>,
     entries: &mut Vec<Entry>,
     c: &mut Counters,
@@ -72,8 +77,17 @@ fn collect(
                 continue;
             }
         };
-        held.push(layout.frame_of(d.addr));
+        let frame_start = layout.frame_of(d.addr);
+        held.push(frame_start);
         let start = range.start;
+        let xdp_ns = if stamps {
+            // SAFETY: as for the frame below: the metadata lies in the same
+            // checked frame, in front of the descriptor's bytes, and the frame
+            // is ours until it goes back to the fill ring.
+            unsafe { take_stamp(umem, frame_start as usize, start) }
+        } else {
+            0
+        };
         // SAFETY: the range was checked against this UMEM's layout, and the frame
         // was just consumed from the rx ring: the kernel no longer writes it and
         // it stays ours until `held` goes back to the fill ring.
@@ -87,6 +101,7 @@ fn collect(
                     payload: start + off..start + off + payload.len(),
                     src: f.src(),
                     dst: f.dst(),
+                    xdp_ns,
                 });
                 c.bytes += payload.len() as u64;
             }
@@ -103,6 +118,32 @@ fn collect(
         c.bursts += 1;
     }
     n
+}
+
+/// The XDP program's receive stamp in front of the frame bytes at `start`
+/// (`struct zc_rx_meta`: CLOCK_MONOTONIC ns, then the magic), or 0 when the
+/// room there holds none. The magic is cleared after reading, so a stamp
+/// left in a reused frame is never taken for a later frame's.
+///
+/// # Safety
+/// `frame_start..start` must lie in one frame of `umem` that the caller owns
+/// (taken off the rx ring, not yet back in the fill ring), with no other
+/// reference to those bytes.
+unsafe fn take_stamp(umem: &UmemMemory, frame_start: usize, start: usize) -> u64 {
+    if start < frame_start + RX_META_LEN {
+        return 0;
+    }
+    // SAFETY: inside the caller's frame, in front of its data (contract above).
+    let meta = unsafe { umem.slice_mut(start - RX_META_LEN..start) };
+    let (ns, rest) = meta.split_at_mut(8);
+    let magic = &mut rest[..4];
+    if u32::from_ne_bytes([magic[0], magic[1], magic[2], magic[3]]) != RX_META_MAGIC {
+        return 0;
+    }
+    magic.fill(0);
+    let mut b = [0u8; 8];
+    b.copy_from_slice(ns);
+    u64::from_ne_bytes(b)
 }
 
 /// What [`collect`] made of descriptors from the rx ring, for the fuzz target.
@@ -152,6 +193,7 @@ pub fn collect_descriptors(
         want,
         layout,
         &umem,
+        true,
         &mut held,
         &mut entries,
         &mut c,
@@ -178,6 +220,8 @@ pub struct AfXdpReceiver {
     to_fill: Vec<u64>,
     layout: UmemLayout,
     batch: u32,
+    /// Frames carry the XDP program's receive stamp.
+    stamps: bool,
     busy_poll: bool,
     spin: bool,
     need_wakeup: bool,
@@ -210,7 +254,10 @@ impl RxBurst for AfXdpBurst<'_> {
             payload,
             src: SocketAddr::V4(e.src),
             dst: SocketAddr::V4(e.dst),
-            rx_timestamp: None,
+            rx_timestamp: (e.xdp_ns != 0).then_some(RxTimestamp {
+                ns: e.xdp_ns,
+                clock: Clock::Monotonic,
+            }),
         })
     }
 
@@ -264,6 +311,7 @@ impl AfXdpReceiver {
             self.batch,
             self.layout,
             &self.umem,
+            self.stamps,
             &mut self.held,
             &mut self.entries,
             &mut self.counters,
@@ -373,6 +421,9 @@ impl Receiver for AfXdpReceiver {
             ("xdp_matched_all_queues", matched),
             ("xdp_passed_all_queues", passed),
         ];
+        if self.stamps {
+            extra.push(("xdp_unstamped_all_queues", self.program.stamps_refused()));
+        }
         if let Some(k) = k {
             extra.extend([
                 ("xdp_rx_dropped", k.rx_dropped),
@@ -599,16 +650,18 @@ pub fn open_receivers(cfg: &AfXdpConfig) -> Result<Vec<AfXdpReceiver>> {
     addrs.extend_from_slice(&cfg.multicast);
     let joined = Arc::new(joined);
     let program = Arc::new(
-        FilterProgram::attach(ifidx, &cfg.ports, &addrs, cfg.xdp_mode).map_err(|e| {
-            if e.kind() == ErrorKind::NotFound {
-                e.with_fix(format!(
-                    "the interface {} went away while attaching",
-                    cfg.ifname
-                ))
-            } else {
-                e
-            }
-        })?,
+        FilterProgram::attach(ifidx, &cfg.ports, &addrs, cfg.xdp_mode, cfg.rx_timestamps).map_err(
+            |e| {
+                if e.kind() == ErrorKind::NotFound {
+                    e.with_fix(format!(
+                        "the interface {} went away while attaching",
+                        cfg.ifname
+                    ))
+                } else {
+                    e
+                }
+            },
+        )?,
     );
     let umem = Arc::new(UmemMemory::map(layout, cfg.hugepages)?);
     let sizes = RingSizes {
@@ -711,6 +764,12 @@ pub fn open_receivers(cfg: &AfXdpConfig) -> Result<Vec<AfXdpReceiver>> {
         details.push(format!("umem shared by {} queues", cfg.queues.len()));
     }
     details.push(format!("rx ring {} fill ring {}", cfg.rx_ring, fill_size));
+    if cfg.rx_timestamps {
+        details.push(
+            "rx timestamps: CLOCK_MONOTONIC at the XDP hook (software, in the frame's XDP metadata)"
+                .to_owned(),
+        );
+    }
     let data_path = if owner.zero_copy() {
         DataPath::ZeroCopy
     } else {
@@ -763,6 +822,7 @@ pub fn open_receivers(cfg: &AfXdpConfig) -> Result<Vec<AfXdpReceiver>> {
                 .collect(),
             layout,
             batch: cfg.batch as u32,
+            stamps: cfg.rx_timestamps,
             busy_poll,
             spin: cfg.spin,
             need_wakeup: cfg.need_wakeup,
@@ -807,6 +867,12 @@ mod tests {
         let buf = unsafe { umem.slice_mut(good) };
         spec.payload_mut(buf)[..5].copy_from_slice(b"hello");
         let good_len = spec.finish(buf, 5).unwrap() as u32;
+        // The XDP program's stamp in front of it (struct zc_rx_meta).
+        let meta_at = 2048 + 256 - RX_META_LEN;
+        // SAFETY: inside frame 1 of a UMEM no socket uses; no other reference.
+        let meta = unsafe { umem.slice_mut(meta_at..meta_at + RX_META_LEN) };
+        meta[..8].copy_from_slice(&1234u64.to_ne_bytes());
+        meta[8..12].copy_from_slice(&RX_META_MAGIC.to_ne_bytes());
 
         let (producer, consumer, flags) = (AtomicU32::new(0), AtomicU32::new(0), AtomicU32::new(0));
         let mut descs = vec![xdp_desc::default(); 8];
@@ -838,7 +904,16 @@ mod tests {
 
         let (mut held, mut entries, mut c) = (Vec::new(), Vec::new(), Counters::default());
         assert_eq!(
-            collect(&mut rx, 64, layout, &umem, &mut held, &mut entries, &mut c),
+            collect(
+                &mut rx,
+                64,
+                layout,
+                &umem,
+                true,
+                &mut held,
+                &mut entries,
+                &mut c
+            ),
             5
         );
         assert_eq!(c.refused, 3);
@@ -852,5 +927,17 @@ mod tests {
         // SAFETY: the entry's range was checked by collect; the UMEM is not shared.
         assert_eq!(unsafe { umem.slice(entries[0].payload.clone()) }, b"hello");
         assert_eq!(entries[0].dst.port(), 9000);
+        assert_eq!(entries[0].xdp_ns, 1234, "the stamp in front of the frame");
+        // SAFETY: as above; the burst's entries are only read.
+        let magic = unsafe { umem.slice(meta_at + 8..meta_at + 12) };
+        assert_eq!(
+            magic, [0; 4],
+            "taken once: a reused frame never shows it again"
+        );
+        // SAFETY: frame 1 is ours (no ring), 256 bytes of room in front of its data.
+        assert_eq!(unsafe { take_stamp(&umem, 2048, 2048 + 256) }, 0);
+        // A frame with less room in front than the metadata has no stamp.
+        // SAFETY: frame 0 is ours; the call reads nothing when there is no room.
+        assert_eq!(unsafe { take_stamp(&umem, 0, 8) }, 0);
     }
 }

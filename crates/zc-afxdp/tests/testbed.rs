@@ -1,6 +1,6 @@
 //! AF_XDP on the veth testbed: exact delivery, coexistence with the kernel
 //! stack, fill-ring starvation and recovery, the sender, and clear errors.
-//! Each test has its own testbed name and subnet (221–229).
+//! Each test has its own testbed name and subnet (221–230).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -8,6 +8,7 @@ use std::net::{SocketAddrV4, UdpSocket};
 use std::time::{Duration, Instant};
 use zc_afxdp::{
     open_receivers, AfXdpConfig, AfXdpQueues, AfXdpReceiver, AfXdpSender, AfXdpSenderConfig,
+    XdpMode,
 };
 use zc_core::contract::{check_sender, UdpSink};
 use zc_core::error::{Error, ErrorKind, Result};
@@ -500,4 +501,58 @@ fn the_sender_keeps_the_send_contract() {
         to_sender.send(sink.received(want)).unwrap();
     }
     generator.join().unwrap().unwrap();
+}
+
+/// With `rx_timestamps`, every frame carries the XDP program's
+/// CLOCK_MONOTONIC stamp in its metadata, in native and in generic mode:
+/// each stamp lies between the sender's clock reading (in the message) and
+/// the receiver's after the burst. Without the option, no frame has one.
+#[test]
+fn every_frame_carries_the_xdp_programs_receive_stamp() {
+    if !privileged_or_skip("every_frame_carries_the_xdp_programs_receive_stamp") {
+        return;
+    }
+    let tb = Testbed::create(&TestbedConfig::new("zcxdp10", 230)).unwrap();
+    let port = 9650;
+    let dst = SocketAddrV4::new(tb.host_addr, port);
+    for (mode, stamps) in [
+        (XdpMode::Native, true),
+        (XdpMode::Generic, true),
+        (XdpMode::Native, false),
+    ] {
+        let mut cfg = AfXdpConfig::new(&tb.host_if, port);
+        cfg.addrs = vec![tb.host_addr];
+        cfg.xdp_mode = mode;
+        cfg.rx_timestamps = stamps;
+        let mut rx = open_receivers(&cfg).unwrap().pop().unwrap();
+        let said = rx
+            .mode()
+            .details
+            .iter()
+            .any(|d| d.contains("rx timestamps: CLOCK_MONOTONIC at the XDP hook"));
+        assert_eq!(said, stamps, "{:?}", rx.mode().details);
+        send_from_peer(&tb, dst, (0..500).collect()).unwrap();
+        let (mut got, mut stamped) = (0, 0);
+        let end = Instant::now() + Duration::from_secs(5);
+        while got < 500 && Instant::now() < end {
+            let burst = rx.recv_burst(Some(Duration::from_millis(50))).unwrap();
+            let now = monotonic_ns();
+            for d in burst.iter() {
+                got += 1;
+                let sent = MarketData::decode(d.payload).unwrap().timestamp_ns;
+                if let Some(ts) = d.rx_timestamp {
+                    stamped += 1;
+                    assert_eq!(ts.clock, zc_core::Clock::Monotonic);
+                    assert!(
+                        sent <= ts.ns && ts.ns <= now,
+                        "{mode:?}: sent {sent} stamped {} received by {now}",
+                        ts.ns
+                    );
+                }
+            }
+        }
+        assert_eq!(got, 500, "{mode:?}");
+        assert_eq!(stamped, if stamps { 500 } else { 0 }, "{mode:?}");
+        assert_eq!(stat(&rx, "xdp_unstamped_all_queues"), 0, "{mode:?}");
+    }
 }

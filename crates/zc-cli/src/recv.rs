@@ -43,8 +43,9 @@ Examples:
 Status line on stderr, once a second (-q: none): messages/s, payload Gbit/s,
 gaps, duplicates, drops (kernel + handler), one-way latency p50/p99 from the
 sender's timestamp (same-host CLOCK_MONOTONIC). Summary on stdout; with
---timestamps it adds the stack latency: from the kernel's receive timestamp
-to the receive loop reading the datagram (the stack and wake-up cost).
+--timestamps it adds the stack latency: from the receive timestamp (the
+kernel's or the NIC's on recvmmsg and uring, the XDP program's on afxdp) to
+the receive loop reading the datagram (the stack and wake-up cost).
 
 --json writes the same as JSON lines: {\"type\":\"status\",...} once a second and
 {\"type\":\"summary\",...} at the end (the handler's report, the backend's
@@ -86,8 +87,10 @@ pub struct RecvArgs {
     #[arg(long)]
     pub multicast: Option<Ipv4Addr>,
     /// Ask for receive timestamps (recvmmsg, uring: SO_TIMESTAMPING, the
-    /// NIC's stamp when its receive timestamping is on, else the kernel's)
-    /// and report the stack latency from them; other backends refuse it.
+    /// NIC's stamp when its receive timestamping is on, else the kernel's;
+    /// afxdp: CLOCK_MONOTONIC when the XDP program takes the frame, in its
+    /// XDP metadata) and report the stack latency from them; recvfrom and
+    /// the dpdk backends refuse it.
     #[arg(long)]
     pub timestamps: bool,
     /// AF_XDP: XDP attach mode. `auto` tries native then generic and names
@@ -1017,7 +1020,7 @@ pub fn run(a: RecvArgs) -> Result<ExitCode> {
 /// The summary's line on the stack latency, or how to get it.
 fn stack_line(stack: &LatencyRecorder) -> String {
     if stack.histogram().is_empty() {
-        return "stack        no receive timestamps (recvmmsg and uring give them with --timestamps)"
+        return "stack        no receive timestamps (recvmmsg, uring and afxdp give them with --timestamps)"
             .to_owned();
     }
     let s = stack.summary();

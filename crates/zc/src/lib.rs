@@ -50,8 +50,9 @@ pub struct BackendInfo {
     /// Attaches to a network device (give [`RxSpec::interface`]) rather than
     /// receiving on an address through the kernel stack.
     pub needs_interface: bool,
-    /// Gives kernel receive timestamps when [`RxSpec::timestamps`] asks
-    /// (the others refuse the option).
+    /// Gives receive timestamps when [`RxSpec::timestamps`] asks (the
+    /// kernel's or the NIC's on the socket paths, the XDP program's on
+    /// AF_XDP; the others refuse the option).
     pub rx_timestamps: bool,
     /// Whether this build has it.
     pub enabled: bool,
@@ -88,7 +89,7 @@ pub const BACKENDS: &[BackendInfo] = &[
         feature: "afxdp",
         summary: "AF_XDP socket on a device queue; zc's XDP filter takes only the feed port",
         needs_interface: true,
-        rx_timestamps: false,
+        rx_timestamps: true,
         enabled: cfg!(feature = "afxdp"),
     },
     BackendInfo {

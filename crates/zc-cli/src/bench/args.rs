@@ -124,9 +124,10 @@ pub struct BenchArgs {
     /// docs/BENCHMARKS.md).
     #[arg(long)]
     pub no_huge: bool,
-    /// Ask the backends that give kernel receive timestamps (recvmmsg, uring)
-    /// for them, and report the stack latency at the fixed rate (kernel
-    /// timestamp to the application: the stack and wake-up cost) beside the
+    /// Ask the backends that give receive timestamps (recvmmsg, uring: the
+    /// kernel's; afxdp: the XDP program's) for them, and report the stack
+    /// latency at the fixed rate (receive timestamp to the application: the
+    /// stack and wake-up cost) beside the
     /// one-way figure; n/a for the others. Timestamping costs those backends
     /// a little, so their other figures move too.
     #[arg(long)]

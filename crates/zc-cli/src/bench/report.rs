@@ -176,7 +176,7 @@ fn sections(a: &BenchArgs, results: &[BackendResult]) -> Report {
     if a.stack_latency {
         out.push(Section {
             title: format!(
-                "stack latency at {} offered: kernel receive timestamp -> application, medians \
+                "stack latency at {} offered: receive timestamp (kernel's, or XDP program's) -> application, medians \
                  (one-way p50 beside it; n/a: the backend gives no receive timestamps)",
                 fmt_rate(a.fixed_rate)
             ),
