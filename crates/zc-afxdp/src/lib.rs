@@ -39,9 +39,10 @@ mod umem;
 
 pub use program::{AttachedMode, FilterProgram, XdpMode, MAX_ADDRS, MAX_PORTS, MAX_QUEUES};
 pub use rx::{open_receivers, AfXdpBurst, AfXdpQueues, AfXdpReceiver};
-pub use sys::{check_queue, ifindex, mac_address, raise_memlock, rx_queues, Ifindex};
+pub use sys::{ifindex, mac_address, raise_memlock, Ifindex};
 pub use tx::{AfXdpSender, AfXdpSenderConfig};
 pub use umem::{DescError, UmemLayout, UmemMemory, FRAME_SIZES};
+pub use zc_nic::{check_queue, rx_queues};
 
 /// Whether to use zero-copy (the NIC DMAs straight into the UMEM).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,7 +4,7 @@
 use crate::program::{FilterProgram, MAX_QUEUES, RX_META_LEN, RX_META_MAGIC};
 use crate::ring::ConsRing;
 use crate::socket::{poll_result, zero_copy_refusal, RingSizes, UmemRole, Wait, XskSocket};
-use crate::sys::{check_queue, ifindex, raise_memlock};
+use crate::sys::{ifindex, raise_memlock};
 use crate::umem::{UmemLayout, UmemMemory};
 use crate::{ring_size, AfXdpConfig, ZeroCopy};
 use std::net::{SocketAddr, SocketAddrV4};
@@ -15,6 +15,7 @@ use xdp_sys::xdp_desc;
 use zc_core::backend::{Clock, DataPath, Datagram, Mode, Receiver, RxBurst, RxStats, RxTimestamp};
 use zc_core::error::{Error, ErrorKind, Result};
 use zc_core::wire::{parse_udp_frame, MalformedCounts};
+use zc_nic::check_queue;
 use zc_os::multicast::Membership;
 
 /// One parsed datagram of the current burst: where its frame and its payload

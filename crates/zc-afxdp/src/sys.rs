@@ -1,7 +1,7 @@
 //! Interface look-ups, limits and errno mapping for the AF_XDP backend.
 
 use std::num::NonZeroU32;
-use zc_core::error::{Error, ErrorKind, Result};
+use zc_core::error::{Error, Result};
 
 /// An interface index (never 0).
 pub type Ifindex = NonZeroU32;
@@ -66,40 +66,6 @@ fn empty_ifreq() -> IfReq {
     }
 }
 
-/// Receive queues of `name` (ethtool channels: rx + combined), or the
-/// `rx-*` entries in sysfs when the driver has no channel report. `None`
-/// when neither can tell.
-pub fn rx_queues(name: &str) -> Result<Option<u32>> {
-    match zc_nic::channels(name) {
-        Ok(ch) => return Ok(Some(ch.rx_queues())),
-        Err(e) if e.kind() == ErrorKind::NotFound => return Err(e),
-        Err(_) => {}
-    }
-    let dir = format!("/sys/class/net/{name}/queues");
-    Ok(std::fs::read_dir(&dir).ok().map(|entries| {
-        entries
-            .filter_map(|e| e.ok())
-            .filter(|e| e.file_name().to_string_lossy().starts_with("rx-"))
-            .count() as u32
-    }))
-}
-
-/// Checks that `queue` exists on `name` (when the driver says how many it has).
-pub fn check_queue(name: &str, queue: u32) -> Result<()> {
-    let Some(n) = rx_queues(name)? else {
-        return Ok(());
-    };
-    if queue >= n {
-        return Err(Error::config(format!(
-            "queue {queue} is out of range: {name} has {n} receive queue{} (0..={})",
-            if n == 1 { "" } else { "s" },
-            n.saturating_sub(1)
-        ))
-        .with_fix(format!("pick a queue below {n} (see `ethtool -l {name}`), or add queues with `ethtool -L {name} combined N`")));
-    }
-    Ok(())
-}
-
 /// The MAC address of `name`, in the calling thread's network namespace.
 pub fn mac_address(name: &str) -> Result<[u8; 6]> {
     let mut req = empty_ifreq();
@@ -158,23 +124,13 @@ pub fn raise_memlock(bytes: u64) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use zc_core::error::ErrorKind;
 
     #[test]
     fn a_missing_interface_is_named_in_the_error() {
         let e = ifindex("zcnosuch0").unwrap_err();
         assert_eq!(e.kind(), ErrorKind::NotFound);
         assert!(e.to_string().contains("\"zcnosuch0\" not found"), "{e}");
-    }
-
-    #[test]
-    fn loopback_has_one_queue_and_queue_one_is_out_of_range() {
-        assert!(check_queue("lo", 0).is_ok());
-        let e = check_queue("lo", 1).unwrap_err();
-        assert!(
-            e.to_string()
-                .contains("queue 1 is out of range: lo has 1 receive queue"),
-            "{e}"
-        );
     }
 
     #[test]

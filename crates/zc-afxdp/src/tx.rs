@@ -3,7 +3,7 @@
 //! from the completion ring.
 
 use crate::socket::{zero_copy_refusal, RingSizes, UmemRole, XskSocket};
-use crate::sys::{check_queue, ifindex, mac_address, raise_memlock};
+use crate::sys::{ifindex, mac_address, raise_memlock};
 use crate::umem::{desc_error, UmemLayout, UmemMemory};
 use crate::{ring_size, ZeroCopy};
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -12,6 +12,7 @@ use xdp_sys::xdp_desc;
 use zc_core::backend::{DataPath, Mode, SendBurst, Sender, TxStats};
 use zc_core::error::{Error, ErrorKind, Result};
 use zc_core::wire::UdpFrameSpec;
+use zc_nic::check_queue;
 
 /// Frames the kernel transmits per `sendto` in copy mode (`TX_BATCH_SIZE` in
 /// net/xdp/xsk.c); more need more kicks.

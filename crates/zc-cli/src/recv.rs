@@ -132,7 +132,10 @@ pub struct RecvArgs {
     /// socket backends (recvfrom, recvmmsg, uring) open a SO_REUSEPORT group
     /// of N sockets whose BPF program gives socket q what CPU q received
     /// (CPU modulo N): put NIC queue q's interrupt or NAPI thread on CPU q.
-    /// afxdp takes device queues --queue .. --queue+N-1 on one UMEM.
+    /// afxdp takes device queues --queue .. --queue+N-1 on one UMEM; dpdk
+    /// opens a net_af_xdp port on each of those device queues; dpdk-packet
+    /// one net_af_packet port with N queues, filled by flow hash (one flow
+    /// stays on one queue).
     /// Messages of one feed spread over queues arrive out of order between
     /// queues: a late one fills its gap (counted `late`), it is not lost.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]

@@ -145,7 +145,13 @@ pub(crate) fn prepare(interface: &str, xdp: bool) -> Result<Option<String>> {
             );
         };
         if c.pid == std::process::id() {
-            // This process's own port, still open: the caller reuses ports.
+            // This process's own port, still open: the caller reuses ports,
+            // or opens another queue of the interface (checked below).
+            if xdp && c.program.is_some() && zc_nic::attached_xdp(interface)? == c.program {
+                // Another net_af_xdp port on a further device queue: its
+                // socket joins the program this process's first port attached.
+                return Ok(None);
+            }
         } else if start_time(c.pid) == Some(c.start_time) {
             return Err(Error::new(
                 ErrorKind::AddrInUse,
@@ -186,8 +192,10 @@ pub(crate) fn prepare(interface: &str, xdp: bool) -> Result<Option<String>> {
     Ok(cleaned)
 }
 
-/// The records this process holds, for [`restore_host_state`].
-static LIVE: Mutex<Vec<(PathBuf, Changes)>> = Mutex::new(Vec::new());
+/// The records this process holds, for [`restore_host_state`], each with
+/// the number of ports that share it (the ports on several queues of one
+/// interface share one record).
+static LIVE: Mutex<Vec<(PathBuf, Changes, usize)>> = Mutex::new(Vec::new());
 
 /// This process's record of what its port changed on an interface: written
 /// when created, removed (and forgotten) when dropped, after the port closed
@@ -209,6 +217,22 @@ impl HostRecord {
         if program.is_none() && !promiscuous {
             return Ok(None);
         }
+        let path = record_path(interface)?;
+        let mut live = LIVE.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, c, ports)) = live.iter_mut().find(|(p, _, _)| *p == path) {
+            // A further port of this process on the interface: the record
+            // stands until the last of them closes.
+            if c.program == program && c.promiscuous == promiscuous {
+                *ports += 1;
+                return Ok(Some(Self { path }));
+            }
+            return Err(Error::config(format!(
+                "{interface}: a further DPDK port would change the interface differently from this process's first ({} vs {})",
+                changes_words(program, promiscuous),
+                changes_words(c.program, c.promiscuous)
+            ))
+            .with_fix("open every port of the interface with the same promiscuous setting"));
+        }
         let pid = std::process::id();
         let changes = Changes {
             interface: interface.to_owned(),
@@ -217,23 +241,37 @@ impl HostRecord {
             program,
             promiscuous,
         };
-        let path = record_path(interface)?;
         std::fs::create_dir_all(RECORD_DIR)
             .and_then(|()| std::fs::write(&path, changes.encode()))
             .map_err(|e| Error::io(format!("write {}", path.display()), e))?;
-        LIVE.lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push((path.clone(), changes));
+        live.push((path.clone(), changes, 1));
         Ok(Some(Self { path }))
     }
 }
 
+/// What a record says was changed, in words for an error.
+fn changes_words(program: Option<AttachedXdp>, promiscuous: bool) -> String {
+    let program = match program {
+        Some(p) => format!("XDP program {}", p.prog_id),
+        None => "no XDP program".to_owned(),
+    };
+    format!(
+        "{program}, promiscuous {}",
+        if promiscuous { "on" } else { "off" }
+    )
+}
+
 impl Drop for HostRecord {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
-        LIVE.lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .retain(|(p, _)| *p != self.path);
+        let mut live = LIVE.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(i) = live.iter().position(|(p, _, _)| *p == self.path) else {
+            return; // already undone by restore_host_state
+        };
+        live[i].2 -= 1;
+        if live[i].2 == 0 {
+            live.remove(i);
+            let _ = std::fs::remove_file(&self.path);
+        }
     }
 }
 
@@ -247,7 +285,7 @@ pub fn restore_host_state() -> Vec<String> {
         return Vec::new();
     };
     let mut done = Vec::new();
-    for (path, c) in live.drain(..) {
+    for (path, c, _) in live.drain(..) {
         for d in undo(&c) {
             done.push(format!("{}: {d}", c.interface));
         }

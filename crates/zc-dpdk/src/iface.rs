@@ -13,7 +13,8 @@ use zc_core::error::{Error, ErrorKind, Result};
 pub enum IfaceDriver {
     /// `net_af_packet`: a TPACKET ring per queue; the kernel copies frames in.
     AfPacket,
-    /// `net_af_xdp`: AF_XDP sockets on queues from 0 (copy mode on veth).
+    /// `net_af_xdp`: AF_XDP sockets on consecutive device queues (copy mode
+    /// on veth).
     AfXdp,
 }
 
@@ -30,10 +31,12 @@ impl IfaceDriver {
     /// the port's descriptor count and sizes its TPACKET ring by `framecnt`
     /// (512 by default), so a burst beyond 512 frames was dropped in the
     /// kernel, and DPDK 22.11's PMD does not count those drops.
-    fn args(self, interface: &str, queues: u16, frames: u16) -> String {
+    fn args(self, interface: &str, first: u16, queues: u16, frames: u16) -> String {
         match self {
             IfaceDriver::AfPacket => format!("iface={interface},qpairs={queues},framecnt={frames}"),
-            IfaceDriver::AfXdp => format!("iface={interface},start_queue=0,queue_count={queues}"),
+            IfaceDriver::AfXdp => {
+                format!("iface={interface},start_queue={first},queue_count={queues}")
+            }
         }
     }
 }
@@ -43,7 +46,7 @@ static NEXT_INSTANCE: AtomicU32 = AtomicU32::new(0);
 
 /// Attaches `driver` to the kernel interface `interface` and opens its port
 /// with `cfg` (`cfg.rx_queues` and `cfg.tx_queues` both become `queues` of the
-/// device). The vdev is detached again when the port closes.
+/// device, from its queue 0). The vdev is detached again when the port closes.
 pub fn open_interface(
     eal: &Eal,
     interface: &str,
@@ -51,6 +54,31 @@ pub fn open_interface(
     pool: &Mempool,
     cfg: PortConfig,
 ) -> Result<Port> {
+    open_interface_at(eal, interface, driver, 0, pool, cfg)
+}
+
+/// As [`open_interface`], with the port's queue 0 on device queue `first`
+/// (`net_af_xdp` only: an AF_PACKET socket sees every device queue, so
+/// [`IfaceDriver::AfPacket`] takes `first` 0 only).
+///
+/// One port per device queue is how DPDK 22.11's `net_af_xdp` reaches
+/// several queues of a device that reports no combined channels (veth: it
+/// refuses `queue_count` above 1 there). The ports of one interface share
+/// its XDP program, which the first attached: close them together.
+pub fn open_interface_at(
+    eal: &Eal,
+    interface: &str,
+    driver: IfaceDriver,
+    first: u16,
+    pool: &Mempool,
+    cfg: PortConfig,
+) -> Result<Port> {
+    if driver == IfaceDriver::AfPacket && first != 0 {
+        return Err(Error::config(format!(
+            "net_af_packet takes every queue of {interface} at once: device queue {first} cannot be chosen"
+        ))
+        .with_fix("use queue 0 and port queues (qpairs) for a flow-hash spread, or net_af_xdp for one device queue per port"));
+    }
     let valid = !interface.is_empty()
         && interface.len() < 16
         && interface
@@ -69,6 +97,12 @@ pub fn open_interface(
         .with_fix("check `ip -br link`; the testbed's host end is `<name>h`"));
     }
     let xdp = driver == IfaceDriver::AfXdp;
+    if xdp {
+        // The PMD's own error for a queue the device lacks is EINVAL from
+        // its socket setup, after the port is half made.
+        let last = u32::from(first) + u32::from(cfg.rx_queues.max(cfg.tx_queues).max(1)) - 1;
+        zc_nic::check_queue(interface, last)?;
+    }
     let cleaned = crate::host::prepare(interface, xdp)?;
     let queues = cfg.rx_queues.max(cfg.tx_queues);
     let name = format!(
@@ -78,7 +112,7 @@ pub fn open_interface(
     );
     eal.add_vdev(&Vdev::new(
         &name,
-        &driver.args(interface, queues, cfg.rx_desc),
+        &driver.args(interface, first, queues, cfg.rx_desc),
     ))?;
     let cfg = PortConfig {
         rx_queues: queues,

@@ -44,7 +44,7 @@ mod tx;
 
 pub use eal::{free_hugepages_mb, Eal, EalConfig, Files, Memory, ThreadGuard, Vdev};
 pub use host::restore_host_state;
-pub use iface::{open_interface, IfaceDriver};
+pub use iface::{open_interface, open_interface_at, IfaceDriver};
 pub use mempool::{Mempool, MempoolConfig};
 pub use port::{Port, PortConfig, PortStats};
 pub use rx::{DpdkBurst, DpdkReceiver, FrameBurst, RxConfig, MAX_BURST};

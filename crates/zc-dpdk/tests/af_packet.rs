@@ -4,7 +4,10 @@
 
 mod common;
 
-use zc_dpdk::{open_interface, Eal, EalConfig, IfaceDriver, Mempool, MempoolConfig, PortConfig};
+use zc_dpdk::{
+    open_interface, open_interface_at, Eal, EalConfig, IfaceDriver, Mempool, MempoolConfig,
+    PortConfig,
+};
 
 #[test]
 fn af_packet_exact_delivery_on_the_testbed() {
@@ -68,6 +71,23 @@ fn af_packet_exact_delivery_on_the_testbed() {
     assert_eq!(e.kind(), zc_core::ErrorKind::NotFound, "{e}");
     assert!(e.to_string().contains("zcnosuchif0"), "{e}");
     assert_eq!(eal.vdevs(), Vec::<String>::new());
+    // A device queue the interface lacks (lo has one), and a device queue
+    // for net_af_packet, which sees them all: refused before anything is
+    // attached.
+    for (driver, first, words) in [
+        (
+            IfaceDriver::AfXdp,
+            3,
+            "queue 3 is out of range: lo has 1 receive queue",
+        ),
+        (IfaceDriver::AfPacket, 1, "device queue 1 cannot be chosen"),
+    ] {
+        let e =
+            open_interface_at(&eal, "lo", driver, first, &pool, PortConfig::default()).unwrap_err();
+        assert_eq!(e.kind(), zc_core::ErrorKind::Config, "{e}");
+        assert!(e.to_string().contains(words), "{e}");
+        assert_eq!(eal.vdevs(), Vec::<String>::new());
+    }
     drop((pool, eal));
     Eal::release_shared();
 }

@@ -8,6 +8,7 @@
 //! |---|---|---|
 //! | [`driver_info`] | `SIOCETHTOOL` `ETHTOOL_GDRVINFO` | driver, version, firmware, bus address |
 //! | [`channels`] | `ETHTOOL_GCHANNELS` | queue (channel) counts and maximums |
+//! | [`rx_queues`], [`check_queue`] | `ETHTOOL_GCHANNELS`, else sysfs `queues/rx-*` | how many receive queues, and whether one exists |
 //! | [`rx_rings`], [`rss`], [`udp4_flow_hash`] | `ETHTOOL_GRXRINGS`, `ETHTOOL_GRSSH`, `ETHTOOL_GRXFH` | RSS: rings, indirection table, hash function, which UDP fields are hashed |
 //! | [`timestamping`] | `ETHTOOL_GET_TS_INFO` | software and hardware timestamping, the PTP clock |
 //! | [`xdp_features`] | generic netlink family `netdev` (Linux 6.3+) | native XDP actions, AF_XDP zero-copy, XDP receive metadata |
@@ -56,4 +57,59 @@ pub fn interface_not_found(name: &str) -> Error {
         format!("interface {name:?} not found in this network namespace"),
     )
     .with_fix("list the interfaces with `ip -br link`, or run in the namespace that has it (`ip netns exec NS zc doctor ...`)")
+}
+
+/// Receive queues of `name` (ethtool channels: rx + combined), or the
+/// `rx-*` entries in sysfs when the driver has no channel report. `None`
+/// when neither can tell.
+pub fn rx_queues(name: &str) -> Result<Option<u32>> {
+    match channels(name) {
+        Ok(ch) => return Ok(Some(ch.rx_queues())),
+        Err(e) if e.kind() == ErrorKind::NotFound => return Err(e),
+        Err(_) => {}
+    }
+    let dir = format!("/sys/class/net/{name}/queues");
+    Ok(std::fs::read_dir(&dir).ok().map(|entries| {
+        entries
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().starts_with("rx-"))
+            .count() as u32
+    }))
+}
+
+/// Checks that `queue` exists on `name` (when the driver says how many it has).
+pub fn check_queue(name: &str, queue: u32) -> Result<()> {
+    let Some(n) = rx_queues(name)? else {
+        return Ok(());
+    };
+    if queue >= n {
+        return Err(Error::config(format!(
+            "queue {queue} is out of range: {name} has {n} receive queue{} (0..={})",
+            if n == 1 { "" } else { "s" },
+            n.saturating_sub(1)
+        ))
+        .with_fix(format!("pick a queue below {n} (see `ethtool -l {name}`), or add queues with `ethtool -L {name} combined N`")));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_has_one_queue_and_queue_one_is_out_of_range() {
+        assert_eq!(rx_queues("lo").unwrap(), Some(1));
+        assert!(check_queue("lo", 0).is_ok());
+        let e = check_queue("lo", 1).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("queue 1 is out of range: lo has 1 receive queue"),
+            "{e}"
+        );
+        assert_eq!(
+            check_queue("zcnosuch0", 0).unwrap_err().kind(),
+            ErrorKind::NotFound
+        );
+    }
 }

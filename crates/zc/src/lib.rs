@@ -148,7 +148,8 @@ pub struct RxSpec {
     pub bind: SocketAddrV4,
     /// Interface, for backends that attach to a device (AF_XDP, DPDK).
     pub interface: Option<String>,
-    /// Device queue, for backends bound to one.
+    /// Device queue, for backends bound to one (`afxdp`, `dpdk`; `dpdk-packet`
+    /// sees every device queue and takes 0).
     pub queue: u32,
     /// Datagrams per burst.
     pub batch: usize,
@@ -289,7 +290,8 @@ pub struct TxSpec {
     pub interface: Option<String>,
     /// Destination MAC, for backends that write whole frames.
     pub dst_mac: Option<[u8; 6]>,
-    /// Device queue, for backends bound to one.
+    /// Device queue, for backends bound to one (`afxdp`, `dpdk`; `dpdk-packet`
+    /// sees every device queue and takes 0).
     pub queue: u32,
     /// Datagrams per send call.
     pub batch: usize,
@@ -393,8 +395,10 @@ fn check_rx_options(b: &BackendInfo, spec: &RxSpec) -> Result<()> {
 /// CPU the kernel received it on: with each NIC queue's interrupt (or NAPI
 /// thread) on its own CPU, socket `q` gets queue `q`'s traffic, and a flow
 /// stays on one socket. `afxdp` opens queues `spec.queue ..` on one UMEM
-/// and one XDP program. The DPDK backends refuse more than one queue here.
-/// One queue is [`open_receiver`].
+/// and one XDP program. `dpdk` opens a `net_af_xdp` port on each device
+/// queue from `spec.queue`; `dpdk-packet` one `net_af_packet` port with
+/// `queues` queues, which the kernel fills by flow hash (one flow stays on
+/// one queue). One queue is [`open_receiver`].
 pub fn open_receivers(spec: &RxSpec, queues: u32) -> Result<Vec<Box<dyn DynReceiver + Send>>> {
     if queues <= 1 {
         return Ok(vec![open_receiver(spec)?]);

@@ -6,8 +6,17 @@
 //! asked ([`DpdkMemory::NoHuge`]); the receiver's mode says which and why.
 //! Ports live for the
 //! process, as in any DPDK application: the first open of a (backend,
-//! interface) pair starts a port with its own mempool, later opens reuse it,
-//! and [`crate::shutdown`] closes them all. DPDK 22.11's `net_af_xdp` cannot
+//! interface, device queue) starts a port with its own mempool, later opens
+//! reuse it, and [`crate::shutdown`] closes them all.
+//!
+//! Queues: `dpdk` (`net_af_xdp`) opens one port per device queue, its port
+//! queue 0 on device queue `RxSpec::queue` (DPDK 22.11's driver refuses
+//! several queues in one port on a device without combined channels, such
+//! as veth); several queues are several such ports. `dpdk-packet`
+//! (`net_af_packet`) sees every device queue through one AF_PACKET socket
+//! per port queue, and the kernel spreads frames over those sockets by flow
+//! hash (`PACKET_FANOUT_HASH`): several queues are one port with that many
+//! queues, and one flow always lands on one of them. DPDK 22.11's `net_af_xdp` cannot
 //! be closed and opened again on the same interface in one process (its
 //! socket and fill-ring mbufs outlive the port), so reuse is the only way a
 //! process can open the same feed twice.
@@ -19,8 +28,8 @@ use zc_core::wire::UdpFrameSpec;
 use zc_core::Receiver;
 use zc_core::{Datagram, DynReceiver, Error, Mode, Result, RxBurst, RxStats, Sender};
 use zc_dpdk::{
-    free_hugepages_mb, open_interface, Eal, EalConfig, IfaceDriver, Memory, Mempool, MempoolConfig,
-    Port, PortConfig, RxConfig, TxConfig,
+    free_hugepages_mb, open_interface_at, Eal, EalConfig, IfaceDriver, Memory, Mempool,
+    MempoolConfig, Port, PortConfig, RxConfig, TxConfig,
 };
 use zc_os::multicast::Membership;
 
@@ -32,8 +41,18 @@ fn driver(name: &str) -> IfaceDriver {
     }
 }
 
-/// Open ports, by backend name and interface, and whether promiscuous.
-static PORTS: Mutex<Vec<(String, String, bool, Port)>> = Mutex::new(Vec::new());
+/// Where a port sits: backend name, interface, first device queue, and
+/// its number of queues.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct PortKey {
+    name: String,
+    interface: String,
+    device_queue: u16,
+    queues: u16,
+}
+
+/// Open ports, by where they sit, and whether promiscuous.
+static PORTS: Mutex<Vec<(PortKey, bool, Port)>> = Mutex::new(Vec::new());
 
 /// Closes every port this process opened (receivers and senders still open
 /// keep theirs until they are dropped).
@@ -84,11 +103,13 @@ fn eal_memory(policy: DpdkMemory) -> Result<(Memory, String)> {
     Ok((memory, why))
 }
 
-/// The port of (`name`, `interface`), opened on first use; `promiscuous`:
-/// what a receiver needs (`None`: a sender, which takes the port as it is).
+/// The port of `name` on `interface` from `device_queue` with `queues`
+/// queues, opened on first use; `promiscuous`: what a receiver needs
+/// (`None`: a sender, which takes the port as it is).
 fn port(
     name: &str,
     interface: Option<&str>,
+    (device_queue, queues): (u16, u16),
     policy: DpdkMemory,
     promiscuous: Option<bool>,
 ) -> Result<(Port, String)> {
@@ -97,9 +118,27 @@ fn port(
             "{name} attaches to a network device: give its interface (--interface)"
         ))
     })?;
+    let key = PortKey {
+        name: name.to_owned(),
+        interface: iface.to_owned(),
+        device_queue,
+        queues,
+    };
     let mut ports = PORTS.lock().unwrap_or_else(|p| p.into_inner());
     let (memory, why) = eal_memory(policy)?;
-    if let Some((_, _, promisc, port)) = ports.iter().find(|(n, i, _, _)| n == name && i == iface) {
+    if let Some((k, _, _)) = ports.iter().find(|(k, _, _)| {
+        k.name == key.name
+            && k.interface == key.interface
+            && k.device_queue == key.device_queue
+            && k.queues != key.queues
+    }) {
+        return Err(Error::config(format!(
+            "the {name} port on {iface} is open with {} queue(s) in this process, and ports live for the process ({queues} asked)",
+            k.queues
+        ))
+        .with_fix("open every receiver of the interface with the same number of queues"));
+    }
+    if let Some((_, promisc, port)) = ports.iter().find(|(k, _, _)| *k == key) {
         if promiscuous.is_some_and(|p| p != *promisc) {
             return Err(Error::config(format!(
                 "the {name} port on {iface} is open {} promiscuous mode in this process, and ports live for the process",
@@ -134,12 +173,27 @@ fn port(
     let promiscuous = promiscuous.unwrap_or(false);
     let port_cfg = PortConfig {
         rx_desc: 4096,
+        rx_queues: queues,
+        tx_queues: queues,
         promiscuous,
         ..PortConfig::default()
     };
-    let port = open_interface(&eal, iface, driver(name), &pool, port_cfg)?;
-    ports.push((name.to_owned(), iface.to_owned(), promiscuous, port.clone()));
+    let port = open_interface_at(&eal, iface, driver(name), device_queue, &pool, port_cfg)?;
+    ports.push((key, promiscuous, port.clone()));
     Ok((port, why))
+}
+
+/// Where `spec.queue` (and the `n` queues from it) sit for `name`: the
+/// device queue of the port and the port's queue count, and the port queue
+/// of the first receiver. `net_af_xdp` puts device queue q on port queue 0
+/// of its own port; `net_af_packet` has one port with `n` queues.
+fn placement(name: &str, spec_queue: u32, n: u32) -> Result<((u16, u16), u16)> {
+    let n = u16::try_from(n)
+        .map_err(|_| Error::config(format!("{n} queues are beyond DPDK's 16-bit queue ids")))?;
+    Ok(match driver(name) {
+        IfaceDriver::AfXdp => ((queue(spec_queue)?, 1), 0),
+        IfaceDriver::AfPacket => ((0, n), queue(spec_queue)?),
+    })
 }
 
 fn queue(q: u32) -> Result<u16> {
@@ -149,27 +203,61 @@ fn queue(q: u32) -> Result<u16> {
 
 pub(super) fn open_receiver(name: &str, spec: &RxSpec) -> Result<Box<dyn DynReceiver + Send>> {
     if spec.timestamps {
-        return Err(crate::unsupported_option(
-            name,
-            "receive timestamps",
-            "the net_af_xdp and net_af_packet drivers give no receive timestamp: drop the option, or use recvmmsg or uring for kernel timestamps",
-        ));
+        return Err(no_timestamps(name));
     }
-    let (port, memory) = port(
-        name,
-        spec.interface.as_deref(),
-        spec.dpdk_memory,
-        Some(spec.promiscuous),
-    )?;
+    let (at, port_queue) = placement(name, spec.queue, 1)?;
     // The vdev's interface is a kernel netdev: a kernel socket joins the
     // group on it (IGMP goes out, the NIC's MAC filter takes the group).
     let membership = match (spec.multicast, spec.interface.as_deref()) {
         (Some(group), Some(iface)) => Some(Membership::join_named(group, iface)?),
         _ => None,
     };
+    open_on(name, spec, at, port_queue, membership)
+}
+
+/// Receivers on `n` queues from `spec.queue` (see [`placement`]), each to
+/// be driven by its own thread.
+pub(super) fn open_receivers(
+    name: &str,
+    spec: &RxSpec,
+    n: u32,
+) -> Result<Vec<Box<dyn DynReceiver + Send>>> {
+    if spec.timestamps {
+        return Err(no_timestamps(name));
+    }
+    let ((first, queues), port_queue) = placement(name, spec.queue, n)?;
+    let n = u16::try_from(n).unwrap_or(u16::MAX);
+    (0..n)
+        .map(|i| match driver(name) {
+            IfaceDriver::AfXdp => {
+                let q = first.checked_add(i).ok_or_else(|| {
+                    Error::config(format!("device queues {first} + {n} overflow"))
+                })?;
+                open_on(name, spec, (q, 1), 0, None)
+            }
+            IfaceDriver::AfPacket => open_on(name, spec, (first, queues), port_queue + i, None),
+        })
+        .collect()
+}
+
+/// A receiver on port queue `port_queue` of the port at `at`.
+fn open_on(
+    name: &str,
+    spec: &RxSpec,
+    at: (u16, u16),
+    port_queue: u16,
+    membership: Option<Membership>,
+) -> Result<Box<dyn DynReceiver + Send>> {
+    let (port, memory) = port(
+        name,
+        spec.interface.as_deref(),
+        at,
+        spec.dpdk_memory,
+        Some(spec.promiscuous),
+    )?;
     let batch = u16::try_from(spec.batch.min(zc_dpdk::MAX_BURST as usize)).unwrap_or(32);
     let mut rx = port.receiver(
-        queue(spec.queue)?,
+        port_queue,
         RxConfig {
             batch,
             accept: Some(spec.bind),
@@ -180,7 +268,17 @@ pub(super) fn open_receiver(name: &str, spec: &RxSpec) -> Result<Box<dyn DynRece
     // A reused port may hold frames that arrived after the last receiver
     // closed: they belong to nobody now.
     while !rx.recv_burst(Some(Duration::ZERO))?.is_empty() {}
-    Ok(Box::new(Described::new(rx, memory, membership)))
+    let mut described = Described::new(rx, memory, membership);
+    described.mode.queue = Some(u32::from(at.0 + port_queue));
+    Ok(Box::new(described))
+}
+
+fn no_timestamps(name: &str) -> Error {
+    crate::unsupported_option(
+        name,
+        "receive timestamps",
+        "the net_af_xdp and net_af_packet drivers give no receive timestamp: drop the option, or use recvmmsg, uring or afxdp for receive timestamps",
+    )
 }
 
 /// A receiver whose mode also says where the EAL's memory is, with the group
@@ -241,7 +339,8 @@ impl<R: DynReceiver> DynReceiver for Described<R> {
 }
 
 pub(super) fn open_sender(name: &str, spec: &TxSpec) -> Result<Box<dyn Sender + Send>> {
-    let (port, _) = port(name, spec.interface.as_deref(), spec.dpdk_memory, None)?;
+    let (at, port_queue) = placement(name, spec.queue, 1)?;
+    let (port, _) = port(name, spec.interface.as_deref(), at, spec.dpdk_memory, None)?;
     let dst_mac = spec.dst_mac.ok_or_else(|| {
         Error::config(format!(
             "{name} writes whole frames: give the destination MAC address"
@@ -258,5 +357,5 @@ pub(super) fn open_sender(name: &str, spec: &TxSpec) -> Result<Box<dyn Sender + 
     };
     let mut cfg = TxConfig::new(frame);
     cfg.batch = u16::try_from(spec.batch.min(zc_dpdk::MAX_TX_BURST as usize)).unwrap_or(32);
-    Ok(Box::new(port.sender(queue(spec.queue)?, cfg)?))
+    Ok(Box::new(port.sender(port_queue, cfg)?))
 }

@@ -63,6 +63,10 @@ pub(crate) fn open_receivers(
     if name == "afxdp" {
         return afxdp::open_receivers(spec, queues);
     }
+    #[cfg(feature = "dpdk")]
+    if name == "dpdk" || name == "dpdk-packet" {
+        return dpdk::open_receivers(name, spec, queues);
+    }
     (0..queues)
         .map(|q| {
             let member = GroupMember {
@@ -77,8 +81,8 @@ pub(crate) fn open_receivers(
                 _ => Err(crate::unsupported_option(
                     name,
                     "several queues",
-                    "several queues are built for recvfrom, recvmmsg, uring (a SO_REUSEPORT group) \
-                     and afxdp (one UMEM); for DPDK open one receiver per port queue (RxSpec::queue)",
+                    "several queues are built for recvfrom, recvmmsg, uring (a SO_REUSEPORT group), \
+                     afxdp (one UMEM) and the dpdk backends (a port per device queue, or port queues)",
                 )),
             }
         })
