@@ -13,7 +13,9 @@ cargo build --locked --release -p zc-dpdk-sys -p zc-xdp-sys -p zc-afxdp -p zc-xd
 newest() { ls -td target/release/build/"$1"-*/out/"$2" | head -n 1; }
 cp "$(newest zc-dpdk-sys bindings.rs)" dpdk-sys/bindings/dpdk.rs
 cp "$(newest zc-xdp-sys bindings.rs)" xdp-sys/bindings/libbpf.rs
-cp "$(newest zc-afxdp zc_filter.bpf.o)" crates/zc-afxdp/bpf/zc_filter.bpf.o
+for obj in zc_filter zc_filter_nic; do
+  cp "$(newest zc-afxdp $obj.bpf.o)" crates/zc-afxdp/bpf/$obj.bpf.o
+done
 for prog in zc_xdpgen zc_xdpsink; do
   cp "$(newest zc-xdpgen $prog.bpf.o)" crates/zc-xdpgen/bpf/$prog.bpf.o
 done

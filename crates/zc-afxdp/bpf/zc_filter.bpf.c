@@ -17,6 +17,12 @@
  * CLOCK_MONOTONIC when this program ran, in the receive softirq, before any
  * socket work. A frame whose metadata the driver refuses is still redirected,
  * without a stamp, and counted.
+ *
+ * Built twice (build.rs): with ZC_NIC_STAMP the program also asks the driver
+ * for the NIC's receive stamp (the bpf_xdp_metadata_rx_timestamp kfunc, Linux
+ * 6.3+), which needs the program loaded bound to its device
+ * (BPF_F_XDP_DEV_BOUND_ONLY) and attached in native mode; without it the
+ * object loads on any kernel.
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -69,17 +75,23 @@ struct {
  * ("zcM1") tells user space the bytes were written for this frame. */
 struct zc_rx_meta {
 	__u64 xdp_ns;
+	__u64 nic_ns; /* the NIC's stamp, 0 when it gave none */
 	__u32 magic;
 	__u32 reserved;
 };
 
 #define ZC_RX_META_MAGIC 0x7a634d31u
 
+#ifdef ZC_NIC_STAMP
+extern int bpf_xdp_metadata_rx_timestamp(const struct xdp_md *ctx, __u64 *timestamp) __ksym;
+#endif
+
 /* 0: matched a feed port (redirected, or passed when no socket is on that queue),
- * 1: passed to the kernel, 2: matched but the driver refused the metadata room */
+ * 1: passed to the kernel, 2: matched but the driver refused the metadata room,
+ * 3: stamped with the NIC's time */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 3);
+	__uint(max_entries, 4);
 	__type(key, __u32);
 	__type(value, __u64);
 } zc_counters SEC(".maps");
@@ -102,9 +114,14 @@ static __always_inline int count(__u32 which, int action)
 static __always_inline void stamp(struct xdp_md *ctx)
 {
 	__u32 zero = 0;
+	__u64 nic_ns = 0;
 	__u32 *opt = bpf_map_lookup_elem(&zc_options, &zero);
 	if (!opt || !(*opt & ZC_OPT_RX_STAMP))
 		return;
+#ifdef ZC_NIC_STAMP
+	if (bpf_xdp_metadata_rx_timestamp(ctx, &nic_ns))
+		nic_ns = 0;
+#endif
 	if (bpf_xdp_adjust_meta(ctx, -(int)sizeof(struct zc_rx_meta))) {
 		count(2, 0);
 		return;
@@ -115,8 +132,11 @@ static __always_inline void stamp(struct xdp_md *ctx)
 		return;
 	}
 	meta->xdp_ns = bpf_ktime_get_ns();
+	meta->nic_ns = nic_ns;
 	meta->magic = ZC_RX_META_MAGIC;
 	meta->reserved = 0;
+	if (nic_ns)
+		count(3, 0);
 }
 
 SEC("xdp")

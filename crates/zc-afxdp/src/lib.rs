@@ -109,12 +109,14 @@ pub struct AfXdpConfig {
     pub spin: bool,
     /// Put the UMEM on 2 MiB hugepages when some are free.
     pub hugepages: bool,
-    /// Stamp each frame with CLOCK_MONOTONIC when the XDP program takes it
-    /// (in the receive softirq, before any socket work), carried in the
-    /// frame's XDP metadata; datagrams then have a
-    /// [`Clock::Monotonic`](zc_core::Clock::Monotonic) receive timestamp.
-    /// A software stamp: the NIC's own (the `bpf_xdp_metadata_rx_timestamp`
-    /// kfunc) is not read.
+    /// Stamp each frame in its XDP metadata when the XDP program takes it:
+    /// the NIC's receive stamp when the driver gives one
+    /// ([`Clock::NicHardware`](zc_core::Clock::NicHardware); native mode on
+    /// Linux 6.3+, through the `bpf_xdp_metadata_rx_timestamp` kfunc of a
+    /// program bound to the device), else CLOCK_MONOTONIC at the hook, in
+    /// the receive softirq before any socket work
+    /// ([`Clock::Monotonic`](zc_core::Clock::Monotonic)). The mode says
+    /// which, and why not the NIC's.
     pub rx_timestamps: bool,
 }
 

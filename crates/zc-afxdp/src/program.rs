@@ -22,6 +22,17 @@ static FILTER_OBJECT: &Aligned<[u8]> = &Aligned(*include_bytes!(concat!(
     env!("OUT_DIR"),
     "/zc_filter.bpf.o"
 )));
+/// The same filter built with `ZC_NIC_STAMP`: it also asks the driver for
+/// the NIC's receive stamp (`bpf_xdp_metadata_rx_timestamp`), so it must be
+/// loaded bound to its device and attached in native mode.
+static NIC_STAMP_OBJECT: &Aligned<[u8]> = &Aligned(*include_bytes!(concat!(
+    env!("OUT_DIR"),
+    "/zc_filter_nic.bpf.o"
+)));
+
+/// `BPF_F_XDP_DEV_BOUND_ONLY` (Linux 6.3; newer than Debian 12's headers):
+/// the program is bound to one device and may call its metadata kfuncs.
+const BPF_F_XDP_DEV_BOUND_ONLY: u32 = 1 << 6;
 
 /// The program's section name and map names (see the C source).
 const PROG_NAME: &CStr = c"zc_filter";
@@ -33,9 +44,11 @@ const OPTIONS_MAP: &CStr = c"zc_options";
 
 /// `ZC_OPT_RX_STAMP`: stamp each redirected frame in its XDP metadata.
 const OPT_RX_STAMP: u32 = 1;
-/// Size of `struct zc_rx_meta`, the metadata in front of a stamped frame.
-pub(crate) const RX_META_LEN: usize = 16;
-/// `ZC_RX_META_MAGIC` ("zcM1"), in the metadata's bytes 8..12.
+/// Size of `struct zc_rx_meta`, the metadata in front of a stamped frame:
+/// CLOCK_MONOTONIC at the hook (bytes 0..8), the NIC's stamp or 0 (8..16),
+/// the magic (16..20).
+pub(crate) const RX_META_LEN: usize = 24;
+/// `ZC_RX_META_MAGIC` ("zcM1").
 pub(crate) const RX_META_MAGIC: u32 = 0x7a63_4d31;
 
 /// Most ports and queues the program's maps hold (`ZC_MAX_PORTS`, `ZC_MAX_QUEUES`).
@@ -87,6 +100,9 @@ pub struct FilterProgram {
     mode: AttachedMode,
     /// Why native mode was not used, when generic was.
     native_refused: Option<String>,
+    /// With receive stamps: whether the program asks the driver for the
+    /// NIC's stamp, or why it does not.
+    nic_stamps: Option<std::result::Result<(), String>>,
 }
 
 // SAFETY: the bpf_object is only used through this value (maps updated by fd,
@@ -110,8 +126,65 @@ impl FilterProgram {
     /// Loads the filter, sets the redirected UDP ports and destination
     /// addresses (`0.0.0.0` among them: any address) and attaches it to
     /// `ifindex`. With `rx_stamps`, each redirected frame carries the
-    /// CLOCK_MONOTONIC time the program ran in its XDP metadata.
+    /// CLOCK_MONOTONIC time the program ran in its XDP metadata, and, in
+    /// native mode on a kernel that has the kfunc, the NIC's receive stamp
+    /// when the driver gives one (the program is then bound to the device).
     pub fn attach(
+        ifindex: Ifindex,
+        ports: &[u16],
+        addrs: &[Ipv4Addr],
+        mode: XdpMode,
+        rx_stamps: bool,
+    ) -> Result<Self> {
+        if !rx_stamps {
+            return Self::attach_object(
+                &FILTER_OBJECT.0,
+                false,
+                ifindex,
+                ports,
+                addrs,
+                mode,
+                false,
+            );
+        }
+        if mode == XdpMode::Generic {
+            let mut p =
+                Self::attach_object(&FILTER_OBJECT.0, false, ifindex, ports, addrs, mode, true)?;
+            p.nic_stamps = Some(Err(
+                "generic mode: a device-bound program attaches in native mode only".to_owned(),
+            ));
+            return Ok(p);
+        }
+        let why = match Self::attach_object(
+            &NIC_STAMP_OBJECT.0,
+            true,
+            ifindex,
+            ports,
+            addrs,
+            XdpMode::Native,
+            true,
+        ) {
+            Ok(mut p) => {
+                p.nic_stamps = Some(Ok(()));
+                return Ok(p);
+            }
+            Err(e) if e.kind() == ErrorKind::AddrInUse || e.kind() == ErrorKind::Permission => {
+                return Err(e)
+            }
+            Err(e) => e.to_string(),
+        };
+        tracing::info!(%why, "XDP: no device-bound program for the NIC's receive stamp");
+        let mut p =
+            Self::attach_object(&FILTER_OBJECT.0, false, ifindex, ports, addrs, mode, true)?;
+        p.nic_stamps = Some(Err(why));
+        Ok(p)
+    }
+
+    /// [`FilterProgram::attach`] with one of the two objects; `dev_bound`
+    /// loads its program bound to `ifindex`.
+    fn attach_object(
+        object: &[u8],
+        dev_bound: bool,
         ifindex: Ifindex,
         ports: &[u16],
         addrs: &[Ipv4Addr],
@@ -134,8 +207,8 @@ impl FilterProgram {
         // libbpf copies what it keeps. NULL opts means defaults.
         let obj = unsafe {
             xdp_sys::bpf_object__open_mem(
-                FILTER_OBJECT.0.as_ptr().cast::<c_void>(),
-                FILTER_OBJECT.0.len(),
+                object.as_ptr().cast::<c_void>(),
+                object.len(),
                 std::ptr::null(),
             )
         };
@@ -144,13 +217,33 @@ impl FilterProgram {
         }
         // From here the object is closed on every error path by `Loaded`'s Drop.
         let loaded = Loaded(obj);
+        // SAFETY: obj is opened; the name is NUL-terminated.
+        let prog = unsafe { xdp_sys::bpf_object__find_program_by_name(obj, PROG_NAME.as_ptr()) };
+        if prog.is_null() {
+            return Err(Error::new(
+                ErrorKind::Io,
+                "the zc XDP filter object has no zc_filter program (build error)",
+            ));
+        }
+        if dev_bound {
+            // SAFETY: prog belongs to the opened, not yet loaded object.
+            let rc = unsafe {
+                xdp_sys::bpf_program__set_ifindex(prog, ifindex.get());
+                xdp_sys::bpf_program__set_flags(prog, BPF_F_XDP_DEV_BOUND_ONLY)
+            };
+            if rc < 0 {
+                return Err(bpf_error("libbpf: bind the XDP filter to its device", rc));
+            }
+        }
         // SAFETY: obj is a valid, opened object.
         let rc = unsafe { xdp_sys::bpf_object__load(obj) };
         if rc < 0 {
-            return Err(bpf_error(
-                "libbpf: load the zc XDP filter into the kernel",
-                rc,
-            ));
+            let what = if dev_bound {
+                "libbpf: load the zc XDP filter bound to its device, with the NIC-stamp kfunc (Linux 6.3+)"
+            } else {
+                "libbpf: load the zc XDP filter into the kernel"
+            };
+            return Err(bpf_error(what, rc));
         }
         let map_fd = |name: &CStr| -> Result<RawFd> {
             // SAFETY: obj is loaded; name is NUL-terminated.
@@ -220,14 +313,6 @@ impl FilterProgram {
                 ));
             }
         }
-        // SAFETY: obj is loaded; the name is NUL-terminated.
-        let prog = unsafe { xdp_sys::bpf_object__find_program_by_name(obj, PROG_NAME.as_ptr()) };
-        if prog.is_null() {
-            return Err(Error::new(
-                ErrorKind::Io,
-                "the zc XDP filter object has no zc_filter program (build error)",
-            ));
-        }
         // SAFETY: prog belongs to the loaded object.
         let prog_fd = unsafe { xdp_sys::bpf_program__fd(prog) };
 
@@ -273,7 +358,16 @@ impl FilterProgram {
             ifindex,
             mode,
             native_refused,
+            nic_stamps: None,
         })
+    }
+
+    /// With receive stamps: `Ok` when the program asks the driver for the
+    /// NIC's stamp, else why not; `None` without receive stamps.
+    pub fn nic_stamps(&self) -> Option<std::result::Result<(), &str>> {
+        self.nic_stamps
+            .as_ref()
+            .map(|r| r.as_ref().map(|_| ()).map_err(String::as_str))
     }
 
     /// The attach mode in use.
@@ -321,6 +415,12 @@ impl FilterProgram {
     /// refused the metadata room (0 unless stamps are on).
     pub fn stamps_refused(&self) -> u64 {
         self.counter(2)
+    }
+
+    /// Matched packets stamped with the NIC's time (0 unless the program
+    /// asks the driver, and the driver gives one).
+    pub fn nic_stamped(&self) -> u64 {
+        self.counter(3)
     }
 
     /// One of the program's per-CPU counters, summed (0 if unreadable).

@@ -26,8 +26,8 @@ struct Entry {
     payload: Range<usize>,
     src: SocketAddrV4,
     dst: SocketAddrV4,
-    /// CLOCK_MONOTONIC at the XDP hook, from the frame's metadata; 0 if none.
-    xdp_ns: u64,
+    /// The frame's receive stamp from its metadata, if it has one.
+    stamp: Option<RxTimestamp>,
 }
 
 /// Receive-side counters of one socket.
@@ -81,13 +81,13 @@ fn collect(
         let frame_start = layout.frame_of(d.addr);
         held.push(frame_start);
         let start = range.start;
-        let xdp_ns = if stamps {
+        let stamp = if stamps {
             // SAFETY: as for the frame below: the metadata lies in the same
             // checked frame, in front of the descriptor's bytes, and the frame
             // is ours until it goes back to the fill ring.
             unsafe { take_stamp(umem, frame_start as usize, start) }
         } else {
-            0
+            None
         };
         // SAFETY: the range was checked against this UMEM's layout, and the frame
         // was just consumed from the rx ring: the kernel no longer writes it and
@@ -102,7 +102,7 @@ fn collect(
                     payload: start + off..start + off + payload.len(),
                     src: f.src(),
                     dst: f.dst(),
-                    xdp_ns,
+                    stamp,
                 });
                 c.bytes += payload.len() as u64;
             }
@@ -122,29 +122,43 @@ fn collect(
 }
 
 /// The XDP program's receive stamp in front of the frame bytes at `start`
-/// (`struct zc_rx_meta`: CLOCK_MONOTONIC ns, then the magic), or 0 when the
-/// room there holds none. The magic is cleared after reading, so a stamp
-/// left in a reused frame is never taken for a later frame's.
+/// (`struct zc_rx_meta`): the NIC's when the driver gave one, else
+/// CLOCK_MONOTONIC at the hook; `None` when the room there holds no
+/// metadata of ours. The magic is cleared after reading, so a stamp left in
+/// a reused frame is never taken for a later frame's.
 ///
 /// # Safety
 /// `frame_start..start` must lie in one frame of `umem` that the caller owns
 /// (taken off the rx ring, not yet back in the fill ring), with no other
 /// reference to those bytes.
-unsafe fn take_stamp(umem: &UmemMemory, frame_start: usize, start: usize) -> u64 {
+unsafe fn take_stamp(umem: &UmemMemory, frame_start: usize, start: usize) -> Option<RxTimestamp> {
     if start < frame_start + RX_META_LEN {
-        return 0;
+        return None;
     }
     // SAFETY: inside the caller's frame, in front of its data (contract above).
     let meta = unsafe { umem.slice_mut(start - RX_META_LEN..start) };
-    let (ns, rest) = meta.split_at_mut(8);
-    let magic = &mut rest[..4];
+    let u64_at = |m: &[u8], at: usize| {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&m[at..at + 8]);
+        u64::from_ne_bytes(b)
+    };
+    let magic = &mut meta[16..20];
     if u32::from_ne_bytes([magic[0], magic[1], magic[2], magic[3]]) != RX_META_MAGIC {
-        return 0;
+        return None;
     }
     magic.fill(0);
-    let mut b = [0u8; 8];
-    b.copy_from_slice(ns);
-    u64::from_ne_bytes(b)
+    let (xdp_ns, nic_ns) = (u64_at(meta, 0), u64_at(meta, 8));
+    Some(if nic_ns != 0 {
+        RxTimestamp {
+            ns: nic_ns,
+            clock: Clock::NicHardware,
+        }
+    } else {
+        RxTimestamp {
+            ns: xdp_ns,
+            clock: Clock::Monotonic,
+        }
+    })
 }
 
 /// What [`collect`] made of descriptors from the rx ring, for the fuzz target.
@@ -255,10 +269,7 @@ impl RxBurst for AfXdpBurst<'_> {
             payload,
             src: SocketAddr::V4(e.src),
             dst: SocketAddr::V4(e.dst),
-            rx_timestamp: (e.xdp_ns != 0).then_some(RxTimestamp {
-                ns: e.xdp_ns,
-                clock: Clock::Monotonic,
-            }),
+            rx_timestamp: e.stamp,
         })
     }
 
@@ -424,6 +435,7 @@ impl Receiver for AfXdpReceiver {
         ];
         if self.stamps {
             extra.push(("xdp_unstamped_all_queues", self.program.stamps_refused()));
+            extra.push(("xdp_nic_stamped_all_queues", self.program.nic_stamped()));
         }
         if let Some(k) = k {
             extra.extend([
@@ -765,11 +777,15 @@ pub fn open_receivers(cfg: &AfXdpConfig) -> Result<Vec<AfXdpReceiver>> {
         details.push(format!("umem shared by {} queues", cfg.queues.len()));
     }
     details.push(format!("rx ring {} fill ring {}", cfg.rx_ring, fill_size));
-    if cfg.rx_timestamps {
-        details.push(
-            "rx timestamps: CLOCK_MONOTONIC at the XDP hook (software, in the frame's XDP metadata)"
+    match program.nic_stamps() {
+        None => {}
+        Some(Ok(())) => details.push(
+            "rx timestamps: the NIC's when the driver gives one (bpf_xdp_metadata_rx_timestamp, device-bound program), else CLOCK_MONOTONIC at the XDP hook, in the frame's XDP metadata"
                 .to_owned(),
-        );
+        ),
+        Some(Err(why)) => details.push(format!(
+            "rx timestamps: CLOCK_MONOTONIC at the XDP hook, in the frame's XDP metadata (no NIC stamp: {why})"
+        )),
     }
     let data_path = if owner.zero_copy() {
         DataPath::ZeroCopy
@@ -873,7 +889,7 @@ mod tests {
         // SAFETY: inside frame 1 of a UMEM no socket uses; no other reference.
         let meta = unsafe { umem.slice_mut(meta_at..meta_at + RX_META_LEN) };
         meta[..8].copy_from_slice(&1234u64.to_ne_bytes());
-        meta[8..12].copy_from_slice(&RX_META_MAGIC.to_ne_bytes());
+        meta[16..20].copy_from_slice(&RX_META_MAGIC.to_ne_bytes());
 
         let (producer, consumer, flags) = (AtomicU32::new(0), AtomicU32::new(0), AtomicU32::new(0));
         let mut descs = vec![xdp_desc::default(); 8];
@@ -928,17 +944,37 @@ mod tests {
         // SAFETY: the entry's range was checked by collect; the UMEM is not shared.
         assert_eq!(unsafe { umem.slice(entries[0].payload.clone()) }, b"hello");
         assert_eq!(entries[0].dst.port(), 9000);
-        assert_eq!(entries[0].xdp_ns, 1234, "the stamp in front of the frame");
+        assert_eq!(
+            entries[0].stamp,
+            Some(RxTimestamp {
+                ns: 1234,
+                clock: Clock::Monotonic
+            }),
+            "the stamp in front of the frame (no NIC stamp: the hook's)"
+        );
         // SAFETY: as above; the burst's entries are only read.
-        let magic = unsafe { umem.slice(meta_at + 8..meta_at + 12) };
+        let magic = unsafe { umem.slice(meta_at + 16..meta_at + 20) };
         assert_eq!(
             magic, [0; 4],
             "taken once: a reused frame never shows it again"
         );
         // SAFETY: frame 1 is ours (no ring), 256 bytes of room in front of its data.
-        assert_eq!(unsafe { take_stamp(&umem, 2048, 2048 + 256) }, 0);
+        assert_eq!(unsafe { take_stamp(&umem, 2048, 2048 + 256) }, None);
+        // The NIC's stamp wins over the hook's when the driver gave one.
+        // SAFETY: as above.
+        let meta = unsafe { umem.slice_mut(meta_at..meta_at + RX_META_LEN) };
+        meta[8..16].copy_from_slice(&5678u64.to_ne_bytes());
+        meta[16..20].copy_from_slice(&RX_META_MAGIC.to_ne_bytes());
+        assert_eq!(
+            // SAFETY: as above.
+            unsafe { take_stamp(&umem, 2048, 2048 + 256) },
+            Some(RxTimestamp {
+                ns: 5678,
+                clock: Clock::NicHardware
+            })
+        );
         // A frame with less room in front than the metadata has no stamp.
         // SAFETY: frame 0 is ours; the call reads nothing when there is no room.
-        assert_eq!(unsafe { take_stamp(&umem, 0, 8) }, 0);
+        assert_eq!(unsafe { take_stamp(&umem, 0, 8) }, None);
     }
 }

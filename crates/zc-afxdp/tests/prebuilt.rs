@@ -1,12 +1,25 @@
-//! The committed `bpf/zc_filter.bpf.o` (embedded on docs.rs, which has no
-//! clang) must be the object the build script compiles on this machine.
+//! The committed `bpf/zc_filter.bpf.o` and `bpf/zc_filter_nic.bpf.o`
+//! (embedded on docs.rs, which has no clang) must be the objects the build
+//! script compiles on this machine.
 
 #[test]
-fn committed_filter_object_matches_the_built_one() {
-    let built: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/zc_filter.bpf.o"));
-    let committed: &[u8] = include_bytes!("../bpf/zc_filter.bpf.o");
-    assert!(
-        built == committed,
-        "bpf/zc_filter.bpf.o is stale: run ./build/regen-prebuilt.sh and commit the result"
-    );
+fn committed_filter_objects_match_the_built_ones() {
+    let objects: [(&str, &[u8], &[u8]); 2] = [
+        (
+            "zc_filter.bpf.o",
+            include_bytes!(concat!(env!("OUT_DIR"), "/zc_filter.bpf.o")),
+            include_bytes!("../bpf/zc_filter.bpf.o"),
+        ),
+        (
+            "zc_filter_nic.bpf.o",
+            include_bytes!(concat!(env!("OUT_DIR"), "/zc_filter_nic.bpf.o")),
+            include_bytes!("../bpf/zc_filter_nic.bpf.o"),
+        ),
+    ];
+    for (name, built, committed) in objects {
+        assert!(
+            built == committed,
+            "bpf/{name} is stale: run ./build/regen-prebuilt.sh and commit the result"
+        );
+    }
 }

@@ -88,9 +88,10 @@ pub struct RecvArgs {
     pub multicast: Option<Ipv4Addr>,
     /// Ask for receive timestamps (recvmmsg, uring: SO_TIMESTAMPING, the
     /// NIC's stamp when its receive timestamping is on, else the kernel's;
-    /// afxdp: CLOCK_MONOTONIC when the XDP program takes the frame, in its
-    /// XDP metadata) and report the stack latency from them; recvfrom and
-    /// the dpdk backends refuse it.
+    /// afxdp: from the XDP program, in the frame's XDP metadata, the NIC's
+    /// stamp when the driver gives one, else CLOCK_MONOTONIC at the hook) and
+    /// report the stack latency from them; recvfrom and the dpdk backends
+    /// refuse it.
     #[arg(long)]
     pub timestamps: bool,
     /// AF_XDP: XDP attach mode. `auto` tries native then generic and names
