@@ -159,10 +159,12 @@ fn port(
     cfg.iova_va = matches!(memory, Memory::Hugepages { .. });
     cfg.memory = memory;
     let eal = Eal::shared(&cfg)?;
-    // Deep rings, as a market-data receiver wants: 4096 frames ride out a
-    // scheduling stall of ~80 ms at 50 kpps (the socket backends get 64 MiB of
-    // socket buffer for the same reason). The pool holds the rx ring, the
-    // af_xdp fill ring and bursts in flight.
+    // Deep rings, as a market-data receiver wants (the socket backends get
+    // 64 MiB of socket buffer for the same reason): 4096 descriptors, of
+    // which net_af_packet holds about 3700 frames and DPDK 22.11's
+    // net_af_xdp only the 2048 it posts to its fill ring (docs/BENCHMARKS.md
+    // §7). The pool holds the rx ring, the af_xdp fill ring and bursts in
+    // flight.
     let pool = Mempool::new(
         &eal,
         MempoolConfig {
