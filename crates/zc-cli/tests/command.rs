@@ -295,6 +295,20 @@ fn pinned_to_both_cpus() -> std::sync::MutexGuard<'static, ()> {
         .unwrap_or_else(|p| p.into_inner())
 }
 
+/// For a `--queues` test on the testbed: `None` (test `name` skipped, with
+/// a message) without root or with fewer than 2 CPUs, else the turn to run.
+#[cfg(any(feature = "afxdp", feature = "dpdk"))]
+fn testbed_queues_turn(name: &str) -> Option<std::sync::MutexGuard<'static, ()>> {
+    if !privileged_or_skip(name) {
+        return None;
+    }
+    if zc_core::sys::online_cpus() < 2 {
+        eprintln!("{name}: needs 2 CPUs: skipped");
+        return None;
+    }
+    Some(pinned_to_both_cpus())
+}
+
 /// Sends one feed of `2 * PER_CPU` messages from `tx` (one socket, so one
 /// flow) to `dst`: number 0 alone from CPU 0 (so the feed starts at 0 on
 /// either queue), then the even numbers from CPU 0 and the odd ones from CPU
@@ -403,7 +417,6 @@ fn recv_queues_split_a_feed_by_cpu_and_track_it_merged() {
 /// CPU's half of the split feed.
 #[cfg(any(feature = "afxdp", feature = "dpdk"))]
 fn split_feed_over_two_device_queues(backend: &str, name: &str, subnet: u8) {
-    let _one_at_a_time = pinned_to_both_cpus();
     let tb = Testbed::create(&TestbedConfig {
         queues: 2,
         ..TestbedConfig::new(name, subnet)
@@ -455,14 +468,11 @@ fn split_feed_over_two_device_queues(backend: &str, name: &str, subnet: u8) {
 #[cfg(feature = "afxdp")]
 #[test]
 fn recv_queues_on_afxdp_take_each_device_queue_on_its_own_thread() {
-    let name = "recv_queues_on_afxdp_take_each_device_queue_on_its_own_thread";
-    if !privileged_or_skip(name) {
+    let Some(_turn) =
+        testbed_queues_turn("recv_queues_on_afxdp_take_each_device_queue_on_its_own_thread")
+    else {
         return;
-    }
-    if zc_core::sys::online_cpus() < 2 {
-        eprintln!("{name}: needs 2 CPUs: skipped");
-        return;
-    }
+    };
     split_feed_over_two_device_queues("afxdp", "zcq0", 150);
 }
 
@@ -472,14 +482,10 @@ fn recv_queues_on_afxdp_take_each_device_queue_on_its_own_thread() {
 #[cfg(feature = "dpdk")]
 #[test]
 fn recv_queues_on_dpdk_take_a_port_per_device_queue() {
-    let name = "recv_queues_on_dpdk_take_a_port_per_device_queue";
-    if !privileged_or_skip(name) {
+    let Some(_turn) = testbed_queues_turn("recv_queues_on_dpdk_take_a_port_per_device_queue")
+    else {
         return;
-    }
-    if zc_core::sys::online_cpus() < 2 {
-        eprintln!("{name}: needs 2 CPUs: skipped");
-        return;
-    }
+    };
     split_feed_over_two_device_queues("dpdk", "zcq1", 151);
 }
 
@@ -494,14 +500,9 @@ fn recv_queues_on_dpdk_take_a_port_per_device_queue() {
 #[test]
 fn recv_queues_on_dpdk_packet_spread_flows_by_hash() {
     let name = "recv_queues_on_dpdk_packet_spread_flows_by_hash";
-    if !privileged_or_skip(name) {
+    let Some(_turn) = testbed_queues_turn(name) else {
         return;
-    }
-    if zc_core::sys::online_cpus() < 2 {
-        eprintln!("{name}: needs 2 CPUs: skipped");
-        return;
-    }
-    let _one_at_a_time = pinned_to_both_cpus();
+    };
     let tb = Testbed::create(&TestbedConfig {
         queues: 2,
         ..TestbedConfig::new("zcq2", 152)
